@@ -1,0 +1,25 @@
+"""Build of the C core (pseudonic._engine); everything else is in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+ENGINE = "src/pseudonic/_engine/"
+
+setup(
+    ext_modules=[
+        Extension(
+            "pseudonic._engine",
+            sources=[
+                ENGINE + name
+                for name in (
+                    "enginemodule.c",
+                    "pnic_segment.c",
+                    "pnic_device.c",
+                    "pnic_driver.c",
+                    "pnic_memcpy.c",
+                )
+            ],
+            depends=[ENGINE + "pnic_layout.h", ENGINE + "pnic_engine.h"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+        )
+    ]
+)

@@ -1,0 +1,217 @@
+/*
+ * pnic_device.c -- the pseudo-NIC: the e1000 receive step and the paced send
+ * loop (the paper's steps 4-6: descriptor, buffer, interrupt).
+ *
+ * Ring ownership (8254x SDM 3.2.6): the device owns the descriptors from RDH
+ * up to RDT-1.  RDH == RDT means it owns none; a packet due then is dropped
+ * and counted in MPC with ICR.RXO set -- the device never waits for the
+ * driver, so a slow driver shows as lost packets, as in the paper's E3.
+ */
+#include <string.h>
+
+#include "pnic_engine.h"
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline void prefetch_for_write(const uint8_t *p)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const volatile uint8_t *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* Sequence number and send timestamp into the frame, then the one's
+ * complement checksum patched for the 12 new bytes (RFC 1624, eqn. 3; the
+ * template holds zeros there, so there is nothing to subtract). */
+static void stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t ts)
+{
+    uint8_t s[12];
+    put_be(s, seq, 4);
+    put_be(s + 4, ts, 8);
+    memcpy(buf + stamp_off, s, sizeof(s));
+    if (csum_off == 0)
+        return;
+    uint32_t old = ((uint32_t)buf[csum_off] << 8) | buf[csum_off + 1];
+    if (old == 0) /* UDP over IPv4: zero means "no checksum" (RFC 768) */
+        return;
+    uint32_t sum = ~old & 0xffffu;
+    for (int k = 0; k < 12; k += 2)
+        sum += ((uint32_t)s[k] << 8) | s[k + 1];
+    sum = (sum & 0xffffu) + (sum >> 16);
+    sum = (sum & 0xffffu) + (sum >> 16);
+    uint16_t c = (uint16_t)~sum;
+    if (c == 0)
+        c = 0xffffu;
+    buf[csum_off] = (uint8_t)(c >> 8);
+    buf[csum_off + 1] = (uint8_t)c;
+}
+
+int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length, uint16_t stamp_off,
+                     uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
+{
+    struct pnic_dev_regs *dev = seg->dev;
+    const struct pnic_header *h = seg->hdr;
+    uint32_t rdh = dev->rdh;
+    uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+
+    if (rdh == rdt || rdt >= h->ring_size) {
+        __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
+        __atomic_fetch_or(&dev->icr, PNIC_ICR_RXO, __ATOMIC_RELEASE);
+        return -1;
+    }
+    struct pnic_rx_desc *d = &seg->ring[rdh];
+    /* The driver may point a descriptor at any buffer of the pool, but never
+     * outside it: a real NIC would DMA anywhere, we refuse to. */
+    uint64_t addr = d->buffer_addr;
+    uint64_t pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
+    uint8_t *buf = NULL;
+    if (addr >= h->buf_off && addr + length <= pool_end) {
+        buf = seg->base + addr;
+        memcpy(buf, frame, length);
+        if (stamp_off != 0)
+            stamp_frame(buf, stamp_off, csum_off, seq, stamp_ns);
+    } else {
+        errors |= PNIC_RXD_ERR_RXE;
+        length = 0;
+    }
+    d->length = (uint16_t)length;
+    d->csum = 0; /* RXCSUM packet checksum: not modelled */
+    d->errors = errors;
+    d->special = 0;
+    /* DD last, with release: the driver that sees DD sees the frame. */
+    __atomic_store_n(&d->status, (uint8_t)(PNIC_RXD_STAT_DD | PNIC_RXD_STAT_EOP), __ATOMIC_RELEASE);
+    uint32_t next = (rdh + 1) & (h->ring_size - 1);
+    __atomic_store_n(&dev->rdh, next, __ATOMIC_RELEASE);
+    if (errors == 0) {
+        __atomic_store_n(&dev->gprc, dev->gprc + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&dev->gorc, dev->gorc + length, __ATOMIC_RELAXED);
+    }
+    uint32_t cause = PNIC_ICR_RXT0;
+    /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
+    if (((rdt - next) & (h->ring_size - 1)) == h->ring_size / 2)
+        cause |= PNIC_ICR_RXDMT0;
+    __atomic_fetch_or(&dev->icr, cause, __ATOMIC_RELEASE);
+    return (int64_t)rdh;
+}
+
+int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t now)
+{
+    struct pnic_dev_regs *dev = seg->dev;
+    uint32_t icr = __atomic_load_n(&dev->icr, __ATOMIC_ACQUIRE);
+    uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
+    /* A masked cause stays in ICR and raises nothing (SDM 13.4.20). */
+    if ((icr & ims) == 0)
+        return 0;
+    uint64_t n = dev->doorbell;
+    if (n < seg->hdr->capacity) {
+        seg->raises[n].raised_ns = now;
+        seg->raises[n].packet = packet;
+        seg->raises[n].icr = icr;
+    }
+    __atomic_store_n(&dev->doorbell, n + 1, __ATOMIC_RELEASE);
+    return 1;
+}
+
+int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan)
+{
+    const struct pnic_header *h = seg->hdr;
+    if (plan->nslots > h->capacity || plan->nframes == 0)
+        return PNIC_EINVAL;
+    for (uint32_t f = 0; f < plan->nframes; f++) {
+        const struct pnic_frame *fr = &plan->frames[f];
+        if (fr->length == 0 || fr->length > h->buf_size || fr->data_off > plan->blob_len ||
+            fr->length > plan->blob_len - fr->data_off)
+            return PNIC_EFRAME;
+        if (fr->stamp_off != 0 && (uint32_t)fr->stamp_off + 12 > fr->length)
+            return PNIC_EFRAME;
+        if (fr->csum_off != 0 && (uint32_t)fr->csum_off + 2 > fr->length)
+            return PNIC_EFRAME;
+    }
+    for (uint32_t i = 0; i < plan->nslots; i++)
+        if (plan->slots[i].frame >= plan->nframes)
+            return PNIC_EFRAME;
+    return PNIC_OK;
+}
+
+int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
+{
+    int rc = pnic_check_plan(seg, plan);
+    if (rc != PNIC_OK)
+        return rc;
+    struct pnic_dev_regs *dev = seg->dev;
+    const struct pnic_header *h = seg->hdr;
+    pnic_prefault(seg->base, h->total_size);
+    __atomic_store_n(&dev->state, PNIC_DEV_RUNNING, __ATOMIC_RELEASE);
+    uint64_t t0 = pnic_now_ns() + plan->lead_ns;
+    seg->hdr->t0_ns = t0;
+
+    for (uint32_t i = 0; i < plan->nslots; i++) {
+        const struct pnic_slot *sl = &plan->slots[i];
+        const struct pnic_frame *fr = &plan->frames[sl->frame];
+        const uint64_t due = t0 + sl->due_ns;
+
+        /* The next buffer's lines were last touched by the driver's core:
+         * take them for writing while we wait, off the clock. */
+        uint32_t rdh = dev->rdh;
+        uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+        const uint8_t *pre = NULL, *pre_end = NULL;
+        if (rdh != rdt) {
+            pre = seg->base + seg->ring[rdh].buffer_addr;
+            pre_end = pre + fr->length;
+            if (pre < seg->bufs || pre_end > seg->bufs + (uint64_t)h->ring_size * h->buf_size)
+                pre = pre_end = NULL;
+        }
+        uint64_t now = pnic_now_ns(), gap = 0;
+        while (now < due) {
+            if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+                goto stopped;
+            if (pre < pre_end) {
+                for (int k = 0; k < 4 && pre < pre_end; k++, pre += PNIC_CACHELINE)
+                    prefetch_for_write(pre);
+            } else {
+                cpu_relax();
+            }
+            uint64_t later = pnic_now_ns();
+            if (later - now > gap)
+                gap = later - now;
+            now = later;
+        }
+        if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+            goto stopped;
+
+        const uint64_t start = now;
+        int64_t slot = pnic_receive(seg, plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, i,
+                                    start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK));
+        const uint64_t end = pnic_now_ns();
+        int raised = pnic_raise(seg, i, end);
+
+        struct pnic_tx_record *rec = &seg->tx[i];
+        rec->start_ns = start;
+        rec->end_ns = end;
+        rec->spin_gap_ns = gap;
+        rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
+        rec->flags = (slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED) | (raised ? PNIC_TX_RAISED : 0);
+        __atomic_store_n(&dev->sent, i + 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&dev->state, PNIC_DEV_DONE, __ATOMIC_RELEASE);
+    return PNIC_OK;
+
+stopped:
+    __atomic_store_n(&dev->state, PNIC_DEV_STOPPED, __ATOMIC_RELEASE);
+    return PNIC_OK;
+}

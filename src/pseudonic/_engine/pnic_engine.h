@@ -1,0 +1,65 @@
+/*
+ * pnic_engine.h -- the C core's functions.  No policy lives here: the
+ * Python layer validates every argument and chooses every default; these
+ * functions return negative PNIC_E* codes on inconsistencies instead of
+ * guessing.
+ */
+#ifndef PNIC_ENGINE_H
+#define PNIC_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pnic_layout.h"
+
+#define PNIC_OK 0
+#define PNIC_EINVAL (-1)  /* an argument out of range */
+#define PNIC_ELAYOUT (-2) /* the segment header is not ours or does not fit the buffer */
+#define PNIC_EFRAME (-3)  /* a frame or schedule entry that does not fit */
+
+struct pnic_segment {
+    uint8_t *base;
+    struct pnic_header *hdr;
+    struct pnic_dev_regs *dev;
+    struct pnic_drv_regs *drv;
+    struct pnic_ctl *ctl;
+    struct pnic_rx_desc *ring;
+    uint8_t *bufs;
+    struct pnic_tx_record *tx;
+    struct pnic_raise_record *raises;
+    struct pnic_irq_record *irqs;
+};
+
+/* pnic_segment.c */
+uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, struct pnic_header *out);
+int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity);
+int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg);
+void pnic_prefault(uint8_t *base, size_t len);
+uint64_t pnic_now_ns(void);
+
+/* pnic_device.c */
+int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length,
+                     uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t stamp_ns,
+                     uint8_t errors);
+int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t now);
+struct pnic_send_plan {
+    const struct pnic_slot *slots;
+    uint32_t nslots;
+    const struct pnic_frame *frames;
+    uint32_t nframes;
+    const uint8_t *blob;
+    size_t blob_len;
+    uint64_t lead_ns; /* t0 = now + lead_ns */
+};
+int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
+int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan);
+
+/* pnic_driver.c */
+uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
+uint32_t pnic_read_icr(struct pnic_segment *seg);
+void pnic_write_rdt(struct pnic_segment *seg, uint32_t rdt);
+
+/* pnic_memcpy.c */
+void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);
+
+#endif /* PNIC_ENGINE_H */

@@ -1,0 +1,105 @@
+/* pnic_segment.c -- where each region of the segment lies. */
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "pnic_engine.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+uint64_t pnic_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, struct pnic_header *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->magic = PNIC_MAGIC;
+    h->version = PNIC_LAYOUT_VERSION;
+    h->ring_size = ring_size;
+    h->buf_size = buf_size;
+    h->capacity = capacity;
+    uint64_t off = align_up(sizeof(struct pnic_header), PNIC_CACHELINE);
+    h->dev_regs_off = off;
+    off += sizeof(struct pnic_dev_regs);
+    h->drv_regs_off = off;
+    off += sizeof(struct pnic_drv_regs);
+    h->ctl_off = off;
+    off += sizeof(struct pnic_ctl);
+    h->ring_off = off = align_up(off, PNIC_PAGE);
+    off += (uint64_t)ring_size * sizeof(struct pnic_rx_desc);
+    h->buf_off = off = align_up(off, PNIC_PAGE);
+    off += (uint64_t)ring_size * buf_size;
+    h->tx_rec_off = off = align_up(off, PNIC_PAGE);
+    off += (uint64_t)capacity * sizeof(struct pnic_tx_record);
+    h->raise_rec_off = off = align_up(off, PNIC_PAGE);
+    off += (uint64_t)capacity * sizeof(struct pnic_raise_record);
+    h->irq_rec_off = off = align_up(off, PNIC_PAGE);
+    off += (uint64_t)capacity * sizeof(struct pnic_irq_record);
+    h->total_size = align_up(off, PNIC_PAGE);
+    return h->total_size;
+}
+
+int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity)
+{
+    struct pnic_header h;
+    if (ring_size == 0 || (ring_size & (ring_size - 1)) != 0 || buf_size == 0 || buf_size > 65535 ||
+        capacity == 0)
+        return PNIC_EINVAL;
+    if (pnic_layout_size(ring_size, buf_size, capacity, &h) > len)
+        return PNIC_ELAYOUT;
+    memset(base, 0, h.total_size);
+    memcpy(base, &h, sizeof(h));
+    struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(base + h.ring_off);
+    for (uint32_t i = 0; i < ring_size; i++)
+        ring[i].buffer_addr = h.buf_off + (uint64_t)i * buf_size;
+    return PNIC_OK;
+}
+
+int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
+{
+    struct pnic_header *h = (struct pnic_header *)base;
+    struct pnic_header want;
+    if (len < sizeof(*h) || h->magic != PNIC_MAGIC || h->version != PNIC_LAYOUT_VERSION)
+        return PNIC_ELAYOUT;
+    /* Recompute rather than trust the offsets: a header from another layout
+     * must not send the engine writing outside the buffer. */
+    pnic_layout_size(h->ring_size, h->buf_size, h->capacity, &want);
+    if (want.total_size > len || want.total_size != h->total_size || want.irq_rec_off != h->irq_rec_off ||
+        want.ring_off != h->ring_off || want.buf_off != h->buf_off)
+        return PNIC_ELAYOUT;
+    seg->base = base;
+    seg->hdr = h;
+    seg->dev = (struct pnic_dev_regs *)(base + h->dev_regs_off);
+    seg->drv = (struct pnic_drv_regs *)(base + h->drv_regs_off);
+    seg->ctl = (struct pnic_ctl *)(base + h->ctl_off);
+    seg->ring = (struct pnic_rx_desc *)(base + h->ring_off);
+    seg->bufs = base + h->buf_off;
+    seg->tx = (struct pnic_tx_record *)(base + h->tx_rec_off);
+    seg->raises = (struct pnic_raise_record *)(base + h->raise_rec_off);
+    seg->irqs = (struct pnic_irq_record *)(base + h->irq_rec_off);
+    return PNIC_OK;
+}
+
+/* Page-table entries of a shared mapping are per process and not copied on
+ * fork: without this, each node takes its first page faults on the clock. */
+void pnic_prefault(uint8_t *base, size_t len)
+{
+    uintptr_t start = (uintptr_t)base & ~(uintptr_t)(PNIC_PAGE - 1);
+    size_t span = len + ((uintptr_t)base - start);
+    if (madvise((void *)start, span, MADV_POPULATE_WRITE) == 0)
+        return;
+    volatile const uint8_t *p = base;
+    uint8_t sink = 0;
+    for (size_t off = 0; off < len; off += PNIC_PAGE)
+        sink ^= p[off];
+    (void)sink;
+}
