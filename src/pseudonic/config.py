@@ -1,0 +1,97 @@
+"""One run's configuration, validated: every bound stated here, once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import ConfigError
+from .frames import MIN_FRAME
+from .layout import BUFFER_SIZES
+from .node import available_cores
+from .units import parse_interval, parse_size
+
+MAX_COUNT = 1_000_000
+MAX_INTERVAL_NS = 10_000_000_000
+# e1000 RDLEN is a multiple of 128 bytes (8 descriptors); Linux caps a ring at 4096 (E1000_MAX_RXD).
+RING_SIZES = tuple(1 << k for k in range(3, 13))
+IRQ_LINES = ("spin",)
+UPPER_LAYERS = ("verify", "null")
+#: The verify layer keeps every delivered frame until the run ends.
+VERIFY_MAX_BYTES = 2 << 30
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    interval_ns: int
+    count: int
+    size: int
+    ring_size: int = 256
+    buffer_size: int = 16384
+    device_core: int = 0
+    driver_core: int = 1
+    irq: str = "spin"
+    upper: str = "verify"
+    driver: str = "python"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{what} must be an integer, not {value!r}")
+    return value
+
+
+def make_config(
+    interval: str | int = "38us",
+    count: int = 1000,
+    size: str | int = 1500,
+    *,
+    ring_size: int = 256,
+    buffer_size: str | int = 16384,
+    device_core: int = 0,
+    driver_core: int = 1,
+    irq: str = "spin",
+    upper: str = "verify",
+    driver: str = "python",
+    allow_back_to_back: bool = False,
+) -> RunConfig:
+    """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
+    interval_ns = parse_interval(interval)
+    low = 0 if allow_back_to_back else 1
+    if not low <= interval_ns <= MAX_INTERVAL_NS:
+        raise ConfigError(f"interval {interval!r} is out of range: give 1ns..10s (e.g. 38us)")
+    count = _int(count, "count")
+    if not 1 <= count <= MAX_COUNT:
+        raise ConfigError(f"count {count} is out of range: give 1..{MAX_COUNT}")
+    ring_size = _int(ring_size, "ring size")
+    if ring_size not in RING_SIZES:
+        raise ConfigError(
+            f"ring size {ring_size} is not allowed: give a power of two {RING_SIZES[0]}..{RING_SIZES[-1]}"
+        )
+    buf = parse_size(buffer_size, "buffer size")
+    if buf not in BUFFER_SIZES:
+        raise ConfigError(
+            f"buffer size {buf} is not an e1000 receive buffer size: give one of {', '.join(map(str, BUFFER_SIZES))}"
+        )
+    nbytes = parse_size(size)
+    if not MIN_FRAME <= nbytes <= buf:
+        raise ConfigError(f"size {nbytes} B is out of range: give {MIN_FRAME}..{buf} bytes (the buffer size)")
+    cores = available_cores()
+    for what, core in (("device core", device_core), ("driver core", driver_core)):
+        if _int(core, what) not in cores:
+            raise ConfigError(f"{what} {core} does not exist here: give one of {', '.join(map(str, cores))}")
+    if device_core == driver_core:
+        raise ConfigError(f"device core and driver core are both {device_core}: each node needs its own core")
+    if irq not in IRQ_LINES:
+        raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(IRQ_LINES)}")
+    if upper not in UPPER_LAYERS:
+        raise ConfigError(f"upper layer {upper!r} is unknown: give one of {', '.join(UPPER_LAYERS)}")
+    if upper == "verify" and count * nbytes > VERIFY_MAX_BYTES:
+        raise ConfigError(
+            f"count x size = {count * nbytes} B is more than the {VERIFY_MAX_BYTES} B the verify layer keeps: "
+            "send fewer packets or use --upper null"
+        )
+    return RunConfig(interval_ns, count, nbytes, ring_size, buf, device_core, driver_core, irq, upper, driver)

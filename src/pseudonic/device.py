@@ -1,0 +1,27 @@
+"""The device node: a process pinned to its own core running the C send loop.
+
+The whole schedule runs inside one call into the engine with the GIL
+released; no Python runs per packet. The node ends when the schedule is
+done or the controller sets the stop flag.
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import Any
+
+import numpy as np
+
+from . import _engine
+from .frames import FrameSet
+from .node import become_node
+
+#: t0 lies this far after the call, so packet 0 is not late for the set-up.
+DEFAULT_LEAD_NS = 200_000
+
+
+def device_node(
+    seg: mmap.mmap, core: int, parent_pid: int, slots: np.ndarray[Any, Any], frames: FrameSet, lead_ns: int
+) -> None:
+    become_node(core, parent_pid)
+    _engine.device_run(seg, slots, frames.table, frames.blob, lead_ns)

@@ -1,0 +1,19 @@
+"""The exceptions pseudonic raises on purpose."""
+
+from __future__ import annotations
+
+
+class PseudonicError(Exception):
+    """Base of every error pseudonic raises on purpose."""
+
+
+class ConfigError(PseudonicError, ValueError):
+    """The user asked for something out of range; the message names the accepted range."""
+
+
+class DriverLoadError(ConfigError):
+    """The driver named on the command line cannot be imported or lacks the driver protocol."""
+
+
+class RunError(PseudonicError):
+    """A run could not be carried out (a node failed to start, the driver hung)."""

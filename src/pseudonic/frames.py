@@ -1,0 +1,138 @@
+"""Frames the device sends: Ethernet/IPv4/UDP built with scapy, or the user's.
+
+A generated frame carries, at the start of its UDP payload, ``b"PNIC"``,
+then a sequence number (u32) and the send timestamp (u64, ns on
+CLOCK_MONOTONIC), both big-endian and written by the device at send time
+with the UDP checksum patched (RFC 1624) -- so every frame on the ring has
+valid IPv4 and UDP checksums. The rest of the payload is a fixed byte
+pattern, so that any corruption of the frame shows against the template.
+Addresses are from RFC 5737's documentation range; nothing leaves the host.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .layout import FRAME
+
+MIN_FRAME = 60  # Ethernet minimum without FCS (IEEE 802.3 clause 3.2.8)
+ETH_HLEN = 14
+IP_HLEN = 20
+UDP_HLEN = 8
+PAYLOAD_OFF = ETH_HLEN + IP_HLEN + UDP_HLEN
+MAGIC = b"PNIC"
+STAMP_OFF = PAYLOAD_OFF + len(MAGIC)  # seq u32 + timestamp u64
+STAMP_LEN = 12
+UDP_CSUM_OFF = ETH_HLEN + IP_HLEN + 6
+SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+SRC_IP, DST_IP = "192.0.2.1", "192.0.2.2"
+UDP_PORT = 9  # discard
+
+
+def internet_checksum(data: bytes | memoryview | np.ndarray[Any, Any]) -> int:
+    """RFC 1071 one's complement sum, complemented."""
+    a = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    if a.size % 2:
+        a = np.concatenate([a, np.zeros(1, np.uint8)])
+    s = int(a.view(">u2").sum(dtype=np.uint64))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4_udp_ok(frame: bytes) -> bool:
+    """True if ``frame`` is Ethernet/IPv4/UDP with valid IPv4 header and UDP checksums."""
+    if len(frame) < PAYLOAD_OFF or frame[12:14] != b"\x08\x00":
+        return False
+    ihl = (frame[ETH_HLEN] & 0x0F) * 4
+    ip = frame[ETH_HLEN : ETH_HLEN + ihl]
+    if frame[ETH_HLEN] >> 4 != 4 or ihl < IP_HLEN or internet_checksum(ip) != 0 or ip[9] != 17:
+        return False
+    total = struct.unpack_from("!H", ip, 2)[0]
+    udp = frame[ETH_HLEN + ihl : ETH_HLEN + total]
+    if len(udp) < UDP_HLEN or struct.unpack_from("!H", udp, 4)[0] != len(udp):
+        return False
+    if udp[6:8] == b"\x00\x00":  # checksum not used (RFC 768)
+        return True
+    pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, len(udp))
+    return internet_checksum(pseudo + udp) == 0
+
+
+def read_stamp(frame: bytes) -> tuple[int, int] | None:
+    """(sequence, send timestamp ns) of a generated frame, or None if it carries none."""
+    if len(frame) < STAMP_OFF + STAMP_LEN or frame[PAYLOAD_OFF:STAMP_OFF] != MAGIC:
+        return None
+    seq, ts = struct.unpack_from("!IQ", frame, STAMP_OFF)
+    return seq, ts
+
+
+def generated_frame(size: int) -> bytes:
+    """The template of a generated frame of ``size`` bytes (stamp zeroed, checksums valid)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    fill = size - PAYLOAD_OFF - len(MAGIC) - STAMP_LEN
+    if fill < 0:
+        raise ConfigError(f"frame size {size} is below the {PAYLOAD_OFF + len(MAGIC) + STAMP_LEN} bytes a stamp needs")
+    payload = MAGIC + bytes(STAMP_LEN) + (np.arange(fill, dtype=np.uint32) * 7 + 3).astype(np.uint8).tobytes()
+    pkt = (
+        Ether(src=SRC_MAC, dst=DST_MAC)
+        / IP(src=SRC_IP, dst=DST_IP, ttl=64, flags="DF", id=0)
+        / UDP(sport=UDP_PORT, dport=UDP_PORT)
+        / payload
+    )
+    raw = bytes(pkt)
+    assert len(raw) == size, (len(raw), size)
+    return raw
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """Frames the device can send, as the engine takes them: one blob, one table."""
+
+    templates: tuple[bytes, ...]
+    table: np.ndarray[Any, Any]  # FRAME dtype
+    blob: bytes
+    stamped: bool
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(t) for t in self.templates]
+
+    @classmethod
+    def _make(cls, templates: Sequence[bytes], stamped: bool) -> FrameSet:
+        table = np.zeros(len(templates), dtype=FRAME)
+        off = 0
+        for i, t in enumerate(templates):
+            table[i]["data_off"] = off
+            table[i]["length"] = len(t)
+            if stamped:
+                table[i]["stamp_off"] = STAMP_OFF
+                table[i]["csum_off"] = UDP_CSUM_OFF
+            off += len(t)
+        return cls(tuple(templates), table, b"".join(templates), stamped)
+
+    @classmethod
+    def generated(cls, size: int) -> FrameSet:
+        return cls._make([generated_frame(size)], stamped=True)
+
+    @classmethod
+    def from_user(cls, frames: Sequence[Any], buf_size: int) -> FrameSet:
+        """User frames (bytes-like or scapy packets), sent as they are, unstamped."""
+        if len(frames) == 0:
+            raise ConfigError("frames: give at least one frame")
+        out: list[bytes] = []
+        for i, f in enumerate(frames):
+            raw = bytes(f)
+            if not MIN_FRAME <= len(raw) <= buf_size:
+                raise ConfigError(
+                    f"frame {i} is {len(raw)} bytes: frames must be {MIN_FRAME}..{buf_size} bytes (the buffer size)"
+                )
+            out.append(raw)
+        return cls._make(out, stamped=False)

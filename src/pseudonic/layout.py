@@ -1,0 +1,158 @@
+"""The Python view of the shared segment.
+
+The layout itself is defined once, in ``_engine/pnic_layout.h``; these numpy
+dtypes mirror it and ``tests/test_layout.py`` checks every size and offset
+against what the compiled engine reports. Constants (descriptor status and
+error bits, interrupt causes) come from the engine, never restated here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _engine
+
+# Descriptor status / error bits (8254x SDM tables 3-2, 3-3) and interrupt
+# causes (table 13-66), as the C header defines them.
+RXD_STAT_DD: int = _engine.RXD_STAT_DD
+RXD_STAT_EOP: int = _engine.RXD_STAT_EOP
+RXD_ERR_CE: int = _engine.RXD_ERR_CE
+RXD_ERR_SE: int = _engine.RXD_ERR_SE
+RXD_ERR_SEQ: int = _engine.RXD_ERR_SEQ
+RXD_ERR_CXE: int = _engine.RXD_ERR_CXE
+RXD_ERR_TCPE: int = _engine.RXD_ERR_TCPE
+RXD_ERR_IPE: int = _engine.RXD_ERR_IPE
+RXD_ERR_RXE: int = _engine.RXD_ERR_RXE
+ICR_RXDMT0: int = _engine.ICR_RXDMT0
+ICR_RXO: int = _engine.ICR_RXO
+ICR_RXT0: int = _engine.ICR_RXT0
+DEV_IDLE: int = _engine.DEV_IDLE
+DEV_RUNNING: int = _engine.DEV_RUNNING
+DEV_DONE: int = _engine.DEV_DONE
+DEV_STOPPED: int = _engine.DEV_STOPPED
+TX_STORED: int = _engine.TX_STORED
+TX_DROPPED: int = _engine.TX_DROPPED
+TX_RAISED: int = _engine.TX_RAISED
+SLOT_ERRORS_MASK: int = _engine.SLOT_ERRORS_MASK
+
+# e1000 RCTL.BSIZE choices (SDM 13.4.22): the receive buffer sizes a real
+# 8254x can be programmed with.
+BUFFER_SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def _padded(fields: list[tuple[str, str]], itemsize: int) -> np.dtype[Any]:
+    names = [n for n, _ in fields]
+    formats = [f for _, f in fields]
+    offsets: list[int] = []
+    off = 0
+    for f in formats:
+        offsets.append(off)
+        off += np.dtype(f).itemsize
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
+
+
+RX_DESC = _padded(
+    [("buffer_addr", "<u8"), ("length", "<u2"), ("csum", "<u2"), ("status", "u1"), ("errors", "u1"),
+     ("special", "<u2")],
+    16,
+)
+HEADER = _padded(
+    [("magic", "<u8"), ("version", "<u4"), ("ring_size", "<u4"), ("buf_size", "<u4"), ("capacity", "<u4"),
+     ("total_size", "<u8"), ("dev_regs_off", "<u8"), ("drv_regs_off", "<u8"), ("ctl_off", "<u8"),
+     ("ring_off", "<u8"), ("buf_off", "<u8"), ("tx_rec_off", "<u8"), ("raise_rec_off", "<u8"),
+     ("irq_rec_off", "<u8"), ("t0_ns", "<u8")],
+    104,
+)
+DEV_REGS = _padded(
+    [("rdh", "<u4"), ("icr", "<u4"), ("doorbell", "<u8"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"),
+     ("state", "<u4"), ("sent", "<u4")],
+    64,
+)
+DRV_REGS = _padded([("rdt", "<u4"), ("ims", "<u4"), ("itr", "<u4"), ("ready", "<u4"), ("handled", "<u8")], 64)
+CTL = _padded([("stop", "<u4")], 64)
+SLOT = _padded([("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4")], 16)
+FRAME = _padded([("data_off", "<u8"), ("length", "<u4"), ("stamp_off", "<u2"), ("csum_off", "<u2")], 16)
+TX_RECORD = _padded(
+    [("start_ns", "<u8"), ("end_ns", "<u8"), ("spin_gap_ns", "<u8"), ("slot", "<u4"), ("flags", "<u4")], 32
+)
+RAISE_RECORD = _padded([("raised_ns", "<u8"), ("packet", "<u4"), ("icr", "<u4")], 16)
+IRQ_RECORD = _padded([("entry_ns", "<u8"), ("exit_ns", "<u8"), ("doorbell", "<u8"), ("spin_gap_ns", "<u8")], 32)
+
+#: C struct name (as the engine reports it) -> numpy view of it.
+DTYPES: dict[str, np.dtype[Any]] = {
+    "rx_desc": RX_DESC,
+    "header": HEADER,
+    "dev_regs": DEV_REGS,
+    "drv_regs": DRV_REGS,
+    "ctl": CTL,
+    "slot": SLOT,
+    "frame": FRAME,
+    "tx_record": TX_RECORD,
+    "raise_record": RAISE_RECORD,
+    "irq_record": IRQ_RECORD,
+}
+
+
+def segment_size(ring_size: int, buf_size: int, capacity: int) -> int:
+    """Bytes a segment with these dimensions needs (computed by the engine)."""
+    return int(_engine.layout(ring_size, buf_size, capacity)["total_size"])
+
+
+class SegmentView:
+    """Typed numpy views of every region of one segment held in ``buffer``.
+
+    ``buffer`` is any writable buffer: the shared mapping of a run, or a plain
+    ``bytearray`` in sans-IO tests.
+    """
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+        raw = np.frombuffer(buffer, dtype=np.uint8)
+        if len(raw) < HEADER.itemsize:
+            raise ValueError("buffer is too small to hold a pseudonic segment")
+        self.header = raw[: HEADER.itemsize].view(HEADER)
+        h = self.header[0]
+        if int(h["magic"]) != _engine.MAGIC or int(h["version"]) != _engine.LAYOUT_VERSION:
+            raise ValueError("buffer does not hold a pseudonic segment of this layout version")
+        self.ring_size = int(h["ring_size"])
+        self.buf_size = int(h["buf_size"])
+        self.capacity = int(h["capacity"])
+        if int(h["total_size"]) > len(raw):
+            raise ValueError("segment header claims more bytes than the buffer holds")
+
+        def region(off_field: str, dtype: np.dtype[Any], n: int) -> np.ndarray[Any, Any]:
+            off = int(h[off_field])
+            return raw[off : off + n * dtype.itemsize].view(dtype)
+
+        #: device registers (written by the device node only; ICR is read-to-clear).
+        self.dev = region("dev_regs_off", DEV_REGS, 1)
+        #: driver registers (written by the driver node only).
+        self.drv = region("drv_regs_off", DRV_REGS, 1)
+        self.ctl = region("ctl_off", CTL, 1)
+        self.ring = region("ring_off", RX_DESC, self.ring_size)
+        buf_off = int(h["buf_off"])
+        #: the receive buffer pool, flat; descriptor i's buffer starts at buffer_addr - buf_off.
+        self.pool = raw[buf_off : buf_off + self.ring_size * self.buf_size]
+        self.buf_off = buf_off
+        self.tx = region("tx_rec_off", TX_RECORD, self.capacity)
+        self.raises = region("raise_rec_off", RAISE_RECORD, self.capacity)
+        self.irqs = region("irq_rec_off", IRQ_RECORD, self.capacity)
+
+    @classmethod
+    def create(cls, buffer: Any, ring_size: int, buf_size: int, capacity: int) -> SegmentView:
+        """Lay out a fresh segment in ``buffer`` (zeroed, descriptors pointing at their buffers)."""
+        _engine.segment_init(buffer, ring_size, buf_size, capacity)
+        return cls(buffer)
+
+    def buffer_of(self, index: int) -> np.ndarray[Any, Any]:
+        """The receive buffer descriptor ``index`` points at."""
+        off = int(self.ring["buffer_addr"][index]) - self.buf_off
+        return self.pool[off : off + self.buf_size]
+
+    def release(self) -> None:
+        """Drop every view so the underlying mapping can be closed."""
+        for name in ("header", "dev", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs"):
+            self.__dict__.pop(name, None)
+        self.buffer = None

@@ -1,0 +1,98 @@
+"""The driver API: what a driver under test is given, and what it must provide.
+
+A driver is a class with ``open(nic)``, ``interrupt(nic)`` and
+``close(nic)``, built with no arguments in the driver node. ``nic`` gives
+typed access to the pseudo-NIC as a driver sees a real one: registers, the
+receive descriptor ring as a numpy structured array (``RX_DESC``), the
+receive buffers, and the upper layer to deliver socket buffers to.
+
+Ordering: descriptors are read through numpy; on x86 (TSO) a load of
+``status`` with DD set is never reordered after the loads of ``length`` and
+of the buffer that follow it. ``write_rdt`` is a release store, so every
+descriptor cleared before it is seen cleared by the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from . import _engine
+from .layout import SegmentView
+from .upper import UpperLayer
+
+
+class Nic:
+    """The pseudo-NIC as the driver under test sees it."""
+
+    def __init__(self, view: SegmentView, upper: UpperLayer) -> None:
+        self.view = view
+        self.upper = upper
+        self.ring_size = view.ring_size
+        self.buf_size = view.buf_size
+        #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
+        self.ring: np.ndarray[Any, Any] = view.ring
+        #: every receive buffer, flat; descriptor i's buffer is at ``buffer_addr[i] - buf_off``.
+        self.pool: np.ndarray[Any, Any] = view.pool
+        self.buf_off = view.buf_off
+        self._seg = view.buffer
+
+    # -- registers with hardware semantics -------------------------------------------------
+    def read_icr(self) -> int:
+        """Read ICR; reading clears it (SDM 13.4.17)."""
+        return int(_engine.read_icr(self._seg))
+
+    def write_rdt(self, value: int) -> None:
+        """Hand descriptors up to ``value - 1`` to the device (SDM 13.4.29)."""
+        _engine.write_rdt(self._seg, value)
+
+    @property
+    def rdt(self) -> int:
+        return int(self.view.drv["rdt"][0])
+
+    @property
+    def rdh(self) -> int:
+        """The device's head. A real driver does not poll it; it is here for tests and debugging."""
+        return int(self.view.dev["rdh"][0])
+
+    @property
+    def ims(self) -> int:
+        return int(self.view.drv["ims"][0])
+
+    def enable_interrupts(self, causes: int) -> None:
+        """Write IMS: unmask ``causes``."""
+        self.view.drv["ims"][0] = self.ims | causes
+
+    def disable_interrupts(self, causes: int) -> None:
+        """Write IMC: mask ``causes`` (they still set ICR, they raise nothing)."""
+        self.view.drv["ims"][0] = self.ims & ~causes
+
+    # -- statistics registers (SDM 13.6) ---------------------------------------------------
+    @property
+    def mpc(self) -> int:
+        """Missed packets: dropped by the device for want of a free descriptor."""
+        return int(self.view.dev["mpc"][0])
+
+    @property
+    def gprc(self) -> int:
+        return int(self.view.dev["gprc"][0])
+
+    @property
+    def gorc(self) -> int:
+        return int(self.view.dev["gorc"][0])
+
+    def buffer(self, index: int) -> memoryview:
+        """The receive buffer descriptor ``index`` points at."""
+        return memoryview(self.view.buffer_of(index))
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """What the driver node calls. ``interrupt`` runs once per interrupt taken."""
+
+    def open(self, nic: Nic) -> None: ...
+
+    def interrupt(self, nic: Nic) -> None: ...
+
+    def close(self, nic: Nic) -> None: ...

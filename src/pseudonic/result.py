@@ -1,0 +1,68 @@
+"""A run's result: the figures, the configuration, and the per-packet records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_EMPTY = np.zeros(0)
+
+
+@dataclass
+class RunResult:
+    config: dict[str, Any]
+    sent: int
+    stored: int
+    received: int
+    missed: int
+    lost: int
+    duplicated: int
+    reordered: int
+    corrupted: int
+    rx_errors: int
+    success_rate: float
+    throughput_gbps: float
+    interrupts: int
+    handler_runs: int
+    send_time_ns: dict[str, Any]
+    interval_deviation_ns: dict[str, Any]
+    device_interval_deviation_ns: dict[str, Any]
+    irq_latency_ns: dict[str, Any]
+    stalls: dict[str, Any]
+    verified: bool
+    error: dict[str, Any] | None = None
+    #: per schedule entry: deadline after t0 (ns)
+    due_ns: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: per schedule entry: layout.TX_RECORD (start_ns, end_ns, spin_gap_ns, slot, flags)
+    tx: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: per interrupt raised: layout.RAISE_RECORD
+    raises: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: per handler run: layout.IRQ_RECORD
+    irqs: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    #: per delivery: the packet it was matched to (-1: corrupted / unmatched)
+    delivered_seq: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    t0_ns: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = [
+            "sent", "stored", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "rx_errors",
+            "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
+            "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
+            "error",
+        ]  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,0 +1,112 @@
+"""The named shared-memory segment of one run: create, map, remove.
+
+Named ``pseudonic-<controller pid>-<token>`` under /dev/shm so that a
+segment can always be traced to the run that made it. The controller removes
+it at the end of every run (finally); if the controller itself is killed
+with SIGKILL, the next run's :func:`sweep_stale` removes segments whose
+controller no longer exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import secrets
+from pathlib import Path
+
+SHM_DIR = Path("/dev/shm")
+PREFIX = "pseudonic-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> list[str]:
+    """Remove segments left by controllers that no longer run; return their names."""
+    removed: list[str] = []
+    if not SHM_DIR.is_dir():
+        return removed
+    for entry in SHM_DIR.glob(PREFIX + "*"):
+        parts = entry.name.split("-")
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        if not _pid_alive(int(parts[1])):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry.name)
+    return removed
+
+
+class Segment:
+    """One named shared-memory segment, mapped read-write.
+
+    Children forked after :meth:`create` inherit the mapping; other
+    processes may :meth:`attach` by name while the run lasts.
+    """
+
+    def __init__(self, name: str, fd: int, size: int, owner: bool) -> None:
+        self.name = name
+        self.size = size
+        self.owner = owner
+        try:
+            self.map: mmap.mmap | None = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+
+    @property
+    def path(self) -> Path:
+        return SHM_DIR / self.name
+
+    @classmethod
+    def create(cls, size: int) -> Segment:
+        if not SHM_DIR.is_dir():
+            raise OSError("/dev/shm is not available: pseudonic needs POSIX shared memory")
+        sweep_stale()
+        name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(SHM_DIR / name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        except BaseException:
+            os.close(fd)
+            os.unlink(SHM_DIR / name)
+            raise
+        try:
+            return cls(name, fd, size, owner=True)
+        except BaseException:
+            os.unlink(SHM_DIR / name)
+            raise
+
+    @classmethod
+    def attach(cls, name: str) -> Segment:
+        fd = os.open(SHM_DIR / name, os.O_RDWR)
+        size = os.fstat(fd).st_size
+        return cls(name, fd, size, owner=False)
+
+    def close(self) -> None:
+        """Unmap; the owner also removes the name. Safe to call twice."""
+        if self.map is not None:
+            try:
+                self.map.close()
+            except BufferError:
+                # A numpy view still exports the buffer; the mapping goes with
+                # the process. The name is removed below all the same.
+                pass
+            self.map = None
+        if self.owner:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.owner = False
+
+    def __enter__(self) -> Segment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,54 @@
+"""Parsing of the quantities users type: intervals and sizes."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ConfigError
+
+_TIME_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+# SI prefixes are powers of ten, IEC ones powers of two: 1.5KB = 1500 B, 16KiB = 16384 B.
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024, "m": 1_000_000, "mb": 1_000_000,
+               "mi": 1 << 20, "mib": 1 << 20}
+_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Zµ]*)\s*$")
+
+
+def parse_interval(text: str | int | float, what: str = "interval") -> int:
+    """``"38us"`` -> 38000 (ns). Integers are taken as ns; strings need a unit."""
+    if isinstance(text, bool):
+        raise ConfigError(f"{what} must be a duration such as 38us, not {text!r}")
+    if isinstance(text, (int, float)):
+        return round(text)
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _TIME_UNITS:
+        raise ConfigError(f"{what} {text!r} is not a duration: give a number and a unit of ns, us or ms (e.g. 38us)")
+    return round(float(m.group(1)) * _TIME_UNITS[unit])
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """``"1.5KB"`` -> 1500, ``"16KiB"`` -> 16384, ``1500`` -> 1500 (bytes)."""
+    if isinstance(text, bool):
+        raise ConfigError(f"{what} must be a byte count such as 1500 or 16KiB, not {text!r}")
+    if isinstance(text, int):
+        return text
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _SIZE_UNITS:
+        raise ConfigError(f"{what} {text!r} is not a size: give bytes, or a number with B, KB or KiB (e.g. 1500, 1.5KB, 16KiB)")
+    value = float(m.group(1)) * _SIZE_UNITS[unit]
+    if value != int(value):
+        raise ConfigError(f"{what} {text!r} is not a whole number of bytes")
+    return int(value)
+
+
+def format_ns(ns: float) -> str:
+    """A duration for people: 38000 -> '38.000 µs'."""
+    a = abs(ns)
+    if a >= 1e9:
+        return f"{ns / 1e9:.3f} s"
+    if a >= 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if a >= 1e3:
+        return f"{ns / 1e3:.3f} µs"
+    return f"{ns:.0f} ns"

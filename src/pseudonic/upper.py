@@ -1,0 +1,140 @@
+"""What drivers deliver socket buffers to.
+
+``verify`` (the default) keeps every socket buffer the driver delivers --
+one list append on the driver's hot path, nothing more -- and checks them
+after the run: sequence number, IPv4 and UDP checksums, and the payload
+against the frame sent in that slot. Success, as in the paper, means the
+driver stored the frame in a socket buffer and handed it up.
+``null`` only counts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .frames import STAMP_LEN, STAMP_OFF, UDP_CSUM_OFF, FrameSet, ipv4_udp_ok, read_stamp
+from .layout import TX_STORED
+
+
+class UpperLayer(Protocol):
+    name: str
+
+    def deliver(self, skb: bytes) -> None: ...
+
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict: ...
+
+
+@dataclass
+class Verdict:
+    delivered: int
+    received: int
+    duplicated: int
+    reordered: int
+    corrupted: int
+    verified: bool
+    seq: np.ndarray[Any, Any]  # per delivery: the packet it was matched to, -1 if none
+
+
+class NullLayer:
+    """Counts deliveries and checks nothing: every delivery counts as received."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self.delivered = 0
+
+    def deliver(self, skb: bytes) -> None:
+        self.delivered += 1
+
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict:
+        return Verdict(self.delivered, self.delivered, 0, 0, 0, False, np.full(self.delivered, -1, np.int64))
+
+
+class VerifyLayer:
+    """Stores every delivered socket buffer; verifies them all after the run."""
+
+    name = "verify"
+
+    def __init__(self) -> None:
+        self.skbs: list[bytes] = []
+        self.deliver = self.skbs.append  # the whole hot-path cost
+
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict:
+        stored = (tx_flags & TX_STORED) != 0
+        seq = (
+            self._match_stamped(frames, slots, stored)
+            if frames.stamped
+            else self._match_content(frames, slots, stored)
+        )
+        return _count(seq, len(slots), verified=True)
+
+    def _match_stamped(
+        self, frames: FrameSet, slots: np.ndarray[Any, Any], stored: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, Any]:
+        seq = np.full(len(self.skbs), -1, np.int64)
+        frame_of = slots["frame"]
+        end = STAMP_OFF + STAMP_LEN
+        for k, skb in enumerate(self.skbs):
+            stamp = read_stamp(skb)
+            if stamp is None or stamp[0] >= len(slots) or not stored[stamp[0]]:
+                continue
+            t = frames.templates[int(frame_of[stamp[0]])]
+            # Everything but the stamp and the checksum it changes must equal the template.
+            if (
+                len(skb) == len(t)
+                and skb[:UDP_CSUM_OFF] == t[:UDP_CSUM_OFF]
+                and skb[UDP_CSUM_OFF + 2 : STAMP_OFF] == t[UDP_CSUM_OFF + 2 : STAMP_OFF]
+                and skb[end:] == t[end:]
+                and ipv4_udp_ok(skb)
+            ):
+                seq[k] = stamp[0]
+        return seq
+
+    def _match_content(
+        self, frames: FrameSet, slots: np.ndarray[Any, Any], stored: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, Any]:
+        # Without a sequence number, a delivery is matched to the earliest stored
+        # packet with the same bytes; reordering among identical frames cannot show.
+        pending: dict[bytes, deque[int]] = {t: deque() for t in frames.templates}
+        for i in np.flatnonzero(stored):
+            pending[frames.templates[int(slots["frame"][i])]].append(int(i))
+        last: dict[bytes, int] = {}
+        seq = np.full(len(self.skbs), -1, np.int64)
+        for k, skb in enumerate(self.skbs):
+            q = pending.get(skb)
+            if q is None:
+                continue
+            if q:
+                last[skb] = q.popleft()
+            if skb in last:
+                seq[k] = last[skb]  # a repeat of the last match counts as a duplicate
+        return seq
+
+
+def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Verdict:
+    seen = np.zeros(sent, dtype=bool)
+    received = duplicated = reordered = corrupted = 0
+    highest = -1
+    for s in seq.tolist():
+        if s < 0:
+            corrupted += 1
+        elif seen[s]:
+            duplicated += 1
+        else:
+            seen[s] = True
+            received += 1
+            if s < highest:
+                reordered += 1
+            highest = max(highest, s)
+    return Verdict(len(seq), received, duplicated, reordered, corrupted, verified, seq)
+
+
+UPPER_LAYERS = {"verify": VerifyLayer, "null": NullLayer}
+
+
+def make_upper(name: str) -> UpperLayer:
+    return UPPER_LAYERS[name]()  # type: ignore[no-any-return]
