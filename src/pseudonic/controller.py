@@ -212,7 +212,7 @@ class Controller:
         dev = view.dev[0]
         sent = int(dev["sent"])
         tx = view.tx[:sent].copy()
-        raised = int(dev["doorbell"])
+        raised = int(view.line["doorbell"][0])
         raises = view.raises[: min(raised, view.capacity)].copy()
         runs = int(np.count_nonzero(view.irqs["entry_ns"]))
         irqs = view.irqs[:runs].copy()

@@ -60,16 +60,16 @@ RX_DESC = _padded(
 )
 HEADER = _padded(
     [("magic", "<u8"), ("version", "<u4"), ("ring_size", "<u4"), ("buf_size", "<u4"), ("capacity", "<u4"),
-     ("total_size", "<u8"), ("dev_regs_off", "<u8"), ("drv_regs_off", "<u8"), ("ctl_off", "<u8"),
+     ("total_size", "<u8"), ("dev_regs_off", "<u8"), ("irq_line_off", "<u8"), ("drv_regs_off", "<u8"),
+     ("ctl_off", "<u8"),
      ("ring_off", "<u8"), ("buf_off", "<u8"), ("tx_rec_off", "<u8"), ("raise_rec_off", "<u8"),
      ("irq_rec_off", "<u8"), ("t0_ns", "<u8")],
-    104,
+    112,
 )
 DEV_REGS = _padded(
-    [("rdh", "<u4"), ("icr", "<u4"), ("doorbell", "<u8"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"),
-     ("state", "<u4"), ("sent", "<u4")],
-    64,
+    [("rdh", "<u4"), ("icr", "<u4"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"), ("sent", "<u4")], 64
 )
+IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], 64)
 DRV_REGS = _padded([("rdt", "<u4"), ("ims", "<u4"), ("itr", "<u4"), ("ready", "<u4"), ("handled", "<u8")], 64)
 CTL = _padded([("stop", "<u4")], 64)
 SLOT = _padded([("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4")], 16)
@@ -85,6 +85,7 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "rx_desc": RX_DESC,
     "header": HEADER,
     "dev_regs": DEV_REGS,
+    "irq_line": IRQ_LINE,
     "drv_regs": DRV_REGS,
     "ctl": CTL,
     "slot": SLOT,
@@ -128,6 +129,8 @@ class SegmentView:
 
         #: device registers (written by the device node only; ICR is read-to-clear).
         self.dev = region("dev_regs_off", DEV_REGS, 1)
+        #: the spin interrupt line: doorbell and device state (device-written, on a line of its own).
+        self.line = region("irq_line_off", IRQ_LINE, 1)
         #: driver registers (written by the driver node only).
         self.drv = region("drv_regs_off", DRV_REGS, 1)
         self.ctl = region("ctl_off", CTL, 1)
@@ -153,6 +156,6 @@ class SegmentView:
 
     def release(self) -> None:
         """Drop every view so the underlying mapping can be closed."""
-        for name in ("header", "dev", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs"):
+        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs"):
             self.__dict__.pop(name, None)
         self.buffer = None

@@ -41,8 +41,8 @@ static PyObject *py_layout(PyObject *Py_UNUSED(self), PyObject *args)
     if (!PyArg_ParseTuple(args, "III", &ring, &bufsz, &cap))
         return NULL;
     pnic_layout_size(ring, bufsz, cap, &h);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "total_size", h.total_size, "dev_regs",
-                         h.dev_regs_off, "drv_regs", h.drv_regs_off, "ctl", h.ctl_off, "ring", h.ring_off,
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "total_size", h.total_size, "dev_regs",
+                         h.dev_regs_off, "irq_line", h.irq_line_off, "drv_regs", h.drv_regs_off, "ctl", h.ctl_off, "ring", h.ring_off,
                          "buffers", h.buf_off, "tx_records", h.tx_rec_off, "raise_records", h.raise_rec_off,
                          "irq_records", h.irq_rec_off);
 }
@@ -59,11 +59,13 @@ static const struct layout_entry layout_entries[] = {
     SIZE(rx_desc), FIELD(rx_desc, buffer_addr), FIELD(rx_desc, length), FIELD(rx_desc, csum),
     FIELD(rx_desc, status), FIELD(rx_desc, errors), FIELD(rx_desc, special),
     SIZE(header), FIELD(header, magic), FIELD(header, version), FIELD(header, ring_size), FIELD(header, buf_size),
-    FIELD(header, capacity), FIELD(header, total_size), FIELD(header, dev_regs_off), FIELD(header, drv_regs_off),
+    FIELD(header, capacity), FIELD(header, total_size), FIELD(header, dev_regs_off), FIELD(header, irq_line_off),
+    FIELD(header, drv_regs_off),
     FIELD(header, ctl_off), FIELD(header, ring_off), FIELD(header, buf_off), FIELD(header, tx_rec_off),
     FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns),
-    SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, doorbell), FIELD(dev_regs, mpc),
-    FIELD(dev_regs, gprc), FIELD(dev_regs, gorc), FIELD(dev_regs, state), FIELD(dev_regs, sent),
+    SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
+    FIELD(dev_regs, gorc), FIELD(dev_regs, sent),
+    SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled),
     SIZE(ctl), FIELD(ctl, stop),
@@ -154,13 +156,15 @@ static PyObject *py_raise_irq(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
     unsigned int packet;
-    unsigned long long now;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*IK", &view, &packet, &now))
+    if (!PyArg_ParseTuple(args, "w*I", &view, &packet))
         return NULL;
     PyObject *result = NULL;
-    if (attach(&view, &seg) == 0)
-        result = PyBool_FromLong(pnic_raise(&seg, packet, now));
+    if (attach(&view, &seg) == 0) {
+        uint64_t now;
+        int raised = pnic_raise(&seg, packet, &now);
+        result = Py_BuildValue("(OK)", raised ? Py_True : Py_False, (unsigned long long)now);
+    }
     PyBuffer_Release(&view);
     return result;
 }
@@ -283,7 +287,7 @@ static PyMethodDef methods[] = {
     {"prefault", py_prefault, METH_VARARGS, "prefault(buffer): map every page now"},
     {"receive", py_receive, METH_VARARGS,
      "receive(seg, frame, stamp_off, csum_off, seq, stamp_ns, errors) -> slot, or -1 if dropped"},
-    {"raise_irq", py_raise_irq, METH_VARARGS, "raise_irq(seg, packet, now_ns) -> raised"},
+    {"raise_irq", py_raise_irq, METH_VARARGS, "raise_irq(seg, packet) -> (raised, raise time ns)"},
     {"device_run", py_device_run, METH_VARARGS, "device_run(seg, slots, frames, blob, lead_ns): the send loop"},
     {"wait_irq", py_wait_irq, METH_VARARGS, "wait_irq(seg, seen, index) -> doorbell, or 0 when finished"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},

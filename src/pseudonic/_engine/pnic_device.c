@@ -61,17 +61,35 @@ static void stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uin
     buf[csum_off + 1] = (uint8_t)c;
 }
 
-int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length, uint16_t stamp_off,
-                     uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
+/* Set interrupt causes with a plain load and a release store, not a locked
+ * OR: a locked OR costs the send 30-50 ns here.  The race with the driver's
+ * read-to-clear (an exchange) cannot lose a cause: if the driver reads ICR
+ * between our load and our store, it receives the old causes and our store
+ * puts them back beside the new one -- the driver sees them twice, which it
+ * must tolerate anyway (a spurious interrupt) -- and the doorbell store that
+ * follows makes it look at ICR again.  Skipping the store when the bits are
+ * already set would not be safe: then a read racing ahead of our descriptor
+ * could clear them with nothing left to announce that descriptor. */
+static inline void set_cause(struct pnic_dev_regs *dev, uint32_t cause)
+{
+    uint32_t icr = __atomic_load_n(&dev->icr, __ATOMIC_RELAXED);
+    __atomic_store_n(&dev->icr, icr | cause, __ATOMIC_RELEASE);
+}
+
+/* The receive step with an RDT the caller observed (with acquire).  An old
+ * value is safe: the driver only ever moves RDT forward, handing over more
+ * descriptors, so a descriptor owned under an old RDT is owned under the
+ * new one -- which is why real 8254x parts may fetch descriptors ahead. */
+static int64_t receive_at(struct pnic_segment *seg, uint32_t rdt, const uint8_t *frame, uint32_t length,
+                          uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
     uint32_t rdh = dev->rdh;
-    uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
 
     if (rdh == rdt || rdt >= h->ring_size) {
         __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
-        __atomic_fetch_or(&dev->icr, PNIC_ICR_RXO, __ATOMIC_RELEASE);
+        set_cause(dev, PNIC_ICR_RXO);
         return -1;
     }
     struct pnic_rx_desc *d = &seg->ring[rdh];
@@ -105,25 +123,35 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
     if (((rdt - next) & (h->ring_size - 1)) == h->ring_size / 2)
         cause |= PNIC_ICR_RXDMT0;
-    __atomic_fetch_or(&dev->icr, cause, __ATOMIC_RELEASE);
+    set_cause(dev, cause);
     return (int64_t)rdh;
 }
 
-int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t now)
+int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length, uint16_t stamp_off,
+                     uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
 {
-    struct pnic_dev_regs *dev = seg->dev;
-    uint32_t icr = __atomic_load_n(&dev->icr, __ATOMIC_ACQUIRE);
+    uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    return receive_at(seg, rdt, frame, length, stamp_off, csum_off, seq, stamp_ns, errors);
+}
+
+/* Raise the line if a pending cause is unmasked.  *now is read just before
+ * the doorbell store -- the moment the line is raised -- so that a driver
+ * never enters its handler before the raise time on record. */
+int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now)
+{
+    uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
     uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
+    *now = pnic_now_ns();
     /* A masked cause stays in ICR and raises nothing (SDM 13.4.20). */
     if ((icr & ims) == 0)
         return 0;
-    uint64_t n = dev->doorbell;
+    uint64_t n = seg->line->doorbell;
     if (n < seg->hdr->capacity) {
-        seg->raises[n].raised_ns = now;
+        seg->raises[n].raised_ns = *now;
         seg->raises[n].packet = packet;
         seg->raises[n].icr = icr;
     }
-    __atomic_store_n(&dev->doorbell, n + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&seg->line->doorbell, n + 1, __ATOMIC_RELEASE);
     return 1;
 }
 
@@ -155,25 +183,33 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         return rc;
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
+    const uint8_t *pool = seg->bufs, *pool_end = seg->bufs + (uint64_t)h->ring_size * h->buf_size;
     pnic_prefault(seg->base, h->total_size);
-    __atomic_store_n(&dev->state, PNIC_DEV_RUNNING, __ATOMIC_RELEASE);
+    __atomic_store_n(&seg->line->state, PNIC_DEV_RUNNING, __ATOMIC_RELEASE);
     uint64_t t0 = pnic_now_ns() + plan->lead_ns;
     seg->hdr->t0_ns = t0;
+    uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
 
     for (uint32_t i = 0; i < plan->nslots; i++) {
         const struct pnic_slot *sl = &plan->slots[i];
         const struct pnic_frame *fr = &plan->frames[sl->frame];
         const uint64_t due = t0 + sl->due_ns;
 
-        /* The next buffer's lines were last touched by the driver's core:
-         * take them for writing while we wait, off the clock. */
-        uint32_t rdh = dev->rdh;
-        uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+        /* Prepare while waiting, off the clock: what the next send writes was
+         * last touched by the driver's core (the descriptor it cleared, the
+         * buffer it copied from, ICR it read), so take those lines for
+         * writing now.  Prefetching stops as soon as the packet is due. */
+        const uint32_t rdh = dev->rdh;
+        if (rdh == rdt)
+            rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
         const uint8_t *pre = NULL, *pre_end = NULL;
         if (rdh != rdt) {
+            prefetch_for_write((const uint8_t *)&seg->ring[rdh]);
+            prefetch_for_write((const uint8_t *)dev);
+            __builtin_prefetch(seg->drv, 0, 3); /* IMS, read when raising */
             pre = seg->base + seg->ring[rdh].buffer_addr;
             pre_end = pre + fr->length;
-            if (pre < seg->bufs || pre_end > seg->bufs + (uint64_t)h->ring_size * h->buf_size)
+            if (pre < pool || pre_end > pool_end)
                 pre = pre_end = NULL;
         }
         uint64_t now = pnic_now_ns(), gap = 0;
@@ -195,10 +231,12 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
             goto stopped;
 
         const uint64_t start = now;
-        int64_t slot = pnic_receive(seg, plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, i,
-                                    start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK));
-        const uint64_t end = pnic_now_ns();
-        int raised = pnic_raise(seg, i, end);
+        if (rdh == rdt) /* full when we looked: look once more, the driver may have caught up */
+            rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+        int64_t slot = receive_at(seg, rdt, plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, i,
+                                  start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK));
+        uint64_t end;
+        int raised = pnic_raise(seg, i, &end);
 
         struct pnic_tx_record *rec = &seg->tx[i];
         rec->start_ns = start;
@@ -208,10 +246,10 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         rec->flags = (slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED) | (raised ? PNIC_TX_RAISED : 0);
         __atomic_store_n(&dev->sent, i + 1, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&dev->state, PNIC_DEV_DONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&seg->line->state, PNIC_DEV_DONE, __ATOMIC_RELEASE);
     return PNIC_OK;
 
 stopped:
-    __atomic_store_n(&dev->state, PNIC_DEV_STOPPED, __ATOMIC_RELEASE);
+    __atomic_store_n(&seg->line->state, PNIC_DEV_STOPPED, __ATOMIC_RELEASE);
     return PNIC_OK;
 }

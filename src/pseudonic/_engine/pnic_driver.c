@@ -23,8 +23,8 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
         if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
             return 0;
         /* State before doorbell: a finished device has published every raise. */
-        uint32_t state = __atomic_load_n(&seg->dev->state, __ATOMIC_ACQUIRE);
-        uint64_t db = __atomic_load_n(&seg->dev->doorbell, __ATOMIC_ACQUIRE);
+        uint32_t state = __atomic_load_n(&seg->line->state, __ATOMIC_ACQUIRE);
+        uint64_t db = __atomic_load_n(&seg->line->doorbell, __ATOMIC_ACQUIRE);
         if (db != seen) {
             uint64_t entry = pnic_now_ns();
             if (index < seg->hdr->capacity) {

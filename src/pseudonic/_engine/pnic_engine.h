@@ -21,6 +21,7 @@ struct pnic_segment {
     uint8_t *base;
     struct pnic_header *hdr;
     struct pnic_dev_regs *dev;
+    struct pnic_irq_line *line;
     struct pnic_drv_regs *drv;
     struct pnic_ctl *ctl;
     struct pnic_rx_desc *ring;
@@ -41,7 +42,7 @@ uint64_t pnic_now_ns(void);
 int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length,
                      uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t stamp_ns,
                      uint8_t errors);
-int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t now);
+int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now);
 struct pnic_send_plan {
     const struct pnic_slot *slots;
     uint32_t nslots;

@@ -8,7 +8,7 @@
  * writes").  The Python view (pseudonic.layout) is checked against the
  * offsets exported from here by tests/test_layout.py.
  *
- *   [header | device regs | driver regs | control | ring | buffers |
+ *   [header | device regs | irq line | driver regs | control | ring | buffers |
  *    tx records | raise records | irq records]
  *
  * Receive descriptors and registers follow the Intel 8254x (e1000) family
@@ -45,7 +45,7 @@
 #define PNIC_ICR_RXO 0x40u    /* receiver overrun: a packet was dropped */
 #define PNIC_ICR_RXT0 0x80u   /* receiver timer: a packet was stored */
 
-/* Device node states (pnic_dev_regs.state). */
+/* Device node states (pnic_irq_line.state). */
 #define PNIC_DEV_IDLE 0u
 #define PNIC_DEV_RUNNING 1u
 #define PNIC_DEV_DONE 2u    /* whole schedule sent */
@@ -80,6 +80,7 @@ struct pnic_header {
     uint32_t capacity;   /* packets the record areas hold */
     uint64_t total_size; /* bytes in the segment */
     uint64_t dev_regs_off;
+    uint64_t irq_line_off;
     uint64_t drv_regs_off;
     uint64_t ctl_off;
     uint64_t ring_off;
@@ -94,15 +95,24 @@ struct pnic_header {
  * ICR is the single exception: an atomic exchange, as the register read is
  * on real hardware. */
 struct pnic_dev_regs {
-    uint32_t rdh;      /* receive descriptor head: next descriptor the device fills */
-    uint32_t icr;      /* interrupt cause, read-to-clear */
-    uint64_t doorbell; /* count of interrupts raised; the spin line */
-    uint64_t mpc;      /* missed packets: dropped for want of a descriptor */
-    uint64_t gprc;     /* good packets received (stored) */
-    uint64_t gorc;     /* good octets received */
+    uint32_t rdh;  /* receive descriptor head: next descriptor the device fills */
+    uint32_t icr;  /* interrupt cause, read-to-clear */
+    uint64_t mpc;  /* missed packets: dropped for want of a descriptor */
+    uint64_t gprc; /* good packets received (stored) */
+    uint64_t gorc; /* good octets received */
+    uint32_t sent; /* schedule entries handled so far */
+    uint32_t _pad0;
+    uint64_t _pad[3];
+} __attribute__((aligned(PNIC_CACHELINE)));
+
+/* The spin interrupt line, written by the device only, on a line of its own:
+ * the driver node reads it in a tight loop, and any other register sharing
+ * the line would cost the device a cross-core miss on every write. */
+struct pnic_irq_line {
+    uint64_t doorbell; /* count of interrupts raised */
     uint32_t state;    /* PNIC_DEV_* */
-    uint32_t sent;     /* schedule entries handled so far */
-    uint64_t _pad[2];
+    uint32_t _pad0;
+    uint64_t _pad[6];
 } __attribute__((aligned(PNIC_CACHELINE)));
 
 /* Written by the driver only (one cache line). */
@@ -171,8 +181,9 @@ _Static_assert(offsetof(struct pnic_rx_desc, csum) == 10, "descriptor csum offse
 _Static_assert(offsetof(struct pnic_rx_desc, status) == 12, "descriptor status offset");
 _Static_assert(offsetof(struct pnic_rx_desc, errors) == 13, "descriptor errors offset");
 _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special offset");
-_Static_assert(sizeof(struct pnic_header) == 104, "header size");
+_Static_assert(sizeof(struct pnic_header) == 112, "header size");
 _Static_assert(sizeof(struct pnic_dev_regs) == PNIC_CACHELINE, "device registers fill one line");
+_Static_assert(sizeof(struct pnic_irq_line) == PNIC_CACHELINE, "interrupt line fills one line");
 _Static_assert(sizeof(struct pnic_drv_regs) == PNIC_CACHELINE, "driver registers fill one line");
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_CACHELINE, "control fills one line");
 _Static_assert(sizeof(struct pnic_slot) == 16, "schedule entry size");

@@ -30,6 +30,8 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     uint64_t off = align_up(sizeof(struct pnic_header), PNIC_CACHELINE);
     h->dev_regs_off = off;
     off += sizeof(struct pnic_dev_regs);
+    h->irq_line_off = off;
+    off += sizeof(struct pnic_irq_line);
     h->drv_regs_off = off;
     off += sizeof(struct pnic_drv_regs);
     h->ctl_off = off;
@@ -74,11 +76,13 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
      * must not send the engine writing outside the buffer. */
     pnic_layout_size(h->ring_size, h->buf_size, h->capacity, &want);
     if (want.total_size > len || want.total_size != h->total_size || want.irq_rec_off != h->irq_rec_off ||
+        want.irq_line_off != h->irq_line_off || want.drv_regs_off != h->drv_regs_off ||
         want.ring_off != h->ring_off || want.buf_off != h->buf_off)
         return PNIC_ELAYOUT;
     seg->base = base;
     seg->hdr = h;
     seg->dev = (struct pnic_dev_regs *)(base + h->dev_regs_off);
+    seg->line = (struct pnic_irq_line *)(base + h->irq_line_off);
     seg->drv = (struct pnic_drv_regs *)(base + h->drv_regs_off);
     seg->ctl = (struct pnic_ctl *)(base + h->ctl_off);
     seg->ring = (struct pnic_rx_desc *)(base + h->ring_off);
