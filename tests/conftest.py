@@ -1,0 +1,38 @@
+"""Shared fixtures: every test must leave no segment and no node process behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pseudonic.layout import SegmentView, segment_size
+from pseudonic.segment import PREFIX, SHM_DIR
+
+
+def leftover_segments() -> list[str]:
+    return sorted(p.name for p in SHM_DIR.glob(PREFIX + "*"))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    before = leftover_segments()
+    yield
+    assert leftover_segments() == before, "a run left a shared-memory segment behind"
+    assert multiprocessing.active_children() == [], "a run left a node process behind"
+
+
+needs_two_cores = pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="a run needs two cores: one for each node"
+)
+
+
+def plain_segment(ring_size: int = 8, buf_size: int = 2048, capacity: int = 64) -> SegmentView:
+    """A segment on a plain bytearray: the ring rules without processes or clocks (sans-IO)."""
+    return SegmentView.create(bytearray(segment_size(ring_size, buf_size, capacity)), ring_size, buf_size, capacity)
+
+
+DRIVERS_DIR = Path(__file__).parent / "drivers"

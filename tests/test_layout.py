@@ -1,0 +1,65 @@
+"""The Python view of the segment matches the C header, field by field."""
+
+from __future__ import annotations
+
+import pytest
+
+from pseudonic import _engine
+from pseudonic.layout import DTYPES, SegmentView, segment_size
+
+C_STRUCTS = _engine.structs()
+
+
+def test_every_c_struct_has_a_view() -> None:
+    assert set(DTYPES) == set(C_STRUCTS)
+
+
+@pytest.mark.parametrize("name", sorted(C_STRUCTS))
+def test_sizes_and_offsets_match_the_header(name: str) -> None:
+    c = dict(C_STRUCTS[name])
+    dtype = DTYPES[name]
+    assert dtype.itemsize == c.pop("size")
+    py = {field: dtype.fields[field][1] for field in dtype.names}
+    assert py == c
+
+
+def test_region_offsets_come_from_the_engine() -> None:
+    regions = _engine.layout(256, 16384, 1000)
+    view = SegmentView.create(bytearray(regions["total_size"]), 256, 16384, 1000)
+    h = view.header[0]
+    for region, field in [("dev_regs", "dev_regs_off"), ("irq_line", "irq_line_off"), ("drv_regs", "drv_regs_off"),
+                          ("ctl", "ctl_off"), ("ring", "ring_off"), ("buffers", "buf_off"),
+                          ("tx_records", "tx_rec_off"), ("raise_records", "raise_rec_off"),
+                          ("irq_records", "irq_rec_off")]:  # fmt: skip
+        assert int(h[field]) == regions[region]
+
+
+def test_what_each_side_writes_lies_on_its_own_cache_line() -> None:
+    r = _engine.layout(256, 2048, 10)
+    lines = [r["dev_regs"], r["irq_line"], r["drv_regs"], r["ctl"]]
+    assert all(off % 64 == 0 for off in lines)
+    assert len({off // 64 for off in lines}) == 4
+
+
+def test_regions_are_page_aligned_and_in_order() -> None:
+    r = _engine.layout(64, 4096, 100)
+    order = ["ring", "buffers", "tx_records", "raise_records", "irq_records"]
+    offs = [r[k] for k in order]
+    assert all(o % 4096 == 0 for o in offs)
+    assert offs == sorted(offs)
+    assert r["buffers"] - r["ring"] >= 64 * 16
+    assert r["tx_records"] - r["buffers"] >= 64 * 4096
+    assert r["total_size"] == segment_size(64, 4096, 100)
+
+
+def test_descriptors_point_at_their_own_buffers() -> None:
+    view = SegmentView.create(bytearray(segment_size(16, 2048, 4)), 16, 2048, 4)
+    addrs = view.ring["buffer_addr"].astype(int)
+    assert list(addrs - view.buf_off) == [i * 2048 for i in range(16)]
+
+
+def test_a_foreign_buffer_is_refused() -> None:
+    with pytest.raises(ValueError, match="pseudonic segment"):
+        SegmentView(bytearray(4096))
+    with pytest.raises(_engine.EngineError):
+        _engine.read_icr(bytearray(4096))

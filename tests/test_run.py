@@ -1,0 +1,80 @@
+"""End-to-end runs: device node and driver node on their own cores."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+import pseudonic
+from conftest import needs_two_cores
+from drivers.misbehaving import HangingE1000, KilledE1000, RaisingE1000, SlowE1000
+from pseudonic import schedule
+from pseudonic.layout import RXD_ERR_CE, TX_DROPPED
+
+pytestmark = needs_two_cores
+
+
+def test_paper_e2_setting_every_packet_received_and_verified() -> None:
+    r = pseudonic.run("38us", 1000, 1500)
+    assert r.ok, r.error
+    assert (r.sent, r.stored, r.received) == (1000, 1000, 1000)
+    assert (r.missed, r.lost, r.duplicated, r.reordered, r.corrupted) == (0, 0, 0, 0, 0)
+    assert r.verified and r.success_rate == 1.0
+    assert r.interrupts == 1000 and 0 < r.handler_runs <= 1000
+    assert r.send_time_ns["n"] == 1000
+    assert r.interval_deviation_ns["n"] == r.handler_runs - 1
+    # throughput as the paper computes it: size x count over the time of the sends
+    span = int(r.tx["end_ns"][-1]) - int(r.tx["start_ns"][0])
+    assert r.throughput_gbps == pytest.approx(8 * 1500 * 1000 / span)
+    # the records are the run's: packet i started no earlier than its deadline
+    assert (r.tx["start_ns"].astype("int64") >= r.t0_ns + r.due_ns).all()
+
+
+@pytest.mark.parametrize("size", [60, 8192, 16384])
+def test_paper_sizes(size: int) -> None:
+    r = pseudonic.run("50us", 300, size)
+    assert r.ok and r.received == 300 and r.corrupted == 0
+
+
+def test_a_slow_driver_loses_exactly_what_the_device_missed() -> None:
+    r = pseudonic.run("20us", 400, 1500, driver=SlowE1000, ring_size=16)
+    assert r.ok, r.error
+    assert 0 < r.success_rate < 1
+    assert r.missed > 0 and r.missed == r.lost
+    assert int(((r.tx["flags"] & TX_DROPPED) != 0).sum()) == r.missed
+    assert r.corrupted == 0 and r.duplicated == 0
+
+
+def test_user_frames_are_sent_as_given_and_matched_slot_by_slot() -> None:
+    a = Ether() / IP(dst="192.0.2.7") / UDP(dport=7) / (b"a" * 200)
+    b = bytes(Ether() / IP(dst="192.0.2.8") / UDP(dport=8) / (b"b" * 900))
+    slots = schedule.from_offsets([i * 30_000 for i in range(100)], frames=[i % 2 for i in range(100)])
+    r = pseudonic.run(frames=[a, b], slots=slots)
+    assert r.ok and r.received == 100 and r.corrupted == 0 and r.reordered == 0
+
+
+def test_descriptor_errors_are_dropped_and_counted_by_the_driver() -> None:
+    errors = [RXD_ERR_CE if i % 10 == 3 else 0 for i in range(200)]
+    r = pseudonic.run(slots=schedule.from_offsets([i * 30_000 for i in range(200)], errors=errors))
+    assert r.ok and r.rx_errors == 20 and r.received == 180 and r.lost == 20 and r.missed == 0
+
+
+def test_a_driver_exception_stops_the_run_and_says_where() -> None:
+    r = pseudonic.run("38us", 1000, 1500, driver=RaisingE1000)
+    assert not r.ok and r.exit_code == 1
+    assert r.error is not None
+    assert r.error["kind"] == "driver exception" and r.error["exception"] == "ZeroDivisionError"
+    assert "misbehaving.py" in r.error["where"] and r.error["handler_run"] == 9
+    assert r.sent < 1000, "the device node was stopped early, not left running"
+
+
+def test_a_driver_node_killed_by_a_signal_is_reported() -> None:
+    r = pseudonic.run("38us", 500, 1500, driver=KilledE1000)
+    assert r.error is not None and r.error["kind"] == "driver node died"
+    assert "SIGKILL" in r.error["message"]
+
+
+def test_a_hanging_driver_is_killed_after_the_timeout() -> None:
+    r = pseudonic.run("38us", 200, 1500, driver=HangingE1000, driver_timeout=1.0)
+    assert r.error is not None and r.error["kind"] == "driver hung"

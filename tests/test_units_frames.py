@@ -1,0 +1,103 @@
+"""Quantities users type, and the frames the device sends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from pseudonic import schedule
+from pseudonic.errors import ConfigError
+from pseudonic.frames import FrameSet, generated_frame, internet_checksum, ipv4_udp_ok, read_stamp
+from pseudonic.units import parse_interval, parse_size
+from pseudonic.upper import VerifyLayer, _count
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"), [("38us", 38_000), ("38µs", 38_000), ("1.5ms", 1_500_000), ("500ns", 500), ("0.25 us", 250)]
+)
+def test_intervals(text: str, ns: int) -> None:
+    assert parse_interval(text) == ns
+
+
+@pytest.mark.parametrize("text", ["38", "fast", "3 parsecs", "-5us", ""])
+def test_bad_intervals_name_the_units(text: str) -> None:
+    with pytest.raises(ConfigError, match="ns, us or ms"):
+        parse_interval(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("1500", 1500), ("1.5KB", 1500), ("1.5K", 1500), ("8KiB", 8192), ("16KiB", 16384),
+                       ("64B", 64)]  # fmt: skip
+)
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@given(st.integers(1, 10**9))
+def test_interval_in_any_unit_round_trips(ns: int) -> None:
+    assert parse_interval(f"{ns}ns") == ns
+    assert parse_interval(f"{ns / 1000}us") == pytest.approx(ns, abs=1)
+
+
+@given(st.integers(60, 16384))
+def test_generated_frames_are_what_scapy_reads(size: int) -> None:
+    raw = generated_frame(size)
+    assert len(raw) == size
+    pkt = Ether(raw)
+    assert pkt[IP].len == size - 14 and pkt[UDP].len == size - 34
+    # scapy recomputes both checksums when they are deleted: they must agree with ours
+    ip_sum, udp_sum = pkt[IP].chksum, pkt[UDP].chksum
+    del pkt[IP].chksum, pkt[UDP].chksum
+    again = Ether(bytes(pkt))
+    assert (again[IP].chksum, again[UDP].chksum) == (ip_sum, udp_sum)
+    assert ipv4_udp_ok(raw) and read_stamp(raw) == (0, 0)
+
+
+def test_checksum_against_rfc1071_example() -> None:
+    # RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (before complement)
+    assert internet_checksum(bytes.fromhex("0001f203f4f5f6f7")) == (~0xDDF2 & 0xFFFF)
+
+
+def test_corruption_is_detected() -> None:
+    raw = bytearray(generated_frame(200))
+    raw[150] ^= 0xFF
+    assert not ipv4_udp_ok(bytes(raw))
+
+
+def test_user_frames_are_checked_for_size() -> None:
+    with pytest.raises(ConfigError, match=r"60\.\.2048"):
+        FrameSet.from_user([b"short"], 2048)
+    fs = FrameSet.from_user([bytes(Ether() / IP() / UDP() / (b"x" * 100))], 2048)
+    assert not fs.stamped and fs.sizes == [142]
+
+
+def test_schedules() -> None:
+    assert list(schedule.periodic(4, 38_000)["due_ns"]) == [0, 38_000, 76_000, 114_000]
+    assert schedule.interval_of(schedule.periodic(4, 5)) == 5
+    assert schedule.interval_of(schedule.from_offsets([0, 1, 5])) is None
+    with pytest.raises(ConfigError, match="non-decreasing"):
+        schedule.from_offsets([0, 10, 5])
+    with pytest.raises(ConfigError, match="0..255"):
+        schedule.from_offsets([0], errors=256)
+
+
+def test_counting_of_deliveries() -> None:
+    v = _count(np.array([0, 1, 1, 3, 2, -1, 4]), sent=6, verified=True)
+    assert (v.received, v.duplicated, v.reordered, v.corrupted) == (5, 1, 1, 1)
+
+
+def test_verify_layer_matches_stamps_and_flags_tampering() -> None:
+    fs = FrameSet.generated(128)
+    slots = schedule.periodic(3, 1000)
+    good = [bytearray(fs.templates[0]) for _ in range(3)]
+    layer = VerifyLayer()
+    for i, f in enumerate(good):
+        f[46:50] = i.to_bytes(4, "big")  # a seq number without fixing the checksum: corrupt
+    layer.deliver(bytes(good[0]))  # seq 0 with a zero stamp is the template itself: valid
+    layer.deliver(bytes(good[1]))
+    v = layer.report(fs, slots, np.ones(3, dtype=np.uint32))
+    assert (v.received, v.corrupted) == (1, 1)
