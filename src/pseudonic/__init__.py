@@ -1,8 +1,8 @@
 """pseudonic: a pseudo-NIC that plays a real NIC's receive path for a driver under test.
 
-    >>> import pseudonic
-    >>> r = pseudonic.run(interval="38us", count=1000, size=1500)
-    >>> r.received, r.interval_deviation_ns["within_6_25pct"]
+>>> import pseudonic
+>>> r = pseudonic.run(interval="38us", count=1000, size=1500)
+>>> r.received, r.interval_deviation_ns["within_6_25pct"]
 """
 
 from __future__ import annotations
@@ -13,4 +13,13 @@ from .nic import Driver, Nic
 from .result import RunResult
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Driver", "DriverLoadError", "Nic", "PseudonicError", "RunError", "RunResult", "run"]
+__all__ = [
+    "ConfigError",
+    "Driver",
+    "DriverLoadError",
+    "Nic",
+    "PseudonicError",
+    "RunError",
+    "RunResult",
+    "run",
+]

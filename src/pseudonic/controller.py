@@ -129,7 +129,16 @@ class Controller:
         recv_end, send_end = self.ctx.Pipe(duplex=False)
         drv = self.ctx.Process(
             target=driver_node,
-            args=(send_end, seg.map, cfg.driver_core, me, self.driver_cls, cfg.upper, self.frames, self.slots),
+            args=(
+                send_end,
+                seg.map,
+                cfg.driver_core,
+                me,
+                self.driver_cls,
+                cfg.upper,
+                self.frames,
+                self.slots,
+            ),
             name="pseudonic-driver",
             daemon=True,
         )
@@ -205,9 +214,7 @@ class Controller:
                 p.join()
 
     # -- the result -----------------------------------------------------------------------
-    def _result(
-        self, view: SegmentView, failure: dict[str, Any] | None, report: dict[str, Any] | None
-    ) -> RunResult:
+    def _result(self, view: SegmentView, failure: dict[str, Any] | None, report: dict[str, Any] | None) -> RunResult:
         cfg = self.cfg
         dev = view.dev[0]
         sent = int(dev["sent"])
@@ -235,7 +242,11 @@ class Controller:
         known = woke < len(raises)
         woke_packet = raises["packet"][woke[known]].astype(np.int64)
         return RunResult(
-            config={**cfg.as_dict(), "driver": driver_name(self.driver_cls, cfg.driver), "driver_spec": cfg.driver},
+            config={
+                **cfg.as_dict(),
+                "driver": driver_name(self.driver_cls, cfg.driver),
+                "driver_spec": cfg.driver,
+            },
             sent=sent,
             stored=int(stored.sum()),
             received=received,
@@ -255,7 +266,10 @@ class Controller:
             irq_latency_ns=analysis.summarize(
                 irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][woke[known]].astype(np.int64)
             ),
-            stalls={"device": analysis.stalls(tx["spin_gap_ns"]), "driver": analysis.stalls(irqs["spin_gap_ns"])},
+            stalls={
+                "device": analysis.stalls(tx["spin_gap_ns"]),
+                "driver": analysis.stalls(irqs["spin_gap_ns"]),
+            },
             verified=verdict.verified if verdict else False,
             error=failure,
             due_ns=due,

@@ -54,16 +54,35 @@ def _padded(fields: list[tuple[str, str]], itemsize: int) -> np.dtype[Any]:
 
 
 RX_DESC = _padded(
-    [("buffer_addr", "<u8"), ("length", "<u2"), ("csum", "<u2"), ("status", "u1"), ("errors", "u1"),
-     ("special", "<u2")],
+    [
+        ("buffer_addr", "<u8"),
+        ("length", "<u2"),
+        ("csum", "<u2"),
+        ("status", "u1"),
+        ("errors", "u1"),
+        ("special", "<u2"),
+    ],
     16,
 )
 HEADER = _padded(
-    [("magic", "<u8"), ("version", "<u4"), ("ring_size", "<u4"), ("buf_size", "<u4"), ("capacity", "<u4"),
-     ("total_size", "<u8"), ("dev_regs_off", "<u8"), ("irq_line_off", "<u8"), ("drv_regs_off", "<u8"),
-     ("ctl_off", "<u8"),
-     ("ring_off", "<u8"), ("buf_off", "<u8"), ("tx_rec_off", "<u8"), ("raise_rec_off", "<u8"),
-     ("irq_rec_off", "<u8"), ("t0_ns", "<u8")],
+    [
+        ("magic", "<u8"),
+        ("version", "<u4"),
+        ("ring_size", "<u4"),
+        ("buf_size", "<u4"),
+        ("capacity", "<u4"),
+        ("total_size", "<u8"),
+        ("dev_regs_off", "<u8"),
+        ("irq_line_off", "<u8"),
+        ("drv_regs_off", "<u8"),
+        ("ctl_off", "<u8"),
+        ("ring_off", "<u8"),
+        ("buf_off", "<u8"),
+        ("tx_rec_off", "<u8"),
+        ("raise_rec_off", "<u8"),
+        ("irq_rec_off", "<u8"),
+        ("t0_ns", "<u8"),
+    ],
     112,
 )
 DEV_REGS = _padded(

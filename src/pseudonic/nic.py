@@ -84,7 +84,7 @@ class Nic:
 
     def buffer(self, index: int) -> memoryview:
         """The receive buffer descriptor ``index`` points at."""
-        return memoryview(self.view.buffer_of(index))
+        return memoryview(self.view.buffer_of(index).data)
 
 
 @runtime_checkable

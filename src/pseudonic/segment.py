@@ -93,12 +93,10 @@ class Segment:
     def close(self) -> None:
         """Unmap; the owner also removes the name. Safe to call twice."""
         if self.map is not None:
-            try:
+            # If a numpy view still exports the buffer, the mapping goes with the
+            # process; the name is removed below all the same.
+            with contextlib.suppress(BufferError):
                 self.map.close()
-            except BufferError:
-                # A numpy view still exports the buffer; the mapping goes with
-                # the process. The name is removed below all the same.
-                pass
             self.map = None
         if self.owner:
             with contextlib.suppress(FileNotFoundError):

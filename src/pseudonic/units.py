@@ -8,8 +8,18 @@ from .errors import ConfigError
 
 _TIME_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 # SI prefixes are powers of ten, IEC ones powers of two: 1.5KB = 1500 B, 16KiB = 16384 B.
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024, "m": 1_000_000, "mb": 1_000_000,
-               "mi": 1 << 20, "mib": 1 << 20}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "ki": 1024,
+    "kib": 1024,
+    "m": 1_000_000,
+    "mb": 1_000_000,
+    "mi": 1 << 20,
+    "mib": 1 << 20,
+}
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Zµ]*)\s*$")
 
 
@@ -21,6 +31,8 @@ def parse_interval(text: str | int | float, what: str = "interval") -> int:
         return round(text)
     m = _NUMBER.match(text)
     unit = m.group(2).lower() if m else ""
+    if m and not unit and float(m.group(1)) == 0:
+        return 0  # zero needs no unit
     if not m or unit not in _TIME_UNITS:
         raise ConfigError(f"{what} {text!r} is not a duration: give a number and a unit of ns, us or ms (e.g. 38us)")
     return round(float(m.group(1)) * _TIME_UNITS[unit])
@@ -35,7 +47,9 @@ def parse_size(text: str | int, what: str = "size") -> int:
     m = _NUMBER.match(text)
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _SIZE_UNITS:
-        raise ConfigError(f"{what} {text!r} is not a size: give bytes, or a number with B, KB or KiB (e.g. 1500, 1.5KB, 16KiB)")
+        raise ConfigError(
+            f"{what} {text!r} is not a size: give bytes, or a number with B, KB or KiB (e.g. 1500, 1.5KB, 16KiB)"
+        )
     value = float(m.group(1)) * _SIZE_UNITS[unit]
     if value != int(value):
         raise ConfigError(f"{what} {text!r} is not a whole number of bytes")

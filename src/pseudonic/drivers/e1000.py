@@ -49,7 +49,7 @@ class E1000:
         self._length = nic.ring["length"]
         self._errors = nic.ring["errors"]
         self._offset = (nic.ring["buffer_addr"] - nic.buf_off).astype(np.int64)
-        self._pool = memoryview(nic.pool)
+        self._pool = nic.pool.data
         self._mask = nic.ring_size - 1
         # All descriptors but one go to the device: RDT == RDH would mean "none".
         nic.write_rdt(nic.ring_size - 1)
@@ -73,7 +73,7 @@ class E1000:
         self.rx_errors += int(done - np.count_nonzero(good))
         deliver = nic.upper.deliver
         pool = self._pool
-        for off, length in zip(self._offset[idx[good]].tolist(), self._length[idx[good]].tolist()):
+        for off, length in zip(self._offset[idx[good]].tolist(), self._length[idx[good]].tolist(), strict=True):
             deliver(bytes(pool[off : off + length]))
         self.delivered += int(np.count_nonzero(good))
         self._status[idx] = 0

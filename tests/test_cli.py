@@ -1,0 +1,125 @@
+"""The pseudonic command: a run, its JSON, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DRIVERS_DIR, leftover_segments, needs_two_cores
+from pseudonic.cli import main
+
+JSON_KEYS = {
+    "sent", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "success_rate",
+    "throughput_gbps", "config", "send_time_ns", "interval_deviation_ns",
+}  # fmt: skip
+
+
+@needs_two_cores
+def test_run_prints_a_summary_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    assert main(["run", "--interval", "38us", "--count", "1000", "--size", "1500", "--json", str(out)]) == 0
+    assert "success rate" in capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert set(r) >= JSON_KEYS
+    assert r["received"] == r["sent"] == 1000 and r["lost"] == 0 and r["corrupted"] == 0
+    assert set(r["config"]) >= {"interval_ns", "count", "size", "irq", "driver", "device_core", "driver_core"}
+    assert r["config"]["interval_ns"] == 38_000 and r["config"]["driver"] == "python"
+    assert {"mean", "p50", "max"} <= set(r["send_time_ns"])
+    assert {"min", "p50", "p99", "max", "within_6_25pct", "outliers"} <= set(r["interval_deviation_ns"])
+    assert 0 <= r["interval_deviation_ns"]["within_6_25pct"] <= 1
+
+
+BAD = [
+    (["--interval", "0"], "1ns..10s"),
+    (["--interval", "-5us"], "ns, us or ms"),
+    (["--interval", "38"], "ns, us or ms"),
+    (["--count", "0"], "1..1000000"),
+    (["--count", "many"], "count"),
+    (["--size", "59"], "60..16384"),
+    (["--size", "20KB"], "60..16384"),
+    (["--ring-size", "100"], "power of two 8..4096"),
+    (["--buffer-size", "3000"], "256, 512"),
+    (["--device-core", "99"], "does not exist here"),
+    (["--device-core", "1", "--driver-core", "1"], "its own core"),
+    (["--irq", "carrier-pigeon"], "spin"),
+    (["--upper", "tap0"], "verify, null"),
+    (["--driver", "no_such_module:Driver"], "cannot be imported"),
+    (["--driver", "pseudonic.drivers.e1000:Nope"], "has no 'Nope'"),
+    (["--driver", str(DRIVERS_DIR / "no_protocol.py:NotADriver")], "lacks interrupt"),
+    (["--driver", "/nonexistent/driver.py"], "does not exist"),
+    (["--json", "/nonexistent/dir/r.json"], "does not exist"),
+    (["--bogus"], "No such option"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_nothing_left(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = leftover_segments()
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pseudonic: error: ") and err.count("\n") == 1, err
+    assert says in err
+    assert "Traceback" not in err
+    assert leftover_segments() == before
+
+
+def _pseudonic(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pseudonic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_bad_input_through_the_real_command() -> None:
+    p = _pseudonic("run", "--count", "-3")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and err.strip().count("\n") == 0 and "1..1000000" in err
+
+
+@needs_two_cores
+def test_a_driver_exception_exits_1_with_where_and_why() -> None:
+    p = _pseudonic("run", "--driver", str(DRIVERS_DIR / "misbehaving.py:RaisingE1000"))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    assert "ZeroDivisionError" in out and "misbehaving.py" in out and "Traceback" not in out + err
+
+
+@needs_two_cores
+def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
+    before = set(leftover_segments())
+    p = _pseudonic("run", "--interval", "1ms", "--count", "60000")
+    # Wait for the run's segment to exist: the observable sign the nodes are up.
+    deadline = time.monotonic() + 60
+    while not set(leftover_segments()) - before:
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and "interrupted" in err
+    assert set(leftover_segments()) == before
+    assert subprocess.run(["pgrep", "-f", f"pseudonic.*{p.pid}"], capture_output=True).stdout == b""
+
+
+def test_a_killed_controller_leaves_a_segment_the_next_run_removes() -> None:
+    from pseudonic.segment import Segment, sweep_stale
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    name = f"pseudonic-{child.pid}-deadbeef"
+    Path("/dev/shm", name).write_bytes(b"x")
+    assert sweep_stale() == [], "its controller still runs"
+    child.kill()
+    child.wait()
+    assert sweep_stale() == [name]
+    seg = Segment.create(4096)
+    assert seg.path.exists()
+    seg.close()
+    assert not seg.path.exists()
+    assert os.getpid() > 0
