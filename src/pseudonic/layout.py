@@ -89,7 +89,14 @@ DEV_REGS = _padded(
     [("rdh", "<u4"), ("icr", "<u4"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"), ("sent", "<u4")], 64
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], 64)
-DRV_REGS = _padded([("rdt", "<u4"), ("ims", "<u4"), ("itr", "<u4"), ("ready", "<u4"), ("handled", "<u8")], 64)
+DRV_REGS: np.dtype[Any] = np.dtype(
+    {
+        "names": ["rdt", "ready", "handled", "ims", "itr"],
+        "formats": ["<u4", "<u4", "<u8", "<u4", "<u4"],
+        "offsets": [0, 4, 8, 64, 68],  # IMS on a second line: see pnic_layout.h
+        "itemsize": 128,
+    }
+)
 CTL = _padded([("stop", "<u4")], 64)
 SLOT = _padded([("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4")], 16)
 FRAME = _padded([("data_off", "<u8"), ("length", "<u4"), ("stamp_off", "<u2"), ("csum_off", "<u2")], 16)

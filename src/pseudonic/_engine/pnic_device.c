@@ -206,7 +206,7 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         if (rdh != rdt) {
             prefetch_for_write((const uint8_t *)&seg->ring[rdh]);
             prefetch_for_write((const uint8_t *)dev);
-            __builtin_prefetch(seg->drv, 0, 3); /* IMS, read when raising */
+            __builtin_prefetch(&seg->drv->ims, 0, 3); /* read when raising */
             pre = seg->base + seg->ring[rdh].buffer_addr;
             pre_end = pre + fr->length;
             if (pre < pool || pre_end > pool_end)

@@ -115,14 +115,17 @@ struct pnic_irq_line {
     uint64_t _pad[6];
 } __attribute__((aligned(PNIC_CACHELINE)));
 
-/* Written by the driver only (one cache line). */
+/* Written by the driver only, on two lines: RDT moves on every handler run,
+ * IMS/ITR rarely -- and the device reads IMS on every raise, so it must not
+ * share RDT's line. */
 struct pnic_drv_regs {
     uint32_t rdt; /* receive descriptor tail: one past the last descriptor given to the device */
-    uint32_t ims; /* interrupt mask: causes that raise the line */
-    uint32_t itr; /* interrupt throttle, 256 ns units (reserved: not modelled yet) */
     uint32_t ready;
     uint64_t handled; /* interrupts handled */
-    uint64_t _pad[5];
+    uint64_t _pad0[6];
+    uint32_t ims; /* interrupt mask: causes that raise the line */
+    uint32_t itr; /* interrupt throttle, 256 ns units (reserved: not modelled yet) */
+    uint64_t _pad1[7];
 } __attribute__((aligned(PNIC_CACHELINE)));
 
 /* Written by the controller only. */
@@ -184,7 +187,8 @@ _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special
 _Static_assert(sizeof(struct pnic_header) == 112, "header size");
 _Static_assert(sizeof(struct pnic_dev_regs) == PNIC_CACHELINE, "device registers fill one line");
 _Static_assert(sizeof(struct pnic_irq_line) == PNIC_CACHELINE, "interrupt line fills one line");
-_Static_assert(sizeof(struct pnic_drv_regs) == PNIC_CACHELINE, "driver registers fill one line");
+_Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_CACHELINE, "driver registers fill two lines");
+_Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_CACHELINE, "IMS on the second line");
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_CACHELINE, "control fills one line");
 _Static_assert(sizeof(struct pnic_slot) == 16, "schedule entry size");
 _Static_assert(sizeof(struct pnic_frame) == 16, "frame table entry size");
