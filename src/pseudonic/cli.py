@@ -41,6 +41,12 @@ def _ns(v: Any) -> str:
     return "-" if v is None else format_ns(float(v))
 
 
+def _causes(c: dict[str, int] | None) -> str:
+    return (
+        "-" if not c else " / ".join(str(c[k]) for k in ("device_late", "driver_busy", "driver_stall", "unexplained"))
+    )
+
+
 def render(result: RunResult, console: Console) -> None:
     cfg = result.config
     t = Table(
@@ -71,6 +77,8 @@ def render(result: RunResult, console: Console) -> None:
          "between handler entries on the driver node"),
         ("within ±6.25 %", "-" if within is None else f"{100 * within:.2f} %",
          f"{dev.get('outliers')} outside; paper: 99.6 % exact, 100 % within"),
+        ("outside the band, by cause", _causes(dev.get("outliers_by_cause")),
+         "device late / driver busy / driver stall / unexplained"),
         ("irq latency p50 / p99", f"{_ns(result.irq_latency_ns['p50'])} / {_ns(result.irq_latency_ns['p99'])}",
          "line raised → handler entered"),
         ("interrupts / handler runs", f"{result.interrupts} / {result.handler_runs}",

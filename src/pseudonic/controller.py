@@ -241,6 +241,16 @@ class Controller:
         woke = irqs["doorbell"].astype(np.int64) - 1
         known = woke < len(raises)
         woke_packet = raises["packet"][woke[known]].astype(np.int64)
+        deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
+        deviation["outliers_by_cause"] = analysis.attribute_outliers(
+            irqs["entry_ns"][known],
+            irqs["exit_ns"][known],
+            irqs["spin_gap_ns"][known],
+            t0 + due[woke_packet],
+            tx["start_ns"][woke_packet],
+            tx["spin_gap_ns"][woke_packet],
+            raises["raised_ns"][woke[known]],
+        )
         return RunResult(
             config={
                 **cfg.as_dict(),
@@ -261,7 +271,7 @@ class Controller:
             interrupts=raised,
             handler_runs=runs,
             send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),
-            interval_deviation_ns=analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet]),
+            interval_deviation_ns=deviation,
             device_interval_deviation_ns=analysis.interval_deviation(tx["start_ns"], t0 + due),
             irq_latency_ns=analysis.summarize(
                 irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][woke[known]].astype(np.int64)
