@@ -96,16 +96,40 @@ def test_a_driver_exception_exits_1_with_where_and_why() -> None:
 def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
     before = set(leftover_segments())
     p = _pseudonic("run", "--interval", "1ms", "--count", "60000")
-    # Wait for the run's segment to exist: the observable sign the nodes are up.
-    deadline = time.monotonic() + 60
-    while not set(leftover_segments()) - before:
-        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
-        time.sleep(0.01)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=30)
+    try:
+        # Wait until the segment and both nodes exist: the observable sign the run is under way.
+        deadline = time.monotonic() + 60
+        while not (set(leftover_segments()) - before and len(_children(p.pid)) == 2):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.01)
+        nodes = _children(p.pid)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     assert p.returncode == 130 and "interrupted" in err
     assert set(leftover_segments()) == before
-    assert subprocess.run(["pgrep", "-f", f"pseudonic.*{p.pid}"], capture_output=True).stdout == b""
+    assert [pid for pid in nodes if _alive(pid)] == []
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def test_a_killed_controller_leaves_a_segment_the_next_run_removes() -> None:
