@@ -52,12 +52,21 @@ def test_user_frames_are_sent_as_given_and_matched_slot_by_slot() -> None:
     slots = schedule.from_offsets([i * 30_000 for i in range(100)], frames=[i % 2 for i in range(100)])
     r = pseudonic.run(frames=[a, b], slots=slots)
     assert r.ok and r.received == 100 and r.corrupted == 0 and r.reordered == 0
+    assert r.config["interval_ns"] == 30_000
 
 
 def test_descriptor_errors_are_dropped_and_counted_by_the_driver() -> None:
     errors = [RXD_ERR_CE if i % 10 == 3 else 0 for i in range(200)]
     r = pseudonic.run(slots=schedule.from_offsets([i * 30_000 for i in range(200)], errors=errors))
     assert r.ok and r.rx_errors == 20 and r.received == 180 and r.lost == 20 and r.missed == 0
+
+
+def test_any_timeline_a_burst_then_a_trickle() -> None:
+    due = [0] * 64 + [10_000 * i for i in range(1, 100)]
+    r = pseudonic.run(slots=schedule.from_offsets(due))
+    assert r.ok and r.received == r.sent == 163 and r.missed == 0
+    assert r.config["interval_ns"] is None
+    assert (r.tx["start_ns"].astype("int64") >= r.t0_ns + r.due_ns).all()
 
 
 def test_a_driver_exception_stops_the_run_and_says_where() -> None:

@@ -51,7 +51,8 @@ def render(result: RunResult, console: Console) -> None:
     cfg = result.config
     t = Table(
         title=(
-            f"pseudonic run: {cfg['count']} × {cfg['size']} B every {format_ns(cfg['interval_ns'])}, "
+            f"pseudonic run: {cfg['count']} × {cfg['size']} B "
+            f"{'on a custom schedule' if cfg['interval_ns'] is None else 'every ' + format_ns(cfg['interval_ns'])}, "
             f"driver {cfg['driver']}, irq {cfg['irq']}, cores {cfg['device_core']}→{cfg['driver_core']}"
         ),
         show_header=True,

@@ -254,6 +254,8 @@ class Controller:
         return RunResult(
             config={
                 **cfg.as_dict(),
+                # None when the schedule is not periodic: its deadlines are in due_ns
+                "interval_ns": schedule.interval_of(self.slots) if len(self.slots) > 1 else cfg.interval_ns,
                 "driver": driver_name(self.driver_cls, cfg.driver),
                 "driver_spec": cfg.driver,
             },
