@@ -6,16 +6,17 @@ do (drivers/net/ethernet/intel/e1000/e1000_main.c):
 
 1. read ICR (read-to-clear); if no receive cause is set, the interrupt is not ours;
 2. from ``next_to_clean``, take every descriptor the device has written back
-   (DD set) as one batch: numpy finds the batch, Python copies each frame
-   out of its receive buffer into a socket buffer (``bytes``) -- the
-   paper's step (10) -- and delivers it to the upper layer;
+   (DD set) as one batch, copying each frame out of its receive buffer into
+   a socket buffer (``bytes``) -- the paper's step (10) -- and delivering it
+   to the upper layer. Descriptor fields are read through flat memoryviews
+   of the ring: per descriptor that costs far less than numpy's per-call
+   overhead at the batch sizes an interrupt usually brings (measured: handler
+   p50 11.4 us with numpy fancy indexing for 1-descriptor batches);
 3. a descriptor with any error bit, or without EOP, is counted and dropped;
 4. clear the batch's status and return it to the device by writing RDT.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -23,15 +24,6 @@ from ..layout import ICR_RXDMT0, ICR_RXO, ICR_RXT0, RXD_STAT_DD, RXD_STAT_EOP
 from ..nic import Nic
 
 RX_CAUSES = ICR_RXT0 | ICR_RXO | ICR_RXDMT0
-
-
-def ready_count(status: np.ndarray[Any, Any], start: int) -> int:
-    """How many descriptors, in ring order from ``start``, have DD set."""
-    tail = np.flatnonzero((status[start:] & RXD_STAT_DD) == 0)
-    if tail.size:
-        return int(tail[0])
-    head = np.flatnonzero((status[:start] & RXD_STAT_DD) == 0)
-    return status.size - start + (int(head[0]) if head.size else start)
 
 
 class E1000:
@@ -45,10 +37,10 @@ class E1000:
         self.delivered = 0
 
     def open(self, nic: Nic) -> None:
-        self._status = nic.ring["status"]
-        self._length = nic.ring["length"]
-        self._errors = nic.ring["errors"]
-        self._offset = (nic.ring["buffer_addr"] - nic.buf_off).astype(np.int64)
+        raw = nic.ring.view(np.uint8).reshape(-1).data
+        self._desc = raw  # bytes of the ring: status at 16*i + 12, errors at 16*i + 13
+        self._desc16 = raw.cast("H")  # little-endian u16 words: length of descriptor i at 8*i + 4
+        self._offset = (nic.ring["buffer_addr"] - nic.buf_off).astype(np.int64).tolist()
         self._pool = nic.pool.data
         self._mask = nic.ring_size - 1
         # All descriptors but one go to the device: RDT == RDH would mean "none".
@@ -61,25 +53,30 @@ class E1000:
 
     def clean_rx(self, nic: Nic, budget: int | None = None) -> int:
         """Take up to ``budget`` written-back descriptors; return how many were taken."""
-        start = self.next_to_clean
-        done = ready_count(self._status, start)
-        if budget is not None:
-            done = min(done, budget)
-        if done == 0:
-            return 0
-        idx = np.arange(start, start + done) & self._mask
-        status = self._status[idx]
-        good = (self._errors[idx] == 0) & ((status & RXD_STAT_EOP) != 0)
-        self.rx_errors += int(done - np.count_nonzero(good))
+        desc, desc16, offset, pool, mask = self._desc, self._desc16, self._offset, self._pool, self._mask
         deliver = nic.upper.deliver
-        pool = self._pool
-        for off, length in zip(self._offset[idx[good]].tolist(), self._length[idx[good]].tolist(), strict=True):
-            deliver(bytes(pool[off : off + length]))
-        self.delivered += int(np.count_nonzero(good))
-        self._status[idx] = 0
-        self.next_to_clean = (start + done) & self._mask
-        nic.write_rdt((self.next_to_clean - 1) & self._mask)
-        return done
+        limit = nic.ring_size if budget is None else budget
+        i = self.next_to_clean
+        taken = errors = 0
+        while taken < limit:
+            o = i << 4
+            status = desc[o + 12]
+            if not status & RXD_STAT_DD:
+                break
+            if desc[o + 13] or not status & RXD_STAT_EOP:
+                errors += 1
+            else:
+                start = offset[i]
+                deliver(bytes(pool[start : start + desc16[(o >> 1) + 4]]))
+            desc[o + 12] = 0
+            i = (i + 1) & mask
+            taken += 1
+        if taken:
+            self.rx_errors += errors
+            self.delivered += taken - errors
+            self.next_to_clean = i
+            nic.write_rdt((i - 1) & mask)
+        return taken
 
     def close(self, nic: Nic) -> None:
         nic.disable_interrupts(RX_CAUSES)
