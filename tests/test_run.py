@@ -37,6 +37,13 @@ def test_paper_sizes(size: int) -> None:
     assert r.ok and r.received == 300 and r.corrupted == 0
 
 
+def test_the_null_layer_counts_deliveries_and_their_throughput() -> None:
+    r = pseudonic.run("38us", 300, 1500, upper="null")
+    assert r.ok and r.received == 300 and not r.verified
+    span = int(r.tx["end_ns"][-1]) - int(r.tx["start_ns"][0])
+    assert r.throughput_gbps == pytest.approx(8 * 1500 * 300 / span)
+
+
 def test_a_slow_driver_loses_exactly_what_the_device_missed() -> None:
     r = pseudonic.run("20us", 400, 1500, driver=SlowE1000, ring_size=16)
     assert r.ok, r.error

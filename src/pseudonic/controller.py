@@ -230,11 +230,11 @@ class Controller:
         verdict: Verdict | None = report["verdict"] if report else None
         received = verdict.received if verdict else 0
         sizes = np.array(self.frames.sizes, dtype=np.int64)[self.slots["frame"][:sent]]
-        if verdict is not None and verdict.seq.size:
+        if verdict is not None and verdict.verified:
             got = np.unique(verdict.seq[verdict.seq >= 0])
             received_bytes = int(sizes[got].sum())
-        else:
-            received_bytes = received * cfg.size
+        else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
+            received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
         span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
 
         # Which packet woke each handler run: the one that raised the doorbell it saw.
