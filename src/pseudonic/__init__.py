@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .controller import run
-from .errors import ConfigError, DriverLoadError, PseudonicError, RunError
+from .errors import ConfigError, DriverLoadError, PseudonicError
 from .nic import Driver, Nic
 from .result import RunResult
 
@@ -19,7 +19,6 @@ __all__ = [
     "DriverLoadError",
     "Nic",
     "PseudonicError",
-    "RunError",
     "RunResult",
     "run",
 ]

@@ -92,14 +92,14 @@ def attribute_outliers(
     line_part = entry - np.asarray(raised_ns, dtype=np.int64)
     prev_exit = np.concatenate([[0], np.asarray(exit_ns, dtype=np.int64)[:-1]])
     busy = prev_exit >= np.asarray(raised_ns, dtype=np.int64)
-    stalled = np.asarray(driver_gap_ns, dtype=np.int64) > 0
+    driver_gap = np.asarray(driver_gap_ns, dtype=np.int64)
     for k in np.flatnonzero(paced & (np.abs(dev) > tol)):
         j = k + 1 if dev[k] > 0 else k  # the endpoint that came late
         if device_part[j] >= line_part[j]:
             out["device_late"] += 1
         elif busy[j]:
             out["driver_busy"] += 1
-        elif stalled[j] and int(np.asarray(driver_gap_ns)[j]) >= line_part[j] // 2:
+        elif driver_gap[j] > 0 and driver_gap[j] >= line_part[j] // 2:  # a stall in the wait covers most of the delay
             out["driver_stall"] += 1
         else:
             out["unexplained"] += 1

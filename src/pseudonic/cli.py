@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from . import config
 from .errors import ConfigError, PseudonicError
 from .result import RunResult
 from .units import format_ns
@@ -111,17 +112,38 @@ def cli() -> None:
 
 
 @cli.command("run")
-@click.option("--interval", default="38us", show_default=True, help="Time between packets: ns, us or ms.")
-@click.option("--count", default=1000, show_default=True, type=int, help="Packets to send.")
-@click.option("--size", default="1500", show_default=True, help="Frame size: B, KB (1000) or KiB (1024).")
-@click.option("--driver", default="python", show_default=True,
+@click.option(
+    "--interval", default=config.DEFAULT_INTERVAL, show_default=True, help="Time between packets: ns, us or ms."
+)
+@click.option("--count", default=config.DEFAULT_COUNT, show_default=True, type=int, help="Packets to send.")
+@click.option(
+    "--size", default=str(config.DEFAULT_SIZE), show_default=True, help="Frame size: B, KB (1000) or KiB (1024)."
+)
+@click.option("--driver", default=config.DEFAULT_DRIVER, show_default=True,
               help="python, module:Class, or path/to/driver.py[:Class].")  # fmt: skip
-@click.option("--ring-size", default=256, show_default=True, type=int, help="Receive descriptors (power of two).")
-@click.option("--buffer-size", default="16KiB", show_default=True, help="Receive buffer size (e1000 BSIZE).")
-@click.option("--device-core", default=0, show_default=True, type=int, help="Core of the device node.")
-@click.option("--driver-core", default=1, show_default=True, type=int, help="Core of the driver node.")
-@click.option("--irq", default="spin", show_default=True, help="Interrupt line: spin (shared-memory doorbell).")
-@click.option("--upper", default="verify", show_default=True, help="Upper layer: verify or null.")
+@click.option(
+    "--ring-size",
+    default=config.DEFAULT_RING_SIZE,
+    show_default=True,
+    type=int,
+    help="Receive descriptors (power of two).",
+)
+@click.option(
+    "--buffer-size",
+    default=str(config.DEFAULT_BUFFER_SIZE),
+    show_default=True,
+    help="Receive buffer size (e1000 BSIZE).",
+)
+@click.option(
+    "--device-core", default=config.DEFAULT_DEVICE_CORE, show_default=True, type=int, help="Core of the device node."
+)
+@click.option(
+    "--driver-core", default=config.DEFAULT_DRIVER_CORE, show_default=True, type=int, help="Core of the driver node."
+)
+@click.option(
+    "--irq", default=config.DEFAULT_IRQ, show_default=True, help="Interrupt line: spin (shared-memory doorbell)."
+)
+@click.option("--upper", default=config.DEFAULT_UPPER, show_default=True, help="Upper layer: verify or null.")
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the result as JSON here.")
 def run_cmd(
     interval: str, count: int, size: str, driver: str, ring_size: int, buffer_size: str, device_core: int,

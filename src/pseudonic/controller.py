@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from . import analysis, schedule
+from . import analysis, config, schedule
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
-from .driver import _check_protocol, driver_name, driver_node, load_driver
-from .errors import ConfigError, RunError
+from .driver import check_driver_class, driver_name, driver_node, load_driver
+from .errors import ConfigError
 from .frames import FrameSet
 from .layout import SLOT, TX_STORED, SegmentView, segment_size
 from .result import RunResult
@@ -39,17 +39,17 @@ STOP_GRACE_S = 2.0
 
 
 def run(
-    interval: str | int = "38us",
-    count: int = 1000,
-    size: str | int = 1500,
+    interval: str | int = config.DEFAULT_INTERVAL,
+    count: int = config.DEFAULT_COUNT,
+    size: str | int = config.DEFAULT_SIZE,
     *,
-    driver: str | type = "python",
-    ring_size: int = 256,
-    buffer_size: str | int = 16384,
-    device_core: int = 0,
-    driver_core: int = 1,
-    irq: str = "spin",
-    upper: str = "verify",
+    driver: str | type = config.DEFAULT_DRIVER,
+    ring_size: int = config.DEFAULT_RING_SIZE,
+    buffer_size: str | int = config.DEFAULT_BUFFER_SIZE,
+    device_core: int = config.DEFAULT_DEVICE_CORE,
+    driver_core: int = config.DEFAULT_DRIVER_CORE,
+    irq: str = config.DEFAULT_IRQ,
+    upper: str = config.DEFAULT_UPPER,
     frames: Sequence[Any] | None = None,
     slots: np.ndarray[Any, Any] | None = None,
     driver_timeout: float = DRIVER_TIMEOUT_S,
@@ -76,7 +76,7 @@ def run(
         interval, count, size, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec, allow_back_to_back=back_to_back,
     )  # fmt: skip
-    cls = load_driver(driver) if isinstance(driver, str) else _check_protocol(driver, spec)
+    cls = load_driver(driver) if isinstance(driver, str) else check_driver_class(driver, spec)
     frameset = FrameSet.from_user(frames, cfg.buffer_size) if frames is not None else FrameSet.generated(cfg.size)
     if slots is None:
         slots = schedule.periodic(cfg.count, cfg.interval_ns)
@@ -293,4 +293,4 @@ class Controller:
         )
 
 
-__all__ = ["Controller", "RunError", "run"]
+__all__ = ["Controller", "run"]

@@ -36,7 +36,7 @@ DRIVER_METHODS = ("open", "interrupt", "close")
 REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
 
 
-def _check_protocol(obj: Any, spec: str) -> type:
+def check_driver_class(obj: Any, spec: str) -> type:
     if not inspect.isclass(obj):
         raise DriverLoadError(f"driver {spec!r} is not a class: a driver is a class with open, interrupt and close")
     missing = [m for m in DRIVER_METHODS if not callable(getattr(obj, m, None))]
@@ -76,7 +76,7 @@ def load_driver(spec: str) -> type:
     if attr:
         if not hasattr(module, attr):
             raise DriverLoadError(f"driver module {target!r} has no {attr!r}")
-        return _check_protocol(getattr(module, attr), spec)
+        return check_driver_class(getattr(module, attr), spec)
     found = [
         obj
         for obj in vars(module).values()

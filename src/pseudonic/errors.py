@@ -13,7 +13,3 @@ class ConfigError(PseudonicError, ValueError):
 
 class DriverLoadError(ConfigError):
     """The driver named on the command line cannot be imported or lacks the driver protocol."""
-
-
-class RunError(PseudonicError):
-    """A run could not be carried out (a node failed to start, the driver hung)."""
