@@ -3,6 +3,7 @@
 from setuptools import Extension, setup
 
 ENGINE = "src/pseudonic/_engine/"
+CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 setup(
     ext_modules=[
@@ -19,7 +20,9 @@ setup(
                 )
             ],
             depends=[ENGINE + "pnic_layout.h", ENGINE + "pnic_engine.h"],
-            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
-        )
+            extra_compile_args=CFLAGS,
+        ),
+        # Plain shared libraries (no Python API), loaded with ctypes.
+        Extension("pseudonic.bench._udp_blast", sources=["src/pseudonic/bench/udp_blast.c"], extra_compile_args=CFLAGS),
     ]
 )
