@@ -16,13 +16,21 @@ setup(
                     "pnic_segment.c",
                     "pnic_device.c",
                     "pnic_driver.c",
+                    "pnic_cdriver.c",
                     "pnic_memcpy.c",
                 )
             ],
-            depends=[ENGINE + "pnic_layout.h", ENGINE + "pnic_engine.h"],
+            depends=[ENGINE + "pnic_layout.h", ENGINE + "pnic_engine.h", ENGINE + "pseudonic.h"],
             extra_compile_args=CFLAGS,
         ),
         # Plain shared libraries (no Python API), loaded with ctypes.
+        Extension(
+            "pseudonic.drivers._e1000_c",
+            sources=["src/pseudonic/drivers/e1000.c"],
+            include_dirs=[ENGINE],
+            depends=[ENGINE + "pnic_layout.h", ENGINE + "pseudonic.h"],
+            extra_compile_args=CFLAGS,
+        ),
         Extension("pseudonic.bench._udp_blast", sources=["src/pseudonic/bench/udp_blast.c"], extra_compile_args=CFLAGS),
     ]
 )

@@ -87,8 +87,10 @@ def test_a_driver_exception_stops_the_run_and_says_where() -> None:
 
 def test_a_driver_node_killed_by_a_signal_is_reported() -> None:
     r = pseudonic.run("38us", 500, 1500, driver=KilledE1000)
-    assert r.error is not None and r.error["kind"] == "driver node died"
+    assert r.error is not None and r.error["kind"] == "driver crashed"
     assert "SIGKILL" in r.error["message"]
+    # Each handler run takes at least one new packet: the fifth saw packet 4 or a later one.
+    assert r.error["handler_run"] == 5 and 4 <= r.error["last_packet"] < r.sent
 
 
 def test_a_hanging_driver_is_killed_after_the_timeout() -> None:

@@ -15,7 +15,11 @@ MAX_COUNT = 1_000_000
 MAX_INTERVAL_NS = 10_000_000_000
 # e1000 RDLEN is a multiple of 128 bytes (8 descriptors); Linux caps a ring at 4096 (E1000_MAX_RXD).
 RING_SIZES = tuple(1 << k for k in range(3, 13))
-IRQ_LINES = ("spin",)
+IRQ_LINES = ("spin", "eventfd", "signal")
+#: ITR is a 16-bit count of 256 ns units (8254x SDM 13.4.18).
+ITR_UNIT_NS = 256
+MAX_ITR_NS = 0xFFFF * ITR_UNIT_NS
+MAX_NAPI_BUDGET = 4096
 UPPER_LAYERS = ("verify", "null")
 #: The verify layer keeps every delivered frame until the run ends.
 VERIFY_MAX_BYTES = 2 << 30
@@ -32,6 +36,8 @@ DEFAULT_DRIVER_CORE = 1
 DEFAULT_IRQ = "spin"
 DEFAULT_UPPER = "verify"
 DEFAULT_DRIVER = "python"
+DEFAULT_ITR = 0  # no interrupt moderation
+DEFAULT_NAPI_BUDGET = 0  # interrupt mode; Linux's NAPI weight is 64
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,12 @@ class RunConfig:
     irq: str
     upper: str
     driver: str
+    itr_ns: int
+    napi_budget: int
+
+    @property
+    def itr_units(self) -> int:
+        return self.itr_ns // ITR_UNIT_NS
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +81,8 @@ def make_config(
     irq: str = DEFAULT_IRQ,
     upper: str = DEFAULT_UPPER,
     driver: str = DEFAULT_DRIVER,
+    itr: str | int = DEFAULT_ITR,
+    napi_budget: int = DEFAULT_NAPI_BUDGET,
     allow_back_to_back: bool = False,
 ) -> RunConfig:
     """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
@@ -100,6 +114,13 @@ def make_config(
         raise ConfigError(f"device core and driver core are both {device_core}: each node needs its own core")
     if irq not in IRQ_LINES:
         raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(IRQ_LINES)}")
+    itr_ns = parse_interval(itr)
+    if not 0 <= itr_ns <= MAX_ITR_NS:
+        raise ConfigError(f"ITR {itr!r} is out of range: give 0 (off) .. {MAX_ITR_NS} ns, in steps of 256 ns")
+    itr_ns = round(itr_ns / ITR_UNIT_NS) * ITR_UNIT_NS
+    napi_budget = _int(napi_budget, "NAPI budget")
+    if not 0 <= napi_budget <= MAX_NAPI_BUDGET:
+        raise ConfigError(f"NAPI budget {napi_budget} is out of range: give 0 (off) .. {MAX_NAPI_BUDGET}")
     if upper not in UPPER_LAYERS:
         raise ConfigError(f"upper layer {upper!r} is unknown: give one of {', '.join(UPPER_LAYERS)}")
     if upper == "verify" and count * nbytes > VERIFY_MAX_BYTES:
@@ -107,4 +128,6 @@ def make_config(
             f"count x size = {count * nbytes} B is more than the {VERIFY_MAX_BYTES} B the verify layer keeps: "
             "send fewer packets or use --upper null"
         )
-    return RunConfig(interval_ns, count, nbytes, ring_size, buf, device_core, driver_core, irq, upper, driver)
+    return RunConfig(
+        interval_ns, count, nbytes, ring_size, buf, device_core, driver_core, irq, upper, driver, itr_ns, napi_budget
+    )

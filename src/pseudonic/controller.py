@@ -10,6 +10,7 @@ finally clause stops both nodes and removes the segment.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -20,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from . import analysis, config, schedule
+from . import _engine, analysis, config, schedule
+from .cdriver import CDriver
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
-from .driver import check_driver_class, driver_name, driver_node, load_driver
+from .driver import Line, check_driver_class, driver_name, driver_node, load_driver
 from .errors import ConfigError
 from .frames import FrameSet
-from .layout import SLOT, TX_STORED, SegmentView, segment_size
+from .layout import LINE_EVENTFD, LINE_SIGNAL, SLOT, SLOT_SPURIOUS, TX_STORED, SegmentView, segment_size
 from .result import RunResult
 from .segment import Segment
 from .upper import Verdict
@@ -50,6 +52,8 @@ def run(
     driver_core: int = config.DEFAULT_DRIVER_CORE,
     irq: str = config.DEFAULT_IRQ,
     upper: str = config.DEFAULT_UPPER,
+    itr: str | int = config.DEFAULT_ITR,
+    napi_budget: int = config.DEFAULT_NAPI_BUDGET,
     frames: Sequence[Any] | None = None,
     slots: np.ndarray[Any, Any] | None = None,
     driver_timeout: float = DRIVER_TIMEOUT_S,
@@ -60,6 +64,10 @@ def run(
     ``interval`` and ``count`` make a periodic schedule; ``slots`` (see
     :mod:`pseudonic.schedule`) replaces it with any timeline. ``frames``
     (bytes or scapy packets) replaces the generated, stamped UDP frame.
+    ``irq`` picks the line (spin, eventfd, signal); ``itr`` programs the
+    minimum interval between interrupts before the driver opens;
+    ``napi_budget`` asks the driver to poll NAPI-style (the reference
+    drivers do; ``nic.napi_budget`` tells any driver).
     Raises :class:`~pseudonic.errors.ConfigError` for bad input.
     """
     back_to_back = slots is not None
@@ -74,7 +82,8 @@ def run(
     spec = driver if isinstance(driver, str) else f"{driver.__module__}:{driver.__qualname__}"
     cfg = make_config(
         interval, count, size, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
-        driver_core=driver_core, irq=irq, upper=upper, driver=spec, allow_back_to_back=back_to_back,
+        driver_core=driver_core, irq=irq, upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
+        allow_back_to_back=back_to_back,
     )  # fmt: skip
     cls = load_driver(driver) if isinstance(driver, str) else check_driver_class(driver, spec)
     frameset = FrameSet.from_user(frames, cfg.buffer_size) if frames is not None else FrameSet.generated(cfg.size)
@@ -89,7 +98,7 @@ class Controller:
     def __init__(
         self,
         cfg: RunConfig,
-        driver_cls: type,
+        driver_cls: type | CDriver,
         frames: FrameSet,
         slots: np.ndarray[Any, Any],
         driver_timeout: float,
@@ -108,18 +117,34 @@ class Controller:
         seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots)))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
+        # The eventfd is made here and inherited by both nodes across fork; closed with the run.
+        efd = os.eventfd(0, os.EFD_CLOEXEC) if cfg.irq == "eventfd" else -1
+        self.line = Line.make(cfg.irq, efd)
         try:
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
+            # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
+            _engine.write_mask(seg.map, "itr", cfg.itr_units)
             failure, report = self._run_nodes(seg, view, procs)
             return self._result(view, failure, report)
         finally:
             if view is not None:
                 view.ctl["stop"][0] = 1
+                self._kick(procs)
             self._reap(procs)
             if view is not None:
                 view.release()
             seg.close()
+            if efd >= 0:
+                os.close(efd)
+
+    def _kick(self, procs: list[BaseProcess]) -> None:
+        """Wake a driver node asleep on its line, so that it sees the stop flag."""
+        if self.line.mode == LINE_EVENTFD:
+            os.eventfd_write(self.line.fd, 1)
+        elif self.line.mode == LINE_SIGNAL and procs and procs[0].is_alive() and procs[0].pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(procs[0].pid, self.line.signo)
 
     # -- the nodes ------------------------------------------------------------------------
     def _run_nodes(
@@ -138,6 +163,8 @@ class Controller:
                 cfg.upper,
                 self.frames,
                 self.slots,
+                self.line,
+                cfg.napi_budget,
             ),
             name="pseudonic-driver",
             daemon=True,
@@ -152,7 +179,7 @@ class Controller:
 
         dev = self.ctx.Process(
             target=device_node,
-            args=(seg.map, cfg.device_core, me, self.slots, self.frames, self.lead_ns),
+            args=(seg.map, cfg.device_core, me, self.slots, self.frames, self.lead_ns, self.line, drv.pid),
             name="pseudonic-device",
             daemon=True,
         )
@@ -168,12 +195,14 @@ class Controller:
             dev.join()
             if dev.exitcode != 0:
                 view.ctl["stop"][0] = 1
+                self._kick(procs)
                 return {"kind": "device node failed", "message": f"exit status {dev.exitcode}"}, None
         msg = self._next_message(recv_end, drv, self.driver_timeout)
         if msg is not None and msg[0] == "done":
             dev.join(due_s + OPEN_TIMEOUT_S)
             return None, msg[1]
         view.ctl["stop"][0] = 1
+        self._kick(procs)
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
 
@@ -198,12 +227,19 @@ class Controller:
             return failure
         drv.join(0.5)
         runs = int(np.count_nonzero(view.irqs["entry_ns"]))
+        # The last packet the driver was told about: the one that raised the doorbell its last handler run saw.
+        last = None
+        if runs:
+            db = int(view.irqs["doorbell"][min(runs, view.capacity) - 1])
+            if 0 < db <= view.capacity:
+                last = int(view.raises["packet"][db - 1])
+        where = {"stage": stage, "handler_run": runs, "last_packet": last}
         if drv.exitcode is None:
-            return {"kind": "driver hung", "stage": stage, "handler_run": runs,
+            return {"kind": "driver hung", **where,
                     "message": f"no answer within {self.driver_timeout:g} s; the driver node was killed"}  # fmt: skip
         code = drv.exitcode
         cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
-        return {"kind": "driver node died", "stage": stage, "handler_run": runs, "message": cause}
+        return {"kind": "driver crashed" if code < 0 else "driver node died", **where, "message": cause}
 
     @staticmethod
     def _reap(procs: list[BaseProcess]) -> None:
@@ -218,6 +254,9 @@ class Controller:
         cfg = self.cfg
         dev = view.dev[0]
         sent = int(dev["sent"])
+        # Spurious-interrupt entries of a schedule carry no packet.
+        spurious = int(np.count_nonzero(self.slots["flags"][:sent] & SLOT_SPURIOUS))
+        packets = sent - spurious
         tx = view.tx[:sent].copy()
         raised = int(view.line["doorbell"][0])
         raises = view.raises[: min(raised, view.capacity)].copy()
@@ -259,16 +298,16 @@ class Controller:
                 "driver": driver_name(self.driver_cls, cfg.driver),
                 "driver_spec": cfg.driver,
             },
-            sent=sent,
+            sent=packets,
             stored=int(stored.sum()),
             received=received,
             missed=int(dev["mpc"]),
-            lost=sent - received,
+            lost=packets - received,
             duplicated=verdict.duplicated if verdict else 0,
             reordered=verdict.reordered if verdict else 0,
             corrupted=verdict.corrupted if verdict else 0,
             rx_errors=int(report["rx_errors"]) if report else 0,
-            success_rate=received / sent if sent else 0.0,
+            success_rate=received / packets if packets else 0.0,
             throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
             interrupts=raised,
             handler_runs=runs,
@@ -284,6 +323,7 @@ class Controller:
             },
             verified=verdict.verified if verdict else False,
             error=failure,
+            spurious=spurious,
             due_ns=due,
             tx=tx,
             raises=raises,

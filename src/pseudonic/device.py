@@ -13,15 +13,27 @@ from typing import Any
 import numpy as np
 
 from . import _engine
+from .driver import Line
 from .frames import FrameSet
 from .node import become_node
 
 #: t0 lies this far after the call, so packet 0 is not late for the set-up.
 DEFAULT_LEAD_NS = 200_000
+#: After the schedule, how long a raise held back by IMS waits for the driver to unmask.
+DRAIN_NS = 100_000_000
 
 
 def device_node(
-    seg: mmap.mmap, core: int, parent_pid: int, slots: np.ndarray[Any, Any], frames: FrameSet, lead_ns: int
+    seg: mmap.mmap,
+    core: int,
+    parent_pid: int,
+    slots: np.ndarray[Any, Any],
+    frames: FrameSet,
+    lead_ns: int,
+    line: Line,
+    driver_pid: int,
 ) -> None:
     become_node(core, parent_pid)
-    _engine.device_run(seg, slots, frames.table, frames.blob, lead_ns)
+    _engine.device_run(
+        seg, slots, frames.table, frames.blob, lead_ns, DRAIN_NS, line.mode, line.fd, driver_pid, line.signo
+    )

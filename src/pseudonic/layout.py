@@ -35,7 +35,12 @@ DEV_STOPPED: int = _engine.DEV_STOPPED
 TX_STORED: int = _engine.TX_STORED
 TX_DROPPED: int = _engine.TX_DROPPED
 TX_RAISED: int = _engine.TX_RAISED
+TX_SPURIOUS: int = _engine.TX_SPURIOUS
 SLOT_ERRORS_MASK: int = _engine.SLOT_ERRORS_MASK
+SLOT_SPURIOUS: int = _engine.SLOT_SPURIOUS
+LINE_SPIN: int = _engine.LINE_SPIN
+LINE_EVENTFD: int = _engine.LINE_EVENTFD
+LINE_SIGNAL: int = _engine.LINE_SIGNAL
 
 # e1000 RCTL.BSIZE choices (SDM 13.4.22): the receive buffer sizes a real
 # 8254x can be programmed with.

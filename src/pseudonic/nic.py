@@ -26,9 +26,11 @@ from .upper import UpperLayer
 class Nic:
     """The pseudo-NIC as the driver under test sees it."""
 
-    def __init__(self, view: SegmentView, upper: UpperLayer) -> None:
+    def __init__(self, view: SegmentView, upper: UpperLayer, napi_budget: int = 0) -> None:
         self.view = view
         self.upper = upper
+        #: 0: take everything per interrupt; else poll NAPI-style, this many descriptors at a time.
+        self.napi_budget = napi_budget
         self.ring_size = view.ring_size
         self.buf_size = view.buf_size
         #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
@@ -61,12 +63,21 @@ class Nic:
         return int(self.view.drv["ims"][0])
 
     def enable_interrupts(self, causes: int) -> None:
-        """Write IMS: unmask ``causes``."""
-        self.view.drv["ims"][0] = self.ims | causes
+        """Write IMS: unmask ``causes``; one already pending in ICR raises the line at once (SDM 13.4.20)."""
+        _engine.write_mask(self._seg, "ims", causes)
 
     def disable_interrupts(self, causes: int) -> None:
-        """Write IMC: mask ``causes`` (they still set ICR, they raise nothing)."""
-        self.view.drv["ims"][0] = self.ims & ~causes
+        """Write IMC: mask ``causes`` (they still set ICR, they raise nothing; SDM 13.4.21)."""
+        _engine.write_mask(self._seg, "imc", causes)
+
+    @property
+    def itr(self) -> int:
+        """ITR: the minimum interval between interrupts, in 256 ns units (0: no moderation)."""
+        return int(self.view.drv["itr"][0])
+
+    def write_itr(self, units: int) -> None:
+        """Write ITR (SDM 13.4.18), 0..65535 units of 256 ns."""
+        _engine.write_mask(self._seg, "itr", units)
 
     # -- statistics registers (SDM 13.6) ---------------------------------------------------
     @property

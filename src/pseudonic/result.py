@@ -35,6 +35,8 @@ class RunResult:
     stalls: dict[str, Any]
     verified: bool
     error: dict[str, Any] | None = None
+    #: spurious interrupts the schedule asked for (no packet)
+    spurious: int = 0
     #: per schedule entry: deadline after t0 (ns)
     due_ns: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     #: per schedule entry: layout.TX_RECORD (start_ns, end_ns, spin_gap_ns, slot, flags)
@@ -60,7 +62,7 @@ class RunResult:
             "sent", "stored", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "rx_errors",
             "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
-            "error",
+            "spurious", "error",
         ]  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 

@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "pnic_engine.h"
 
@@ -172,14 +173,17 @@ static PyObject *py_raise_irq(PyObject *Py_UNUSED(self), PyObject *args)
 static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view, slots, frames, blob;
-    unsigned long long lead_ns;
+    unsigned long long lead_ns, drain_ns;
+    unsigned int mode;
+    int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*K", &view, &slots, &frames, &blob, &lead_ns))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiii", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd, &pid,
+                          &signo))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
     if (attach(&view, &seg) == 0) {
-        if (slots.len % sizeof(struct pnic_slot) == 0 && frames.len % sizeof(struct pnic_frame) == 0 &&
+        if (mode <= PNIC_LINE_SIGNAL && slots.len % sizeof(struct pnic_slot) == 0 && frames.len % sizeof(struct pnic_frame) == 0 &&
             slots.len / sizeof(struct pnic_slot) <= UINT32_MAX && frames.len / sizeof(struct pnic_frame) <= UINT32_MAX) {
             struct pnic_send_plan plan = {
                 .slots = (const struct pnic_slot *)slots.buf,
@@ -189,6 +193,8 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .blob = (const uint8_t *)blob.buf,
                 .blob_len = (size_t)blob.len,
                 .lead_ns = lead_ns,
+                .drain_ns = drain_ns,
+                .line = {.mode = mode, .fd = fd, .pid = pid, .signo = signo},
             };
             Py_BEGIN_ALLOW_THREADS rc = pnic_device_run(&seg, &plan);
             Py_END_ALLOW_THREADS
@@ -233,7 +239,7 @@ static PyObject *py_read_icr(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0)
-        result = PyLong_FromUnsignedLong(pnic_read_icr(&seg));
+        result = PyLong_FromUnsignedLong(pnic_icr_read(seg.dev));
     PyBuffer_Release(&view);
     return result;
 }
@@ -250,13 +256,247 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
         if (rdt >= seg.hdr->ring_size) {
             fail(PNIC_EINVAL);
         } else {
-            pnic_write_rdt(&seg, rdt);
+            pnic_rdt_write(seg.drv, rdt);
             result = Py_None;
             Py_INCREF(result);
         }
     }
     PyBuffer_Release(&view);
     return result;
+}
+
+/* seg, seen, index [, extra int] -> the line functions of pnic_driver.c */
+static PyObject *py_wait_irq_eventfd(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long seen;
+    unsigned int index;
+    int fd;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*KIi", &view, &seen, &index, &fd))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        uint64_t db;
+        Py_BEGIN_ALLOW_THREADS db = pnic_wait_irq_eventfd(&seg, seen, index, fd);
+        Py_END_ALLOW_THREADS result = PyLong_FromUnsignedLongLong(db);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *py_take_irq(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long seen;
+    unsigned int index;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*KI", &view, &seen, &index))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0)
+        result = PyLong_FromUnsignedLongLong(pnic_take_irq(&seg, seen, index));
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *py_idle_wait(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long seen;
+    int signo;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*Ki", &view, &seen, &signo))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        int more;
+        Py_BEGIN_ALLOW_THREADS more = pnic_idle_wait(&seg, seen, signo);
+        Py_END_ALLOW_THREADS result = PyBool_FromLong(more);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *py_record_exit(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned int index;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*I", &view, &index))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        pnic_record_exit(&seg, index);
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* IMS / IMC / ITR writes, through the same inline functions C drivers use. */
+static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    const char *reg;
+    unsigned int value;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*sI", &view, &reg, &value))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        if (strcmp(reg, "ims") == 0)
+            pnic_ims_write(seg.drv, value);
+        else if (strcmp(reg, "imc") == 0)
+            pnic_imc_write(seg.drv, value);
+        else if (strcmp(reg, "itr") == 0 && value <= 0xffff)
+            pnic_itr_write(seg.drv, value);
+        else
+            reg = NULL;
+        if (reg == NULL) {
+            fail(PNIC_EINVAL);
+        } else {
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* A hosted C driver, kept in a capsule with the buffers it writes into. */
+struct hosted {
+    struct pnic_cdriver cd;
+    Py_buffer seg_view, arena, lengths;
+    int has_arena;
+};
+
+static void hosted_free(PyObject *capsule)
+{
+    struct hosted *h = PyCapsule_GetPointer(capsule, "pseudonic.cdriver");
+    if (h == NULL)
+        return;
+    PyBuffer_Release(&h->seg_view);
+    if (h->has_arena) {
+        PyBuffer_Release(&h->arena);
+        PyBuffer_Release(&h->lengths);
+    }
+    PyMem_Free(h);
+}
+
+static struct hosted *hosted_of(PyObject *capsule)
+{
+    return PyCapsule_GetPointer(capsule, "pseudonic.cdriver");
+}
+
+static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *seg_obj, *arena_obj, *lengths_obj;
+    unsigned long long open_fn, irq_fn, close_fn, idle_fn;
+    unsigned int budget;
+    if (!PyArg_ParseTuple(args, "OKKKKIOO", &seg_obj, &open_fn, &irq_fn, &close_fn, &idle_fn, &budget, &arena_obj,
+                          &lengths_obj))
+        return NULL;
+    if (open_fn == 0 || irq_fn == 0 || close_fn == 0)
+        return fail(PNIC_EINVAL);
+    struct hosted *h = PyMem_Calloc(1, sizeof(*h));
+    if (h == NULL)
+        return PyErr_NoMemory();
+    if (PyObject_GetBuffer(seg_obj, &h->seg_view, PyBUF_WRITABLE) < 0) {
+        PyMem_Free(h);
+        return NULL;
+    }
+    struct pnic_segment seg;
+    int rc = pnic_segment_attach((uint8_t *)h->seg_view.buf, (size_t)h->seg_view.len, &seg);
+    if (rc == PNIC_OK && arena_obj != Py_None) {
+        if (PyObject_GetBuffer(arena_obj, &h->arena, PyBUF_WRITABLE) < 0) {
+            rc = PNIC_EINVAL;
+        } else if (PyObject_GetBuffer(lengths_obj, &h->lengths, PyBUF_WRITABLE) < 0) {
+            PyBuffer_Release(&h->arena);
+            rc = PNIC_EINVAL;
+        } else {
+            h->has_arena = 1;
+        }
+    }
+    if (rc != PNIC_OK) {
+        PyErr_Clear();
+        PyBuffer_Release(&h->seg_view);
+        PyMem_Free(h);
+        return fail(rc);
+    }
+    pnic_cdriver_init(&h->cd, &seg, budget, h->has_arena);
+    h->cd.ops.open = (int (*)(struct pnic_nic *))(uintptr_t)open_fn;
+    h->cd.ops.interrupt = (void (*)(struct pnic_nic *))(uintptr_t)irq_fn;
+    h->cd.ops.close = (void (*)(struct pnic_nic *))(uintptr_t)close_fn;
+    h->cd.ops.idle = (void (*)(struct pnic_nic *))(uintptr_t)idle_fn;
+    if (h->has_arena) {
+        h->cd.upper.arena = h->arena.buf;
+        h->cd.upper.arena_len = (uint64_t)h->arena.len;
+        h->cd.upper.lengths = h->lengths.buf;
+        h->cd.upper.max_deliveries = (uint64_t)h->lengths.len / sizeof(uint32_t);
+    }
+    PyObject *cap = PyCapsule_New(h, "pseudonic.cdriver", hosted_free);
+    if (cap == NULL)
+        hosted_free(NULL);
+    return cap;
+}
+
+static PyObject *py_cdriver_open(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    if (h == NULL)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = h->cd.ops.open(&h->cd.nic);
+    Py_END_ALLOW_THREADS return PyLong_FromLong(rc);
+}
+
+static PyObject *py_cdriver_loop(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    unsigned int mode;
+    int fd, signo;
+    if (!PyArg_ParseTuple(args, "OIii", &cap, &mode, &fd, &signo))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    if (h == NULL)
+        return NULL;
+    if (mode > PNIC_LINE_SIGNAL)
+        return fail(PNIC_EINVAL);
+    struct pnic_line line = {.mode = mode, .fd = fd, .pid = 0, .signo = signo};
+    uint64_t runs;
+    Py_BEGIN_ALLOW_THREADS runs = pnic_cdriver_loop(&h->cd, &line);
+    Py_END_ALLOW_THREADS return PyLong_FromUnsignedLongLong(runs);
+}
+
+static PyObject *py_cdriver_close(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    if (h == NULL)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS h->cd.ops.close(&h->cd.nic);
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+}
+
+static PyObject *py_cdriver_stats(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    if (h == NULL)
+        return NULL;
+    const struct pnic_upper *up = &h->cd.upper;
+    return Py_BuildValue("{s:K,s:K,s:K,s:K}", "delivered", (unsigned long long)up->count, "bytes",
+                         (unsigned long long)up->used, "overflow", (unsigned long long)up->overflow, "rx_errors",
+                         (unsigned long long)h->cd.nic.rx_errors);
 }
 
 static PyObject *py_memcpy_bench(PyObject *Py_UNUSED(self), PyObject *args)
@@ -288,8 +528,21 @@ static PyMethodDef methods[] = {
     {"receive", py_receive, METH_VARARGS,
      "receive(seg, frame, stamp_off, csum_off, seq, stamp_ns, errors) -> slot, or -1 if dropped"},
     {"raise_irq", py_raise_irq, METH_VARARGS, "raise_irq(seg, packet) -> (raised, raise time ns)"},
-    {"device_run", py_device_run, METH_VARARGS, "device_run(seg, slots, frames, blob, lead_ns): the send loop"},
+    {"device_run", py_device_run, METH_VARARGS,
+     "device_run(seg, slots, frames, blob, lead_ns, drain_ns, line_mode, fd, pid, signo): the send loop"},
     {"wait_irq", py_wait_irq, METH_VARARGS, "wait_irq(seg, seen, index) -> doorbell, or 0 when finished"},
+    {"wait_irq_eventfd", py_wait_irq_eventfd, METH_VARARGS,
+     "wait_irq_eventfd(seg, seen, index, fd) -> doorbell, or 0 when finished"},
+    {"take_irq", py_take_irq, METH_VARARGS, "take_irq(seg, seen, index) -> doorbell, or 0 if it has not moved"},
+    {"idle_wait", py_idle_wait, METH_VARARGS, "idle_wait(seg, seen, signo) -> False when finished"},
+    {"record_exit", py_record_exit, METH_VARARGS, "record_exit(seg, index): stamp the handler's exit"},
+    {"write_mask", py_write_mask, METH_VARARGS, "write_mask(seg, 'ims'|'imc'|'itr', value)"},
+    {"cdriver_new", py_cdriver_new, METH_VARARGS,
+     "cdriver_new(seg, open, interrupt, close, idle, napi_budget, arena|None, lengths|None) -> handle"},
+    {"cdriver_open", py_cdriver_open, METH_VARARGS, "cdriver_open(handle) -> the driver's return code"},
+    {"cdriver_loop", py_cdriver_loop, METH_VARARGS, "cdriver_loop(handle, line_mode, fd, signo) -> handler runs"},
+    {"cdriver_close", py_cdriver_close, METH_VARARGS, "cdriver_close(handle)"},
+    {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},
     {"write_rdt", py_write_rdt, METH_VARARGS, "write_rdt(seg, value)"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
@@ -314,7 +567,8 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(RXD_ERR_TCPE) < 0 || CONST(RXD_ERR_IPE) < 0 || CONST(RXD_ERR_RXE) < 0 || CONST(ICR_RXDMT0) < 0 ||
         CONST(ICR_RXO) < 0 || CONST(ICR_RXT0) < 0 || CONST(DEV_IDLE) < 0 || CONST(DEV_RUNNING) < 0 ||
         CONST(DEV_DONE) < 0 || CONST(DEV_STOPPED) < 0 || CONST(TX_STORED) < 0 || CONST(TX_DROPPED) < 0 ||
-        CONST(TX_RAISED) < 0 || CONST(SLOT_ERRORS_MASK) < 0)
+        CONST(TX_RAISED) < 0 || CONST(TX_SPURIOUS) < 0 || CONST(SLOT_ERRORS_MASK) < 0 || CONST(SLOT_SPURIOUS) < 0 ||
+        CONST(LINE_SPIN) < 0 || CONST(LINE_EVENTFD) < 0 || CONST(LINE_SIGNAL) < 0 || CONST(DRIVER_ABI) < 0)
         return NULL;
     return m;
 }

@@ -8,6 +8,8 @@
  * driver, so a slow driver shows as lost packets, as in the paper's E3.
  */
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "pnic_engine.h"
 
@@ -134,6 +136,32 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     return receive_at(seg, rdt, frame, length, stamp_off, csum_off, seq, stamp_ns, errors);
 }
 
+/* Ring the doorbell: the raise record first, then the doorbell with release,
+ * so a driver that sees the new doorbell finds its record. */
+static void ring_doorbell(struct pnic_segment *seg, uint32_t packet, uint32_t icr, uint64_t now)
+{
+    uint64_t n = seg->line->doorbell;
+    if (n < seg->hdr->capacity) {
+        seg->raises[n].raised_ns = now;
+        seg->raises[n].packet = packet;
+        seg->raises[n].icr = icr;
+    }
+    __atomic_store_n(&seg->line->doorbell, n + 1, __ATOMIC_RELEASE);
+}
+
+/* The eventfd and signal lines carry the doorbell's news to a driver node
+ * that sleeps; the doorbell stays the one record of what was raised. */
+static void kick(const struct pnic_line *line)
+{
+    if (line->mode == PNIC_LINE_EVENTFD) {
+        uint64_t one = 1;
+        ssize_t rc = write(line->fd, &one, sizeof(one));
+        (void)rc; /* the counter only saturates after 2^64-2 unread raises */
+    } else if (line->mode == PNIC_LINE_SIGNAL) {
+        syscall(SYS_tgkill, line->pid, line->pid, line->signo);
+    }
+}
+
 /* Raise the line if a pending cause is unmasked.  *now is read just before
  * the doorbell store -- the moment the line is raised -- so that a driver
  * never enters its handler before the raise time on record. */
@@ -145,13 +173,46 @@ int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now)
     /* A masked cause stays in ICR and raises nothing (SDM 13.4.20). */
     if ((icr & ims) == 0)
         return 0;
-    uint64_t n = seg->line->doorbell;
-    if (n < seg->hdr->capacity) {
-        seg->raises[n].raised_ns = *now;
-        seg->raises[n].packet = packet;
-        seg->raises[n].icr = icr;
+    ring_doorbell(seg, packet, icr, *now);
+    return 1;
+}
+
+/* Interrupt moderation state of the send loop. */
+struct moderation {
+    uint64_t last_ns; /* when the line was last raised */
+    uint32_t raised;  /* raised at least once */
+    uint32_t pending; /* a raise is held back by IMS or ITR */
+    uint32_t packet;  /* the packet whose cause is held */
+};
+
+/* Raise the line for `packet` now, or hold the raise back:
+ * - a cause masked in IMS stays in ICR and raises nothing until the driver
+ *   unmasks it, which then raises at once (SDM 13.4.20/21);
+ * - ITR (SDM 13.4.18) keeps interrupts at least ITR x 256 ns apart: a cause
+ *   set sooner waits and shares the next interrupt with what follows.
+ * A held raise is retried from the send loop's wait, so it fires on time
+ * whether or not another packet comes.  Returns 1 if the line was raised. */
+static int moderated_raise(struct pnic_segment *seg, const struct pnic_line *line, struct moderation *mod,
+                           uint32_t packet, uint64_t *now)
+{
+    uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
+    uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
+    *now = pnic_now_ns();
+    if (icr == 0) { /* the driver has read ICR since: nothing is left to announce */
+        mod->pending = 0;
+        return 0;
     }
-    __atomic_store_n(&seg->line->doorbell, n + 1, __ATOMIC_RELEASE);
+    uint64_t itr_ns = (uint64_t)__atomic_load_n(&seg->drv->itr, __ATOMIC_RELAXED) * 256u;
+    if ((icr & ims) == 0 || (itr_ns != 0 && mod->raised && *now - mod->last_ns < itr_ns)) {
+        mod->pending = 1;
+        mod->packet = packet;
+        return 0;
+    }
+    ring_doorbell(seg, packet, icr, *now);
+    kick(line);
+    mod->last_ns = *now;
+    mod->raised = 1;
+    mod->pending = 0;
     return 1;
 }
 
@@ -184,6 +245,8 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
     const uint8_t *pool = seg->bufs, *pool_end = seg->bufs + (uint64_t)h->ring_size * h->buf_size;
+    struct moderation mod = {0, 0, 0, 0};
+    uint64_t held_ns;
     pnic_prefault(seg->base, h->total_size);
     __atomic_store_n(&seg->line->state, PNIC_DEV_RUNNING, __ATOMIC_RELEASE);
     uint64_t t0 = pnic_now_ns() + plan->lead_ns;
@@ -216,6 +279,8 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         while (now < due) {
             if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
                 goto stopped;
+            if (mod.pending && moderated_raise(seg, &plan->line, &mod, mod.packet, &held_ns))
+                seg->tx[mod.packet].flags |= PNIC_TX_RAISED;
             if (pre < pre_end) {
                 for (int k = 0; k < 4 && pre < pre_end; k++, pre += PNIC_CACHELINE)
                     prefetch_for_write(pre);
@@ -231,25 +296,49 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
             goto stopped;
 
         const uint64_t start = now;
-        if (rdh == rdt) /* full when we looked: look once more, the driver may have caught up */
-            rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-        int64_t slot = receive_at(seg, rdt, plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, i,
-                                  start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK));
+        int64_t slot;
+        uint32_t flags;
+        if (sl->flags & PNIC_SLOT_SPURIOUS) {
+            set_cause(dev, PNIC_ICR_RXT0);
+            slot = -1;
+            flags = PNIC_TX_SPURIOUS;
+        } else {
+            if (rdh == rdt) /* full when we looked: look once more, the driver may have caught up */
+                rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+            slot = receive_at(seg, rdt, plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, i, start,
+                              (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK));
+            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED;
+        }
         uint64_t end;
-        int raised = pnic_raise(seg, i, &end);
+        if (moderated_raise(seg, &plan->line, &mod, i, &end)) {
+            flags |= PNIC_TX_RAISED;
+            if (plan->line.mode != PNIC_LINE_SPIN) /* the send includes the system call that carries the line */
+                end = pnic_now_ns();
+        }
 
         struct pnic_tx_record *rec = &seg->tx[i];
         rec->start_ns = start;
         rec->end_ns = end;
         rec->spin_gap_ns = gap;
         rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
-        rec->flags = (slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED) | (raised ? PNIC_TX_RAISED : 0);
+        rec->flags = flags;
         __atomic_store_n(&dev->sent, i + 1, __ATOMIC_RELEASE);
     }
+    /* A raise still held back fires when ITR allows or the driver unmasks;
+     * a driver that keeps its causes masked gets drain_ns to do so. */
+    for (uint64_t limit = pnic_now_ns() + plan->drain_ns; mod.pending && pnic_now_ns() < limit;) {
+        if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+            goto stopped;
+        if (moderated_raise(seg, &plan->line, &mod, mod.packet, &held_ns))
+            seg->tx[mod.packet].flags |= PNIC_TX_RAISED;
+        cpu_relax();
+    }
     __atomic_store_n(&seg->line->state, PNIC_DEV_DONE, __ATOMIC_RELEASE);
+    kick(&plan->line); /* a sleeping driver node wakes to see it */
     return PNIC_OK;
 
 stopped:
     __atomic_store_n(&seg->line->state, PNIC_DEV_STOPPED, __ATOMIC_RELEASE);
+    kick(&plan->line);
     return PNIC_OK;
 }

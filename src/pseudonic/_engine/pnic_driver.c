@@ -1,6 +1,11 @@
-/* pnic_driver.c -- the driver node's side of the interrupt line and of the
- * two registers whose access has hardware semantics (ICR read-to-clear, RDT
- * with release ordering). */
+/* pnic_driver.c -- the driver node's side of the interrupt line: waiting for
+ * the doorbell to move (spinning, blocked on an eventfd, or asleep until a
+ * signal), and stamping the handler entry.  Register access with hardware
+ * semantics is in pseudonic.h, shared with drivers written in C. */
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include "pnic_engine.h"
 
 static inline void cpu_relax(void)
@@ -12,32 +17,49 @@ static inline void cpu_relax(void)
 #endif
 }
 
+static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, uint64_t entry, uint64_t gap)
+{
+    if (index < seg->hdr->capacity) {
+        struct pnic_irq_record *r = &seg->irqs[index];
+        r->entry_ns = entry;
+        r->exit_ns = 0;
+        r->doorbell = db;
+        r->spin_gap_ns = gap;
+    }
+}
+
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index)
+{
+    if (index < seg->hdr->capacity)
+        seg->irqs[index].exit_ns = pnic_now_ns();
+}
+
+/* The device is finished when it says so and every raise it made is seen.
+ * State is read before the doorbell: a finished device has published every
+ * raise. */
+static int finished(struct pnic_segment *seg, uint64_t seen, uint64_t *db)
+{
+    if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+        return 1;
+    uint32_t state = __atomic_load_n(&seg->line->state, __ATOMIC_ACQUIRE);
+    *db = __atomic_load_n(&seg->line->doorbell, __ATOMIC_ACQUIRE);
+    return *db == seen && state >= PNIC_DEV_DONE;
+}
+
 /* Spin on the doorbell (the analogue of the paper's IPI) until it moves past
  * `seen`; then record the handler entry as irq record `index` and return the
  * new doorbell.  Returns 0 when the device has finished and raised nothing
  * new, or the controller asked to stop. */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
 {
-    uint64_t now = pnic_now_ns(), gap = 0;
+    uint64_t now = pnic_now_ns(), gap = 0, db;
     for (;;) {
-        if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+        if (finished(seg, seen, &db))
             return 0;
-        /* State before doorbell: a finished device has published every raise. */
-        uint32_t state = __atomic_load_n(&seg->line->state, __ATOMIC_ACQUIRE);
-        uint64_t db = __atomic_load_n(&seg->line->doorbell, __ATOMIC_ACQUIRE);
         if (db != seen) {
-            uint64_t entry = pnic_now_ns();
-            if (index < seg->hdr->capacity) {
-                struct pnic_irq_record *r = &seg->irqs[index];
-                r->entry_ns = entry;
-                r->exit_ns = 0;
-                r->doorbell = db;
-                r->spin_gap_ns = gap;
-            }
+            record_entry(seg, index, db, pnic_now_ns(), gap);
             return db;
         }
-        if (state >= PNIC_DEV_DONE)
-            return 0;
         cpu_relax();
         uint64_t later = pnic_now_ns();
         if (later - now > gap)
@@ -46,15 +68,54 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
     }
 }
 
-/* ICR is read-to-clear (SDM 13.4.17): one atomic exchange, so that a cause
- * the device sets meanwhile is never lost. */
-uint32_t pnic_read_icr(struct pnic_segment *seg)
+/* As pnic_wait_irq, asleep on the eventfd between looks.  The counter is
+ * sticky, so a raise between our look and our read wakes the read at once. */
+uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd)
 {
-    return __atomic_exchange_n(&seg->dev->icr, 0u, __ATOMIC_ACQ_REL);
+    uint64_t db, count;
+    for (;;) {
+        if (finished(seg, seen, &db))
+            return 0;
+        if (db != seen) {
+            record_entry(seg, index, db, pnic_now_ns(), 0);
+            return db;
+        }
+        if (read(fd, &count, sizeof(count)) < 0 && errno != EINTR && errno != EAGAIN)
+            return 0;
+    }
 }
 
-/* Descriptors cleared before RDT moves: release. */
-void pnic_write_rdt(struct pnic_segment *seg, uint32_t rdt)
+/* The signal line's handler entry: the doorbell if it moved past `seen`
+ * (stamped as handler entry), else 0 -- a signal with nothing new. */
+uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
 {
-    __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+    uint64_t db = __atomic_load_n(&seg->line->doorbell, __ATOMIC_ACQUIRE);
+    if (db == seen)
+        return 0;
+    record_entry(seg, index, db, pnic_now_ns(), 0);
+    return db;
+}
+
+/* Sleep until the line's signal arrives, without the race between looking
+ * and sleeping: the signal is blocked while we look and unblocked only by
+ * sigsuspend.  Returns 0 when the device has finished and every raise is
+ * taken (or on stop), 1 after a signal (its handler has run, or -- for
+ * Python's handler -- will run at the next bytecode). */
+int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo)
+{
+    sigset_t block, old;
+    uint64_t db;
+    sigemptyset(&block);
+    sigaddset(&block, signo);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int result = 1;
+    if (finished(seg, seen, &db)) {
+        result = 0;
+    } else if (db == seen) {
+        sigset_t wait = old;
+        sigdelset(&wait, signo);
+        sigsuspend(&wait);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return result;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "pnic_layout.h"
+#include "pseudonic.h"
 
 #define PNIC_OK 0
 #define PNIC_EINVAL (-1)  /* an argument out of range */
@@ -43,6 +44,12 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
                      uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t stamp_ns,
                      uint8_t errors);
 int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now);
+struct pnic_line {
+    uint32_t mode; /* PNIC_LINE_* */
+    int fd;        /* eventfd, for PNIC_LINE_EVENTFD */
+    int pid;       /* driver node's thread, for PNIC_LINE_SIGNAL */
+    int signo;     /* the real-time signal, for PNIC_LINE_SIGNAL */
+};
 struct pnic_send_plan {
     const struct pnic_slot *slots;
     uint32_t nslots;
@@ -50,15 +57,42 @@ struct pnic_send_plan {
     uint32_t nframes;
     const uint8_t *blob;
     size_t blob_len;
-    uint64_t lead_ns; /* t0 = now + lead_ns */
+    uint64_t lead_ns;  /* t0 = now + lead_ns */
+    uint64_t drain_ns; /* after the schedule: how long a raise held back by IMS may wait for an unmask */
+    struct pnic_line line;
 };
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
 int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan);
 
 /* pnic_driver.c */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
-uint32_t pnic_read_icr(struct pnic_segment *seg);
-void pnic_write_rdt(struct pnic_segment *seg, uint32_t rdt);
+uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd);
+uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
+int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo);
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index);
+
+/* pnic_cdriver.c */
+struct pnic_upper {
+    uint8_t *arena; /* store layer: deliveries back to back */
+    uint64_t arena_len, used;
+    uint32_t *lengths; /* store layer: one per delivery kept */
+    uint64_t max_deliveries, count, overflow;
+    uint8_t scratch[16384]; /* null layer: the one socket buffer, reused */
+};
+struct pnic_driver_ops {
+    int (*open)(struct pnic_nic *);
+    void (*interrupt)(struct pnic_nic *);
+    void (*close)(struct pnic_nic *);
+    void (*idle)(struct pnic_nic *); /* optional */
+};
+struct pnic_cdriver {
+    struct pnic_segment seg;
+    struct pnic_nic nic;
+    struct pnic_driver_ops ops;
+    struct pnic_upper upper;
+};
+void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
+uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line);
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);

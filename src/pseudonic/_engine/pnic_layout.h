@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 1u
+#define PNIC_LAYOUT_VERSION 2u
 #define PNIC_CACHELINE 64u
 #define PNIC_PAGE 4096u
 
@@ -54,11 +54,18 @@
 /* Per-packet schedule flags (pnic_slot.flags); the low byte is copied into
  * the descriptor's error field, for fault injection. */
 #define PNIC_SLOT_ERRORS_MASK 0xffu
+#define PNIC_SLOT_SPURIOUS 0x100u /* no packet: set RXT0 and raise the line with no new descriptor */
+
+/* How the line reaches the driver node (pnic_send_plan.line). */
+#define PNIC_LINE_SPIN 0u    /* the doorbell, watched by a spinning driver core */
+#define PNIC_LINE_EVENTFD 1u /* plus a write to an eventfd the driver node blocks on (VFIO's MSI-X) */
+#define PNIC_LINE_SIGNAL 2u  /* plus a real-time signal to the driver node's thread */
 
 /* Per-packet record flags (pnic_tx_record.flags). */
 #define PNIC_TX_STORED 0x1u  /* frame written to a descriptor */
 #define PNIC_TX_DROPPED 0x2u /* no free descriptor: counted in MPC */
 #define PNIC_TX_RAISED 0x4u  /* the interrupt line was raised for it */
+#define PNIC_TX_SPURIOUS 0x8u /* a spurious interrupt, no packet (PNIC_SLOT_SPURIOUS) */
 
 /* 16-byte legacy receive descriptor (8254x SDM 3.2.3).  buffer_addr is an
  * offset into the segment, not a physical address. */
@@ -124,7 +131,7 @@ struct pnic_drv_regs {
     uint64_t handled; /* interrupts handled */
     uint64_t _pad0[6];
     uint32_t ims; /* interrupt mask: causes that raise the line */
-    uint32_t itr; /* interrupt throttle, 256 ns units (reserved: not modelled yet) */
+    uint32_t itr; /* interrupt throttle: minimum interval between interrupts, 256 ns units */
     uint64_t _pad1[7];
 } __attribute__((aligned(PNIC_CACHELINE)));
 

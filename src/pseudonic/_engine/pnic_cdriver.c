@@ -1,0 +1,120 @@
+/* pnic_cdriver.c -- hosting a driver written in C: its interrupt loop on
+ * each line, and the upper layers it delivers to, all in C so that no Python
+ * runs per packet.  The Python layer loads the library, checks its entry
+ * points, and verifies what the store layer kept after the run. */
+#include <signal.h>
+#include <string.h>
+
+#include "pnic_engine.h"
+
+/* The store layer: each delivery copied into the arena, its length noted;
+ * verified after the run.  Deliveries past the arena are counted, not kept. */
+static void deliver_store(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+{
+    struct pnic_upper *up = nic->upper;
+    if (up->count < up->max_deliveries && length <= up->arena_len - up->used) {
+        memcpy(up->arena + up->used, frame, length);
+        up->lengths[up->count++] = length;
+        up->used += length;
+    } else {
+        up->overflow++;
+    }
+}
+
+/* The null layer: the socket buffer is one scratch buffer, reused -- the copy
+ * out of the receive buffer still happens, as it does for a real skb. */
+static void deliver_null(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+{
+    struct pnic_upper *up = nic->upper;
+    memcpy(up->scratch, frame, length <= sizeof(up->scratch) ? length : sizeof(up->scratch));
+    __asm__ __volatile__("" : : "r"(up->scratch) : "memory"); /* the copy is the point: keep it */
+    up->count++;
+}
+
+void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int store)
+{
+    struct pnic_nic *nic = &cd->nic;
+    memset(nic, 0, sizeof(*nic));
+    nic->abi = PNIC_DRIVER_ABI;
+    nic->ring_size = seg->hdr->ring_size;
+    nic->buf_size = seg->hdr->buf_size;
+    nic->napi_budget = napi_budget;
+    nic->base = seg->base;
+    nic->ring = seg->ring;
+    nic->dev = seg->dev;
+    nic->drv = seg->drv;
+    nic->deliver = store ? deliver_store : deliver_null;
+    nic->upper = &cd->upper;
+    cd->seg = *seg;
+}
+
+/* The signal line's handler: the driver's interrupt entry runs here, in
+ * signal context.  One C driver per node, so the loop's state is global. */
+static struct pnic_cdriver *signal_driver;
+static volatile uint64_t signal_seen, signal_runs;
+
+static void on_line_signal(int signo, siginfo_t *info, void *context)
+{
+    (void)signo, (void)info, (void)context;
+    struct pnic_cdriver *cd = signal_driver;
+    uint64_t db = pnic_take_irq(&cd->seg, signal_seen, (uint32_t)signal_runs);
+    if (db == 0)
+        return;
+    signal_seen = db;
+    cd->ops.interrupt(&cd->nic);
+    pnic_record_exit(&cd->seg, (uint32_t)signal_runs);
+    signal_runs = signal_runs + 1;
+}
+
+static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_line_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    signal_driver = cd;
+    signal_seen = 0;
+    signal_runs = 0;
+    sigaction(signo, &sa, &old);
+    for (;;) {
+        if (cd->ops.idle != NULL) {
+            uint64_t db;
+            sigset_t block, prev;
+            sigemptyset(&block);
+            sigaddset(&block, signo);
+            /* Look with the signal blocked, so that seen and the doorbell agree. */
+            sigprocmask(SIG_BLOCK, &block, &prev);
+            int done = __atomic_load_n(&cd->seg.ctl->stop, __ATOMIC_RELAXED) ||
+                       (__atomic_load_n(&cd->seg.line->state, __ATOMIC_ACQUIRE) >= PNIC_DEV_DONE &&
+                        (db = __atomic_load_n(&cd->seg.line->doorbell, __ATOMIC_ACQUIRE)) == signal_seen);
+            sigprocmask(SIG_SETMASK, &prev, NULL);
+            if (done)
+                break;
+            cd->ops.idle(&cd->nic);
+        } else if (pnic_idle_wait(&cd->seg, signal_seen, signo) == 0) {
+            break;
+        }
+    }
+    sigaction(signo, &old, NULL);
+    signal_driver = NULL;
+    return signal_runs;
+}
+
+uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line)
+{
+    if (line->mode == PNIC_LINE_SIGNAL)
+        return signal_loop(cd, line->signo);
+    uint64_t seen = 0, runs = 0;
+    for (;;) {
+        uint64_t db = line->mode == PNIC_LINE_EVENTFD ? pnic_wait_irq_eventfd(&cd->seg, seen, (uint32_t)runs, line->fd)
+                                                      : pnic_wait_irq(&cd->seg, seen, (uint32_t)runs);
+        if (db == 0)
+            break;
+        seen = db;
+        cd->ops.interrupt(&cd->nic);
+        pnic_record_exit(&cd->seg, (uint32_t)runs);
+        runs++;
+    }
+    return runs;
+}

@@ -1,0 +1,93 @@
+/*
+ * pseudonic.h -- the public interface for drivers written in C.
+ *
+ * A C driver is a shared library (cc -shared -fPIC -O2 -I"$(pseudonic include-dir)")
+ * exporting three entry points and an ABI stamp:
+ *
+ *     const uint32_t pnic_driver_abi = PNIC_DRIVER_ABI;
+ *     int  pnic_driver_open(struct pnic_nic *nic);       0 = ready, else refused
+ *     void pnic_driver_interrupt(struct pnic_nic *nic);  once per interrupt taken
+ *     void pnic_driver_close(struct pnic_nic *nic);
+ *
+ * and optionally
+ *
+ *     const char pnic_driver_name[] = "...";             the name results show
+ *     void pnic_driver_idle(struct pnic_nic *nic);       called in a loop between
+ *                                                         interrupts on the signal line
+ *
+ * The driver node calls them from C: no Python runs per packet.  On the spin
+ * and eventfd lines pnic_driver_interrupt runs in the node's main loop; on
+ * the signal line it runs INSIDE the signal handler, so it must be
+ * async-signal-safe (no malloc, no stdio, no locks) and may preempt
+ * pnic_driver_idle at any instruction.
+ *
+ * Register access has hardware semantics and goes through the inline
+ * functions below; everything else (the ring, the buffers) is plain memory
+ * laid out as in pnic_layout.h.
+ */
+#ifndef PSEUDONIC_H
+#define PSEUDONIC_H
+
+#include <stdint.h>
+
+#include "pnic_layout.h"
+
+#define PNIC_DRIVER_ABI 1u
+
+struct pnic_nic {
+    uint32_t abi;         /* PNIC_DRIVER_ABI of the node that built this */
+    uint32_t ring_size;   /* descriptors, a power of two */
+    uint32_t buf_size;    /* bytes per receive buffer */
+    uint32_t napi_budget; /* 0: take everything per interrupt; else NAPI-style polling with this budget */
+    uint8_t *base;        /* the segment: a descriptor's buffer_addr is an offset from here */
+    struct pnic_rx_desc *ring;
+    struct pnic_dev_regs *dev;
+    struct pnic_drv_regs *drv;
+    /* The upper layer.  deliver copies the frame into a socket buffer of its
+     * own (the paper's step 10), so the receive buffer may be reused as soon
+     * as it returns. */
+    void (*deliver)(struct pnic_nic *nic, const uint8_t *frame, uint32_t length);
+    void *upper;
+    uint64_t rx_errors; /* the driver counts descriptors it dropped for error bits or a missing EOP */
+    void *priv;         /* the driver's own state */
+};
+
+/* ICR is read-to-clear (SDM 13.4.17): one atomic exchange, so that a cause
+ * the device sets meanwhile is never lost. */
+static inline uint32_t pnic_icr_read(struct pnic_dev_regs *dev)
+{
+    return __atomic_exchange_n(&dev->icr, 0u, __ATOMIC_ACQ_REL);
+}
+
+/* Descriptors cleared before RDT moves (SDM 13.4.29): release. */
+static inline void pnic_rdt_write(struct pnic_drv_regs *drv, uint32_t rdt)
+{
+    __atomic_store_n(&drv->rdt, rdt, __ATOMIC_RELEASE);
+}
+
+/* IMS and IMC (SDM 13.4.20/21): writing 1s unmasks / masks those causes.
+ * Only the driver writes the mask, so a load and a store suffice.  An
+ * unmasked cause already pending in ICR raises the line at once. */
+static inline void pnic_ims_write(struct pnic_drv_regs *drv, uint32_t causes)
+{
+    __atomic_store_n(&drv->ims, __atomic_load_n(&drv->ims, __ATOMIC_RELAXED) | causes, __ATOMIC_RELEASE);
+}
+
+static inline void pnic_imc_write(struct pnic_drv_regs *drv, uint32_t causes)
+{
+    __atomic_store_n(&drv->ims, __atomic_load_n(&drv->ims, __ATOMIC_RELAXED) & ~causes, __ATOMIC_RELEASE);
+}
+
+/* ITR (SDM 13.4.18): the minimum interval between interrupts, in 256 ns units; 0 turns moderation off. */
+static inline void pnic_itr_write(struct pnic_drv_regs *drv, uint32_t units)
+{
+    __atomic_store_n(&drv->itr, units & 0xffffu, __ATOMIC_RELEASE);
+}
+
+/* The descriptor's DD bit, read with acquire: a driver that sees DD sees the frame. */
+static inline uint8_t pnic_desc_status(const struct pnic_rx_desc *d)
+{
+    return __atomic_load_n(&d->status, __ATOMIC_ACQUIRE);
+}
+
+#endif /* PSEUDONIC_H */

@@ -1,0 +1,452 @@
+"""``report.md``: the paper's evaluations next to ours, on the machine they ran on.
+
+Rules: the machine comes first, since every number depends on it; each evaluation says
+what it is (E1 Table 1, E2 Fig. 7, E3a Fig. 8, E3b Table 2) and tabulates the paper's
+number, ours and their ratio; a section that did not run says "not run"; a missing
+number prints as "—" with the reason where one is known, never as a guess; a missed
+target is stated plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+#: The paper's Table 1 (send processing time, mean of 1000 sends), ns by packet size in bytes.
+PAPER_SEND_NS = {1500: 205, 8192: 1462, 16384: 3664}
+#: The paper's E2 (Fig. 7): at 38 µs, 996 of 1000 handler intervals exactly 38 µs, worst +2 µs, all within 6.25 %.
+PAPER_PRECISION: dict[str, Any] = {
+    "interval_ns": 38_000,
+    "count": 1000,
+    "within_6_25pct": 1.0,
+    "exact": 996,
+    "max_abs_dev_ns": 2_000,
+}
+#: The paper's Table 2, first row: a real 1 GbE NIC between two hosts, 1.5 KB packets, 0.92 Gbps.
+PAPER_REAL_NIC_GBPS = 0.92
+#: The paper's Table 2, pseudo-NIC rows, Gbps by packet size (1.5 KB, 8 KB, 16 KB).
+PAPER_THROUGHPUT_GBPS = {1500: 6.3, 8192: 22.7, 16384: 30.6}
+#: The paper's measuring machine's memory bandwidth (§5.4.3), the ceiling it compares Table 2 against.
+PAPER_MEMORY_GBPS = 130.0
+#: Steal above this share during a run is called out next to the results.
+STEAL_WARN_PCT = 1.0
+
+DASH = "—"
+NOT_RUN = "_Not run._"
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def fmt_ns(ns: float | None) -> str:
+    """A duration with a unit that fits: 850 ns, 38.00 µs, 1.25 ms, 2.50 s."""
+    if ns is None:
+        return DASH
+    v = float(ns)
+    a = abs(v)
+    if a < 1_000:
+        return f"{v:.0f} ns"
+    if a < 1_000_000:
+        return f"{v / 1e3:.2f} µs"
+    if a < 1_000_000_000:
+        return f"{v / 1e6:.2f} ms"
+    return f"{v / 1e9:.2f} s"
+
+
+def fmt_gbps(gbps: float | None) -> str:
+    return DASH if gbps is None else f"{float(gbps):.2f} Gbps"
+
+
+def fmt_pct(fraction: float | None) -> str:
+    """A fraction 0..1 as a percentage."""
+    return DASH if fraction is None else f"{100 * float(fraction):.2f} %"
+
+
+def fmt_ratio(ours: float | None, paper: float | None) -> str:
+    if ours is None or paper is None or float(paper) == 0:
+        return DASH
+    return f"×{float(ours) / float(paper):.2f}"
+
+
+def fmt_count(n: float | None) -> str:
+    return DASH if n is None else f"{int(n):,}"
+
+
+def fmt_size(size: int | None) -> str:
+    return DASH if size is None else f"{int(size):,} B"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _or_reason(value: Any, fmt: Callable[[Any], str], reason: str | None) -> str:
+    """``fmt(value)``, or "—" followed by the reason when the value is missing."""
+    if value is not None:
+        return fmt(value)
+    return f"{DASH} ({reason})" if reason else DASH
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _skipped(section: Any) -> str | None:
+    """The reason a section gives for having been skipped, if it was."""
+    if isinstance(section, Mapping) and "skipped" in section:
+        return str(section["skipped"] or "no reason given")
+    return None
+
+
+def _figure(name: Any, alt: str, out_dir: Path) -> list[str]:
+    if not name:
+        return []
+    line = f"![{alt}]({name})"
+    if not (out_dir / str(name)).is_file():
+        return [line, "", f"_(figure file `{name}` was not found beside this report)_", ""]
+    return [line, ""]
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+def _meta(meta: Mapping[str, Any] | None) -> list[str]:
+    out = ["# pseudonic bench report", ""]
+    if not meta:
+        return [*out, "_No run metadata recorded._", ""]
+    rows = [
+        ["command", f"`{meta['command']}`" if meta.get("command") else DASH],
+        ["date", meta.get("date") or DASH],
+        ["duration", f"{float(meta['duration_s']):.1f} s" if meta.get("duration_s") is not None else DASH],
+        ["pseudonic version", meta.get("version") or DASH],
+    ]
+    return [*out, *table(["", ""], rows), ""]
+
+
+def _virt_text(m: Mapping[str, Any]) -> str:
+    virt = m.get("virtualised")
+    evidence = m.get("virt_evidence") or {}
+    how = "; ".join(f"{k}: {v}" for k, v in evidence.items())
+    if virt is None:
+        text = "unknown"
+    elif virt:
+        text = f"yes ({m['hypervisor']})" if m.get("hypervisor") else "yes (hypervisor not named)"
+    else:
+        text = "no"
+    return f"{text} — {how}" if how else text
+
+
+def _machine(m: Mapping[str, Any] | None) -> list[str]:
+    out = ["## Machine", ""]
+    if not m:
+        return [*out, NOT_RUN + " No machine description was recorded.", ""]
+    steal = m.get("steal_pct")
+    cores = f"{fmt_count(m.get('usable_cores'))} usable of {fmt_count(m.get('cores'))}"
+    rows = [
+        ["CPU", m.get("cpu_model") or "unknown"],
+        ["cores", cores],
+        ["kernel", m.get("kernel") or DASH],
+        ["Python", m.get("python") or DASH],
+        ["host", m.get("hostname") or DASH],
+        ["virtualised", _virt_text(m)],
+    ]
+    if m.get("container"):
+        rows.append(["container", m["container"]])
+    rows.append(["steal time during the run", _or_reason(steal, lambda v: f"{float(v):.2f} %", "not measured")])
+    out += [*table(["", ""], rows), ""]
+    if steal is not None and float(steal) > STEAL_WARN_PCT:
+        out += [
+            f"**The hypervisor took {float(steal):.2f} % of the CPU during the run** (above {STEAL_WARN_PCT:.0f} %): "
+            "interval outliers and lost packets below may be the machine's, not the tool's.",
+            "",
+        ]
+    if m.get("virtualised"):
+        out += [
+            "The paper ran on bare metal (Mint: one Linux kernel per core, no hypervisor); this machine is "
+            "virtualised, so its vCPUs can be descheduled at any moment.",
+            "",
+        ]
+    return out
+
+
+def _send_time(rows: list[Mapping[str, Any]] | None) -> list[str]:
+    out = [
+        "## E1 — send processing time (paper Table 1)",
+        "",
+        "What one send (mark the descriptor, copy the frame, raise the interrupt) costs; the paper takes this as "
+        "the shortest possible interval (mean of 1000 sends per size). Ours: paced sends (mean, p50, p99), sends "
+        "back to back, and a bare memcpy of the frame for scale.",
+        "",
+    ]
+    if not rows:
+        return [*out, NOT_RUN, ""]
+    header = [
+        "size",
+        "paced mean",
+        "paced p50",
+        "paced p99",
+        "back to back",
+        "memcpy",
+        "p50 / memcpy",
+        "paper (Table 1)",
+        "back to back / paper",
+    ]
+    body = []
+    for r in rows:
+        # a row that does not carry the paper's figure gets Table 1's for its size, if Table 1 has one
+        paper = r["paper_ns"] if "paper_ns" in r else PAPER_SEND_NS.get(int(r.get("size") or 0))
+        body.append(
+            [
+                fmt_size(r.get("size")),
+                fmt_ns(r.get("mean_ns")),
+                fmt_ns(r.get("p50_ns")),
+                fmt_ns(r.get("p99_ns")),
+                fmt_ns(r.get("back_to_back_ns")),
+                fmt_ns(r.get("memcpy_ns")),
+                fmt_ratio(r.get("p50_ns"), r.get("memcpy_ns")),
+                _or_reason(paper, fmt_ns, "no paper figure for this size"),
+                fmt_ratio(r.get("back_to_back_ns"), paper),
+            ]
+        )
+    return [*out, *table(header, body), ""]
+
+
+def _stats(side: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return side if isinstance(side, Mapping) else {}
+
+
+def _precision(p: Mapping[str, Any] | None, out_dir: Path) -> list[str]:
+    out = [
+        "## E2 — interval precision (paper Fig. 7)",
+        "",
+        "Interrupts at a fixed interval; how far apart successive interrupt-handler entries on the driver node "
+        "actually were. The paper, at 38 µs (what a real 1 GbE NIC showed), had 996 of 1000 exactly 38 µs, "
+        "worst +2 µs, all within ±6.25 %. The device's own send intervals are shown too, so a deviation can be "
+        "placed on the sending or the receiving side.",
+        "",
+    ]
+    if not p:
+        return [*out, NOT_RUN, ""]
+    reason = _skipped(p)
+    if reason:
+        return [*out, f"_Skipped: {reason}_", ""]
+    drv, dev = _stats(p), _stats(p.get("device"))
+    paper = {**PAPER_PRECISION, **_stats(p.get("paper"))}
+    di, vi = _stats(drv.get("intervals_ns")), _stats(dev.get("intervals_ns"))
+    no_dev = "device intervals not recorded"
+    rows = [
+        ["interval asked", fmt_ns(paper["interval_ns"]), fmt_ns(drv.get("interval_ns")), DASH, ""],
+        ["intervals measured", fmt_count(paper["count"]), fmt_count(drv.get("count")), fmt_count(dev.get("count")), ""],
+        [
+            "within ±6.25 %",
+            fmt_pct(paper["within_6_25pct"]),
+            fmt_pct(drv.get("within_6_25pct")),
+            _or_reason(dev.get("within_6_25pct"), fmt_pct, no_dev if not dev else None),
+            fmt_ratio(drv.get("within_6_25pct"), paper["within_6_25pct"]),
+        ],
+        [
+            "off by more than 1 µs",
+            f"{DASH} (paper: {paper['count'] - paper['exact']} not exactly on time)",
+            fmt_count(drv.get("over_1us")),
+            fmt_count(dev.get("over_1us")),
+            "",
+        ],
+        [
+            "worst |deviation|",
+            fmt_ns(paper["max_abs_dev_ns"]),
+            fmt_ns(drv.get("max_abs_dev_ns")),
+            fmt_ns(dev.get("max_abs_dev_ns")),
+            fmt_ratio(drv.get("max_abs_dev_ns"), paper["max_abs_dev_ns"]),
+        ],
+    ]
+    for key in ("min", "p50", "p99", "max"):
+        rows.append([f"interval {key}", DASH, fmt_ns(di.get(key)), fmt_ns(vi.get(key)), ""])
+    out += [*table(["", "paper", "ours: driver handler entries", "ours: device sends", "ratio (driver / paper)"], rows)]
+    out.append("")
+    asked = drv.get("interval_ns")
+    if asked is not None and int(asked) != int(paper["interval_ns"]):
+        out += [
+            f"Our interval ({fmt_ns(asked)}) is not the paper's ({fmt_ns(paper['interval_ns'])}): compare the shares "
+            "within the band, not the absolute deviations.",
+            "",
+        ]
+    within = drv.get("within_6_25pct")
+    if within is not None and float(within) < float(paper["within_6_25pct"]):
+        n = drv.get("count")
+        outside = f" ({round((1 - float(within)) * int(n)):,} of {int(n):,})" if n else ""
+        out += [f"Not every interval was within ±6.25 %: {fmt_pct(1 - float(within))} fell outside{outside}.", ""]
+    out += _figure(p.get("figure"), "E2: interval deviation histogram", out_dir)
+    return out
+
+
+def _sweep(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> list[str]:
+    out = [
+        "## E3a — receive success rate against send interval (paper Fig. 8)",
+        "",
+        "5000 sends per cycle, the interval raised cycle by cycle; success = the driver delivered the packet. "
+        "The shortest interval at which a cycle, and every longer one, took 100 % is the driver's limit. "
+        "The paper gives this as a curve only (Fig. 8), so there is no paper number to set beside ours.",
+        "",
+    ]
+    if not rows:
+        return [*out, NOT_RUN, ""]
+    body = []
+    for r in rows:
+        body.append(
+            [
+                fmt_size(r.get("size")),
+                r.get("driver") or DASH,
+                r.get("irq") or DASH,
+                _or_reason(r.get("min_full_success_interval_ns"), fmt_ns, "no measured interval took 100 %"),
+            ]
+        )
+    out += [*table(["size", "driver", "interrupt line", "shortest 100 % interval"], body), ""]
+    out += _figure(figure, "E3a: success rate against send interval", out_dir)
+    return out
+
+
+def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any] | None) -> list[str]:
+    out = [
+        "## E3b — maximum throughput (paper Table 2)",
+        "",
+        "At the first interval with 100 % success: size × 5000 / the time of the 5000 sends. The paper also "
+        f"measured a real NIC between two hosts at 1.5 KB ({PAPER_REAL_NIC_GBPS:.2f} Gbps, Table 2), and gives "
+        f"its machine's memory bandwidth as about {PAPER_MEMORY_GBPS:.0f} Gbps. Our stand-in for the real NIC is "
+        "the kernel's UDP path over a veth pair.",
+        "",
+    ]
+    if not rows and baseline is None:
+        return [*out, NOT_RUN, ""]
+    body: list[list[Any]] = []
+    for r in rows or []:
+        paper = r["paper_gbps"] if "paper_gbps" in r else PAPER_THROUGHPUT_GBPS.get(int(r.get("size") or 0))
+        ours = r.get("throughput_gbps")
+        no_full = "no measured interval took 100 %" if r.get("min_full_success_interval_ns") is None else None
+        body.append(
+            [
+                fmt_size(r.get("size")),
+                r.get("driver") or DASH,
+                r.get("irq") or DASH,
+                _or_reason(ours, fmt_gbps, r.get("reason") or no_full),
+                _or_reason(paper, fmt_gbps, "no paper figure for this size"),
+                fmt_ratio(ours, paper),
+            ]
+        )
+    baseline_note: list[str] = []
+    if baseline is None:
+        body.append(["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (not run)", fmt_gbps(PAPER_REAL_NIC_GBPS), DASH])
+    elif (reason := _skipped(baseline)) is not None:
+        body.append(["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (skipped)", fmt_gbps(PAPER_REAL_NIC_GBPS), DASH])
+        baseline_note = [f"Kernel baseline skipped: {reason}", ""]
+    else:
+        ours_b = baseline.get("gbps")
+        body.append(
+            [
+                fmt_size(baseline.get("size", 1500)),
+                "kernel UDP (veth)",
+                "kernel",
+                _or_reason(ours_b, fmt_gbps, baseline.get("reason")),
+                f"{fmt_gbps(PAPER_REAL_NIC_GBPS)} (real NIC)",
+                fmt_ratio(ours_b, PAPER_REAL_NIC_GBPS),
+            ]
+        )
+        extra = []
+        if baseline.get("pps") is not None:
+            extra.append(f"{float(baseline['pps']):,.0f} packets/s")
+        if "min_full_success_interval_ns" in baseline:
+            extra.append(
+                "shortest 100 % interval "
+                + _or_reason(baseline["min_full_success_interval_ns"], fmt_ns, "no measured interval took 100 %")
+            )
+        if extra:
+            baseline_note = ["Kernel baseline: " + ", ".join(extra) + ".", ""]
+    if not rows:
+        out += ["Pseudo-NIC throughput: " + NOT_RUN, ""]
+    out += [*table(["size", "driver", "interrupt line", "ours", "paper (Table 2)", "ratio"], body), ""]
+    return out + baseline_note
+
+
+def _irq_lines(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> list[str]:
+    out = [
+        "## Interrupt lines",
+        "",
+        "The paper raises an IPI from core 0 to core 1. Ours offers three stand-ins: a shared-memory doorbell the "
+        "driver core spins on, an eventfd (as VFIO delivers MSI-X to user-space drivers), and a POSIX signal. "
+        "Latency is from the device raising the interrupt to the driver's handler running.",
+        "",
+    ]
+    if not rows:
+        return [*out, NOT_RUN, ""]
+    body = [
+        [
+            r.get("line") or DASH,
+            r.get("driver") or DASH,
+            fmt_ns(r.get("min")),
+            fmt_ns(r.get("p50")),
+            fmt_ns(r.get("p99")),
+            fmt_ns(r.get("max")),
+            fmt_count(r.get("interrupts")),
+            r.get("note") or "",
+        ]
+        for r in rows
+    ]
+    out += [*table(["line", "driver", "min", "p50", "p99", "max", "interrupts", "note"], body), ""]
+    out += _figure(figure, "interrupt latency by line", out_dir)
+    return out
+
+
+def _text(value: Any) -> str:
+    return DASH if value is None or value == "" else str(value)
+
+
+def _met(row: Mapping[str, Any]) -> str:
+    """Only an explicit True is "met"; anything else (False, None, missing) is a miss."""
+    return "met" if row.get("met") is True else "MISSED"
+
+
+def _targets(rows: list[Mapping[str, Any]] | None) -> list[str]:
+    out = ["## Targets", ""]
+    if not rows:
+        return [*out, NOT_RUN + " No targets were checked.", ""]
+    body = [[_text(r.get("name")), _text(r.get("target")), _text(r.get("measured")), _met(r)] for r in rows]
+    out += [*table(["target", "asked", "measured", "result"], body), ""]
+    missed = [r for r in rows if _met(r) == "MISSED"]
+    if missed:
+        out.append(f"**{len(missed)} of {len(rows)} targets MISSED:**")
+        out.append("")
+        out += [
+            f"- MISSED: {_text(r.get('name'))} — asked {_text(r.get('target'))}, measured {_text(r.get('measured'))}."
+            for r in missed
+        ]
+    else:
+        out.append(f"All {len(rows)} targets met.")
+    return [*out, ""]
+
+
+def render_report(results: Mapping[str, Any], out_dir: Path) -> str:
+    """The report's markdown; figure links are relative to ``out_dir``."""
+    out_dir = Path(out_dir)
+    lines: list[str] = []
+    lines += _meta(results.get("meta"))
+    lines += _machine(results.get("machine"))
+    lines += _send_time(results.get("send_time"))
+    lines += _precision(results.get("precision"), out_dir)
+    lines += _sweep(results.get("sweep"), results.get("sweep_figure"), out_dir)
+    lines += _throughput(results.get("sweep"), results.get("baseline"))
+    lines += _irq_lines(results.get("irq_lines"), results.get("irq_figure"), out_dir)
+    lines += _targets(results.get("targets"))
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/report.md`` from a bench run's results and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.md"
+    path.write_text(render_report(results, out_dir), encoding="utf-8")
+    return path

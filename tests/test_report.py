@@ -1,0 +1,336 @@
+"""The report side of ``pseudonic bench``: machine description, steal meter, figures, report.md."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from pseudonic.bench import machine
+from pseudonic.bench.figures import deviation_histogram, irq_latency_figure, sweep_figure
+from pseudonic.bench.machine import StealMeter, machine_info
+from pseudonic.bench.report import PAPER_REAL_NIC_GBPS, fmt_gbps, fmt_ns, render_report, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file()
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = imread(str(path))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert float(np.ptp(image)) > 0  # something was drawn
+
+
+# ---------------------------------------------------------------------------- machine
+
+
+def test_machine_info_describes_this_machine() -> None:
+    info = machine_info()
+    for key in ("cpu_model", "cores", "usable_cores", "kernel", "python", "hostname", "virtualised", "hypervisor"):
+        assert key in info
+    assert info["usable_cores"] >= 1
+    assert info["cores"] is None or info["cores"] >= info["usable_cores"]
+    assert info["virtualised"] in (True, False, None)
+    if info["hypervisor"] is not None:
+        assert info["virtualised"] is True
+    assert isinstance(info["virt_evidence"], dict)
+
+
+def test_machine_info_without_proc_or_dmi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "CPUINFO", tmp_path / "absent-cpuinfo")
+    monkeypatch.setattr(machine, "SYS_VENDOR", tmp_path / "absent-vendor")
+    monkeypatch.setattr(machine, "_detect_virt", lambda kind: None)
+    info = machine_info()
+    assert info["virtualised"] is None and info["hypervisor"] is None and info["virt_evidence"] == {}
+
+
+def test_machine_info_reads_the_hypervisor_flag_and_vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse2 hypervisor\n\n")
+    vendor = tmp_path / "sys_vendor"
+    vendor.write_text("QEMU\n")
+    monkeypatch.setattr(machine, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(machine, "SYS_VENDOR", vendor)
+    monkeypatch.setattr(machine, "_detect_virt", lambda kind: None)
+    info = machine_info()
+    assert info["cpu_model"] == "Test CPU 9000"
+    assert info["virtualised"] is True and info["hypervisor"] == "qemu"
+
+
+def busy(seconds: float) -> int:
+    """Spin the CPU for a bounded time (no sleep): enough for /proc/stat's jiffies to move."""
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def test_steal_meter_around_a_busy_loop() -> None:
+    with StealMeter() as meter:
+        busy(0.3)
+    r = meter.result()
+    if not r["available"]:
+        pytest.skip("/proc/stat is not readable here")
+    assert 0.25 <= r["seconds"] < 30
+    assert 0.0 <= r["steal_pct"] <= 100.0
+    assert r["jiffies"] > 0  # the busy loop itself made jiffies tick
+    assert meter.result() == r  # after exit the result is fixed
+
+
+def test_steal_meter_counts_steal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(machine, "PROC_STAT", stat)
+    stat.write_text("cpu  100 0 100 700 0 0 0 100 0 0\ncpu0 1 2 3\n")
+    with StealMeter() as meter:
+        # user +50, idle +100, steal +50: 50 of 200 jiffies stolen
+        stat.write_text("cpu  150 0 100 800 0 0 0 150 0 0\n")
+    r = meter.result()
+    assert r["available"] is True
+    assert r["steal_pct"] == pytest.approx(25.0)
+
+
+def test_steal_meter_without_proc_stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "PROC_STAT", tmp_path / "absent")
+    with StealMeter() as meter:
+        pass
+    r = meter.result()
+    assert r["available"] is False and r["steal_pct"] is None and r["seconds"] >= 0
+
+
+def test_steal_meter_result_before_enter() -> None:
+    with pytest.raises(RuntimeError):
+        StealMeter().result()
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def test_deviation_histogram_with_outliers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    driver = rng.normal(0, 300, 1000)
+    driver[:3] = [250_000, -120_000, 90_000]  # 100x the band
+    device = rng.normal(0, 50, 1000).astype(np.int64)
+    path = deviation_histogram(driver, device, 38_000, tmp_path / "precision.png")
+    assert path == tmp_path / "precision.png"
+    assert_png(path)
+
+
+def test_deviation_histogram_with_exact_and_empty_samples(tmp_path: Path) -> None:
+    exact = np.zeros(500, dtype=np.int64)  # every interval exact: most bins are 0 on a log axis
+    assert_png(deviation_histogram(exact, np.array([], dtype=np.int64), 38_000, tmp_path / "a.png"))
+    assert_png(deviation_histogram(np.array([]), np.array([]), 1_000, tmp_path / "b.png"))
+
+
+def curve(size: int, driver: str, full_at_ns: int) -> dict[str, Any]:
+    intervals = [500, 1_000, 2_000, 4_000, 8_000, 16_000]
+    return {
+        "size": size,
+        "driver": driver,
+        "points": [
+            {"interval_ns": i, "success_rate": min(1.0, i / full_at_ns), "gbps": size * 8 / i} for i in intervals
+        ],
+    }
+
+
+def test_sweep_figure(tmp_path: Path) -> None:
+    curves = [curve(1500, "python", 4_000), curve(16384, "python", 32_000), curve(1500, "c", 500)]
+    baseline = curve(1500, "kernel", 8_000)
+    assert_png(sweep_figure(curves, tmp_path / "sweep.png", baseline=baseline))
+    assert_png(sweep_figure([], tmp_path / "empty.png", baseline={"skipped": "no veth"}))
+
+
+def test_irq_latency_figure(tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [
+        {"line": "spin", "driver": "python", "min": 200, "p50": 900, "p99": 3_000, "max": 250_000},
+        {"line": "eventfd", "driver": "python", "min": 3_000, "p50": 9_000, "p99": 40_000, "max": 900_000},
+        {"line": "signal", "driver": "c", "min": None, "p50": None, "p99": None, "max": None},
+        {"line": "spin", "driver": "c", "min": 0, "p50": 150, "p99": 600, "max": 50_000},
+    ]
+    assert_png(irq_latency_figure(rows, tmp_path / "irq.png"))
+    assert_png(irq_latency_figure([], tmp_path / "none.png"))
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def full_results() -> dict[str, Any]:
+    return {
+        "meta": {
+            "command": "pseudonic bench all",
+            "date": "2026-11-27T10:00:00",
+            "duration_s": 812.4,
+            "version": "0.1",
+        },
+        "machine": {
+            "cpu_model": "AMD EPYC",
+            "cores": 2,
+            "usable_cores": 2,
+            "kernel": "6.1.0",
+            "python": "3.11.7",
+            "hostname": "vm",
+            "virtualised": True,
+            "hypervisor": "kvm",
+            "virt_evidence": {"cpu_flag": "hypervisor flag set"},
+            "steal_pct": 3.5,
+        },
+        "send_time": [
+            {
+                "size": 1500,
+                "mean_ns": 410.0,
+                "p50_ns": 400,
+                "p99_ns": 900,
+                "back_to_back_ns": 300,
+                "memcpy_ns": 100,
+                "paper_ns": 205,
+            },
+            {
+                "size": 9000,
+                "mean_ns": 2100.0,
+                "p50_ns": 2000,
+                "p99_ns": 3100,
+                "back_to_back_ns": 1800,
+                "memcpy_ns": 500,
+                "paper_ns": None,
+            },
+        ],
+        "precision": {
+            "interval_ns": 38_000,
+            "count": 1000,
+            "within_6_25pct": 0.997,
+            "over_1us": 5,
+            "max_abs_dev_ns": 250_000,
+            "intervals_ns": {"min": 20_000, "p50": 38_000, "p99": 39_200, "max": 288_000},
+            "device": {
+                "count": 1000,
+                "within_6_25pct": 1.0,
+                "over_1us": 0,
+                "max_abs_dev_ns": 800,
+                "intervals_ns": {"min": 37_400, "p50": 38_000, "p99": 38_500, "max": 38_800},
+            },
+            "paper": {"within_6_25pct": 1.0},
+            "figure": "precision.png",
+        },
+        "sweep": [
+            {
+                "size": 1500,
+                "driver": "python",
+                "irq": "spin",
+                "min_full_success_interval_ns": 4_000,
+                "throughput_gbps": 2.987,
+                "paper_gbps": 6.3,
+            },
+            {
+                "size": 16384,
+                "driver": "python",
+                "irq": "spin",
+                "min_full_success_interval_ns": None,
+                "throughput_gbps": None,
+                "paper_gbps": 30.6,
+            },
+        ],
+        "sweep_figure": "sweep.png",
+        "baseline": {"gbps": 1.234, "pps": 102_833.0, "min_full_success_interval_ns": 9_700},
+        "irq_lines": [
+            {
+                "line": "spin",
+                "driver": "python",
+                "min": 200,
+                "p50": 900,
+                "p99": 3_000,
+                "max": 250_000,
+                "interrupts": 1000,
+                "note": "",
+            },
+            {
+                "line": "signal",
+                "driver": "python",
+                "min": 4_000,
+                "p50": 12_000,
+                "p99": 55_000,
+                "max": 1_200_000,
+                "interrupts": 1000,
+                "note": "a|b",
+            },
+        ],
+        "targets": [
+            {"name": "E2 within 6.25 %", "target": "100 %", "measured": "99.70 %", "met": False},
+            {"name": "E1 1.5 KB send", "target": "< 1 µs", "measured": "400 ns", "met": True},
+        ],
+    }
+
+
+def test_full_report(tmp_path: Path) -> None:
+    (tmp_path / "precision.png").write_bytes(PNG_SIGNATURE)  # only its presence matters here
+    path = write_report(full_results(), tmp_path)
+    assert path == tmp_path / "report.md"
+    text = path.read_text(encoding="utf-8")
+    # machine first, then the evaluations in order
+    order = ["## Machine", "## E1", "## E2", "## E3a", "## E3b", "## Interrupt lines", "## Targets"]
+    positions = [text.index(h) for h in order]
+    assert positions == sorted(positions)
+    assert "AMD EPYC" in text and "yes (kvm)" in text and "3.50 %" in text
+    assert "paper Table 1" in text and "paper Fig. 7" in text and "paper Fig. 8" in text and "paper Table 2" in text
+    # E1: ours, the paper's and the ratios
+    assert "| 1,500 B | 410 ns | 400 ns | 900 ns | 300 ns | 100 ns | ×4.00 | 205 ns | ×1.46 |" in text
+    assert "— (no paper figure for this size)" in text
+    # E2
+    assert "99.70 %" in text and "250.00 µs" in text and "![E2: interval deviation histogram](precision.png)" in text
+    # E3: a None says why; the figure is linked even though it is absent, and its absence is said
+    assert "— (no measured interval took 100 %)" in text
+    assert "| 1,500 B | python | spin | 2.99 Gbps | 6.30 Gbps | ×0.47 |" in text
+    assert "](sweep.png)" in text and "`sweep.png` was not found" in text
+    assert f"{PAPER_REAL_NIC_GBPS:.2f} Gbps (real NIC)" in text and "1.23 Gbps" in text and "102,833 packets/s" in text
+    # interrupt lines; a pipe in a note does not break the table
+    assert "| signal | python | 4.00 µs | 12.00 µs | 55.00 µs | 1.20 ms | 1,000 | a\\|b |" in text
+    # targets: a missed one is said plainly
+    assert "| E2 within 6.25 % | 100 % | 99.70 % | MISSED |" in text
+    assert "| E1 1.5 KB send | < 1 µs | 400 ns | met |" in text
+    assert "1 of 2 targets MISSED" in text and "- MISSED: E2 within 6.25 %" in text
+    assert "not run" not in text.lower()
+
+
+def test_report_with_sections_missing(tmp_path: Path) -> None:
+    results: dict[str, Any] = {
+        "meta": {"command": "pseudonic bench sweep", "date": "2026-11-27", "duration_s": 1.0, "version": "0.1"},
+        "sweep": [
+            {
+                "size": 1500,
+                "driver": "c",
+                "irq": "eventfd",
+                "min_full_success_interval_ns": None,
+                "throughput_gbps": None,
+                "paper_gbps": None,
+            }
+        ],
+        "baseline": {"skipped": "cannot create a veth pair without CAP_NET_ADMIN"},
+        "targets": [{"name": "E3b 1.5 KB", "target": "≥ 6.3 Gbps", "measured": None, "met": None}],
+    }
+    text = write_report(results, tmp_path).read_text(encoding="utf-8")
+    for heading in ("## Machine", "## E1", "## E2", "## Interrupt lines"):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert "not run" in section.lower(), heading
+    assert "Kernel baseline skipped: cannot create a veth pair without CAP_NET_ADMIN" in text
+    assert "— (no paper figure for this size)" in text
+    assert "| E3b 1.5 KB | ≥ 6.3 Gbps | — | MISSED |" in text
+    assert "![" not in text  # no figure named, none linked
+    assert list(tmp_path.iterdir()) == [tmp_path / "report.md"]
+
+
+def test_empty_results(tmp_path: Path) -> None:
+    text = render_report({}, tmp_path)
+    assert text.lower().count("not run") >= 6
+    assert "MISSED" not in text
+
+
+def test_number_formats() -> None:
+    assert fmt_ns(None) == "—"
+    assert fmt_ns(205) == "205 ns"
+    assert fmt_ns(38_000) == "38.00 µs"
+    assert fmt_ns(1_500_000) == "1.50 ms"
+    assert fmt_gbps(6.3) == "6.30 Gbps"
+    assert fmt_gbps(None) == "—"
