@@ -35,6 +35,15 @@ def summarize(values: np.ndarray[Any, Any]) -> dict[str, float | int | None]:
     }
 
 
+def handler_entries(
+    irqs: np.ndarray[Any, Any], raises: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per handler run whose raise is on record: its entry time, and the packet that raised the doorbell it saw."""
+    woke = irqs["doorbell"].astype(np.int64) - 1
+    known = (woke >= 0) & (woke < len(raises))
+    return irqs["entry_ns"][known], raises["packet"][woke[known]].astype(np.int64)
+
+
 def interval_deviation(actual_ns: np.ndarray[Any, Any], due_ns: np.ndarray[Any, Any]) -> dict[str, Any]:
     """Deviation of successive intervals of ``actual_ns`` from those of ``due_ns``."""
     actual = np.diff(np.asarray(actual_ns, dtype=np.int64))

@@ -97,9 +97,10 @@ def render(result: RunResult, console: Console) -> None:
         e = result.error
         where = f" at {e['where']}" if "where" in e else ""
         what = f"{e['exception']}: {e['message']}" if "exception" in e else e.get("message", "")
+        last = f", last packet {e['last_packet']}" if e.get("last_packet") is not None else ""
         console.print(
             f"[bold red]run stopped[/]: {e['kind']} in {e.get('stage', '?')}{where} "
-            f"(handler run {e.get('handler_run', '?')}): {what}"
+            f"(handler run {e.get('handler_run', '?')}{last}): {what}"
         )
 
 
@@ -120,7 +121,8 @@ def cli() -> None:
     "--size", default=str(config.DEFAULT_SIZE), show_default=True, help="Frame size: B, KB (1000) or KiB (1024)."
 )
 @click.option("--driver", default=config.DEFAULT_DRIVER, show_default=True,
-              help="python, module:Class, or path/to/driver.py[:Class].")  # fmt: skip
+              help="python or c (the reference drivers), module:Class, path/to/driver.py[:Class], "
+                   "or path/to/libdriver.so (a C driver, see pseudonic include-dir).")  # fmt: skip
 @click.option(
     "--ring-size",
     default=config.DEFAULT_RING_SIZE,
@@ -141,13 +143,25 @@ def cli() -> None:
     "--driver-core", default=config.DEFAULT_DRIVER_CORE, show_default=True, type=int, help="Core of the driver node."
 )
 @click.option(
-    "--irq", default=config.DEFAULT_IRQ, show_default=True, help="Interrupt line: spin (shared-memory doorbell)."
+    "--irq",
+    default=config.DEFAULT_IRQ,
+    show_default=True,
+    help="Interrupt line: spin (a doorbell the driver core watches), eventfd (the driver node blocks on it, "
+    "as VFIO delivers MSI-X) or signal (a real-time signal to the driver node's thread).",
 )
+@click.option(
+    "--itr", default=str(config.DEFAULT_ITR), show_default=True,
+    help="Interrupt throttling: minimum time between interrupts (e1000 ITR, 256 ns steps; 0 = off).",
+)  # fmt: skip
+@click.option(
+    "--napi", "napi_budget", default=config.DEFAULT_NAPI_BUDGET, show_default=True, type=int,
+    help="NAPI-style polling with this budget (0 = off; Linux uses 64). The reference drivers honour it.",
+)  # fmt: skip
 @click.option("--upper", default=config.DEFAULT_UPPER, show_default=True, help="Upper layer: verify or null.")
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the result as JSON here.")
 def run_cmd(
     interval: str, count: int, size: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
-    driver_core: int, irq: str, upper: str, json_path: str | None,
+    driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, json_path: str | None,
 ) -> None:  # fmt: skip
     """Send COUNT packets of SIZE bytes every INTERVAL to a driver and report
     what it took, how precise the interrupt intervals were, and the throughput."""
@@ -157,13 +171,57 @@ def run_cmd(
         _check_writable(json_path)
     result = run(
         interval, count, size, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
-        device_core=device_core, driver_core=driver_core, irq=irq, upper=upper,
+        device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget, upper=upper,
     )  # fmt: skip
     render(result, Console())
     if json_path is not None:
         result.write_json(json_path)
     if not result.ok:
         sys.exit(result.exit_code)
+
+
+@cli.command("include-dir")
+def include_dir_cmd() -> None:
+    """Print the directory of pseudonic.h, for building a C driver with cc -I."""
+    from .cdriver import include_dir
+
+    click.echo(str(include_dir()))
+
+
+@cli.command("check-driver")
+@click.argument("driver")
+@click.option("--irq", default=config.DEFAULT_IRQ, show_default=True, help="Interrupt line to check on.")
+def check_driver_cmd(driver: str, irq: str) -> None:
+    """Run the conformance suite every driver must pass; print pass/fail per case (exit 1 if any fails)."""
+    from .conformance import check_driver
+    from .driver import load_driver
+
+    config.make_config(irq=irq, driver=driver)
+    load_driver(driver)  # a driver that cannot load is a usage error, before any case runs
+    console = Console()
+    t = Table(title=f"pseudonic check-driver {driver} (irq {irq})")
+    for col in ("case", "result", "detail", "time"):
+        t.add_column(col)
+    results = check_driver(driver, irq=irq)
+    for c in results:
+        t.add_row(c.name, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.detail, f"{c.seconds:.1f} s")
+    console.print(t)
+    failed = [c.name for c in results if not c.passed]
+    console.print(
+        f"{len(results) - len(failed)}/{len(results)} cases passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    if failed:
+        sys.exit(1)
+
+
+def _add_bench() -> None:
+    from .bench.command import bench
+
+    cli.add_command(bench)
+
+
+_add_bench()
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

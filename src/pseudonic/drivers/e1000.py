@@ -13,7 +13,14 @@ do (drivers/net/ethernet/intel/e1000/e1000_main.c):
    overhead at the batch sizes an interrupt usually brings (measured: handler
    p50 11.4 us with numpy fancy indexing for 1-descriptor batches);
 3. a descriptor with any error bit, or without EOP, is counted and dropped;
-4. clear the batch's status and return it to the device by writing RDT.
+4. clear each descriptor's status and return them to the device by writing
+   RDT every ``RX_BUFFER_WRITE`` (16) descriptors, as e1000 does, so that a
+   long batch never leaves the device without descriptors.
+
+With ``nic.napi_budget`` set, the handler works as e1000's NAPI path
+(``e1000_intr`` -> ``e1000_clean``): mask RXT0 (IMC), poll up to the
+budget at a time until the ring is clean, then unmask (IMS) -- a cause that
+arrived meanwhile raises the line again at once.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from ..layout import ICR_RXDMT0, ICR_RXO, ICR_RXT0, RXD_STAT_DD, RXD_STAT_EOP
 from ..nic import Nic
 
 RX_CAUSES = ICR_RXT0 | ICR_RXO | ICR_RXDMT0
+#: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
+RX_BUFFER_WRITE = 16
 
 
 class E1000:
@@ -48,8 +57,16 @@ class E1000:
         nic.enable_interrupts(RX_CAUSES)
 
     def interrupt(self, nic: Nic) -> None:
-        if nic.read_icr() & RX_CAUSES:
+        if not nic.read_icr() & RX_CAUSES:
+            return  # not ours
+        budget = nic.napi_budget
+        if not budget:
             self.clean_rx(nic)
+            return
+        nic.disable_interrupts(ICR_RXT0)
+        while self.clean_rx(nic, budget) == budget:
+            pass
+        nic.enable_interrupts(ICR_RXT0)
 
     def clean_rx(self, nic: Nic, budget: int | None = None) -> int:
         """Take up to ``budget`` written-back descriptors; return how many were taken."""
@@ -57,7 +74,7 @@ class E1000:
         deliver = nic.upper.deliver
         limit = nic.ring_size if budget is None else budget
         i = self.next_to_clean
-        taken = errors = 0
+        taken = errors = returned = 0
         while taken < limit:
             o = i << 4
             status = desc[o + 12]
@@ -71,11 +88,15 @@ class E1000:
             desc[o + 12] = 0
             i = (i + 1) & mask
             taken += 1
+            if taken - returned == RX_BUFFER_WRITE:
+                nic.write_rdt((i - 1) & mask)
+                returned = taken
         if taken:
             self.rx_errors += errors
             self.delivered += taken - errors
             self.next_to_clean = i
-            nic.write_rdt((i - 1) & mask)
+            if taken != returned:
+                nic.write_rdt((i - 1) & mask)
         return taken
 
     def close(self, nic: Nic) -> None:
