@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pseudonic.bench.baseline import our_namespaces
 from pseudonic.layout import SegmentView, segment_size
 from pseudonic.segment import PREFIX, SHM_DIR
 
@@ -19,9 +20,10 @@ def leftover_segments() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    before = leftover_segments()
+    before, namespaces = leftover_segments(), our_namespaces()
     yield
     assert leftover_segments() == before, "a run left a shared-memory segment behind"
+    assert our_namespaces() == namespaces, "a run left a network namespace behind"
     assert multiprocessing.active_children() == [], "a run left a node process behind"
 
 

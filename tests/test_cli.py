@@ -48,13 +48,17 @@ BAD = [
     (["--buffer-size", "3000"], "256, 512"),
     (["--device-core", "99"], "does not exist here"),
     (["--device-core", "1", "--driver-core", "1"], "its own core"),
-    (["--irq", "carrier-pigeon"], "spin"),
+    (["--irq", "carrier-pigeon"], "spin, eventfd, signal"),
     (["--upper", "tap0"], "verify, null"),
     (["--driver", "no_such_module:Driver"], "cannot be imported"),
     (["--driver", "pseudonic.drivers.e1000:Nope"], "has no 'Nope'"),
     (["--driver", str(DRIVERS_DIR / "no_protocol.py:NotADriver")], "lacks interrupt"),
     (["--driver", "/nonexistent/driver.py"], "does not exist"),
     (["--json", "/nonexistent/dir/r.json"], "does not exist"),
+    (["--driver", "/nonexistent/libdriver.so"], "does not exist"),
+    (["--driver", str(DRIVERS_DIR / "not_a_library.so")], "not a shared library"),
+    (["--itr", "20ms"], "0 (off) .. 16776960 ns"),
+    (["--napi", "-1"], "0 (off) .. 4096"),
     (["--bogus"], "No such option"),
 ]
 

@@ -111,7 +111,7 @@ def load_driver(spec: str) -> type | CDriver:
     except Exception as exc:
         raise DriverLoadError(
             f"driver {spec!r} cannot be imported ({type(exc).__name__}: {exc}); "
-            "give python, module:Class or path/to/driver.py[:Class]"
+            "give python, c, module:Class, path/to/driver.py[:Class] or path/to/libdriver.so"
         ) from exc
     if attr:
         if not hasattr(module, attr):

@@ -299,8 +299,10 @@ def sweep_cmd(sizes: str, count: int, intervals: str, drivers: str, irq: str, qu
         size_list, count = size_list[:1], 500
     if not 1 <= count <= config.MAX_COUNT:
         raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
+    from ..driver import load_driver
+
     for d in driver_list:
-        config.make_config(1000, 1, 1500, driver=d)
+        load_driver(d)  # a driver that cannot load is a usage error before any run
     rows, curves = step_sweep(size_list, driver_list, count, _intervals(intervals), irq, 2 if quick else 6)
     results: dict[str, Any] = {"meta": _meta(_command_line(), started), "machine": machine_info(), "sweep": rows,
                                "sweep_curves": curves}  # fmt: skip
