@@ -235,6 +235,26 @@ def full_results() -> dict[str, Any]:
         ],
         "sweep_figure": "sweep.png",
         "baseline": {"gbps": 1.234, "pps": 102_833.0, "min_full_success_interval_ns": 9_700},
+        "moderation": [
+            {
+                "mode": "none",
+                "driver": "c",
+                "packets": 500,
+                "received": 500,
+                "interrupts": 500,
+                "handler_runs": 480,
+                "packets_per_interrupt": 1.0,
+            },
+            {
+                "mode": "ITR 8 us",
+                "driver": "c",
+                "packets": 500,
+                "received": 500,
+                "interrupts": 62,
+                "handler_runs": 62,
+                "packets_per_interrupt": 8.06,
+            },
+        ],
         "irq_lines": [
             {
                 "line": "spin",
@@ -291,6 +311,7 @@ def test_full_report(tmp_path: Path) -> None:
     assert "| E2 within 6.25 % | 100 % | 99.70 % | MISSED |" in text
     assert "| E1 1.5 KB send | < 1 µs | 400 ns | met |" in text
     assert "1 of 2 targets MISSED" in text and "- MISSED: E2 within 6.25 %" in text
+    assert "| ITR 8 us | c | 500 | 500 | 62 | 62 | 8.1 |" in text
     assert "not run" not in text.lower()
 
 

@@ -213,21 +213,24 @@ def _host_python_driver(
                     busy = False
 
             signal.signal(line.signo, on_signal)
-            idle = getattr(driver, "idle", None)
-            state, doorbell, stop = view.line["state"], view.line["doorbell"], view.ctl["stop"]
-            while True:
-                if idle is None:
-                    if not _engine.idle_wait(seg, seen, line.signo):
+            try:
+                idle = getattr(driver, "idle", None)
+                state, doorbell, stop = view.line["state"], view.line["doorbell"], view.ctl["stop"]
+                while True:
+                    if idle is None:
+                        if not _engine.idle_wait(seg, seen, line.signo):
+                            break
+                    elif stop[0] or (state[0] >= DEV_DONE and doorbell[0] == seen):
                         break
-                elif stop[0] or (state[0] >= DEV_DONE and doorbell[0] == seen):
-                    break
-                else:
-                    idle(nic)
-                # CPython folds signals that arrive together into one call of the handler; one
-                # that came between the handler's last look and its return is taken here.
-                on_signal(line.signo, None)
-            # Late kicks must not kill the node: a real-time signal's default action is to terminate.
-            signal.signal(line.signo, signal.SIG_IGN)
+                    else:
+                        idle(nic)
+                    # CPython folds signals that arrive together into one call of the handler; one
+                    # that came between the handler's last look and its return is taken here.
+                    on_signal(line.signo, None)
+            finally:
+                # Late kicks must neither run a failed driver again nor kill the node (a real-time
+                # signal's default action is to terminate).
+                signal.signal(line.signo, signal.SIG_IGN)
         else:
             wait = _engine.wait_irq
             while True:

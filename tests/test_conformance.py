@@ -1,0 +1,173 @@
+"""The conformance suite (pseudonic check-driver), the driver examples, and loading C drivers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import pseudonic
+from conftest import needs_two_cores
+from drivers.broken import DeliversErrorsE1000, NoSpuriousE1000
+from pseudonic.cdriver import include_dir, reference_library
+from pseudonic.conformance import CASE_NAMES, CaseResult, check_driver
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+CC = shutil.which("cc")
+needs_cc = pytest.mark.skipif(CC is None, reason="needs a C compiler (cc)")
+
+
+def compile_driver(source: str | Path, tmp_path: Path, name: str = "libdriver.so") -> Path:
+    """``source`` (a path, or C text) built as a driver library with warnings as errors."""
+    assert CC is not None
+    if isinstance(source, str):
+        path = tmp_path / (name.removesuffix(".so") + ".c")
+        path.write_text(source)
+        source = path
+    out = tmp_path / name
+    cmd = [CC, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{include_dir()}", str(source), "-o"]
+    subprocess.run([*cmd, str(out)], check=True, capture_output=True, text=True)
+    return out
+
+
+def by_name(results: list[CaseResult]) -> dict[str, CaseResult]:
+    return {r.name: r for r in results}
+
+
+# -- the reference drivers pass; broken ones fail the case they break ------------------------------
+
+
+@needs_two_cores
+@pytest.mark.parametrize("driver", ["python", "c"])
+def test_the_reference_drivers_pass_every_case(driver: str) -> None:
+    seen: list[str] = []
+    results = check_driver(driver, progress=lambda r: seen.append(r.name))
+    assert [r.name for r in results] == seen == list(CASE_NAMES)
+    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert all(r.detail and r.seconds > 0 for r in results)
+    assert sum(r.seconds for r in results) < 15
+
+
+@needs_two_cores
+def test_a_driver_that_does_not_tolerate_spurious_interrupts_fails_that_case() -> None:
+    results = by_name(check_driver(NoSpuriousE1000))
+    spurious = results["spurious interrupt"]
+    assert not spurious.passed
+    assert spurious.detail.startswith("driver exception: RuntimeError: interrupt with ICR")
+    assert "Traceback" not in spurious.detail
+    # (it may fail other cases too: a handler run that takes a batch leaves the next interrupt nothing)
+
+
+@needs_two_cores
+def test_a_driver_that_delivers_error_descriptors_fails_that_case() -> None:
+    results = by_name(check_driver(DeliversErrorsE1000))
+    errors = results["error descriptors"]
+    assert not errors.passed
+    assert "0 counted as rx_errors (expected 20), 200 delivered (expected 180)" in errors.detail
+    assert results["delivery"].passed and results["spurious interrupt"].passed
+
+
+def test_a_driver_that_cannot_be_loaded_stops_the_check_before_any_case() -> None:
+    seen: list[CaseResult] = []
+    with pytest.raises(pseudonic.DriverLoadError, match="does not exist"):
+        check_driver("no/such/driver.py", progress=seen.append)
+    with pytest.raises(pseudonic.ConfigError, match="interrupt line 'irq9'"):
+        check_driver("python", irq="irq9", progress=seen.append)
+    assert seen == []
+
+
+# -- the examples ----------------------------------------------------------------------------------
+
+
+@needs_cc
+@needs_two_cores
+def test_the_example_c_driver_compiles_without_warnings_and_passes(tmp_path: Path) -> None:
+    lib = compile_driver(EXAMPLES / "c_driver" / "mydriver.c", tmp_path, "libmydriver.so")
+    results = check_driver(str(lib))
+    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+
+
+@needs_two_cores
+def test_the_example_python_driver_passes() -> None:
+    results = check_driver(f"{EXAMPLES / 'python_driver' / 'mydriver.py'}:MyDriver")
+    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+
+
+# -- C drivers: bad libraries are refused with one clear line ------------------------------------------
+
+
+def test_a_missing_library_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(pseudonic.DriverLoadError, match="does not exist"):
+        pseudonic.run(driver=str(tmp_path / "libnothere.so"))
+
+
+def test_a_text_file_named_like_a_library_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "x.so"
+    fake.write_text("not a library\n")
+    with pytest.raises(pseudonic.DriverLoadError, match="is not a shared library"):
+        pseudonic.run(driver=str(fake))
+
+
+@needs_cc
+def test_a_library_without_the_entry_points_is_refused(tmp_path: Path) -> None:
+    lib = compile_driver("int not_a_driver(void) { return 0; }\n", tmp_path, "libempty.so")
+    with pytest.raises(pseudonic.DriverLoadError, match="lacks pnic_driver_open, pnic_driver_interrupt"):
+        pseudonic.run(driver=str(lib))
+
+
+def test_a_library_for_another_architecture_is_refused(tmp_path: Path) -> None:
+    image = bytearray(reference_library().read_bytes())
+    machine = int.from_bytes(image[18:20], "little")
+    image[18:20] = (183 if machine != 183 else 62).to_bytes(2, "little")  # aarch64, or x86_64 on aarch64
+    foreign = tmp_path / "libforeign.so"
+    foreign.write_bytes(bytes(image))
+    with pytest.raises(pseudonic.DriverLoadError, match="built for another architecture"):
+        pseudonic.run(driver=str(foreign))
+
+
+# -- C drivers: a crash kills only the driver node ---------------------------------------------------
+
+CRASHING_DRIVER = r"""
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pseudonic.h"
+
+const uint32_t pnic_driver_abi = PNIC_DRIVER_ABI;
+static unsigned runs;
+static int *volatile nowhere = NULL; /* volatile: the compiler cannot see it is NULL and trap instead */
+
+int pnic_driver_open(struct pnic_nic *nic)
+{
+    runs = 0;
+    pnic_rdt_write(nic->drv, nic->ring_size - 1);
+    pnic_ims_write(nic->drv, PNIC_ICR_RXT0);
+    return 0;
+}
+
+void pnic_driver_interrupt(struct pnic_nic *nic)
+{
+    (void)nic;
+    if (++runs == 5)
+        *nowhere = 1;
+}
+
+void pnic_driver_close(struct pnic_nic *nic)
+{
+    (void)nic;
+}
+"""
+
+
+@needs_cc
+@needs_two_cores
+def test_a_c_driver_that_segfaults_is_reported_and_nothing_is_left_behind(tmp_path: Path) -> None:
+    lib = compile_driver(CRASHING_DRIVER, tmp_path, "libcrash.so")
+    r = pseudonic.run("50us", 100, 1500, driver=str(lib))
+    assert r.error is not None and not r.ok
+    assert r.error["kind"] == "driver crashed"
+    assert "SIGSEGV" in r.error["message"]
+    assert isinstance(r.error["last_packet"], int)
+    # the conftest's autouse fixture checks that no segment and no node process is left
