@@ -75,11 +75,13 @@ def send_time(
         count = min(repeat, 4096)  # back to back, the whole burst must fit the ring: no drops
         for _ in range(rounds):
             memcpy.append(memcpy_p50(size, repeat))
-            r = run(PACED_INTERVAL_NS, repeat, size, upper="null")
+            # The C driver keeps up at every size: a driver that fell behind would make the device
+            # write into buffers it had just read, and the send time would measure the driver.
+            r = run(PACED_INTERVAL_NS, repeat, size, driver="c", upper="null")
             for k in paced:
                 paced[k].append(float(r.send_time_ns[k]))
             memcpy.append(memcpy_p50(size, repeat))
-            r = run(count=count, size=size, upper="null", ring_size=4096, slots=schedule.periodic(count, 0))
+            r = run(count=count, size=size, driver="c", upper="null", ring_size=4096, slots=schedule.periodic(count, 0))
             # The shortest interval the device produces: the gap between successive send starts.
             b2b.append(float(np.median(np.diff(r.tx["start_ns"].astype(np.int64)))))
             _tick(progress, f"send time {size} B")

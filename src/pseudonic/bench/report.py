@@ -398,8 +398,8 @@ def _moderation(rows: list[Mapping[str, Any]] | None) -> list[str]:
          DASH if r.get("packets_per_interrupt") is None else f"{float(r['packets_per_interrupt']):.1f}"]
         for r in rows
     ]  # fmt: skip
-    return [*table(["mode", "driver", "packets", "received", "interrupts", "handler runs", "packets / interrupt"],
-                   body), ""]  # fmt: skip
+    header = ["mode", "driver", "packets", "received", "interrupts", "handler runs", "packets / interrupt"]
+    return [*out, *table(header, body), ""]
 
 
 def _irq_lines(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> list[str]:
