@@ -10,7 +10,9 @@ import pytest
 import pseudonic
 from conftest import needs_two_cores, plain_segment
 from pseudonic import _engine
+from pseudonic.drivers.e1000 import E1000
 from pseudonic.layout import ICR_RXT0, TX_RAISED
+from pseudonic.nic import Nic
 
 pytestmark = needs_two_cores
 
@@ -74,3 +76,43 @@ def test_every_raise_is_on_record_with_its_packet() -> None:
     r = pseudonic.run("5us", 300, 1500, itr=8192)
     raised = np.flatnonzero(r.tx["flags"] & TX_RAISED)
     assert sorted(r.raises["packet"].tolist()) == raised.tolist()
+
+
+class BusyIdleE1000(E1000):
+    """Spends the time between interrupts in idle(); its handler notes whether it cut in."""
+
+    name = "busy-idle"
+
+    def open(self, nic: Nic) -> None:
+        super().open(nic)
+        self.in_idle = False
+        self.preempted = 0
+
+    def idle(self, nic: Nic) -> None:
+        self.in_idle = True
+        total = 0
+        for k in range(2000):  # ~50 us of bytecodes
+            total += k
+        self.in_idle = False
+
+    def interrupt(self, nic: Nic) -> None:
+        if self.in_idle:
+            self.preempted += 1
+        super().interrupt(nic)
+
+    def close(self, nic: Nic) -> None:
+        super().close(nic)
+        if self.preempted == 0:
+            raise AssertionError("no interrupt ever cut into idle()")
+
+
+def test_signal_line_preempts_the_driver_between_bytecodes() -> None:
+    r = pseudonic.run("20us", 300, 1500, driver=BusyIdleE1000, irq="signal")
+    assert r.ok, r.error
+    assert r.received == 300
+
+
+def test_spin_and_eventfd_lines_never_call_idle() -> None:
+    # idle() belongs to the signal line: on the others the node waits for the line itself.
+    r = pseudonic.run("20us", 100, 1500, driver=BusyIdleE1000, irq="spin")
+    assert not r.ok and r.error is not None and "cut into idle" in r.error["message"]

@@ -437,8 +437,14 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
         h->cd.upper.max_deliveries = (uint64_t)h->lengths.len / sizeof(uint32_t);
     }
     PyObject *cap = PyCapsule_New(h, "pseudonic.cdriver", hosted_free);
-    if (cap == NULL)
-        hosted_free(NULL);
+    if (cap == NULL) {
+        PyBuffer_Release(&h->seg_view);
+        if (h->has_arena) {
+            PyBuffer_Release(&h->arena);
+            PyBuffer_Release(&h->lengths);
+        }
+        PyMem_Free(h);
+    }
     return cap;
 }
 
