@@ -136,9 +136,17 @@ def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, A
     """
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    series: list[tuple[str, list[Point], dict[str, Any]]] = [
-        (f"{_size_text(int(c['size']))}, {c['driver']}", _points(c), {"marker": "o"}) for c in curves
-    ]
+    # Colour names the size, the line style the driver: curves stay apart however many there are.
+    sizes = sorted({int(c["size"]) for c in curves})
+    drivers = list(dict.fromkeys(str(c["driver"]) for c in curves))
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
+    styles = [("-", "o"), ("--", "^"), (":", "s"), ("-.", "D")]
+    series: list[tuple[str, list[Point], dict[str, Any]]] = []
+    for c in curves:
+        linestyle, marker = styles[drivers.index(str(c["driver"])) % len(styles)]
+        colour = palette[sizes.index(int(c["size"])) % len(palette)]
+        style: dict[str, Any] = {"marker": marker, "linestyle": linestyle, "color": colour}
+        series.append((f"{_size_text(int(c['size']))}, {c['driver']}", _points(c), style))
     if baseline and baseline.get("points"):
         series.append(("kernel UDP (veth)", _points(baseline), {"marker": "s", "linestyle": "--", "color": "0.3"}))
     for label, pts, style in series:
