@@ -111,3 +111,63 @@ def test_sweep_removes_only_dead_owners(usable: None) -> None:
             if name in netns.listnetns():
                 netns.remove(name)
     assert ours() == []
+
+
+def shot(interval_ns: int, achieved_ns: int, received: int, count: int = 1000) -> baseline._Shot:
+    return baseline._Shot(interval_ns, count, count, received, received * 1472, achieved_ns * count, 1500)
+
+
+def test_what_limited_judges_by_the_achieved_intervals() -> None:
+    assert baseline.what_limited({}, None)[0] is None
+    # Nothing shorter measured: the sender missed the pace (a lower bound), or the search stopped first.
+    assert baseline.what_limited({200: shot(200, 2700, 1000)}, 200)[0] == "sender"
+    assert baseline.what_limited({200: shot(200, 205, 1000)}, 200)[0] == "search floor"
+    # The receiver dropped where the sender sent faster than at the answer: the receiver's limit.
+    who, note = baseline.what_limited({1000: shot(1000, 2000, 900), 2000: shot(2000, 2100, 1000)}, 2000)
+    assert who == "receiver" and "2000 ns each" in note and "900 of 1000" in note
+    # Dropped although the sender went no faster: both at about the same rate.
+    assert baseline.what_limited({1000: shot(1000, 2700, 990), 2000: shot(2000, 2690, 1000)}, 2000)[0] == "both"
+    # Dropped at 8 us, yet a shorter interval took everything: a stall, not a rate limit.
+    shots = {1000: shot(1000, 2700, 1000), 8000: shot(8000, 8000, 950), 16000: shot(16000, 16000, 1000)}
+    who, note = baseline.what_limited(shots, 16000)
+    assert who == "noise" and "1000 ns" in note
+
+
+def test_sender_batches_only_when_behind() -> None:
+    """pnb_send on loopback: all due at once goes in sendmmsg batches of 64, each with its own sequence number."""
+    import ctypes
+    import socket
+
+    try:
+        lib = baseline._library()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        rx.bind(("127.0.0.1", 0))
+        tx.connect(rx.getsockname())
+        payload = bytes(100)
+
+        def send(count: int, interval_ns: int) -> baseline._SendStats:
+            st = baseline._SendStats()
+            assert lib.pnb_send(tx.fileno(), payload, len(payload), count, interval_ns, ctypes.byref(st)) == count
+            assert st.end_ns >= st.start_ns
+            return st
+
+        def seqs() -> list[int]:
+            out: list[int] = []
+            while True:
+                try:
+                    data = rx.recv(2048, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    return out
+                assert len(data) == len(payload)
+                out.append(int.from_bytes(data[:4], "little"))
+
+        st = send(130, 0)  # every deadline is now: behind from the start
+        assert (st.syscalls, st.batch_calls, st.max_batch) == (3, 3, 64)  # 64 + 64 + 2
+        assert seqs() == list(range(130))
+        st = send(3, 50_000_000)  # 50 ms apart: on time, one send per deadline
+        assert (st.syscalls, st.batch_calls, st.max_batch) == (3, 0, 1)
+        assert seqs() == [0, 1, 2]
+    assert payload == bytes(100), "the caller's buffer is left alone"

@@ -3,7 +3,9 @@
  * Plain C loaded with ctypes, so there is no Python API here and no Python runs per packet:
  * ctypes drops the GIL for the whole call. The pacing matches the pseudo-NIC engine's send
  * loop (absolute CLOCK_MONOTONIC deadlines t0 + k*interval, spin-waited) so the kernel's
- * receive path is measured the same way as ours.
+ * receive path is measured the same way as ours. The kernel's send path costs about as much as
+ * its receive path, so a sender paying one syscall a datagram could never outrun the receiver:
+ * when behind, it sends what is due in one sendmmsg (see pnb_send).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,44 +26,85 @@ static inline uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* What one pnb_send did. Mirrored by a ctypes.Structure in baseline.py: keep the two in step. */
+struct pnb_send_stats {
+    uint64_t start_ns;    /* CLOCK_MONOTONIC at the first deadline (t0) */
+    uint64_t end_ns;      /* ... after the last send returned */
+    uint64_t syscalls;    /* send and sendmmsg calls made, failed and retried ones included */
+    uint64_t batch_calls; /* of which sendmmsg: the sender was behind, more than one datagram was due */
+    uint64_t max_batch;   /* the most datagrams one call sent */
+};
+
+/* Send `count` datagrams, datagram k due at t0 + k*interval_ns (interval 0: all due at once).
+ *
+ * On time, one send() per deadline, as the engine paces. Behind (more than one deadline has passed:
+ * the send path is slower than the pace), every datagram due now, up to PNB_BATCH, goes in one
+ * sendmmsg, so the per-call cost is paid once per batch and the sender can catch up. Each datagram
+ * carries its own sequence number in its first 4 bytes. Returns how many were sent, or -errno. */
 int pnb_send(int fd, const uint8_t *payload, uint32_t len, uint32_t count, uint64_t interval_ns,
-             uint64_t *start_ns, uint64_t *end_ns)
+             struct pnb_send_stats *st)
 {
-    if (len < 4 || payload == NULL)
+    if (len < 4 || payload == NULL || st == NULL)
         return -EINVAL;
-    /* A private copy: the caller's buffer stays untouched while we stamp sequence numbers. */
-    uint8_t *buf = malloc(len);
-    if (buf == NULL)
+    memset(st, 0, sizeof *st);
+    /* Private copies, one per batch slot: the caller's buffer stays untouched while we stamp
+     * sequence numbers, and a batch's datagrams each keep their own. */
+    uint8_t *bufs = malloc((size_t)PNB_BATCH * len);
+    if (bufs == NULL)
         return -ENOMEM;
-    memcpy(buf, payload, len);
+    struct mmsghdr msgs[PNB_BATCH];
+    struct iovec iovs[PNB_BATCH];
+    memset(msgs, 0, sizeof msgs);
+    for (unsigned int i = 0; i < PNB_BATCH; i++) {
+        memcpy(bufs + (size_t)i * len, payload, len);
+        iovs[i].iov_base = bufs + (size_t)i * len;
+        iovs[i].iov_len = len;
+        msgs[i].msg_hdr.msg_iov = &iovs[i]; /* no msg_name: the socket is connected */
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
 
     uint32_t sent = 0;
     int rc = 0;
     uint64_t t0 = now_ns();
-    *start_ns = t0;
-    *end_ns = t0;
-    for (uint32_t k = 0; k < count; k++) {
+    st->start_ns = t0;
+    while (sent < count) {
         /* Absolute deadlines: a late send does not push every later one back (no drift). */
-        uint64_t deadline = t0 + (uint64_t)k * interval_ns;
-        while (interval_ns != 0 && now_ns() < deadline)
+        uint64_t deadline = t0 + (uint64_t)sent * interval_ns;
+        uint64_t t;
+        while ((t = now_ns()) < deadline)
             ; /* spin: a sleep's wake-up latency is far longer than the intervals we test */
-        memcpy(buf, &k, sizeof k); /* sequence number, host byte order: both ends share the host */
-        for (;;) {
-            ssize_t n = send(fd, buf, len, 0);
-            if (n >= 0)
-                break;
+        /* Due now: every k with t0 + k*interval <= t. At least `sent` itself, as t >= its deadline. */
+        uint64_t due = interval_ns == 0 ? count - sent : (t - t0) / interval_ns + 1 - sent;
+        if (due > count - sent)
+            due = count - sent;
+        if (due > PNB_BATCH)
+            due = PNB_BATCH;
+        for (uint32_t i = 0; i < (uint32_t)due; i++) {
+            uint32_t seq = sent + i; /* host byte order: both ends share the host */
+            memcpy(bufs + (size_t)i * len, &seq, sizeof seq);
+        }
+        int n;
+        st->syscalls++;
+        if (due == 1) {
+            n = send(fd, bufs, len, 0) < 0 ? -1 : 1;
+        } else {
+            st->batch_calls++;
+            n = sendmmsg(fd, msgs, (unsigned int)due, 0);
+        }
+        if (n < 0) {
             /* Not sent, so not counted: retry, and let the lateness show in the duration. */
             if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)
                 continue;
             rc = -errno;
             break;
         }
-        if (rc != 0)
-            break;
-        sent++;
+        /* sendmmsg may stop short (an error after the first datagram): the rest are resent next turn. */
+        sent += (uint32_t)n;
+        if ((uint64_t)n > st->max_batch)
+            st->max_batch = (uint64_t)n;
     }
-    *end_ns = now_ns();
-    free(buf);
+    st->end_ns = now_ns();
+    free(bufs);
     return rc != 0 ? rc : (int)sent;
 }
 
