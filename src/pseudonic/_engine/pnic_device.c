@@ -13,6 +13,11 @@
 
 #include "pnic_engine.h"
 
+/* How long before a deadline the send loop takes the next send's lines back
+ * from the driver's core: long enough for a cross-core transfer, short
+ * enough not to fight a driver still handling the previous packet. */
+#define PNIC_RETAKE_NS 400u
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -285,6 +290,13 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
                 for (int k = 0; k < 4 && pre < pre_end; k++, pre += PNIC_CACHELINE)
                     prefetch_for_write(pre);
             } else {
+                /* The driver takes these lines back after our first prefetch: it clears
+                 * the previous descriptor (which shares this one's line) and reads ICR.
+                 * Take them again in the last stretch before the deadline. */
+                if (rdh != rdt && due - now <= PNIC_RETAKE_NS) {
+                    prefetch_for_write((const uint8_t *)&seg->ring[rdh]);
+                    prefetch_for_write((const uint8_t *)dev);
+                }
                 cpu_relax();
             }
             uint64_t later = pnic_now_ns();
