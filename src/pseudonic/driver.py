@@ -24,6 +24,7 @@ the controller carry on.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import importlib.util
 import inspect
@@ -274,6 +275,9 @@ def _host_c_driver(
     line: Line,
     napi_budget: int,
 ) -> dict[str, Any]:
+    # A crash of the C driver is the run's report (signal, handler run, last packet): no Python
+    # fault dump on stderr as well (pytest, for one, turns faulthandler on in every process it forks).
+    faulthandler.disable()
     store = upper_name == "verify"
     # The store layer keeps one frame per packet sent: a correct driver delivers no more.
     arena = _anonymous(len(slots) * max(frames.sizes)) if store else None
