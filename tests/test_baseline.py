@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 
@@ -62,10 +63,31 @@ def test_quick_measurement(usable: None) -> None:
         assert p["gbps"] >= 0.0
     assert result["size"] == 1500 and result["count"] == 500
     assert "1500 B" in result["method"] and "1472" in result["method"]
+    assert result["sender"] == "raw" and "AF_PACKET" in result["method"], result["note"]
+    assert result["stray_datagrams"] == 0
     assert isinstance(result["note"], str)
     if result["min_full_success_interval_ns"] is not None:
         assert result["gbps"] > 0 and result["pps"] > 0
         assert result["achieved_interval_ns"] >= result["min_full_success_interval_ns"] * 0.9
+    assert ours() == []
+
+
+@needs_root
+def test_without_af_packet_the_sender_falls_back_to_udp(usable: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    real = socket.socket
+
+    def no_raw(family: int = -1, *args: object, **kwargs: object) -> socket.socket:
+        if family == socket.AF_PACKET:
+            raise PermissionError(1, "Operation not permitted")
+        return real(family, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "socket", no_raw)  # inherited by the forked sender
+    result = baseline.measure_baseline(count=200, intervals=[20_000])
+    assert result["sender"] == "udp" and "UDP socket" in result["method"]
+    assert "fell back to a UDP socket" in result["note"] and "Operation not permitted" in result["note"]
+    assert result["points"][0]["success_rate"] > 0.5
     assert ours() == []
 
 
@@ -133,6 +155,34 @@ def test_what_limited_judges_by_the_achieved_intervals() -> None:
     assert who == "noise" and "1000 ns" in note
 
 
+def test_frame_parses_back_with_a_valid_ip_checksum() -> None:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    for size in (32, 100, 1500):
+        frame = baseline.udp_frame(size, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
+        assert len(frame) == baseline.ETH_HEADER + size
+        pkt = Ether(frame)
+        assert (pkt.dst, pkt.src, pkt.type) == ("02:00:00:00:00:01", "02:00:00:00:00:02", 0x0800)
+        ip, udp = pkt[IP], pkt[UDP]
+        assert (ip.version, ip.ihl, ip.len, ip.ttl, ip.proto, ip.frag) == (4, 5, size, 64, 17, 0)
+        assert ip.flags == "DF" and (ip.src, ip.dst) == (baseline.TX_ADDR, baseline.RX_ADDR)
+        assert (udp.sport, udp.dport, udp.len, udp.chksum) == (baseline.TX_PORT, baseline.PORT, size - 20, 0)
+        assert bytes(udp.payload) == bytes(size - baseline.IP_UDP_HEADERS)
+        # The checksum scapy computes for the same header, and the receiver's check: the header sums to 0xffff.
+        again = IP(bytes(ip))
+        del again.chksum
+        assert IP(bytes(again)).chksum == ip.chksum
+        header = frame[baseline.ETH_HEADER : baseline.ETH_HEADER + 20]
+        assert baseline.ipv4_checksum(header) == 0
+        # The sequence number goes at the start of the UDP payload, where the receiver reads it.
+        assert len(frame) - len(bytes(udp.payload)) == baseline.SEQ_OFFSET
+    textbook = bytes.fromhex("450000730000400040110000c0a80001c0a800c7")  # the usual worked example
+    assert baseline.ipv4_checksum(textbook) == 0xB861
+    with pytest.raises(ValueError):
+        baseline.udp_frame(1501, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
+
+
 def test_sender_batches_only_when_behind() -> None:
     """pnb_send on loopback: all due at once goes in sendmmsg batches of 64, each with its own sequence number."""
     import ctypes
@@ -148,13 +198,16 @@ def test_sender_batches_only_when_behind() -> None:
         tx.connect(rx.getsockname())
         payload = bytes(100)
 
-        def send(count: int, interval_ns: int) -> baseline._SendStats:
+        def send(count: int, interval_ns: int, seq_off: int = 0, first_seq: int = 0) -> baseline._SendStats:
             st = baseline._SendStats()
-            assert lib.pnb_send(tx.fileno(), payload, len(payload), count, interval_ns, ctypes.byref(st)) == count
-            assert st.end_ns >= st.start_ns
+            n = lib.pnb_send(
+                tx.fileno(), payload, len(payload), seq_off, first_seq, count, interval_ns, ctypes.byref(st)
+            )
+            assert n == count
+            assert st.end_ns >= st.start_ns and st.refused == 0
             return st
 
-        def seqs() -> list[int]:
+        def seqs(seq_off: int = 0) -> list[int]:
             out: list[int] = []
             while True:
                 try:
@@ -162,7 +215,7 @@ def test_sender_batches_only_when_behind() -> None:
                 except BlockingIOError:
                     return out
                 assert len(data) == len(payload)
-                out.append(int.from_bytes(data[:4], "little"))
+                out.append(int.from_bytes(data[seq_off : seq_off + 4], "little"))
 
         st = send(130, 0)  # every deadline is now: behind from the start
         assert (st.syscalls, st.batch_calls, st.max_batch) == (3, 3, 64)  # 64 + 64 + 2
@@ -170,4 +223,30 @@ def test_sender_batches_only_when_behind() -> None:
         st = send(3, 50_000_000)  # 50 ms apart: on time, one send per deadline
         assert (st.syscalls, st.batch_calls, st.max_batch) == (3, 0, 1)
         assert seqs() == [0, 1, 2]
+        send(4, 0, seq_off=42, first_seq=2**32 - 2)  # anywhere in the buffer; wraps around
+        assert seqs(42) == [2**32 - 2, 2**32 - 1, 0, 1]
+        st = baseline._SendStats()
+        assert lib.pnb_send(tx.fileno(), payload, len(payload), 97, 0, 1, 0, ctypes.byref(st)) == -errno.EINVAL
     assert payload == bytes(100), "the caller's buffer is left alone"
+
+
+def test_receiver_counts_only_its_run() -> None:
+    """pnb_recv on loopback: datagrams outside first_seq .. first_seq + span - 1 are read but not counted."""
+    import ctypes
+    import socket
+
+    try:
+        lib = baseline._library()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        rx.bind(("127.0.0.1", 0))
+        tx.connect(rx.getsockname())
+        first = 2**32 - 3  # the run's range wraps: 2**32-3 .. 2**32-1, 0 .. 6
+        for seq in (5, 2**32 - 4, 2**32 - 3, 7, 0, 6, 1234):
+            tx.send(seq.to_bytes(4, "little") + bytes(96))
+        tx.send(b"ab")  # too short to carry a sequence number
+        nbytes, stray = ctypes.c_uint64(), ctypes.c_uint64()
+        got = lib.pnb_recv(rx.fileno(), 100, first, 10, 1_000_000, ctypes.byref(nbytes), ctypes.byref(stray))
+        assert (got, nbytes.value, stray.value) == (4, 400, 4)  # 5, 2**32-3, 0, 6 counted; 2**32-4, 7, 1234, b"ab" not

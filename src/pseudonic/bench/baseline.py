@@ -6,14 +6,25 @@ pacing as the pseudo-NIC engine); a receiver pinned to another core counts what 
 interval search is the one the sweep uses (:func:`pseudonic.bench.search.search_intervals`), so
 the two rows of the table are measured the same way.
 
-What is measured is the receiver, so the sender must be able to outrun it. One ``send`` a datagram
-costs the sender about what the receive path costs the receiver, so when the sender falls behind
-the pace it sends everything due in one ``sendmmsg`` (up to 64). The receive socket's buffer is
-sized to queue about as many datagrams as the pseudo-NIC's default ring has descriptors (256): a
-buffer that holds a whole run would turn "the receiver took every datagram" into "the queue held
-them all", and an equal queue depth makes the two rows compare like for like. As in the sweep, each
-interval is one run, and its success rate is what it took: a stall of the receiver's core shows
-as a loss here exactly as it does there.
+What is measured is the receiver, so the sender must be able to outrun it. A UDP socket cannot: its
+send path (socket, route and neighbour lookup, building the headers, a syscall a datagram) costs about
+what the receive path does. So the sender skips its own stack: it sends prebuilt frames (Ethernet,
+IPv4 with a correct header checksum, UDP with checksum 0, which IPv4 allows; :func:`udp_frame`) on an
+AF_PACKET socket bound to the sending veth, which hands each frame to the veth as it is, and when it
+falls behind the pace it sends everything due in one ``sendmmsg`` (up to 64). That is fair because
+nothing on the receiving side changes: the veth delivers the same frame a UDP sender's stack would have
+built (a UDP socket over veth leaves the checksum to the "hardware", so the receiver verifies none
+either way), and the receive core does the same IP and UDP work, the same socket lookup and enqueue. A
+frame the veth refuses (the receive core's backlog is full) counts as sent and lost, as a UDP sender's
+datagram would; it is not resent. Without CAP_NET_RAW the sender falls back to a UDP socket and the
+note says so. Each datagram carries a sequence number from a range drawn afresh for each run, and the
+receiver counts only its own run's.
+
+The receive socket's buffer is sized to queue about as many datagrams as the pseudo-NIC's default
+ring has descriptors (256): a buffer that holds a whole run would turn "the receiver took every
+datagram" into "the queue held them all", and an equal queue depth makes the two rows compare like for
+like. As in the sweep, each interval is one run, and its success rate is what it took: a stall of the
+receiver's core shows as a loss here exactly as it does there.
 Which of the two limited the result is judged from the measured intervals (:func:`what_limited`)
 and said in the note.
 
@@ -31,6 +42,7 @@ import multiprocessing
 import os
 import secrets
 import socket
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -44,8 +56,13 @@ NETNS_PREFIX = "pseudonic-"
 #: one /30 of RFC 5737 TEST-NET-1: never routed, cannot collide with a real network
 RX_ADDR, TX_ADDR, PREFIXLEN = "192.0.2.1", "192.0.2.2", 30
 PORT = 9  # discard
+#: the frames' UDP source port (no socket has it: nothing sends from it but the raw sender)
+TX_PORT = 49152
 MTU = 1500
+ETH_HEADER = 14
 IP_UDP_HEADERS = 20 + 8
+#: where the sequence number sits in a frame: the first 4 bytes of the UDP payload, where pnb_recv reads it
+SEQ_OFFSET = ETH_HEADER + IP_UDP_HEADERS
 #: the receive socket's SO_RCVBUF: room for about 256 datagrams of 1500 B, the depth of the pseudo-NIC's
 #: default ring. The kernel charges a datagram's truesize (~2.3 KB for 1500 B over veth) and doubles the
 #: value set (socket(7)); None would keep the kernel's default (net.core.rmem_default)
@@ -79,6 +96,14 @@ class _Shot:
     max_batch: int = 0
     #: the receive socket's SO_RCVBUF as getsockopt reports it
     rcvbuf: int = 0
+    #: frames the sending veth refused (its peer's backlog was full): counted as sent and lost
+    refused: int = 0
+    #: datagrams the receiver read that were not of this run (sequence number out of range): not counted
+    stray: int = 0
+    #: how it was sent: "raw" (whole frames on an AF_PACKET socket) or "udp" (the fallback, a UDP socket)
+    sender: str = "raw"
+    #: why the sender fell back to a UDP socket, None when it did not
+    fallback: str | None = None
 
     @property
     def achieved_ns(self) -> float:
@@ -110,6 +135,7 @@ class _SendStats(ctypes.Structure):
         ("syscalls", ctypes.c_uint64),
         ("batch_calls", ctypes.c_uint64),
         ("max_batch", ctypes.c_uint64),
+        ("refused", ctypes.c_uint64),
     ]
 
 
@@ -129,18 +155,80 @@ def _library_path() -> Path:
 def _library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(_library_path()))
     u64p = ctypes.POINTER(ctypes.c_uint64)
+    # pnb_send(fd, buf, len, seq_off, first_seq, count, interval_ns, stats)
     lib.pnb_send.argtypes = [
         ctypes.c_int,
         ctypes.c_char_p,
+        ctypes.c_uint32,
+        ctypes.c_uint32,
         ctypes.c_uint32,
         ctypes.c_uint32,
         ctypes.c_uint64,
         ctypes.POINTER(_SendStats),
     ]
     lib.pnb_send.restype = ctypes.c_int
-    lib.pnb_recv.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_uint64, u64p]
+    # pnb_recv(fd, count, first_seq, span, idle_timeout_ns, bytes, stray)
+    lib.pnb_recv.argtypes = [
+        ctypes.c_int,
+        ctypes.c_uint32,
+        ctypes.c_uint32,
+        ctypes.c_uint32,
+        ctypes.c_uint64,
+        u64p,
+        u64p,
+    ]
     lib.pnb_recv.restype = ctypes.c_int64
     return lib
+
+
+# --- the frame ---------------------------------------------------------------------------------------------------
+
+
+def ipv4_checksum(header: bytes) -> int:
+    """RFC 791/1071: the ones' complement of the ones' complement sum of the header's 16-bit words."""
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp_frame(
+    size: int,
+    *,
+    src_mac: str,
+    dst_mac: str,
+    src_ip: str = TX_ADDR,
+    dst_ip: str = RX_ADDR,
+    sport: int = TX_PORT,
+    dport: int = PORT,
+) -> bytes:
+    """A complete Ethernet II / IPv4 / UDP frame whose IP packet is ``size`` bytes, with a zero payload.
+
+    What the sender's own stack would have built: IPv4 without options, DF set, id 0, TTL 64, a correct
+    header checksum (the receiving kernel drops a frame without one); UDP checksum 0, "no checksum",
+    which IPv4 allows (RFC 768), so the receiver verifies none, as it verifies none for a datagram sent
+    through a veth by a UDP socket (the checksum is left to the "hardware"). The sequence number goes in
+    the first 4 payload bytes, at :data:`SEQ_OFFSET`.
+    """
+    if not IP_UDP_HEADERS + 4 <= size <= MTU:
+        raise ValueError(f"size must be {IP_UDP_HEADERS + 4}..{MTU} B, got {size}")
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,  # version 4, 5 words of header
+        0,  # DSCP/ECN
+        size,  # total length
+        0,  # id
+        0x4000,  # flags DF, fragment offset 0
+        64,  # TTL
+        socket.IPPROTO_UDP,
+        0,  # checksum, filled in below
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
+    ip = ip[:10] + struct.pack("!H", ipv4_checksum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", sport, dport, size - 20, 0)
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + struct.pack("!H", 0x0800)
+    return eth + ip + udp + bytes(size - IP_UDP_HEADERS)
 
 
 # --- namespaces ------------------------------------------------------------------------------------------------
@@ -190,6 +278,9 @@ class _Pair:
     rx_ns: str
     tx_ns: str
     rx_if: str
+    tx_if: str
+    rx_mac: str
+    tx_mac: str
 
 
 def _configure(ipr: Any, ifname: str, address: str, peer_address: str, peer_mac: str) -> None:
@@ -223,30 +314,30 @@ def _create_pair() -> _Pair:
     token = secrets.token_hex(3)
     base = f"{NETNS_PREFIX}{os.getpid()}-{token}"
     rx_if, tx_if = f"pnb{token}rx", f"pnb{token}tx"
-    pair = _Pair(rx_ns=base + "-rx", tx_ns=base + "-tx", rx_if=rx_if)
+    names = {"rx_ns": base + "-rx", "tx_ns": base + "-tx"}
     created: list[str] = []
     try:
-        for name in (pair.rx_ns, pair.tx_ns):
+        for name in names.values():
             _netns().create(name)
             created.append(name)
-        tx_fd = os.open(f"/var/run/netns/{pair.tx_ns}", os.O_RDONLY)
+        tx_fd = os.open(f"/var/run/netns/{names['tx_ns']}", os.O_RDONLY)
         try:
-            with IPRoute(netns=pair.rx_ns) as ipr:
+            with IPRoute(netns=names["rx_ns"]) as ipr:
                 # Created in rx with its peer straight in tx: the pair never appears in the root namespace,
                 # and goes with the namespaces.
                 ipr.link("add", ifname=rx_if, kind="veth", peer={"ifname": tx_if, "net_ns_fd": tx_fd})
                 rx_mac = ipr.get_links(ifname=rx_if)[0].get("address")
         finally:
             os.close(tx_fd)
-        with IPRoute(netns=pair.tx_ns) as ipr:
+        with IPRoute(netns=names["tx_ns"]) as ipr:
             tx_mac = ipr.get_links(ifname=tx_if)[0].get("address")
             _configure(ipr, tx_if, TX_ADDR, RX_ADDR, rx_mac)
-        with IPRoute(netns=pair.rx_ns) as ipr:
+        with IPRoute(netns=names["rx_ns"]) as ipr:
             _configure(ipr, rx_if, RX_ADDR, TX_ADDR, tx_mac)
     except BaseException:
         _remove_namespaces(created)
         raise
-    return pair
+    return _Pair(rx_if=rx_if, tx_if=tx_if, rx_mac=rx_mac, tx_mac=tx_mac, **names)
 
 
 def _cpu_mask(core: int) -> str:
@@ -308,7 +399,7 @@ def _enter(ns: str, core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def _receiver(ns: str, core: int, count: int, conn: Connection) -> None:
+def _receiver(ns: str, core: int, count: int, first_seq: int, conn: Connection) -> None:
     try:
         _enter(ns, core)
         lib = _library()
@@ -320,15 +411,27 @@ def _receiver(ns: str, core: int, count: int, conn: Connection) -> None:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
             s.bind((RX_ADDR, PORT))
             conn.send(("ready", s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)))
-            received = received_bytes = 0
+            received = received_bytes = stray = 0
             sender_done = False
-            nbytes = ctypes.c_uint64()
+            nbytes, nstray = ctypes.c_uint64(), ctypes.c_uint64()
             while received < count:
-                n = int(lib.pnb_recv(s.fileno(), count - received, IDLE_TIMEOUT_NS, ctypes.byref(nbytes)))
+                # Only this run's datagrams count: sequence numbers first_seq .. first_seq + count - 1.
+                n = int(
+                    lib.pnb_recv(
+                        s.fileno(),
+                        count - received,
+                        first_seq,
+                        count,
+                        IDLE_TIMEOUT_NS,
+                        ctypes.byref(nbytes),
+                        ctypes.byref(nstray),
+                    )
+                )
                 if n < 0:
                     raise OSError(-n, os.strerror(-n))
                 received += n
                 received_bytes += nbytes.value
+                stray += nstray.value
                 if n == 0:
                     # A full idle period after the sender finished: nothing more is on its way.
                     if sender_done:
@@ -336,24 +439,42 @@ def _receiver(ns: str, core: int, count: int, conn: Connection) -> None:
                     if conn.poll():
                         conn.recv()
                         sender_done = True
-            conn.send(("received", received, received_bytes))
+            conn.send(("received", received, received_bytes, stray))
     except BaseException as e:
         conn.send(("error", f"receiver: {e!r}"))
         raise
 
 
-def _sender(ns: str, core: int, count: int, interval_ns: int, size: int, conn: Connection) -> None:
+def _sender(
+    ns: str, core: int, count: int, interval_ns: int, frame: bytes, first_seq: int, tx_if: str, conn: Connection
+) -> None:
+    """Send ``count`` copies of ``frame`` on an AF_PACKET socket bound to ``tx_if``; a UDP socket if that is refused.
+
+    The frame is complete (Ethernet, IPv4, UDP: :func:`udp_frame`): the kernel passes it to the veth as it is,
+    without the sender's UDP/IP stack. Without CAP_NET_RAW (or AF_PACKET) the UDP payload goes on a
+    connected UDP socket instead, through the whole stack, and the "sent" message says so.
+    """
     try:
         _enter(ns, core)
         lib = _library()
-        payload = bytes(size - IP_UDP_HEADERS)
         st = _SendStats()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        kind, why, buf, seq_off = "raw", None, frame, SEQ_OFFSET
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the fallback, replaced when AF_PACKET works
+        try:
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: it sends, it is handed nothing
+        except OSError as e:  # no CAP_NET_RAW (EPERM), or no AF_PACKET in this kernel
+            kind, why, buf, seq_off = "udp", f"no AF_PACKET socket: {e}", frame[SEQ_OFFSET:], 0
             s.connect((RX_ADDR, PORT))
-            n = int(lib.pnb_send(s.fileno(), payload, len(payload), count, interval_ns, ctypes.byref(st)))
+        else:
+            s.close()
+            s = raw
+        with s:
+            if kind == "raw":
+                s.bind((tx_if, 0))  # frames go out on this device, as they are: no msg_name needed
+            n = int(lib.pnb_send(s.fileno(), buf, len(buf), seq_off, first_seq, count, interval_ns, ctypes.byref(st)))
         if n < 0:
             raise OSError(-n, os.strerror(-n))
-        conn.send(("sent", n, st.start_ns, st.end_ns, st.syscalls, st.batch_calls, st.max_batch))
+        conn.send(("sent", n, st.start_ns, st.end_ns, st.syscalls, st.batch_calls, st.max_batch, st.refused, kind, why))
     except BaseException as e:
         conn.send(("error", f"sender: {e!r}"))
         raise
@@ -375,14 +496,20 @@ def _expect(conn: Connection, proc: ForkProcess, kind: str, timeout_s: float) ->
 
 def _measure_once(pair: _Pair, size: int, count: int, interval_ns: int, sender_core: int, receiver_core: int) -> _Shot:
     ctx = multiprocessing.get_context("fork")
+    frame = udp_frame(size, src_mac=pair.tx_mac, dst_mac=pair.rx_mac)
+    # A fresh range of sequence numbers each run: a late datagram of an earlier run is not counted in this one.
+    first_seq = secrets.randbits(32)
     rx_conn, rx_child = ctx.Pipe()
     tx_conn, tx_child = ctx.Pipe()
     rx = ctx.Process(
-        target=_receiver, args=(pair.rx_ns, receiver_core, count, rx_child), name="baseline-receiver", daemon=True
+        target=_receiver,
+        args=(pair.rx_ns, receiver_core, count, first_seq, rx_child),
+        name="baseline-receiver",
+        daemon=True,
     )
     tx = ctx.Process(
         target=_sender,
-        args=(pair.tx_ns, sender_core, count, interval_ns, size, tx_child),
+        args=(pair.tx_ns, sender_core, count, interval_ns, frame, first_seq, pair.tx_if, tx_child),
         name="baseline-sender",
         daemon=True,
     )
@@ -394,11 +521,11 @@ def _measure_once(pair: _Pair, size: int, count: int, interval_ns: int, sender_c
         tx.start()
         started.append(tx)
         # The sender may fall behind the pace (the send path is slow): allow it 100 µs a datagram more.
-        _, sent, start_ns, end_ns, syscalls, batch_calls, max_batch = _expect(
+        _, sent, start_ns, end_ns, syscalls, batch_calls, max_batch, refused, kind, why = _expect(
             tx_conn, tx, "sent", CHILD_TIMEOUT_S + count * (interval_ns + 100_000) / 1e9
         )
         rx_conn.send("sender done")
-        _, received, received_bytes = _expect(rx_conn, rx, "received", CHILD_TIMEOUT_S)
+        _, received, received_bytes, stray = _expect(rx_conn, rx, "received", CHILD_TIMEOUT_S)
         for p in started:
             p.join(CHILD_TIMEOUT_S)
         if sent != count:
@@ -415,6 +542,10 @@ def _measure_once(pair: _Pair, size: int, count: int, interval_ns: int, sender_c
             batch_calls=batch_calls,
             max_batch=max_batch,
             rcvbuf=rcvbuf,
+            refused=refused,
+            stray=stray,
+            sender=kind,
+            fallback=why,
         )
     finally:
         for p in started:
@@ -560,8 +691,24 @@ def measure_baseline(
 
     best = result.min_full_success_interval_ns
     achieved = shots[best].achieved_ns if best is not None else None
+    fallbacks = sorted({shot.fallback for shot in shots.values() if shot.fallback is not None})
+    raw = not fallbacks
+    if fallbacks:
+        notes.append(
+            "the sender fell back to a UDP socket (" + "; ".join(fallbacks) + "): its own UDP/IP send path costs "
+            "about what the receive path does, so the result is likely sender-bound"
+        )
     limited_by, why = what_limited(shots, best)
     notes.append(why)
+    refused = sum(shot.refused for shot in shots.values())
+    if refused:
+        notes.append(
+            f"{refused} frames in all were refused by the sending veth (the receive core's backlog was full): "
+            "counted as sent and lost, as a UDP sender's would be"
+        )
+    stray = sum(shot.stray for shot in shots.values())
+    if stray:
+        notes.append(f"{stray} datagrams not of their run (sequence number out of range) were read and not counted")
     rcvbuf = next(iter(shots.values())).rcvbuf if shots else None
     buffer = (
         f"the kernel's default receive buffer (SO_RCVBUF not set: {rcvbuf} B as getsockopt reports it)"
@@ -580,6 +727,10 @@ def measure_baseline(
         # "receiver", "both", "sender" (a lower bound), "search floor" or None: see what_limited
         "limited_by": limited_by,
         "rcvbuf_bytes": rcvbuf,
+        # "raw": whole frames on an AF_PACKET socket; "udp": the fallback, a UDP socket (see the note)
+        "sender": "raw" if raw else "udp",
+        # datagrams read that were not of their run: not counted
+        "stray_datagrams": stray,
         # per measured interval: how the sender sent (sendmmsg calls are the ones where it was behind the pace)
         "sender_batches": [
             {
@@ -588,6 +739,7 @@ def measure_baseline(
                 "syscalls": shot.syscalls,
                 "sendmmsg_calls": shot.batch_calls,
                 "max_batch": shot.max_batch,
+                "refused": shot.refused,
                 "tries": tries[i],
             }
             for i, shot in sorted(shots.items())
@@ -595,8 +747,19 @@ def measure_baseline(
         "method": (
             f"kernel UDP receive path over a veth pair between two network namespaces; {count} datagrams of "
             f"{size} B IP size (UDP payload {size - IP_UDP_HEADERS} B) sent at t0 + k*interval from core "
-            f"{sender_core} (one send per deadline on time; when behind, every datagram due, up to 64, in one "
-            f"sendmmsg), received with recvmmsg on core {receiver_core} from {buffer}; success = received/count, "
+            f"{sender_core} "
+            + (
+                f"as prebuilt Ethernet/IPv4/UDP frames ({size + ETH_HEADER} B; IPv4 header checksum set, UDP "
+                "checksum 0, which IPv4 allows) on an AF_PACKET socket bound to the sending veth, so the sender "
+                "skips its own UDP/IP stack (socket, routing, neighbour lookup, header building) and the veth takes "
+                "the frame as it is, while the receiving side (veth, RPS, IP, UDP, socket) is the one a UDP "
+                "sender's datagrams take"
+                if raw
+                else "on a connected UDP socket (the fallback: no AF_PACKET socket)"
+            )
+            + f" (one send per deadline on time; when behind, every datagram due, up to 64, in one sendmmsg; "
+            "a frame the veth refuses counts as sent and lost), received with recvmmsg on core "
+            f"{receiver_core} from {buffer}, counting only the run's own sequence numbers; success = received/count, "
             + ("one run per interval, as in the sweep; " if TRIES == 1 else f"the best of up to {TRIES} runs; ")
             + f"Gbps = received x {size} B x 8 / (first send start to last send end)"
         ),
