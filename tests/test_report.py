@@ -302,7 +302,7 @@ def test_full_report(tmp_path: Path) -> None:
     assert "99.70 %" in text and "250.00 µs" in text and "![E2: interval deviation histogram](precision.png)" in text
     # E3: a None says why; the figure is linked even though it is absent, and its absence is said
     assert "— (no measured interval took 100 %)" in text
-    assert "| 1,500 B | python | spin | 2.99 Gbps | 6.30 Gbps | ×0.47 |" in text
+    assert "| 1,500 B | python | spin | 2.99 Gbps | — | 6.30 Gbps | ×0.47 |" in text
     assert "](sweep.png)" in text and "`sweep.png` was not found" in text
     assert f"{PAPER_REAL_NIC_GBPS:.2f} Gbps (real NIC)" in text and "1.23 Gbps" in text and "102,833 packets/s" in text
     # interrupt lines; a pipe in a note does not break the table
