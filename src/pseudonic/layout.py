@@ -90,19 +90,21 @@ HEADER = _padded(
     ],
     112,
 )
+#: Register blocks are a 128-byte line pair each (pnic_layout.h: the adjacent-line prefetcher).
+LINE_PAIR = 128
 DEV_REGS = _padded(
-    [("rdh", "<u4"), ("icr", "<u4"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"), ("sent", "<u4")], 64
+    [("rdh", "<u4"), ("icr", "<u4"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"), ("sent", "<u4")], LINE_PAIR
 )
-IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], 64)
+IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {
         "names": ["rdt", "ready", "handled", "ims", "itr"],
         "formats": ["<u4", "<u4", "<u8", "<u4", "<u4"],
-        "offsets": [0, 4, 8, 64, 68],  # IMS on a second line: see pnic_layout.h
-        "itemsize": 128,
+        "offsets": [0, 4, 8, LINE_PAIR, LINE_PAIR + 4],  # IMS on a second line pair: see pnic_layout.h
+        "itemsize": 2 * LINE_PAIR,
     }
 )
-CTL = _padded([("stop", "<u4")], 64)
+CTL = _padded([("stop", "<u4")], LINE_PAIR)
 SLOT = _padded([("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4")], 16)
 FRAME = _padded([("data_off", "<u8"), ("length", "<u4"), ("stamp_off", "<u2"), ("csum_off", "<u2")], 16)
 TX_RECORD = _padded(

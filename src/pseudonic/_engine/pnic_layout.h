@@ -3,9 +3,9 @@
  *
  * One run = one segment, mapped by the device node, the driver node and the
  * controller.  Every region starts on its own page; every register block on
- * its own cache line, so that what the device writes and what the driver
- * writes never share a line (DESIGN.md section 2, "keep apart what each side
- * writes").  The Python view (pseudonic.layout) is checked against the
+ * its own pair of cache lines, so that what the device writes and what the
+ * driver writes never share a line, nor a prefetched pair (DESIGN.md section
+ * 2, "keep apart what each side writes").  The Python view (pseudonic.layout) is checked against the
  * offsets exported from here by tests/test_layout.py.
  *
  *   [header | device regs | irq line | driver regs | control | ring | buffers |
@@ -23,8 +23,16 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 2u
+#define PNIC_LAYOUT_VERSION 3u
 #define PNIC_CACHELINE 64u
+/* Hot blocks written by different sides are a line PAIR apart, not one line:
+ * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
+ * pairs (Intel's optimization manual on false sharing), so a driver spinning
+ * on the doorbell would also pull the line beside it.  (Timing each step of
+ * a send showed the slow sends here waiting on ICR's line; with ICR a pair --
+ * and a page -- away from the doorbell they still do, on this VM, some of
+ * the time: the separation is a guard, not a cure we could show.) */
+#define PNIC_LINE_PAIR 128u
 #define PNIC_PAGE 4096u
 
 /* Legacy receive descriptor status bits (8254x SDM table 3-2). */
@@ -109,37 +117,37 @@ struct pnic_dev_regs {
     uint64_t gorc; /* good octets received */
     uint32_t sent; /* schedule entries handled so far */
     uint32_t _pad0;
-    uint64_t _pad[3];
-} __attribute__((aligned(PNIC_CACHELINE)));
+    uint64_t _pad[11];
+} __attribute__((aligned(PNIC_LINE_PAIR)));
 
-/* The spin interrupt line, written by the device only, on a line of its own:
+/* The spin interrupt line, written by the device only, on a line pair of its own:
  * the driver node reads it in a tight loop, and any other register sharing
  * the line would cost the device a cross-core miss on every write. */
 struct pnic_irq_line {
     uint64_t doorbell; /* count of interrupts raised */
     uint32_t state;    /* PNIC_DEV_* */
     uint32_t _pad0;
-    uint64_t _pad[6];
-} __attribute__((aligned(PNIC_CACHELINE)));
+    uint64_t _pad[14];
+} __attribute__((aligned(PNIC_LINE_PAIR)));
 
-/* Written by the driver only, on two lines: RDT moves on every handler run,
+/* Written by the driver only, on two line pairs: RDT moves on every handler run,
  * IMS/ITR rarely -- and the device reads IMS on every raise, so it must not
  * share RDT's line. */
 struct pnic_drv_regs {
     uint32_t rdt; /* receive descriptor tail: one past the last descriptor given to the device */
     uint32_t ready;
     uint64_t handled; /* interrupts handled */
-    uint64_t _pad0[6];
+    uint64_t _pad0[14];
     uint32_t ims; /* interrupt mask: causes that raise the line */
     uint32_t itr; /* interrupt throttle: minimum interval between interrupts, 256 ns units */
-    uint64_t _pad1[7];
-} __attribute__((aligned(PNIC_CACHELINE)));
+    uint64_t _pad1[15];
+} __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */
 struct pnic_ctl {
     uint32_t stop; /* nonzero: both nodes leave their loops */
-    uint32_t _pad[15];
-} __attribute__((aligned(PNIC_CACHELINE)));
+    uint32_t _pad[31];
+} __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* One entry of the per-packet schedule, computed in Python before the run
  * (DESIGN.md section 4: any timeline, frames of any origin, fault flags). */
@@ -192,11 +200,11 @@ _Static_assert(offsetof(struct pnic_rx_desc, status) == 12, "descriptor status o
 _Static_assert(offsetof(struct pnic_rx_desc, errors) == 13, "descriptor errors offset");
 _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special offset");
 _Static_assert(sizeof(struct pnic_header) == 112, "header size");
-_Static_assert(sizeof(struct pnic_dev_regs) == PNIC_CACHELINE, "device registers fill one line");
-_Static_assert(sizeof(struct pnic_irq_line) == PNIC_CACHELINE, "interrupt line fills one line");
-_Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_CACHELINE, "driver registers fill two lines");
-_Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_CACHELINE, "IMS on the second line");
-_Static_assert(sizeof(struct pnic_ctl) == PNIC_CACHELINE, "control fills one line");
+_Static_assert(sizeof(struct pnic_dev_regs) == PNIC_LINE_PAIR, "device registers fill one line pair");
+_Static_assert(sizeof(struct pnic_irq_line) == PNIC_LINE_PAIR, "interrupt line fills one line pair");
+_Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_LINE_PAIR, "driver registers fill two line pairs");
+_Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_LINE_PAIR, "IMS on the second line pair");
+_Static_assert(sizeof(struct pnic_ctl) == PNIC_LINE_PAIR, "control fills one line pair");
 _Static_assert(sizeof(struct pnic_slot) == 16, "schedule entry size");
 _Static_assert(sizeof(struct pnic_frame) == 16, "frame table entry size");
 _Static_assert(sizeof(struct pnic_tx_record) == 32, "tx record size");

@@ -27,13 +27,17 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->ring_size = ring_size;
     h->buf_size = buf_size;
     h->capacity = capacity;
-    uint64_t off = align_up(sizeof(struct pnic_header), PNIC_CACHELINE);
+    /* Each register block on a page of its own: hardware prefetchers work
+     * within a page, and a driver node reading the doorbell, the control
+     * line and the header must not drag ICR's line back to its core (see
+     * PNIC_LINE_PAIR in pnic_layout.h). */
+    uint64_t off = align_up(sizeof(struct pnic_header), PNIC_PAGE);
     h->dev_regs_off = off;
-    off += sizeof(struct pnic_dev_regs);
+    off = align_up(off + sizeof(struct pnic_dev_regs), PNIC_PAGE);
     h->irq_line_off = off;
-    off += sizeof(struct pnic_irq_line);
+    off = align_up(off + sizeof(struct pnic_irq_line), PNIC_PAGE);
     h->drv_regs_off = off;
-    off += sizeof(struct pnic_drv_regs);
+    off = align_up(off + sizeof(struct pnic_drv_regs), PNIC_PAGE);
     h->ctl_off = off;
     off += sizeof(struct pnic_ctl);
     h->ring_off = off = align_up(off, PNIC_PAGE);

@@ -190,8 +190,14 @@ def sweep(
                         break
                     stall = max(int(r.stalls["device"]["max_ns"]), int(r.stalls["driver"]["max_ns"]))
                     # A node that lost its core for longer than the ring lasts at this interval
-                    # overflows the ring whatever the driver: that run measured the machine.
-                    if r.success_rate == 1.0 or stall < int(r.config["ring_size"]) * interval_ns:
+                    # overflows the ring whatever the driver: that run measured the machine -- but
+                    # only if the stall can account for every loss (no more were lost than arrived
+                    # during it); a driver that is simply too slow loses far more.
+                    if (
+                        r.success_rate == 1.0
+                        or stall < int(r.config["ring_size"]) * interval_ns
+                        or r.lost > stall // interval_ns
+                    ):
                         break
                     stalled.append({"interval_ns": interval_ns, "success_rate": r.success_rate,
                                     "stall_ns": stall, "attempt": attempt + 1})  # fmt: skip
