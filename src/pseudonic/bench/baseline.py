@@ -69,8 +69,8 @@ SEQ_OFFSET = ETH_HEADER + IP_UDP_HEADERS
 RCVBUF_BYTES: int | None = 256 * 2304 // 2
 #: the sender's pace counts as kept when its mean interval is within this factor of the one asked for
 PACE_TOLERANCE = 1.1
-#: runs at one interval: one, as in the sweep (kept as a setting so that a quieter measurement can be asked for)
-TRIES = 1
+#: runs at one interval; the median counts, as in the sweep (pseudonic.bench.evaluations.RUNS)
+RUNS = 3
 #: the receiver gives up on a batch after this long without a datagram, then asks whether the sender is done
 IDLE_TIMEOUT_NS = 20_000_000
 #: how long a child may take to get ready (setns, pin, bind) or to report, beyond the sends themselves
@@ -664,16 +664,14 @@ def measure_baseline(
     except OSError as e:
         return {"skipped": f"cannot set up network namespaces and a veth pair: {e}"}
     shots: dict[int, _Shot] = {}
-    tries: dict[int, int] = {}
+    tries: dict[int, list[float]] = {}
 
     def measure(interval_ns: int) -> Point:
-        shot = _measure_once(pair, size, count, interval_ns, sender_core, receiver_core)
-        tries[interval_ns] = 1
-        while shot.received < count and tries[interval_ns] < TRIES:
-            run = _measure_once(pair, size, count, interval_ns, sender_core, receiver_core)
-            tries[interval_ns] += 1
-            if run.received > shot.received:
-                shot = run
+        # As in the sweep: RUNS runs, the one with the median success rate counts; all are kept.
+        runs = [_measure_once(pair, size, count, interval_ns, sender_core, receiver_core) for _ in range(RUNS)]
+        runs.sort(key=lambda r: (r.received, -r.duration_ns))
+        shot = runs[len(runs) // 2]
+        tries[interval_ns] = [r.received / count for r in runs]
         if progress is not None:
             progress(len(shots), shot.point)
         shots[interval_ns] = shot
@@ -740,7 +738,7 @@ def measure_baseline(
                 "sendmmsg_calls": shot.batch_calls,
                 "max_batch": shot.max_batch,
                 "refused": shot.refused,
-                "tries": tries[i],
+                "success_rates": tries[i],
             }
             for i, shot in sorted(shots.items())
         ],
@@ -760,7 +758,7 @@ def measure_baseline(
             + f" (one send per deadline on time; when behind, every datagram due, up to 64, in one sendmmsg; "
             "a frame the veth refuses counts as sent and lost), received with recvmmsg on core "
             f"{receiver_core} from {buffer}, counting only the run's own sequence numbers; success = received/count, "
-            + ("one run per interval, as in the sweep; " if TRIES == 1 else f"the best of up to {TRIES} runs; ")
+            + f"{RUNS} runs per interval, the median counts, as in the sweep; "
             + f"Gbps = received x {size} B x 8 / (first send start to last send end)"
         ),
         "note": "; ".join(notes),

@@ -206,12 +206,13 @@ def step_precision(interval_ns: int, count: int, out: Path | None, driver: str, 
 
 
 def step_sweep(
-    sizes: list[int], drivers: list[str], count: int, intervals: list[int] | None, irq: str, fine_steps: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    sizes: list[int], drivers: list[str], count: int, intervals: list[int] | None, irq: str, fine_steps: int,
+    runs: int = ev.RUNS,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
     per_search = len(intervals) if intervals else len(coarse_grid(ev.SWEEP_LO_NS, ev.SWEEP_HI_NS)) + fine_steps
     with _progress("sweep", per_search * len(sizes) * len(drivers)) as tick:
         rows, curves = ev.sweep(sizes, drivers, count=count, intervals=intervals, irq=irq, fine_steps=fine_steps,
-                                progress=tick)  # fmt: skip
+                                runs=runs, progress=tick)  # fmt: skip
     show_sweep(rows)
     return rows, curves
 
@@ -289,9 +290,12 @@ def precision_cmd(interval: str, count: int, driver: str, irq: str, quick: bool,
 @click.option("--intervals", default="auto", show_default=True, help="auto (search), or a comma-separated list.")
 @click.option("--driver", "drivers", default="python,c", show_default=True, help="Drivers, comma-separated.")
 @click.option("--irq", default="spin", show_default=True, type=click.Choice(LINES), help="Interrupt line.")
+@click.option("--runs", default=ev.RUNS, show_default=True, type=int, help="Runs per interval; the median counts.")
 @quick_option
 @out_option
-def sweep_cmd(sizes: str, count: int, intervals: str, drivers: str, irq: str, quick: bool, out: str | None) -> None:
+def sweep_cmd(
+    sizes: str, count: int, intervals: str, drivers: str, irq: str, runs: int, quick: bool, out: str | None
+) -> None:
     """E3a / Fig. 8 and E3b / Table 2: success rate against send interval; the shortest 100 % interval."""
     started, where = time.monotonic(), _out(out)
     size_list, driver_list = _sizes(sizes), _names(drivers, None, "driver")
@@ -299,11 +303,14 @@ def sweep_cmd(sizes: str, count: int, intervals: str, drivers: str, irq: str, qu
         size_list, count = size_list[:1], 500
     if not 1 <= count <= config.MAX_COUNT:
         raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
+    if not 1 <= runs <= 15:
+        raise ConfigError(f"--runs {runs} is out of range: give 1..15")
     from ..driver import load_driver
 
     for d in driver_list:
         load_driver(d)  # a driver that cannot load is a usage error before any run
-    rows, curves = step_sweep(size_list, driver_list, count, _intervals(intervals), irq, 2 if quick else 6)
+    rows, curves = step_sweep(size_list, driver_list, count, _intervals(intervals), irq, 2 if quick else 6,
+                              1 if quick else runs)  # fmt: skip
     results: dict[str, Any] = {"meta": _meta(_command_line(), started), "machine": machine_info(), "sweep": rows,
                                "sweep_curves": curves}  # fmt: skip
     if where is not None:
@@ -357,7 +364,8 @@ def all_cmd(out: str, quick: bool) -> None:
     with StealMeter() as steal:
         results["send_time"] = step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5)
         results["precision"] = step_precision(38_000, 200 if quick else 1000, where, "python", "spin")
-        rows, curves = step_sweep(sizes, list(DRIVERS), 500 if quick else 5000, None, "spin", 2 if quick else 6)
+        rows, curves = step_sweep(sizes, list(DRIVERS), 500 if quick else 5000, None, "spin", 2 if quick else 6,
+                                  1 if quick else ev.RUNS)  # fmt: skip
         results["sweep"], results["sweep_curves"] = rows, curves
         results["baseline"] = step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None)
         results["irq_lines"] = step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000)

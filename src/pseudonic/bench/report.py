@@ -309,17 +309,12 @@ def _sweep(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> 
         )
     header = ["size", "driver", "interrupt line", "shortest 100 % interval", "achieved interval", "limited by"]
     out += [*table(header, body), ""]
-    stalled = [(r, run) for r in rows for run in r.get("stalled_runs") or []]
-    if stalled:
+    repeats = sorted({int(r["runs_per_interval"]) for r in rows if r.get("runs_per_interval")})
+    if repeats and repeats != [1]:
         out += [
-            f"{len(stalled)} run(s) were measured again because a node lost its core for longer than the ring lasts "
-            "at that interval (ring size × interval), which overflows the ring whatever the driver does: "
-            + "; ".join(
-                f"{r.get('driver')} {fmt_size(r.get('size'))} at {fmt_ns(run['interval_ns'])}: "
-                f"{fmt_pct(run['success_rate'])} with a {fmt_ns(run['stall_ns'])} stall"
-                for r, run in stalled
-            )
-            + ". Every run is in results.json.",
+            f"Each interval was measured in {' / '.join(map(str, repeats))} runs and the median run counts (a stall "
+            "of a node's core in one run must not set the answer on a shared machine); every run is in results.json "
+            "(`every_run`, with its longest stall).",
             "",
         ]
     out += _figure(figure, "E3a: success rate against send interval", out_dir)
