@@ -152,3 +152,28 @@ def test_bench_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "pseudonic", "bench", *args], capture_output=True, text=True)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pseudonic: error:"), proc.stderr
+
+
+def test_targets_are_met_by_any_full_success_run_and_missed_without_a_figure() -> None:
+    from pseudonic.bench.evaluations import targets
+
+    results = {
+        "send_time": [{"size": 1500, "paced_over_memcpy": 3.5, "p50_ns": 105.0, "memcpy_ns": 30.0}],
+        "sweep": [
+            {"driver": "c", "size": 1500, "min_full_success_interval_ns": 200, "throughput_gbps": 18.9,
+             "max_full_success_gbps": 20.4},
+            {"driver": "c", "size": 16384, "min_full_success_interval_ns": None, "throughput_gbps": None,
+             "max_full_success_gbps": None},
+            {"driver": "python", "size": 1500, "min_full_success_interval_ns": 1900, "throughput_gbps": 6.3},
+        ],
+        "irq_lines": [{"line": "spin", "driver": "c", "p50": 120.0}],
+    }  # fmt: skip
+    met = {t["name"]: t["met"] for t in targets(results, 700.0)}
+    assert met == {
+        "paced send time, 1500 B": False,
+        "C reference driver, spin line, 1500 B": True,
+        "C reference driver, spin line, 16384 B": False,
+        "Python reference driver, 1.5 KB": True,
+        "spin line interrupt latency": True,
+        "bench all duration": False,
+    }

@@ -344,14 +344,18 @@ def targets(results: dict[str, Any], duration_s: float | None) -> list[dict[str,
     for size, gbps in ((1500, 20.0), (16384, 35.0)):
         c = sweep_row("c", size)
         if c is not None:
-            got = c["throughput_gbps"]
+            # Any interval at which every packet was taken and the run gave the rate meets it: where the
+            # device sets the pace, the shortest interval asked is not the fastest run.
+            got = c.get("max_full_success_gbps")
+            at_shortest = c["throughput_gbps"]
             out.append(
                 {
                     "name": f"C reference driver, spin line, {size} B",
                     "target": f"100 % at an interval giving ≥ {gbps:g} Gbps",
                     "measured": "no interval took 100 %"
                     if got is None
-                    else f"{got:.2f} Gbps at {c['min_full_success_interval_ns']} ns",
+                    else f"{got:.2f} Gbps (highest run with 100 %; {at_shortest:.2f} Gbps at the shortest 100 % "
+                    f"interval, {c['min_full_success_interval_ns']} ns)",
                     "met": got is not None and got >= gbps,
                 }
             )
