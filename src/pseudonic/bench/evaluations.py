@@ -274,9 +274,13 @@ def irq_lines(
 
 
 def moderation(
-    driver: str = "c", *, interval_ns: int = 1_000, count: int = 5000, progress: Progress | None = None
+    driver: str = "c", *, interval_ns: int = 300, count: int = 5000, progress: Progress | None = None
 ) -> list[dict[str, Any]]:
-    """Interrupts raised against packets, without moderation, with ITR, and in NAPI mode."""
+    """Interrupts raised against packets, without moderation, with ITR, and in NAPI mode.
+
+    At 300 ns the C driver is busy often enough that NAPI's masking shows: packets that arrive
+    while it polls raise nothing.
+    """
     rows = []
     for label, itr, budget in (("none", 0, 0), ("ITR 8 us", 8_192, 0), ("NAPI 64", 0, 64), ("ITR + NAPI", 8_192, 64)):
         r = run(interval_ns, count, 1500, driver=driver, itr=itr, napi_budget=budget)
@@ -284,6 +288,7 @@ def moderation(
             {
                 "mode": label,
                 "driver": r.config["driver"],
+                "interval_ns": interval_ns,
                 "itr_ns": itr,
                 "napi_budget": budget,
                 "packets": r.sent,

@@ -402,7 +402,8 @@ def _moderation(rows: list[Mapping[str, Any]] | None) -> list[str]:
         "## Interrupt moderation",
         "",
         "Interrupts raised against packets, with e1000 ITR (a minimum interval between interrupts, SDM 13.4.18) "
-        "and NAPI-style polling (the handler masks RXT0, polls up to its budget, unmasks once the ring is clean).",
+        "and NAPI-style polling (the handler masks RXT0, polls up to its budget, unmasks once the ring is clean)"
+        + (f", packets every {fmt_ns(rows[0]['interval_ns'])}." if rows and rows[0].get("interval_ns") else "."),
         "",
     ]
     if not rows:
