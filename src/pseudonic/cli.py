@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
-        click.echo("pseudonic: interrupted; both nodes stopped, segment removed", err=True)
+        click.echo("pseudonic: interrupted; its nodes are stopped and its segments and namespaces removed", err=True)
         return EXIT_INTERRUPTED
     except PseudonicError as exc:
         click.echo(f"pseudonic: error: {exc}", err=True)
