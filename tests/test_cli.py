@@ -118,6 +118,30 @@ def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
     assert [pid for pid in nodes if _alive(pid)] == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel baseline needs root: it creates network namespaces")
+def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
+    from pseudonic.bench.baseline import our_namespaces
+
+    before = set(our_namespaces())
+    p = _pseudonic("bench", "baseline", "--count", "200000", "--intervals", "5us")
+    try:
+        # Under way once its namespaces exist and the sender and receiver are running.
+        deadline = time.monotonic() + 60
+        while not (set(our_namespaces()) - before and len(_children(p.pid)) >= 2):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.01)
+        children = _children(p.pid)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130 and "interrupted" in err
+    assert set(our_namespaces()) == before
+    assert [pid for pid in children if _alive(pid)] == []
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     try:
