@@ -20,7 +20,7 @@ setup(
                     "pnic_memcpy.c",
                 )
             ],
-            depends=[ENGINE + "pnic_layout.h", ENGINE + "pnic_engine.h", ENGINE + "pseudonic.h"],
+            depends=[ENGINE + h for h in ("pnic_layout.h", "pnic_engine.h", "pseudonic.h", "pnic_cpu.h")],
             extra_compile_args=CFLAGS,
         ),
         # Plain shared libraries (no Python API), loaded with ctypes.

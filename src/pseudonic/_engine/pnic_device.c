@@ -11,30 +11,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pnic_cpu.h"
 #include "pnic_engine.h"
 
 /* How long before a deadline the send loop takes the next send's lines back
  * from the driver's core: long enough for a cross-core transfer, short
  * enough not to fight a driver still handling the previous packet. */
 #define PNIC_RETAKE_NS 400u
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static inline void prefetch_for_write(const uint8_t *p)
-{
-#if defined(__x86_64__)
-    __asm__ __volatile__("prefetchw %0" : : "m"(*(const volatile uint8_t *)p));
-#else
-    __builtin_prefetch(p, 1, 3);
-#endif
-}
 
 static void put_be(uint8_t *p, uint64_t v, int n)
 {

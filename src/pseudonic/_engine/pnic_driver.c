@@ -6,16 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "pnic_cpu.h"
 #include "pnic_engine.h"
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ __volatile__("pause");
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, uint64_t entry, uint64_t gap)
 {
