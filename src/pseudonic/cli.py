@@ -230,7 +230,16 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr for every usage error, exit 2."""
-    signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM stops a run as Ctrl-C does; the caller's own handler is back once we return
+    # (processes forked later, by this caller or by libraries, must not inherit ours).
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="pseudonic", standalone_mode=False)
     except (click.UsageError, ConfigError) as exc:

@@ -609,12 +609,26 @@ def what_limited(shots: Mapping[int, _Shot], best: int | None) -> tuple[str | No
     )
 
 
+def _has_capability(bit: int) -> bool:
+    """Whether this process holds capability ``bit`` (capabilities(7)), as /proc/self/status says."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> bit & 1)
+    except OSError:
+        pass
+    return False
+
+
 def baseline_available() -> str | None:
     """None when the baseline can run here, else why not."""
     if os.geteuid() != 0:
         return "the kernel baseline needs root (it creates network namespaces and a veth pair)"
     if not Path("/proc/self/ns/net").exists():
         return "this kernel has no network namespaces (/proc/self/ns/net is missing)"
+    missing = [name for name, bit in (("CAP_SYS_ADMIN", 21), ("CAP_NET_ADMIN", 12)) if not _has_capability(bit)]
+    if missing:
+        return f"root without {' and '.join(missing)} (an unprivileged container?): no namespaces or veth here"
     try:
         _library_path()
         _netns()
