@@ -146,12 +146,12 @@ def show_precision(p: dict[str, Any]) -> None:
 
 def show_sweep(rows: list[dict[str, Any]]) -> None:
     t = Table(title="E3 / Fig. 8, Table 2: shortest interval with 100 % success")
-    for c in ("driver", "size", "interval", "achieved", "limited by", "throughput", "paper"):
+    for c in ("driver", "size", "interval", "achieved", "limited by", "handler / pkt", "throughput", "paper"):
         t.add_column(c, justify="right")
     for r in rows:
         gbps = r["throughput_gbps"]
         t.add_row(r["driver"], f"{r['size']} B", _ns(r["min_full_success_interval_ns"]),
-                  _ns(r["achieved_interval_ns"]), r["limited_by"] or "—",
+                  _ns(r["achieved_interval_ns"]), r["limited_by"] or "—", _ns(r.get("handler_ns_per_packet")),
                   "—" if gbps is None else f"{gbps:.2f} Gbps",
                   "—" if r["paper_gbps"] is None else f"{r['paper_gbps']} Gbps")  # fmt: skip
     console.print(t)

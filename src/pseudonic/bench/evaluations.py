@@ -189,8 +189,11 @@ def sweep(
                 for _ in range(runs):
                     r = run(interval_ns, count, size, driver=driver, irq=irq)
                     stall = max(int(r.stalls["device"]["max_ns"]), int(r.stalls["driver"]["max_ns"]))
+                    # The driver's own cost: time inside its handler per packet it took.
+                    busy = int((r.irqs["exit_ns"].astype(np.int64) - r.irqs["entry_ns"].astype(np.int64)).sum())
                     every_run.append({"interval_ns": interval_ns, "success_rate": r.success_rate,
                                       "gbps": r.throughput_gbps, "longest_stall_ns": stall,
+                                      "handler_ns_per_packet": busy / r.received if r.received else None,
                                       "error": r.error["kind"] if r.error else None})  # fmt: skip
                     points.append(Point(interval_ns, r.success_rate, r.throughput_gbps))
                 points.sort(key=lambda pt: (pt.success_rate, pt.gbps))
@@ -218,6 +221,9 @@ def sweep(
                     # driver, set the pace, a shorter asked interval is not a faster run
                     "max_full_success_gbps": max(full) if full else None,
                     "runs_per_interval": runs,
+                    # at the shortest 100 % interval, the median over its runs: the driver's ceiling is
+                    # size x 8 / this, whatever the device can do
+                    "handler_ns_per_packet": _median_handler_ns(every_run, best),
                     "every_run": every_run,
                     "achieved_interval_ns": achieved,
                     "limited_by": limited_by,
@@ -232,6 +238,15 @@ def sweep(
             )
             curves.append({"size": size, "driver": driver, "points": found.curve()})
     return rows, curves
+
+
+def _median_handler_ns(every_run: list[dict[str, Any]], interval_ns: int | None) -> float | None:
+    values = [
+        float(e["handler_ns_per_packet"])
+        for e in every_run
+        if e["interval_ns"] == interval_ns and e["handler_ns_per_packet"] is not None
+    ]
+    return statistics.median(values) if values else None
 
 
 #: What this machine does to a line that sleeps, said next to its figure.
