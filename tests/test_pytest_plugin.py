@@ -1,0 +1,30 @@
+"""The pnic fixture, as a project using pseudonic in its own suite would use it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import DRIVERS_DIR, needs_two_cores
+from pseudonic.pytest_plugin import PseudoNic
+
+pytestmark = needs_two_cores
+
+
+def test_the_fixture_runs_and_keeps_the_results(pnic: PseudoNic) -> None:
+    r = pnic.run("20us", 200, 1500, driver="c")
+    assert r.received == r.sent == 200
+    assert pnic.results == [r]
+
+
+def test_a_conforming_driver_passes(pnic: PseudoNic) -> None:
+    pnic.assert_conforms("python")
+
+
+def test_a_driver_that_fails_fails_the_test_with_its_report(pnic: PseudoNic) -> None:
+    with pytest.raises(pytest.fail.Exception, match="driver exception"):
+        pnic.run("38us", 100, 1500, driver=str(DRIVERS_DIR / "misbehaving.py:RaisingE1000"))
+
+
+def test_a_nonconforming_driver_fails_naming_the_case(pnic: PseudoNic) -> None:
+    with pytest.raises(pytest.fail.Exception, match="error descriptors"):
+        pnic.assert_conforms(str(DRIVERS_DIR / "broken.py:DeliversErrorsE1000"))
