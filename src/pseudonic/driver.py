@@ -47,7 +47,7 @@ from .frames import FrameSet
 from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, LINE_SPIN, SegmentView
 from .nic import Nic
 from .node import become_node
-from .upper import NullLayer, VerifyLayer, make_upper
+from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
 DRIVER_METHODS = ("open", "interrupt", "close")
 REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
@@ -185,6 +185,8 @@ def _host_python_driver(
     napi_budget: int,
 ) -> dict[str, Any]:
     nic = Nic(view, make_upper(upper_name), napi_budget)
+    if isinstance(nic.upper, VerifyLayer):
+        warm_heap(len(slots), max(frames.sizes))
     stage, runs, seen = "open", 0, 0
     try:
         driver = factory()
