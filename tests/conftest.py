@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pseudonic import segment
 from pseudonic.bench.baseline import our_namespaces
 from pseudonic.layout import SegmentView, segment_size
-from pseudonic.segment import PREFIX, SHM_DIR
 
 
 def leftover_segments() -> list[str]:
-    return sorted(p.name for p in SHM_DIR.glob(PREFIX + "*"))
+    return segment.existing()
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import os
+import socket
 import subprocess
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -74,8 +79,6 @@ def test_quick_measurement(usable: None) -> None:
 
 @needs_root
 def test_without_af_packet_the_sender_falls_back_to_udp(usable: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
     real = socket.socket
 
     def no_raw(family: int = -1, *args: object, **kwargs: object) -> socket.socket:
@@ -183,19 +186,27 @@ def test_frame_parses_back_with_a_valid_ip_checksum() -> None:
         baseline.udp_frame(1501, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
 
 
-def test_sender_batches_only_when_behind() -> None:
-    """pnb_send on loopback: all due at once goes in sendmmsg batches of 64, each with its own sequence number."""
-    import ctypes
-    import socket
-
+def _library_or_skip() -> Any:
     try:
-        lib = baseline._library()
+        return baseline._library()
     except FileNotFoundError as e:
         pytest.skip(str(e))
+
+
+@contextlib.contextmanager
+def _loopback_pair(rcvbuf: int) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A UDP receiver on loopback with ``rcvbuf`` bytes of buffer, and a sender connected to it."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         rx.bind(("127.0.0.1", 0))
         tx.connect(rx.getsockname())
+        yield rx, tx
+
+
+def test_sender_batches_only_when_behind() -> None:
+    """pnb_send on loopback: all due at once goes in sendmmsg batches of 64, each with its own sequence number."""
+    lib = _library_or_skip()
+    with _loopback_pair(4 << 20) as (rx, tx):
         payload = bytes(100)
 
         def send(count: int, interval_ns: int, seq_off: int = 0, first_seq: int = 0) -> baseline._SendStats:
@@ -232,17 +243,8 @@ def test_sender_batches_only_when_behind() -> None:
 
 def test_receiver_counts_only_its_run() -> None:
     """pnb_recv on loopback: datagrams outside first_seq .. first_seq + span - 1 are read but not counted."""
-    import ctypes
-    import socket
-
-    try:
-        lib = baseline._library()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        rx.bind(("127.0.0.1", 0))
-        tx.connect(rx.getsockname())
+    lib = _library_or_skip()
+    with _loopback_pair(1 << 20) as (rx, tx):
         first = 2**32 - 3  # the run's range wraps: 2**32-3 .. 2**32-1, 0 .. 6
         for seq in (5, 2**32 - 4, 2**32 - 3, 7, 0, 6, 1234):
             tx.send(seq.to_bytes(4, "little") + bytes(96))

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,40 +97,13 @@ def test_a_driver_exception_exits_1_with_where_and_why() -> None:
     assert "ZeroDivisionError" in out and "misbehaving.py" in out and "Traceback" not in out + err
 
 
-@needs_two_cores
-def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
-    before = set(leftover_segments())
-    p = _pseudonic("run", "--interval", "1ms", "--count", "60000")
+def _interrupt_once_under_way(args: list[str], under_way: Callable[[], bool]) -> tuple[int, str, list[int]]:
+    """Start ``pseudonic ARGS``, press Ctrl-C once ``under_way()`` and its children exist; exit status,
+    stderr, and the children it had."""
+    p = _pseudonic(*args)
     try:
-        # Wait until the segment and both nodes exist: the observable sign the run is under way.
         deadline = time.monotonic() + 60
-        while not (set(leftover_segments()) - before and len(_children(p.pid)) == 2):
-            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
-            time.sleep(0.01)
-        nodes = _children(p.pid)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode == 130 and "interrupted" in err
-    assert set(leftover_segments()) == before
-    assert [pid for pid in nodes if _alive(pid)] == []
-
-
-def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
-    from pseudonic.bench.baseline import baseline_available, our_namespaces
-
-    reason = baseline_available()
-    if reason is not None:
-        pytest.skip(reason)
-    before = set(our_namespaces())
-    p = _pseudonic("bench", "baseline", "--count", "200000", "--intervals", "5us")
-    try:
-        # Under way once its namespaces exist and the sender and receiver are running.
-        deadline = time.monotonic() + 60
-        while not (set(our_namespaces()) - before and len(_children(p.pid)) >= 2):
+        while not (under_way() and len(_children(p.pid)) >= 2):
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()
             time.sleep(0.01)
         children = _children(p.pid)
@@ -139,7 +113,34 @@ def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
         if p.poll() is None:
             p.kill()
             p.communicate()
-    assert p.returncode == 130 and "interrupted" in err
+    return p.returncode, err, children
+
+
+@needs_two_cores
+def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
+    before = set(leftover_segments())
+    # Under way once the segment and both nodes exist.
+    code, err, nodes = _interrupt_once_under_way(
+        ["run", "--interval", "1ms", "--count", "60000"], lambda: bool(set(leftover_segments()) - before)
+    )
+    assert code == 130 and "interrupted" in err
+    assert set(leftover_segments()) == before
+    assert len(nodes) == 2 and [pid for pid in nodes if _alive(pid)] == []
+
+
+def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
+    from pseudonic.bench.baseline import baseline_available, our_namespaces
+
+    reason = baseline_available()
+    if reason is not None:
+        pytest.skip(reason)
+    before = set(our_namespaces())
+    # Under way once its namespaces exist and the sender and receiver are running.
+    code, err, children = _interrupt_once_under_way(
+        ["bench", "baseline", "--count", "200000", "--intervals", "5us"],
+        lambda: bool(set(our_namespaces()) - before),
+    )
+    assert code == 130 and "interrupted" in err
     assert set(our_namespaces()) == before
     assert [pid for pid in children if _alive(pid)] == []
 

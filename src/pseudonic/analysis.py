@@ -35,13 +35,24 @@ def summarize(values: np.ndarray[Any, Any]) -> dict[str, float | int | None]:
     }
 
 
+def woken_by(
+    irqs: np.ndarray[Any, Any], raises: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Which raise woke each handler run: the one that rang the doorbell it saw.
+
+    Returns a mask of the runs whose raise is on record, and for those runs the raise's index.
+    """
+    woke = irqs["doorbell"].astype(np.int64) - 1
+    known = (woke >= 0) & (woke < len(raises))
+    return known, woke[known]
+
+
 def handler_entries(
     irqs: np.ndarray[Any, Any], raises: np.ndarray[Any, Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Per handler run whose raise is on record: its entry time, and the packet that raised the doorbell it saw."""
-    woke = irqs["doorbell"].astype(np.int64) - 1
-    known = (woke >= 0) & (woke < len(raises))
-    return irqs["entry_ns"][known], raises["packet"][woke[known]].astype(np.int64)
+    known, raise_of = woken_by(irqs, raises)
+    return irqs["entry_ns"][known], raises["packet"][raise_of].astype(np.int64)
 
 
 def interval_deviation(actual_ns: np.ndarray[Any, Any], due_ns: np.ndarray[Any, Any]) -> dict[str, Any]:

@@ -277,9 +277,8 @@ class Controller:
         span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
 
         # Which packet woke each handler run: the one that raised the doorbell it saw.
-        woke = irqs["doorbell"].astype(np.int64) - 1
-        known = woke < len(raises)
-        woke_packet = raises["packet"][woke[known]].astype(np.int64)
+        known, raise_of = analysis.woken_by(irqs, raises)
+        woke_packet = raises["packet"][raise_of].astype(np.int64)
         deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
         deviation["outliers_by_cause"] = analysis.attribute_outliers(
             irqs["entry_ns"][known],
@@ -288,7 +287,7 @@ class Controller:
             t0 + due[woke_packet],
             tx["start_ns"][woke_packet],
             tx["spin_gap_ns"][woke_packet],
-            raises["raised_ns"][woke[known]],
+            raises["raised_ns"][raise_of],
         )
         return RunResult(
             config={
@@ -315,7 +314,7 @@ class Controller:
             interval_deviation_ns=deviation,
             device_interval_deviation_ns=analysis.interval_deviation(tx["start_ns"], t0 + due),
             irq_latency_ns=analysis.summarize(
-                irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][woke[known]].astype(np.int64)
+                irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
             ),
             stalls={
                 "device": analysis.stalls(tx["spin_gap_ns"]),

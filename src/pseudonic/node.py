@@ -15,6 +15,17 @@ import signal
 PR_SET_PDEATHSIG = 1
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (whoever owns it): what stale segments and namespaces are told by."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def available_cores() -> list[int]:
     """Cores this process may run on."""
     return sorted(os.sched_getaffinity(0))

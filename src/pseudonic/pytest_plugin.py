@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from . import segment
 from .result import RunResult
-from .segment import PREFIX, SHM_DIR
 
 
 class PseudoNic:
@@ -51,15 +51,11 @@ class PseudoNic:
             pytest.fail("driver does not conform:\n  " + "\n  ".join(failed), pytrace=False)
 
 
-def _segments() -> set[str]:
-    return {p.name for p in SHM_DIR.glob(PREFIX + "*")}
-
-
 @pytest.fixture
 def pnic() -> Iterator[PseudoNic]:
     """A pseudo-NIC for this test; nothing of its runs may outlive it."""
-    before = _segments()
+    before = set(segment.existing())
     yield PseudoNic()
-    left = _segments() - before
+    left = set(segment.existing()) - before
     assert not left, f"a run left shared-memory segments behind: {sorted(left)}"
     assert multiprocessing.active_children() == [], "a run left a node process behind"

@@ -15,30 +15,26 @@ import os
 import secrets
 from pathlib import Path
 
+from .node import pid_alive
+
 SHM_DIR = Path("/dev/shm")
 PREFIX = "pseudonic-"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def existing() -> list[str]:
+    """The names of the pseudonic segments that exist now, whoever made them."""
+    return sorted(p.name for p in SHM_DIR.glob(PREFIX + "*")) if SHM_DIR.is_dir() else []
 
 
 def sweep_stale() -> list[str]:
     """Remove segments left by controllers that no longer run; return their names."""
     removed: list[str] = []
-    if not SHM_DIR.is_dir():
-        return removed
-    for entry in SHM_DIR.glob(PREFIX + "*"):
-        parts = entry.name.split("-")
+    for name in existing():
+        entry = SHM_DIR / name
+        parts = name.split("-")
         if len(parts) != 3 or not parts[1].isdigit():
             continue
-        if not _pid_alive(int(parts[1])):
+        if not pid_alive(int(parts[1])):
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
                 removed.append(entry.name)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from pseudonic.bench.search import Point, search_intervals
+from pseudonic.node import pid_alive
 
 NETNS_PREFIX = "pseudonic-"
 #: one /30 of RFC 5737 TEST-NET-1: never routed, cannot collide with a real network
@@ -247,16 +248,6 @@ def _pid_of(name: str) -> int | None:
     return int(parts[1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def our_namespaces() -> list[str]:
     """The ``pseudonic-*`` network namespaces that exist now, whoever made them."""
     return sorted(n for n in _netns().listnetns() if n.startswith(NETNS_PREFIX) and _pid_of(n) is not None)
@@ -267,7 +258,7 @@ def sweep_stale_namespaces() -> list[str]:
     removed = []
     for name in our_namespaces():
         pid = _pid_of(name)
-        if pid is not None and not _alive(pid):
+        if pid is not None and not pid_alive(pid):
             _netns().remove(name)
             removed.append(name)
     return removed
