@@ -111,7 +111,8 @@ class CDriver:
         def address(symbol: str) -> int:
             return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value or 0
 
-        idle = address("pnic_driver_idle") if hasattr(lib, "pnic_driver_idle") else 0
+        (idle_name,) = OPTIONAL_ENTRY_POINTS
+        idle = address(idle_name) if hasattr(lib, idle_name) else 0
         # The library stays loaded for the life of the process (ctypes never unloads it), so
         # the addresses stay valid in the driver node, which is forked from this process.
         return cls(path, label, address(ENTRY_POINTS[0]), address(ENTRY_POINTS[1]), address(ENTRY_POINTS[2]), idle)

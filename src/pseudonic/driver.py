@@ -51,8 +51,6 @@ from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
 DRIVER_METHODS = ("open", "interrupt", "close")
 REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
-#: The reference drivers, as --driver names them.
-REFERENCES = ("python", "c")
 
 
 @dataclass(frozen=True)

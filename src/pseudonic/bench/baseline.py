@@ -669,14 +669,14 @@ def measure_baseline(
     except OSError as e:
         return {"skipped": f"cannot set up network namespaces and a veth pair: {e}"}
     shots: dict[int, _Shot] = {}
-    tries: dict[int, list[float]] = {}
+    success_rates: dict[int, list[float]] = {}
 
     def measure(interval_ns: int) -> Point:
         # As in the sweep: RUNS runs, the one with the median success rate counts; all are kept.
         runs = [_measure_once(pair, size, count, interval_ns, sender_core, receiver_core) for _ in range(RUNS)]
         runs.sort(key=lambda r: (r.received, -r.duration_ns))
         shot = runs[len(runs) // 2]
-        tries[interval_ns] = [r.received / count for r in runs]
+        success_rates[interval_ns] = [r.received / count for r in runs]
         if progress is not None:
             progress(len(shots), shot.point)
         shots[interval_ns] = shot
@@ -743,7 +743,7 @@ def measure_baseline(
                 "sendmmsg_calls": shot.batch_calls,
                 "max_batch": shot.max_batch,
                 "refused": shot.refused,
-                "success_rates": tries[i],
+                "success_rates": success_rates[i],
             }
             for i, shot in sorted(shots.items())
         ],

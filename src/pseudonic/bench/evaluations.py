@@ -28,7 +28,6 @@ import numpy as np
 
 from .. import analysis, schedule
 from ..controller import run
-from ..result import RunResult
 from .machine import machine_info
 from .report import PAPER_SEND_NS, PAPER_THROUGHPUT_GBPS
 from .search import Point, SearchResult, search_intervals
@@ -105,13 +104,6 @@ def send_time(
     return rows
 
 
-def handler_entry_deviation(r: RunResult) -> np.ndarray[Any, Any]:
-    """Deviation of each interval between handler entries from the interval between the packets that woke them."""
-    entry, packet = analysis.handler_entries(r.irqs, r.raises)
-    dev: np.ndarray[Any, Any] = np.diff(entry.astype(np.int64)) - np.diff(r.t0_ns + r.due_ns[packet].astype(np.int64))
-    return dev
-
-
 def _interval_stats(intervals: np.ndarray[Any, Any]) -> dict[str, Any]:
     s = analysis.summarize(intervals)
     return {k: s[k] for k in ("min", "p50", "p99", "max")}
@@ -129,9 +121,10 @@ def precision(
     """E2: the run, its deviation statistics on both nodes, and the histogram (``out/precision.png``)."""
     r = run(interval_ns, count, 1500, driver=driver, irq=irq)
     _tick(progress, "precision")
-    entry, _ = analysis.handler_entries(r.irqs, r.raises)
+    entry, packet = analysis.handler_entries(r.irqs, r.raises)
     starts = r.tx["start_ns"].astype(np.int64)
-    drv_dev = handler_entry_deviation(r)
+    # each interval between handler entries against the one between the packets that woke them
+    drv_dev = np.diff(entry.astype(np.int64)) - np.diff(r.due_ns[packet].astype(np.int64))
     dev_dev = np.diff(starts) - np.diff(r.due_ns.astype(np.int64))
     d, dv = r.interval_deviation_ns, r.device_interval_deviation_ns
     section: dict[str, Any] = {
