@@ -23,6 +23,7 @@ from rich.table import Table
 
 from .. import __version__, config
 from ..errors import ConfigError
+from ..frames import MIN_FRAME
 from ..units import format_ns, parse_interval, parse_size
 from . import evaluations as ev
 from .baseline import measure_baseline
@@ -41,9 +42,14 @@ def _sizes(text: str) -> list[int]:
     if not sizes:
         raise ConfigError("--sizes: give one or more sizes, e.g. 1500,8KiB,16KiB")
     for s in sizes:
-        if not 60 <= s <= config.DEFAULT_BUFFER_SIZE:
-            raise ConfigError(f"--sizes: {s} B is out of range: give 60..{config.DEFAULT_BUFFER_SIZE} bytes")
+        if not MIN_FRAME <= s <= config.DEFAULT_BUFFER_SIZE:
+            raise ConfigError(f"--sizes: {s} B is out of range: give {MIN_FRAME}..{config.DEFAULT_BUFFER_SIZE} bytes")
     return sizes
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= config.MAX_COUNT:
+        raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
 
 
 def _names(text: str, allowed: tuple[str, ...] | None, what: str) -> list[str]:
@@ -301,8 +307,7 @@ def sweep_cmd(
     size_list, driver_list = _sizes(sizes), _names(drivers, None, "driver")
     if quick:
         size_list, count = size_list[:1], 500
-    if not 1 <= count <= config.MAX_COUNT:
-        raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
+    _check_count(count)
     if not 1 <= runs <= 15:
         raise ConfigError(f"--runs {runs} is out of range: give 1..15")
     from ..driver import load_driver
@@ -328,8 +333,7 @@ def baseline_cmd(count: int, intervals: str, quick: bool, out: str | None) -> No
     started, where = time.monotonic(), _out(out)
     if quick:
         count, intervals = 500, "20us,5us"
-    if not 1 <= count <= config.MAX_COUNT:
-        raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
+    _check_count(count)
     b = step_baseline(count, _intervals(intervals))
     _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "baseline": b})
 
