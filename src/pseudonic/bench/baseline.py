@@ -307,6 +307,10 @@ def _create_pair() -> _Pair:
     rx_if, tx_if = f"pnb{token}rx", f"pnb{token}tx"
     names = {"rx_ns": base + "-rx", "tx_ns": base + "-tx"}
     created: list[str] = []
+    # Both ends get their addresses when they are made (locally administered, unicast): asking the
+    # kernel for them afterwards raced with the peer's move into its namespace (seen with pyroute2 0.9).
+    octets = ":".join(token[i : i + 2] for i in range(0, 6, 2))
+    rx_mac, tx_mac = f"02:70:6e:{octets}", f"06:70:6e:{octets}"
     try:
         for name in names.values():
             _netns().create(name)
@@ -316,12 +320,13 @@ def _create_pair() -> _Pair:
             with IPRoute(netns=names["rx_ns"]) as ipr:
                 # Created in rx with its peer straight in tx: the pair never appears in the root namespace,
                 # and goes with the namespaces.
-                ipr.link("add", ifname=rx_if, kind="veth", peer={"ifname": tx_if, "net_ns_fd": tx_fd})
-                rx_mac = ipr.get_links(ifname=rx_if)[0].get("address")
+                ipr.link(
+                    "add", ifname=rx_if, address=rx_mac, kind="veth",
+                    peer={"ifname": tx_if, "address": tx_mac, "net_ns_fd": tx_fd},
+                )  # fmt: skip
         finally:
             os.close(tx_fd)
         with IPRoute(netns=names["tx_ns"]) as ipr:
-            tx_mac = ipr.get_links(ifname=tx_if)[0].get("address")
             _configure(ipr, tx_if, TX_ADDR, RX_ADDR, rx_mac)
         with IPRoute(netns=names["rx_ns"]) as ipr:
             _configure(ipr, rx_if, RX_ADDR, TX_ADDR, tx_mac)
