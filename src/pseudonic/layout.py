@@ -98,9 +98,9 @@ DEV_REGS = _padded(
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {
-        "names": ["rdt", "ready", "handled", "ims", "itr"],
-        "formats": ["<u4", "<u4", "<u8", "<u4", "<u4"],
-        "offsets": [0, 4, 8, LINE_PAIR, LINE_PAIR + 4],  # IMS on a second line pair: see pnic_layout.h
+        "names": ["rdt", "ready", "handled", "line_seen", "ims", "itr"],
+        "formats": ["<u4", "<u4", "<u8", "<u8", "<u4", "<u4"],
+        "offsets": [0, 4, 8, 16, LINE_PAIR, LINE_PAIR + 4],  # IMS on a second line pair: see pnic_layout.h
         "itemsize": 2 * LINE_PAIR,
     }
 )

@@ -68,7 +68,7 @@ static const struct layout_entry layout_entries[] = {
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
-    FIELD(drv_regs, handled),
+    FIELD(drv_regs, handled), FIELD(drv_regs, line_seen),
     SIZE(ctl), FIELD(ctl, stop),
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags),
     SIZE(frame), FIELD(frame, data_off), FIELD(frame, length), FIELD(frame, stamp_off), FIELD(frame, csum_off),

@@ -150,6 +150,26 @@ static void kick(const struct pnic_line *line)
     }
 }
 
+/* Carry a raise over the line -- on the signal line only if the driver node
+ * has answered the last signal.  An interrupt line is one pending bit (the
+ * APIC's IRR), not a queue: queueing a real-time signal per raise let the
+ * kernel deliver signals back to back faster than a Python driver's handler
+ * could run, and the node made no progress until the schedule ended.  The
+ * node publishes line_seen and then looks at the doorbell once more before
+ * it waits (pnic_driver.c); we store the doorbell and then read line_seen
+ * (both with full fences), so one of us sees the other's store: either the
+ * node sees the new doorbell, or we see it answered and signal again. */
+static void carry(struct pnic_segment *seg, const struct pnic_line *line, uint64_t *signalled)
+{
+    if (line->mode == PNIC_LINE_SIGNAL) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&seg->drv->line_seen, __ATOMIC_ACQUIRE) < *signalled)
+            return; /* a signal is on its way; the node will look at the doorbell again */
+        *signalled = seg->line->doorbell;
+    }
+    kick(line);
+}
+
 /* Raise the line if a pending cause is unmasked.  *now is read just before
  * the doorbell store -- the moment the line is raised -- so that a driver
  * never enters its handler before the raise time on record. */
@@ -171,6 +191,7 @@ struct moderation {
     uint32_t raised;  /* raised at least once */
     uint32_t pending; /* a raise is held back by IMS or ITR */
     uint32_t packet;  /* the packet whose cause is held */
+    uint64_t signalled; /* the doorbell at the last signal sent (signal line) */
 };
 
 /* Raise the line for `packet` now, or hold the raise back:
@@ -197,7 +218,7 @@ static int moderated_raise(struct pnic_segment *seg, const struct pnic_line *lin
         return 0;
     }
     ring_doorbell(seg, packet, icr, *now);
-    kick(line);
+    carry(seg, line, &mod->signalled);
     mod->last_ns = *now;
     mod->raised = 1;
     mod->pending = 0;
@@ -233,7 +254,7 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
     const uint8_t *pool = seg->bufs, *pool_end = seg->bufs + (uint64_t)h->ring_size * h->buf_size;
-    struct moderation mod = {0, 0, 0, 0};
+    struct moderation mod = {0, 0, 0, 0, 0};
     uint64_t held_ns;
     pnic_prefault(seg->base, h->total_size);
     __atomic_store_n(&seg->line->state, PNIC_DEV_RUNNING, __ATOMIC_RELEASE);

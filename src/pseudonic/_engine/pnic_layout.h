@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 3u
+#define PNIC_LAYOUT_VERSION 4u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -137,7 +137,11 @@ struct pnic_drv_regs {
     uint32_t rdt; /* receive descriptor tail: one past the last descriptor given to the device */
     uint32_t ready;
     uint64_t handled; /* interrupts handled */
-    uint64_t _pad0[14];
+    /* The doorbell the driver node last looked at before it went back to
+     * waiting: on the signal line the device sends no new signal while one it
+     * sent is not yet answered (see kick() in pnic_device.c). */
+    uint64_t line_seen;
+    uint64_t _pad0[13];
     uint32_t ims; /* interrupt mask: causes that raise the line */
     uint32_t itr; /* interrupt throttle: minimum interval between interrupts, 256 ns units */
     uint64_t _pad1[15];
