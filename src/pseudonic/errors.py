@@ -13,3 +13,10 @@ class ConfigError(PseudonicError, ValueError):
 
 class DriverLoadError(ConfigError):
     """The driver named on the command line cannot be imported or lacks the driver protocol."""
+
+
+class MachineLimitError(ConfigError):
+    """The machine cannot give what the run needs (space, descriptors, permissions).
+
+    The message says what is short, how much, and what to change.
+    """
