@@ -13,17 +13,35 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
 
 from . import _engine
 from .errors import DriverLoadError
 
 ENTRY_POINTS = ("pnic_driver_open", "pnic_driver_interrupt", "pnic_driver_close")
 OPTIONAL_ENTRY_POINTS = ("pnic_driver_idle",)
-#: ELF e_machine of the architectures we build for.
-_ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "i686": 3, "armv7l": 40, "riscv64": 243, "ppc64le": 21, "s390x": 22}
+#: ELF e_machine, as pyelftools names it, of the architectures we build for (platform.machine()).
+_ELF_MACHINES = {
+    "x86_64": "EM_X86_64",
+    "aarch64": "EM_AARCH64",
+    "i686": "EM_386",
+    "armv7l": "EM_ARM",
+    "riscv64": "EM_RISCV",
+    "ppc64le": "EM_PPC64",
+    "s390x": "EM_S390",
+}
+_ELF_MAGIC = b"\x7fELF"
+_EI_NIDENT = 16
+#: EI_CLASS -> word size, and the ELF header's size for each.
+_ELF_CLASS_BITS = {1: 32, 2: 64}
+_ELF_HEADER_SIZE = {32: 52, 64: 64}
 
 
 def include_dir() -> Path:
@@ -46,20 +64,73 @@ def looks_like_library(spec: str) -> bool:
     return name.endswith(".so") or ".so." in name
 
 
-def _check_elf(path: Path) -> None:
-    with path.open("rb") as f:
-        head = f.read(20)
-    if head[:4] != b"\x7fELF":
-        raise DriverLoadError(f"driver {str(path)!r} is not a shared library (no ELF header); build it with cc -shared")
-    if head[16] != 3:  # ET_DYN
-        raise DriverLoadError(f"driver {str(path)!r} is an ELF file but not a shared library; build it with -shared")
-    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    expected = _ELF_MACHINES.get(platform.machine())
-    if expected is not None and machine != expected:
-        raise DriverLoadError(
-            f"driver {str(path)!r} is built for another architecture (ELF machine {machine}); "
-            f"this machine is {platform.machine()}: rebuild it here"
-        )
+def _refuse(label: str, why: str) -> DriverLoadError:
+    return DriverLoadError(f"driver {label!r} {why}")
+
+
+def _check_file(path: Path, label: str) -> None:
+    if path.is_symlink() and not path.exists():
+        raise _refuse(label, f"is a symbolic link to {os.readlink(path)!r}, which does not exist")
+    if path.is_dir():
+        raise _refuse(label, "is a directory: give the path of a .so file")
+    if not path.exists():
+        raise _refuse(label, "does not exist")
+    # Opening a FIFO or a device would block or read something that is no library.
+    if not path.is_file():
+        raise _refuse(label, "is not a regular file: give the path of a .so file")
+
+
+def _check_elf(f: BinaryIO, size: int, label: str) -> None:
+    ident = f.read(_EI_NIDENT)
+    if not (ident.startswith(_ELF_MAGIC) or _ELF_MAGIC.startswith(ident)):
+        raise _refuse(label, "is not a shared library (no ELF header); build it with cc -shared")
+    bits = _ELF_CLASS_BITS.get(ident[4]) if len(ident) > 4 else None
+    header = _ELF_HEADER_SIZE[bits or 64]
+    if size < header:
+        of = f"a {bits}-bit ELF header" if bits else "an ELF header"
+        raise _refuse(label, f"is not a complete ELF file ({size} bytes; {of} alone is {header} bytes): rebuild it")
+    try:
+        elf = ELFFile(f)
+        if elf["e_type"] != "ET_DYN":
+            raise _refuse(label, "is an ELF file but not a shared library; build it with -shared")
+        machine = elf["e_machine"]
+        expected = _ELF_MACHINES.get(platform.machine())
+        if expected is not None and machine != expected:
+            raise _refuse(
+                label,
+                f"is built for another architecture ({elf.get_machine_arch()}, {machine}); "
+                f"this machine is {platform.machine()}: rebuild it here",
+            )
+        # The dynamic loader maps each PT_LOAD segment whole; a page past the end of the file
+        # faults with SIGBUS when touched, which kills this process instead of raising. The
+        # section header table is what a linker writes last, so a cut file loses it first.
+        tables = [elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"]]
+        if elf["e_shoff"]:
+            tables.append(elf["e_shoff"] + elf["e_shnum"] * elf["e_shentsize"])
+        need = max(tables)
+        # pyelftools reads sections to describe some segments: only once both tables are whole.
+        if need <= size:
+            need = max([need, *(seg["p_offset"] + seg["p_filesz"] for seg in elf.iter_segments("PT_LOAD"))])
+    except ELFError as exc:
+        raise _refuse(label, f"is a damaged ELF file ({exc}): rebuild it") from None
+    if need > size:
+        raise _refuse(label, f"is truncated ({size} bytes, its headers need {need}): rebuild it")
+
+
+def check_library(path: str | os.PathLike[str]) -> None:
+    """Refuse, with one line, a driver library that cannot be loaded safely; load nothing.
+
+    Everything here reads the file without mapping it, so a process may call it and
+    leave the loading (:meth:`CDriver.load`) to another.
+    """
+    label = os.fspath(path)
+    file = Path(path)
+    _check_file(file, label)
+    try:
+        with file.open("rb") as f:
+            _check_elf(f, os.fstat(f.fileno()).st_size, label)
+    except OSError as exc:
+        raise _refuse(label, f"cannot be read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -75,10 +146,8 @@ class CDriver:
 
     @classmethod
     def load(cls, spec: str, default_name: str | None = None) -> CDriver:
+        check_library(spec)
         path = Path(spec)
-        if not path.is_file():
-            raise DriverLoadError(f"driver library {spec!r} does not exist")
-        _check_elf(path)
         try:
             lib = ctypes.CDLL(str(path.resolve()))
         except OSError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -54,6 +56,8 @@ class RunConfig:
     driver: str
     itr_ns: int
     napi_budget: int
+    #: What was made of the ITR asked for when it was not a whole number of steps, for the user to see.
+    itr_note: str | None = None
 
     @property
     def itr_units(self) -> int:
@@ -67,6 +71,39 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{what} must be an integer, not {value!r}")
     return value
+
+
+_ONLINE_CPUS = Path("/sys/devices/system/cpu/online")
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """The kernel's cpu list format (``0-3,8``, as in ``/sys/devices/system/cpu/online``) -> cores."""
+    cores: set[int] = set()
+    for part in text.strip().split(","):
+        if part:
+            first, _, last = part.partition("-")
+            cores.update(range(int(first), int(last or first) + 1))
+    return sorted(cores)
+
+
+def online_cores() -> list[int]:
+    """Cores this machine has running, whether or not this process may use them."""
+    try:
+        return parse_cpu_list(_ONLINE_CPUS.read_text())
+    except (OSError, ValueError):
+        return list(range(os.cpu_count() or 1))
+
+
+def _check_core(what: str, core: int, allowed: list[int]) -> None:
+    if core in allowed:
+        return
+    listed = ", ".join(map(str, allowed))
+    # taskset and cgroup cpusets narrow the affinity: the core is there, the fix is elsewhere.
+    if core in online_cores():
+        raise ConfigError(
+            f"{what} {core} exists but this process may not run on it (allowed: {listed}; see taskset/cgroup cpuset)"
+        )
+    raise ConfigError(f"{what} {core} does not exist here: give one of {listed}")
 
 
 def make_config(
@@ -86,10 +123,13 @@ def make_config(
     allow_back_to_back: bool = False,
 ) -> RunConfig:
     """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
-    interval_ns = parse_interval(interval)
+    interval_ns = parse_interval(interval, signed=True)
     low = 0 if allow_back_to_back else 1
     if not low <= interval_ns <= MAX_INTERVAL_NS:
-        raise ConfigError(f"interval {interval!r} is out of range: give 1ns..10s (e.g. 38us)")
+        raise ConfigError(
+            f"interval {interval!r} is out of range: give {'0' if low == 0 else '1ns'}..10s, "
+            "with a unit of ns, us or ms (e.g. 38us)"
+        )
     count = _int(count, "count")
     if not 1 <= count <= MAX_COUNT:
         raise ConfigError(f"count {count} is out of range: give 1..{MAX_COUNT}")
@@ -98,26 +138,30 @@ def make_config(
         raise ConfigError(
             f"ring size {ring_size} is not allowed: give a power of two {RING_SIZES[0]}..{RING_SIZES[-1]}"
         )
-    buf = parse_size(buffer_size, "buffer size")
+    buf = parse_size(buffer_size, "buffer size", signed=True)
     if buf not in BUFFER_SIZES:
         raise ConfigError(
             f"buffer size {buf} is not an e1000 receive buffer size: give one of {', '.join(map(str, BUFFER_SIZES))}"
         )
-    nbytes = parse_size(size)
+    nbytes = parse_size(size, signed=True)
     if not MIN_FRAME <= nbytes <= buf:
         raise ConfigError(f"size {nbytes} B is out of range: give {MIN_FRAME}..{buf} bytes (the buffer size)")
     cores = available_cores()
     for what, core in (("device core", device_core), ("driver core", driver_core)):
-        if _int(core, what) not in cores:
-            raise ConfigError(f"{what} {core} does not exist here: give one of {', '.join(map(str, cores))}")
+        _check_core(what, _int(core, what), cores)
     if device_core == driver_core:
         raise ConfigError(f"device core and driver core are both {device_core}: each node needs its own core")
     if irq not in IRQ_LINES:
         raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(IRQ_LINES)}")
-    itr_ns = parse_interval(itr)
-    if not 0 <= itr_ns <= MAX_ITR_NS:
-        raise ConfigError(f"ITR {itr!r} is out of range: give 0 (off) .. {MAX_ITR_NS} ns, in steps of 256 ns")
-    itr_ns = round(itr_ns / ITR_UNIT_NS) * ITR_UNIT_NS
+    itr_asked = parse_interval(itr, "ITR", signed=True)
+    # Below one step the register would hold 0, which turns moderation off: the opposite of what was asked.
+    if itr_asked != 0 and not ITR_UNIT_NS <= itr_asked <= MAX_ITR_NS:
+        raise ConfigError(
+            f"ITR {itr!r} is out of range: give 0 (off) .. {MAX_ITR_NS} ns in steps of {ITR_UNIT_NS} ns, "
+            f"the shortest being {ITR_UNIT_NS} ns"
+        )
+    itr_ns = round(itr_asked / ITR_UNIT_NS) * ITR_UNIT_NS
+    itr_note = f"ITR {itr_asked} ns rounded to {itr_ns} ns ({ITR_UNIT_NS} ns steps)" if itr_ns != itr_asked else None
     napi_budget = _int(napi_budget, "NAPI budget")
     if not 0 <= napi_budget <= MAX_NAPI_BUDGET:
         raise ConfigError(f"NAPI budget {napi_budget} is out of range: give 0 (off) .. {MAX_NAPI_BUDGET}")
@@ -129,5 +173,17 @@ def make_config(
             "send fewer packets or use --upper null"
         )
     return RunConfig(
-        interval_ns, count, nbytes, ring_size, buf, device_core, driver_core, irq, upper, driver, itr_ns, napi_budget
+        interval_ns,
+        count,
+        nbytes,
+        ring_size,
+        buf,
+        device_core,
+        driver_core,
+        irq,
+        upper,
+        driver,
+        itr_ns,
+        napi_budget,
+        itr_note=itr_note,
     )

@@ -20,40 +20,59 @@ _SIZE_UNITS = {
     "mi": 1 << 20,
     "mib": 1 << 20,
 }
-_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Zµ]*)\s*$")
+_NUMBER = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*([a-zA-Zµ]*)\s*$")
 
 
-def parse_interval(text: str | int | float, what: str = "interval") -> int:
-    """``"38us"`` -> 38000 (ns). Integers are taken as ns; strings need a unit."""
+def parse_interval(text: str | int | float, what: str = "interval", *, signed: bool = False) -> int:
+    """``"38us"`` -> 38000 (ns). Integers are taken as ns; strings need a unit.
+
+    A negative duration is refused unless ``signed``: then the caller checks the range, so that
+    its message names the range rather than calling ``-5us`` no duration.
+    """
     if isinstance(text, bool):
         raise ConfigError(f"{what} must be a duration such as 38us, not {text!r}")
     if isinstance(text, (int, float)):
-        return round(text)
-    m = _NUMBER.match(text)
-    unit = m.group(2).lower() if m else ""
-    if m and not unit and float(m.group(1)) == 0:
-        return 0  # zero needs no unit
-    if not m or unit not in _TIME_UNITS:
-        raise ConfigError(f"{what} {text!r} is not a duration: give a number and a unit of ns, us or ms (e.g. 38us)")
-    return round(float(m.group(1)) * _TIME_UNITS[unit])
+        ns = round(text)
+    else:
+        m = _NUMBER.match(text)
+        unit = m.group(2).lower() if m else ""
+        if m and not unit and float(m.group(1)) == 0:
+            return 0  # zero needs no unit
+        if not m or unit not in _TIME_UNITS:
+            raise ConfigError(
+                f"{what} {text!r} is not a duration: give a number and a unit of ns, us or ms (e.g. 38us)"
+            )
+        ns = round(float(m.group(1)) * _TIME_UNITS[unit])
+    if ns < 0 and not signed:
+        raise ConfigError(
+            f"{what} {text!r} is out of range: give a duration of 0 or more, with a unit of ns, us or ms (e.g. 38us)"
+        )
+    return ns
 
 
-def parse_size(text: str | int, what: str = "size") -> int:
-    """``"1.5KB"`` -> 1500, ``"16KiB"`` -> 16384, ``1500`` -> 1500 (bytes)."""
+def parse_size(text: str | int, what: str = "size", *, signed: bool = False) -> int:
+    """``"1.5KB"`` -> 1500, ``"16KiB"`` -> 16384, ``1500`` -> 1500 (bytes).
+
+    A negative size is refused unless ``signed``: then the caller checks the range and names it.
+    """
     if isinstance(text, bool):
         raise ConfigError(f"{what} must be a byte count such as 1500 or 16KiB, not {text!r}")
     if isinstance(text, int):
-        return text
-    m = _NUMBER.match(text)
-    unit = m.group(2).lower() if m else ""
-    if not m or unit not in _SIZE_UNITS:
-        raise ConfigError(
-            f"{what} {text!r} is not a size: give bytes, or a number with B, KB or KiB (e.g. 1500, 1.5KB, 16KiB)"
-        )
-    value = float(m.group(1)) * _SIZE_UNITS[unit]
-    if value != int(value):
-        raise ConfigError(f"{what} {text!r} is not a whole number of bytes")
-    return int(value)
+        nbytes = text
+    else:
+        m = _NUMBER.match(text)
+        unit = m.group(2).lower() if m else ""
+        if not m or unit not in _SIZE_UNITS:
+            raise ConfigError(
+                f"{what} {text!r} is not a size: give bytes, or a number with B, KB or KiB (e.g. 1500, 1.5KB, 16KiB)"
+            )
+        value = float(m.group(1)) * _SIZE_UNITS[unit]
+        if value != int(value):
+            raise ConfigError(f"{what} {text!r} is not a whole number of bytes")
+        nbytes = int(value)
+    if nbytes < 0 and not signed:
+        raise ConfigError(f"{what} {text!r} is out of range: give 0 or more bytes (e.g. 1500, 1.5KB, 16KiB)")
+    return nbytes
 
 
 def format_ns(ns: float) -> str:
