@@ -1,11 +1,14 @@
 """The controller: one run from configuration to result, and nothing left behind.
 
-It validates, builds the frames and the schedule, creates the segment,
-forks the driver node and, once the driver is open, the device node; then
-it sleeps on the nodes' pipes and process handles (no polling, no sleeps)
-until the device has sent everything and the driver has reported. Whatever
-happens -- a driver exception, a node killed by a signal, Ctrl-C -- the
-finally clause stops both nodes and removes the segment.
+It validates, claims the run's two cores, builds the frames and the
+schedule, creates the segment, forks the driver node (which loads the
+driver: no driver code ever runs here) and, once the driver is open, the
+device node; then it waits on the nodes' pipes and process handles until the
+device has sent everything and the driver has reported. Whatever happens --
+a driver exception, a node killed by a signal, Ctrl-C, SIGTERM or SIGHUP --
+both nodes are stopped, what the driver delivered so far is verified and
+reported as a partial result, whatever the driver forked is ended, and the
+segment is removed.
 """
 
 from __future__ import annotations
@@ -14,30 +17,69 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, schedule
-from .cdriver import CDriver
+from . import _engine, analysis, config, cores, schedule
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
-from .driver import Line, check_driver_class, driver_name, driver_node, load_driver
-from .errors import ConfigError
+from .driver import driver_node
+from .errors import ConfigError, DriverLoadError
 from .frames import FrameSet
-from .layout import LINE_EVENTFD, LINE_SIGNAL, SLOT, SLOT_SPURIOUS, TX_STORED, SegmentView, segment_size
+from .layout import (
+    LINE_EVENTFD,
+    LINE_SIGNAL,
+    RXD_STAT_DD,
+    SLOT,
+    SLOT_ERRORS_MASK,
+    SLOT_SPURIOUS,
+    TX_STORED,
+    SegmentView,
+    segment_size,
+)
+from .line import Line
+from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
+from .node import end_group
 from .result import RunResult
 from .segment import Segment
-from .upper import Verdict
+from .upper import Deliveries
+from .verdict import Counts, MissedLimit, judge, parse_missed_limit
 
-#: How long the driver may take to open, and to finish after the last packet.
+#: How long the driver may take to open.
 OPEN_TIMEOUT_S = 30.0
+#: How long the driver may take to load, and to finish after the last packet.
 DRIVER_TIMEOUT_S = 10.0
 #: How long a node gets to leave by itself once told to stop, before SIGKILL.
 STOP_GRACE_S = 2.0
+#: How often a watcher (the CLI's live line) hears how the run is going.
+PROGRESS_EVERY_S = 0.1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How a run is going, read from the segment while it runs (for a live line)."""
+
+    elapsed_s: float
+    packets: int  # schedule entries in all
+    sent: int
+    stored: int
+    taken: int  # stored frames whose descriptors the driver has taken (DD no longer set)
+    missed: int
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run; ``result`` has the figures up to then."""
+
+    def __init__(self, signo: int, result: RunResult | None = None) -> None:
+        super().__init__(signo)
+        self.signo = signo
+        self.result = result
 
 
 def run(
@@ -58,8 +100,11 @@ def run(
     slots: np.ndarray[Any, Any] | None = None,
     driver_timeout: float = DRIVER_TIMEOUT_S,
     lead_ns: int = DEFAULT_LEAD_NS,
+    max_missed: str | int | None = None,
+    wait_for_cores: bool = False,
+    progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Run the pseudo-NIC against a driver and return what was measured.
+    """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
     ``interval`` and ``count`` make a periodic schedule; ``slots`` (see
     :mod:`pseudonic.schedule`) replaces it with any timeline. ``frames``
@@ -67,8 +112,13 @@ def run(
     ``irq`` picks the line (spin, eventfd, signal); ``itr`` programs the
     minimum interval between interrupts before the driver opens;
     ``napi_budget`` asks the driver to poll NAPI-style (the reference
-    drivers do; ``nic.napi_budget`` tells any driver).
-    Raises :class:`~pseudonic.errors.ConfigError` for bad input.
+    drivers do; ``nic.napi_budget`` tells any driver). ``max_missed`` (a
+    count, or ``"P%"``) makes device drops past it fail the verdict.
+    The run holds its two cores for its whole life; another run on either
+    raises :class:`~pseudonic.errors.CoresBusyError` unless
+    ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
+    bad input, :class:`RunInterrupted` (a ``KeyboardInterrupt`` carrying
+    the partial result) when a signal stopped the run.
     """
     back_to_back = slots is not None
     if slots is not None:
@@ -79,38 +129,52 @@ def run(
     if frames is not None:
         frames = list(frames)
         size = max((len(bytes(f)) for f in frames), default=0)
-    spec = driver if isinstance(driver, str) else f"{driver.__module__}:{driver.__qualname__}"
+    spec = spec_of(driver)
     cfg = make_config(
         interval, count, size, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
         allow_back_to_back=back_to_back,
     )  # fmt: skip
-    cls = load_driver(driver) if isinstance(driver, str) else check_driver_class(driver, spec)
+    limit = parse_missed_limit(max_missed)
+    if not 0 < driver_timeout <= 3600:
+        raise ConfigError(f"driver timeout {driver_timeout!r} s is out of range: give more than 0 and at most 3600 s")
+    # What can be checked without running the driver's code; the rest happens in the driver node.
+    if isinstance(driver, str):
+        check_spec(driver)
+    else:
+        check_driver_class(driver, spec)
     frameset = FrameSet.from_user(frames, cfg.buffer_size) if frames is not None else FrameSet.generated(cfg.size)
     if slots is None:
         slots = schedule.periodic(cfg.count, cfg.interval_ns)
     elif int(slots["frame"].max()) >= len(frameset.templates):
         raise ConfigError(f"slots name frame {int(slots['frame'].max())}: there are {len(frameset.templates)} frames")
-    return Controller(cfg, cls, frameset, slots, driver_timeout, lead_ns).run()
+    with cores.claim({cfg.device_core, cfg.driver_core}, wait=wait_for_cores):
+        return Controller(cfg, driver, frameset, slots, driver_timeout, lead_ns, limit, progress).run()
 
 
 class Controller:
     def __init__(
         self,
         cfg: RunConfig,
-        driver_cls: type | CDriver,
+        driver: str | type,
         frames: FrameSet,
         slots: np.ndarray[Any, Any],
         driver_timeout: float,
         lead_ns: int,
+        max_missed: MissedLimit | None = None,
+        progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.driver_cls = driver_cls
+        self.driver = driver
         self.frames = frames
         self.slots = slots
         self.driver_timeout = driver_timeout
         self.lead_ns = lead_ns
+        self.max_missed = max_missed
+        self.progress = progress
         self.ctx = mp.get_context("fork")
+        self.driver_label = cfg.driver
+        self.started = time.monotonic()
 
     def run(self) -> RunResult:
         cfg = self.cfg
@@ -118,25 +182,41 @@ class Controller:
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         # The eventfd is made here and inherited by both nodes across fork; closed with the run.
-        efd = os.eventfd(0, os.EFD_CLOEXEC) if cfg.irq == "eventfd" else -1
-        self.line = Line.make(cfg.irq, efd)
+        efd = -1
         try:
+            efd = os.eventfd(0, os.EFD_CLOEXEC) if cfg.irq == "eventfd" else -1
+            self.line = Line.make(cfg.irq, efd)
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
-            failure, report = self._run_nodes(seg, view, procs)
+            self.recv: Connection | None = None
+            try:
+                failure, report = self._run_nodes(seg, view, procs)
+            except KeyboardInterrupt as exc:
+                signo = int(getattr(exc, "signo", signal.SIGINT))
+                if len(procs) < 2:
+                    raise RunInterrupted(signo) from None  # the device never started: nothing to report
+                report = self._stop_and_collect(view, procs)
+                stopped = {"kind": "interrupted", "stage": "run", "handler_run": None,
+                           "message": f"stopped by {signal.Signals(signo).name}"}  # fmt: skip
+                raise RunInterrupted(signo, self._result(view, stopped, report, interrupted=signo)) from None
             return self._result(view, failure, report)
         finally:
-            if view is not None:
-                view.ctl["stop"][0] = 1
-                self._kick(procs)
-            self._reap(procs)
-            if view is not None:
-                view.release()
-            seg.close()
-            if efd >= 0:
-                os.close(efd)
+            # Cleanup runs to its end: a second Ctrl-C now would leave nodes or the segment behind.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+            try:
+                if view is not None:
+                    view.ctl["stop"][0] = 1
+                    self._kick(procs)
+                self._reap(procs)
+                if view is not None:
+                    view.release()
+                seg.close()
+                if efd >= 0:
+                    os.close(efd)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _kick(self, procs: list[BaseProcess]) -> None:
         """Wake a driver node asleep on its line, so that it sees the stop flag."""
@@ -152,6 +232,7 @@ class Controller:
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         cfg, me = self.cfg, os.getpid()
         recv_end, send_end = self.ctx.Pipe(duplex=False)
+        self.recv = recv_end
         drv = self.ctx.Process(
             target=driver_node,
             args=(
@@ -159,7 +240,7 @@ class Controller:
                 seg.map,
                 cfg.driver_core,
                 me,
-                self.driver_cls,
+                self.driver,
                 cfg.upper,
                 self.frames,
                 self.slots,
@@ -173,7 +254,16 @@ class Controller:
         procs.append(drv)
         send_end.close()
 
-        msg = self._next_message(recv_end, drv, OPEN_TIMEOUT_S)
+        # Loading runs the driver's own code (imports, constructors): it gets the driver timeout.
+        msg = self._next_message(recv_end, drv, self.driver_timeout)
+        if msg is None:
+            drv.join(0.5)
+            raise ended_while_loading(self.cfg.driver, drv.exitcode, self.driver_timeout)
+        if msg[0] == "load-error":
+            raise DriverLoadError(str(msg[1]))
+        if msg[0] == "loaded":
+            self.driver_label = str(msg[1])
+            msg = self._next_message(recv_end, drv, OPEN_TIMEOUT_S)
         if msg is None or msg[0] != "ready":
             return self._driver_failure(msg, drv, view, "open"), None
 
@@ -188,15 +278,22 @@ class Controller:
         due_s = int(self.slots["due_ns"][-1]) / 1e9 + self.lead_ns / 1e9
 
         # Until the device is through its schedule, or the driver speaks or dies first.
-        ready = wait([recv_end, drv.sentinel, dev.sentinel], timeout=due_s + OPEN_TIMEOUT_S)
+        ready = self._watch([recv_end, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view)
         if not ready:
-            return {"kind": "device node hung", "message": "the device did not finish its schedule"}, None
+            return {"kind": "device node hung", "stage": "schedule", "handler_run": None,
+                    "message": "the device did not finish its schedule"}, None  # fmt: skip
         if dev.sentinel in ready:
             dev.join()
             if dev.exitcode != 0:
-                view.ctl["stop"][0] = 1
-                self._kick(procs)
-                return {"kind": "device node failed", "message": f"exit status {dev.exitcode}"}, None
+                # The device is gone; what the driver took until then is still verified and reported.
+                code = dev.exitcode or 0
+                sent = int(view.dev["sent"][0])
+                failure = {"kind": "device node died", "stage": "schedule", "handler_run": None,
+                           "last_packet": sent - 1 if sent else None,
+                           "message": (f"killed by {signal.Signals(-code).name}" if code < 0
+                                       else f"exited with status {code}") + f" after {sent} of {len(self.slots)} "
+                                       "schedule entries"}  # fmt: skip
+                return failure, self._stop_and_collect(view, procs)
         msg = self._next_message(recv_end, drv, self.driver_timeout)
         if msg is not None and msg[0] == "done":
             dev.join(due_s + OPEN_TIMEOUT_S)
@@ -205,6 +302,44 @@ class Controller:
         self._kick(procs)
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
+
+    def _watch(self, handles: list[Any], timeout: float, view: SegmentView) -> list[Any]:
+        """Wait for any of ``handles``; tell the progress watcher how the run goes meanwhile."""
+        if self.progress is None:
+            return list(wait(handles, timeout=timeout))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            ready = wait(handles, timeout=min(left, PROGRESS_EVERY_S))
+            self.progress(self.snapshot(view))
+            if ready:
+                return list(ready)
+
+    def snapshot(self, view: SegmentView) -> Progress:
+        stored = int(view.dev["gprc"][0])
+        pending = int(np.count_nonzero(view.ring["status"] & RXD_STAT_DD))
+        return Progress(
+            elapsed_s=time.monotonic() - self.started,
+            packets=len(self.slots),
+            sent=int(view.dev["sent"][0]),
+            stored=stored,
+            taken=max(stored - pending, 0),
+            missed=int(view.dev["mpc"][0]),
+        )
+
+    def _stop_and_collect(self, view: SegmentView, procs: list[BaseProcess]) -> dict[str, Any] | None:
+        """Stop both nodes; the driver node verifies and reports what it delivered up to now."""
+        view.ctl["stop"][0] = 1
+        self._kick(procs)
+        drv = procs[0]
+        if self.recv is None:
+            return None
+        msg = self._next_message(self.recv, drv, self.driver_timeout)
+        if msg is not None and msg[0] == "ready":  # stopped before the device started
+            msg = self._next_message(self.recv, drv, self.driver_timeout)
+        return msg[1] if msg is not None and msg[0] == "done" else None
 
     @staticmethod
     def _next_message(conn: Connection, proc: BaseProcess, timeout: float) -> tuple[str, Any] | None:
@@ -233,11 +368,13 @@ class Controller:
             db = int(view.irqs["doorbell"][min(runs, view.capacity) - 1])
             if 0 < db <= view.capacity:
                 last = int(view.raises["packet"][db - 1])
-        where = {"stage": stage, "handler_run": runs, "last_packet": last}
+        where = {"stage": stage, "handler_run": runs or None, "last_packet": last}
         if drv.exitcode is None:
             return {"kind": "driver hung", **where,
                     "message": f"no answer within {self.driver_timeout:g} s; the driver node was killed"}  # fmt: skip
         code = drv.exitcode
+        if code < 0 and -code in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            return {"kind": "driver node killed", **where, "message": f"killed by {signal.Signals(-code).name}"}
         cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
         return {"kind": "driver crashed" if code < 0 else "driver node died", **where, "message": cause}
 
@@ -248,9 +385,17 @@ class Controller:
             if p.is_alive():
                 p.kill()
                 p.join()
+            if p.pid is not None:
+                end_group(p.pid)  # whatever the driver forked, even if its node died first
 
     # -- the result -----------------------------------------------------------------------
-    def _result(self, view: SegmentView, failure: dict[str, Any] | None, report: dict[str, Any] | None) -> RunResult:
+    def _result(
+        self,
+        view: SegmentView,
+        failure: dict[str, Any] | None,
+        report: dict[str, Any] | None,
+        interrupted: int | None = None,
+    ) -> RunResult:
         cfg = self.cfg
         dev = view.dev[0]
         sent = int(dev["sent"])
@@ -266,7 +411,7 @@ class Controller:
         due = self.slots["due_ns"][:sent].astype(np.int64)
         stored = (tx["flags"] & TX_STORED) != 0
 
-        verdict: Verdict | None = report["verdict"] if report else None
+        verdict: Deliveries | None = report["deliveries"] if report else None
         received = verdict.received if verdict else 0
         sizes = np.array(self.frames.sizes, dtype=np.int64)[self.slots["frame"][:sent]]
         if verdict is not None and verdict.verified:
@@ -275,6 +420,40 @@ class Controller:
         else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
             received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
         span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
+        errored = stored & ((self.slots["flags"][:sent] & SLOT_ERRORS_MASK) != 0)
+        delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
+        matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
+        delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
+        rx_errors: int | None = report["rx_errors"] if report else 0
+        registers = {
+            "rdh": int(view.dev["rdh"][0]),
+            "rdt": int(view.drv["rdt"][0]),
+            "icr": int(view.dev["icr"][0]),
+            "ims": int(view.drv["ims"][0]),
+            "itr": int(view.drv["itr"][0]),
+        }
+        runs_done = int(np.count_nonzero(view.irqs["entry_ns"]))
+        counts = Counts(
+            packets=packets,
+            stored=int(stored.sum()),
+            error_descriptors=int(errored.sum()),
+            received=received,
+            delivered_with_error=delivered_with_error,
+            missed=int(dev["mpc"]),
+            duplicated=verdict.duplicated if verdict else 0,
+            reordered=verdict.reordered if verdict else 0,
+            corrupted=verdict.corrupted if verdict else 0,
+            rx_errors=rx_errors,
+            verified=verdict.verified if verdict else cfg.upper == "verify",
+            interrupts=raised,
+            handler_runs=runs_done,
+            ims=registers["ims"],
+            rdt_written=registers["rdt"] != 0,
+            failure=failure if interrupted is None else None,
+        )
+        run_verdict = judge(
+            counts, self.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
+        )
 
         # Which packet woke each handler run: the one that raised the doorbell it saw.
         known, raise_of = analysis.woken_by(irqs, raises)
@@ -294,7 +473,7 @@ class Controller:
                 **cfg.as_dict(),
                 # None when the schedule is not periodic: its deadlines are in due_ns
                 "interval_ns": schedule.interval_of(self.slots) if len(self.slots) > 1 else cfg.interval_ns,
-                "driver": driver_name(self.driver_cls, cfg.driver),
+                "driver": self.driver_label,
                 "driver_spec": cfg.driver,
             },
             sent=packets,
@@ -305,7 +484,9 @@ class Controller:
             duplicated=verdict.duplicated if verdict else 0,
             reordered=verdict.reordered if verdict else 0,
             corrupted=verdict.corrupted if verdict else 0,
-            rx_errors=int(report["rx_errors"]) if report else 0,
+            rx_errors=rx_errors,
+            error_descriptors=counts.error_descriptors,
+            delivered_with_error=delivered_with_error,
             success_rate=received / packets if packets else 0.0,
             throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
             interrupts=raised,
@@ -327,8 +508,11 @@ class Controller:
             tx=tx,
             raises=raises,
             irqs=irqs,
-            delivered_seq=verdict.seq if verdict else np.zeros(0, np.int64),
+            delivered_seq=delivered_seq,
             t0_ns=t0,
+            registers=registers,
+            verdict=run_verdict,
+            interrupted=interrupted,
         )
 
 

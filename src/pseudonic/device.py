@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import _engine
-from .driver import Line
 from .frames import FrameSet
+from .line import Line
 from .node import become_node
 
 #: t0 lies this far after the call, so packet 0 is not late for the set-up.

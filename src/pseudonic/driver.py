@@ -1,6 +1,7 @@
-"""The driver node, and loading the driver under test.
+"""The driver node: the process that hosts the driver under test.
 
-The driver node pins itself, builds the driver, calls ``open(nic)``, then
+The driver node pins itself, loads the driver (:mod:`pseudonic.loading`:
+driver code runs here, never in the controller), builds it, calls ``open(nic)``, then
 takes interrupts until the device has finished and none is pending, calls
 ``close(nic)``, lets the upper layer verify what was delivered, and reports
 to the controller through a pipe. How an interrupt reaches it is the line:
@@ -19,124 +20,36 @@ to the controller through a pipe. How an interrupt reaches it is the line:
 A C driver (:mod:`pseudonic.cdriver`) runs its whole loop in C. An
 exception in a Python driver ends the node with a report of where and why;
 a C driver that crashes kills only its node. Either way the device node and
-the controller carry on.
+the controller carry on. Processes the driver forks end with the node.
 """
 
 from __future__ import annotations
 
 import faulthandler
-import importlib
-import importlib.util
-import inspect
 import mmap
 import signal
-import sys
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from . import _engine
-from .cdriver import CDriver, looks_like_library, reference_library
+from .cdriver import CDriver
 from .errors import DriverLoadError
 from .frames import FrameSet
-from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, LINE_SPIN, SegmentView
+from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
+from .line import Line
+from .loading import check_driver_class, driver_name, load_driver
 from .nic import Nic
-from .node import become_node
+from .node import become_node, end_descendants
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
-
-DRIVER_METHODS = ("open", "interrupt", "close")
-REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
-
-
-@dataclass(frozen=True)
-class Line:
-    """How the device reaches the driver node: ``mode`` is a LINE_* constant."""
-
-    name: str
-    mode: int
-    fd: int = -1  # the eventfd, inherited by both nodes across fork
-    signo: int = 0
-
-    @classmethod
-    def make(cls, name: str, fd: int = -1) -> Line:
-        if name == "eventfd":
-            return cls(name, LINE_EVENTFD, fd=fd)
-        if name == "signal":
-            return cls(name, LINE_SIGNAL, signo=int(signal.SIGRTMIN))
-        return cls(name, LINE_SPIN)
-
-
-def check_driver_class(obj: Any, spec: str) -> type:
-    if not inspect.isclass(obj):
-        raise DriverLoadError(f"driver {spec!r} is not a class: a driver is a class with open, interrupt and close")
-    missing = [m for m in DRIVER_METHODS if not callable(getattr(obj, m, None))]
-    if missing:
-        raise DriverLoadError(
-            f"driver {spec!r} lacks {', '.join(missing)}: a driver needs open(nic), interrupt(nic) and close(nic)"
-        )
-    return obj
-
-
-def load_driver(spec: str) -> type | CDriver:
-    """A driver from ``python``, ``c``, ``module:Class``, ``path/to/file.py[:Class]`` or ``path/to/lib.so``."""
-    if spec == "c":
-        return CDriver.load(str(reference_library()), "c")
-    if looks_like_library(spec):
-        return CDriver.load(spec)
-    spec = REFERENCE_DRIVERS.get(spec, spec)
-    target, sep, attr = spec.rpartition(":")
-    if not sep:
-        target, attr = spec, ""
-    try:
-        if target.endswith(".py") or "/" in target:
-            path = Path(target)
-            if not path.is_file():
-                raise DriverLoadError(f"driver file {target!r} does not exist")
-            modspec = importlib.util.spec_from_file_location(f"pseudonic_user_driver_{path.stem}", path)
-            if modspec is None or modspec.loader is None:
-                raise DriverLoadError(f"driver file {target!r} cannot be imported as Python")
-            module = importlib.util.module_from_spec(modspec)
-            sys.modules[modspec.name] = module
-            modspec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(target)
-    except DriverLoadError:
-        raise
-    except Exception as exc:
-        raise DriverLoadError(
-            f"driver {spec!r} cannot be imported ({type(exc).__name__}: {exc}); "
-            "give python, c, module:Class, path/to/driver.py[:Class] or path/to/libdriver.so"
-        ) from exc
-    if attr:
-        if not hasattr(module, attr):
-            raise DriverLoadError(f"driver module {target!r} has no {attr!r}")
-        return check_driver_class(getattr(module, attr), spec)
-    found = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and obj.__module__ == module.__name__
-        and all(callable(getattr(obj, m, None)) for m in DRIVER_METHODS)
-    ]
-    if len(found) != 1:
-        raise DriverLoadError(
-            f"driver {spec!r}: {'no' if not found else 'more than one'} class with open, interrupt and close; "
-            "name it as module:Class or file.py:Class"
-        )
-    return found[0]
-
-
-def driver_name(cls: type | CDriver, spec: str) -> str:
-    return str(getattr(cls, "name", None) or spec)
 
 
 def describe_failure(exc: BaseException, stage: str, handler_runs: int, doorbell: int) -> dict[str, Any]:
-    """Where and why a driver failed, for the summary."""
+    """Where and why a driver failed, for the summary. Handler runs are numbered from 1, as for C drivers."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else "?"
     return {
@@ -145,9 +58,13 @@ def describe_failure(exc: BaseException, stage: str, handler_runs: int, doorbell
         "exception": type(exc).__name__,
         "message": str(exc),
         "where": where,
-        "handler_run": handler_runs,
+        "handler_run": handler_runs + 1 if stage == "interrupt" else None,
         "interrupt": doorbell,
     }
+
+
+class DriverFailed(Exception):
+    """The driver under test failed; its report has been sent to the controller."""
 
 
 def driver_node(
@@ -155,20 +72,42 @@ def driver_node(
     seg: mmap.mmap,
     core: int,
     parent_pid: int,
-    driver: type | CDriver,
+    spec: str | type,
     upper_name: str,
     frames: FrameSet,
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
 ) -> None:
+    """The driver node's life: load the driver (here, never in the controller), host it, verify, report."""
     become_node(core, parent_pid)
-    view = SegmentView(seg)
-    if isinstance(driver, CDriver):
-        report = _host_c_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
-    else:
-        report = _host_python_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
-    conn.send(("done", report))
+    try:
+        try:
+            name = spec if isinstance(spec, str) else f"{spec.__module__}:{spec.__qualname__}"
+            driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
+        except DriverLoadError as exc:
+            conn.send(("load-error", str(exc)))
+            return
+        conn.send(("loaded", driver_name(driver, name)))
+        view = SegmentView(seg)
+        try:
+            if isinstance(driver, CDriver):
+                host = _host_c_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
+            else:
+                host = _host_python_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
+        except DriverFailed:
+            raise SystemExit(1) from None
+        try:
+            report = host()
+        except BaseException as exc:
+            # pseudonic's own work after the driver finished (verifying what it delivered) failed:
+            # say so as pseudonic's failure, never as the driver's.
+            conn.send(("error", {"kind": "pseudonic error", "stage": "verify", "handler_run": None,
+                                 "message": f"{type(exc).__name__}: {exc} (verifying the deliveries)"}))  # fmt: skip
+            raise SystemExit(1) from None
+        conn.send(("done", report))
+    finally:
+        end_descendants()
 
 
 def _host_python_driver(
@@ -181,7 +120,8 @@ def _host_python_driver(
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
-) -> dict[str, Any]:
+) -> Callable[[], dict[str, Any]]:
+    """Run the driver; return what verifies and reports its deliveries (pseudonic's part, kept apart)."""
     nic = Nic(view, make_upper(upper_name), napi_budget)
     if isinstance(nic.upper, VerifyLayer):
         warm_heap(len(slots), max(frames.sizes))
@@ -251,11 +191,16 @@ def _host_python_driver(
     except BaseException as exc:
         view.drv["handled"][0] = runs
         conn.send(("error", describe_failure(exc, stage, runs, seen)))
-        raise SystemExit(1) from None
+        raise DriverFailed from None
     view.drv["handled"][0] = runs
-    sent = int(view.dev["sent"][0])
-    verdict = nic.upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
-    return {"verdict": verdict, "rx_errors": int(getattr(driver, "rx_errors", 0))}
+    rx_errors = getattr(driver, "rx_errors", None)
+
+    def report() -> dict[str, Any]:
+        sent = int(view.dev["sent"][0])
+        deliveries = nic.upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
+        return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors)}
+
+    return report
 
 
 def _anonymous(nbytes: int) -> mmap.mmap:
@@ -274,7 +219,7 @@ def _host_c_driver(
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
-) -> dict[str, Any]:
+) -> Callable[[], dict[str, Any]]:
     # A crash of the C driver is the run's report (signal, handler run, last packet): no Python
     # fault dump on stderr as well (pytest, for one, turns faulthandler on in every process it forks).
     faulthandler.disable()
@@ -287,25 +232,31 @@ def _host_c_driver(
     )
     rc = _engine.cdriver_open(handle)
     if rc != 0:
-        conn.send(("error", {"kind": "driver open failed", "stage": "open", "handler_run": 0,
+        conn.send(("error", {"kind": "driver open failed", "stage": "open", "handler_run": None,
                              "message": f"pnic_driver_open returned {rc}"}))  # fmt: skip
-        raise SystemExit(1)
+        raise DriverFailed
     _engine.prefault(seg)
     conn.send(("ready", None))
     runs = _engine.cdriver_loop(handle, line.mode, line.fd, line.signo)
     _engine.cdriver_close(handle)
     view.drv["handled"][0] = runs
-    stats = _engine.cdriver_stats(handle)
-    upper = make_upper(upper_name)
-    if isinstance(upper, VerifyLayer) and arena is not None and lengths is not None:
-        ends = np.cumsum(lengths[: stats["delivered"]], dtype=np.int64)
-        starts = ends - lengths[: stats["delivered"]]
-        upper.skbs.extend(arena[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
-    elif isinstance(upper, NullLayer):
-        upper.delivered = stats["delivered"]
-    sent = int(view.dev["sent"][0])
-    verdict = upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
-    # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
-    verdict.corrupted += stats["overflow"]
-    verdict.delivered += stats["overflow"]
-    return {"verdict": verdict, "rx_errors": stats["rx_errors"]}
+
+    def report() -> dict[str, Any]:
+        stats = _engine.cdriver_stats(handle)
+        upper = make_upper(upper_name)
+        if isinstance(upper, VerifyLayer) and arena is not None and lengths is not None:
+            ends = np.cumsum(lengths[: stats["delivered"]], dtype=np.int64)
+            starts = ends - lengths[: stats["delivered"]]
+            # Views into the arena, not copies: a run at the verify limit must not need its memory twice.
+            whole = memoryview(arena)
+            upper.skbs.extend(whole[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+        elif isinstance(upper, NullLayer):
+            upper.delivered = stats["delivered"]
+        sent = int(view.dev["sent"][0])
+        deliveries = upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
+        # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
+        deliveries.corrupted += stats["overflow"]
+        deliveries.delivered += stats["overflow"]
+        return {"deliveries": deliveries, "rx_errors": stats["rx_errors"]}
+
+    return report

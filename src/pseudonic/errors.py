@@ -20,3 +20,7 @@ class MachineLimitError(ConfigError):
 
     The message says what is short, how much, and what to change.
     """
+
+
+class CoresBusyError(ConfigError):
+    """Another run holds a core this run needs (see pseudonic.cores)."""

@@ -7,12 +7,18 @@ node, its records or the controller down.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import signal
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+#: The signals the controller stops a run on; a node takes the default action for TERM and HUP
+#: (it ends, and the controller reports which signal ended it) and leaves INT to the controller.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def pid_alive(pid: int) -> bool:
@@ -31,12 +37,69 @@ def available_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def become_node(core: int, parent_pid: int) -> None:
-    """Pin to ``core``; die with the controller; leave Ctrl-C to the controller."""
+    """Pin to ``core``; die with the controller; take no handler of the controller's; keep what it forks.
+
+    A node is forked from the controller, so it starts with the controller's Python signal
+    handlers: SIGTERM would raise KeyboardInterrupt inside a node (a traceback from pseudonic's
+    own code) or wait until a C loop returns. A node takes TERM and HUP by their default action
+    instead, and leaves Ctrl-C (INT) to the controller, which stops both nodes in order.
+    """
     os.sched_setaffinity(0, {core})
-    # The controller turns Ctrl-C into an orderly stop of both nodes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    for signo in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signo, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    libc = _libc()
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the controller died before prctl took effect
         os._exit(1)
+    # The node's own process group, so that the controller can end whatever the driver forks
+    # even after the node is gone; and a subreaper, so that orphans of the driver's children
+    # stay in the node's tree instead of moving to init.
+    os.setpgid(0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for task in tasks:
+            try:
+                kids = [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def end_descendants() -> None:
+    """Kill and reap every process this node's driver left (each run ends with nothing of it alive)."""
+    for _ in range(2):  # a child may fork while we look: look again once they are stopped
+        pids = descendants(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+
+
+def end_group(pgid: int) -> None:
+    """Kill what is left of a node's process group (what its driver forked), whether or not the node lives."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

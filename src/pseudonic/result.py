@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .verdict import Verdict
+
 _EMPTY = np.zeros(0)
 
 
@@ -23,7 +25,8 @@ class RunResult:
     duplicated: int
     reordered: int
     corrupted: int
-    rx_errors: int
+    #: drops the driver counted for error descriptors; None when a Python driver keeps no ``rx_errors``
+    rx_errors: int | None
     success_rate: float
     throughput_gbps: float
     interrupts: int
@@ -48,23 +51,44 @@ class RunResult:
     #: per delivery: the packet it was matched to (-1: corrupted / unmatched)
     delivered_seq: np.ndarray[Any, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     t0_ns: int = 0
+    #: stored frames whose descriptor the device wrote back with an error bit (the driver must drop them)
+    error_descriptors: int = 0
+    #: of those, how many the driver delivered anyway
+    delivered_with_error: int = 0
+    #: the device's and the driver's registers when the run ended (rdh, rdt, icr, ims, itr)
+    registers: dict[str, int] = field(default_factory=dict)
+    #: PASS or FAIL with the reasons (pseudonic.verdict); None only for results built by hand
+    verdict: Verdict | None = None
+    #: the signal that stopped the run early (the figures are then partial)
+    interrupted: int | None = None
 
     @property
     def ok(self) -> bool:
+        """The driver ran to the end without failing (says nothing of what it delivered: see ``passed``)."""
         return self.error is None
 
     @property
+    def passed(self) -> bool:
+        """The verdict: the driver delivered what it should have (README, "Verdict and exit status")."""
+        return self.verdict.passed if self.verdict is not None else self.ok
+
+    @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 1
+        """0 PASS, 1 FAIL, 128+N stopped by signal N."""
+        if self.interrupted:
+            return 128 + self.interrupted
+        return 0 if self.passed else 1
 
     def to_dict(self) -> dict[str, Any]:
         keys = [
             "sent", "stored", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "rx_errors",
             "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
-            "spurious", "error",
+            "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
         ]  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
+        return out
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

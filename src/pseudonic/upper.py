@@ -27,11 +27,11 @@ class UpperLayer(Protocol):
 
     def deliver(self, skb: bytes) -> None: ...
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict: ...
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries: ...
 
 
 @dataclass
-class Verdict:
+class Deliveries:
     delivered: int
     received: int
     duplicated: int
@@ -52,8 +52,8 @@ class NullLayer:
     def deliver(self, skb: bytes) -> None:
         self.delivered += 1
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict:
-        return Verdict(self.delivered, self.delivered, 0, 0, 0, False, np.full(self.delivered, -1, np.int64))
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries:
+        return Deliveries(self.delivered, self.delivered, 0, 0, 0, False, np.full(self.delivered, -1, np.int64))
 
 
 #: glibc's mallopt parameter: freed memory at the top of the heap is kept below this size.
@@ -89,10 +89,10 @@ class VerifyLayer:
     name = "verify"
 
     def __init__(self) -> None:
-        self.skbs: list[bytes] = []
+        self.skbs: list[bytes | memoryview] = []
         self.deliver = self.skbs.append  # the whole hot-path cost
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Verdict:
+    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries:
         stored = (tx_flags & TX_STORED) != 0
         seq = (
             self._match_stamped(frames, slots, stored) if frames.stamped else self._match_content(frames, slots, stored)
@@ -105,7 +105,8 @@ class VerifyLayer:
         seq = np.full(len(self.skbs), -1, np.int64)
         frame_of = slots["frame"]
         end = STAMP_OFF + STAMP_LEN
-        for k, skb in enumerate(self.skbs):
+        for k, kept in enumerate(self.skbs):
+            skb = bytes(kept)  # one frame at a time: a C driver's deliveries are views into its arena
             stamp = read_stamp(skb)
             if stamp is None or stamp[0] >= len(slots) or not stored[stamp[0]]:
                 continue
@@ -131,7 +132,8 @@ class VerifyLayer:
             pending[frames.templates[int(slots["frame"][i])]].append(int(i))
         last: dict[bytes, int] = {}
         seq = np.full(len(self.skbs), -1, np.int64)
-        for k, skb in enumerate(self.skbs):
+        for k, kept in enumerate(self.skbs):
+            skb = bytes(kept)
             q = pending.get(skb)
             if q is None:
                 continue
@@ -142,7 +144,7 @@ class VerifyLayer:
         return seq
 
 
-def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Verdict:
+def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Deliveries:
     seen = np.zeros(sent, dtype=bool)
     received = duplicated = reordered = corrupted = 0
     highest = -1
@@ -157,7 +159,7 @@ def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Verdict:
             if s < highest:
                 reordered += 1
             highest = max(highest, s)
-    return Verdict(len(seq), received, duplicated, reordered, corrupted, verified, seq)
+    return Deliveries(len(seq), received, duplicated, reordered, corrupted, verified, seq)
 
 
 def make_upper(name: str) -> UpperLayer:

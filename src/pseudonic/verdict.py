@@ -1,0 +1,213 @@
+"""A run's verdict: PASS or FAIL with the reasons, from its counts alone (pure, no processes).
+
+The rule, stated once (README "Verdict and exit status"):
+
+- PASS: the driver delivered every frame the device stored, once, in order,
+  intact, delivered none the device marked with an error bit, and counted
+  exactly the error descriptors it was given (8254x SDM 3.2.3: a frame with
+  an error bit is dropped and counted);
+- FAIL: the driver failed (exception, crash, hang, early exit), or any of
+  the above does not hold.
+
+Frames the device dropped for want of a descriptor (MPC) mean the driver was
+too slow for the pace -- the paper's E3 measures exactly that -- so they fail
+a run only past a limit the user sets (``--max-missed N`` or ``P%``), as
+pktgen and testpmd report drops without judging them.
+
+Each reason names what went wrong and what it usually means in a driver, so
+that a failure is something a user can act on, never only a count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MissedLimit:
+    """How many device drops (MPC) a run may have and still pass: a count, or a share of the packets."""
+
+    count: int | None = None
+    share: float | None = None
+
+    def allows(self, missed: int, packets: int) -> bool:
+        if self.count is not None:
+            return missed <= self.count
+        assert self.share is not None
+        return missed <= self.share * packets
+
+    def __str__(self) -> str:
+        return str(self.count) if self.count is not None else f"{100 * (self.share or 0):g}%"
+
+
+def parse_missed_limit(text: str | int | None) -> MissedLimit | None:
+    """``None`` (drops never fail a run), ``N`` packets, or ``P%`` of the packets sent."""
+    if text is None:
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    if not isinstance(text, str):
+        raise ConfigError(f"max missed {text!r} is not a count or a percentage: give N (e.g. 0) or P% (e.g. 0.1%)")
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*", text)
+    if m is None:
+        raise ConfigError(f"max missed {text!r} is not a count or a percentage: give N (e.g. 0) or P% (e.g. 0.1%)")
+    value, pct = float(m.group(1)), bool(m.group(2))
+    if pct:
+        if not 0 <= value <= 100:
+            raise ConfigError(f"max missed {text!r} is out of range: give 0%..100%")
+        return MissedLimit(share=value / 100)
+    if not value.is_integer() or value < 0:
+        raise ConfigError(f"max missed {text!r} is out of range: give a whole number of packets, 0 or more")
+    return MissedLimit(count=int(value))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason a run failed (or a note that did not fail it): what, and what it usually means."""
+
+    code: str
+    what: str
+    meaning: str = ""
+    fails: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.meaning}" if self.meaning else self.what
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    findings: tuple[Finding, ...]
+    #: the signal that stopped the run early, if one did (then the figures are partial)
+    interrupted_by: str | None = None
+
+    @property
+    def reasons(self) -> list[Finding]:
+        return [f for f in self.findings if f.fails]
+
+    @property
+    def notes(self) -> list[Finding]:
+        return [f for f in self.findings if not f.fails]
+
+    def line(self) -> str:
+        """The one line a summary ends with."""
+        head = "PASS" if self.passed else "FAIL"
+        if self.interrupted_by:
+            head = f"INTERRUPTED by {self.interrupted_by} (partial figures); {head} so far"
+        if self.reasons:
+            return f"{head}: " + "; ".join(str(r) for r in self.reasons)
+        return head + "".join(f" ({n})" for n in self.notes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "interrupted_by": self.interrupted_by,
+            "reasons": [{"code": f.code, "what": f.what, "meaning": f.meaning} for f in self.reasons],
+            "notes": [{"code": f.code, "what": f.what, "meaning": f.meaning} for f in self.notes],
+        }
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the verdict reads from a run (every field from the run's records or the driver's report)."""
+
+    packets: int  # schedule entries that carried a packet
+    stored: int  # written to a descriptor by the device
+    error_descriptors: int  # stored with an error bit set
+    received: int  # distinct good frames delivered (verified), or deliveries (null layer)
+    delivered_with_error: int  # deliveries of frames whose descriptor carried an error bit
+    missed: int  # MPC
+    duplicated: int
+    reordered: int
+    corrupted: int
+    rx_errors: int | None  # None: the driver keeps no rx_errors
+    verified: bool
+    interrupts: int
+    handler_runs: int
+    ims: int  # IMS when the run ended
+    rdt_written: bool  # the driver moved RDT at least once
+    failure: dict[str, Any] | None = None
+
+
+def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str | None = None) -> Verdict:
+    """The verdict on one run's counts (see the module docstring for the rule)."""
+    out: list[Finding] = []
+    if c.failure is not None:
+        kind = str(c.failure.get("kind", "driver failed"))
+        code = "driver-failed" if kind.startswith("driver") else "run-failed"
+        out.append(Finding(code, kind, _failure_text(c.failure)))
+    good = c.stored - c.error_descriptors
+    undelivered = good - (c.received - c.delivered_with_error)
+    if c.packets and c.stored == 0 and not c.rdt_written:
+        out.append(Finding(
+            "rdt-never-written", f"the device had no descriptor for any of {c.packets} packets",
+            "RDT was never written; hand the ring to the device in open (nic.write_rdt(nic.ring_size - 1), "
+            "pnic_write_rdt in C)",
+        ))  # fmt: skip
+    elif c.stored and c.interrupts == 0 and c.ims == 0:
+        out.append(Finding(
+            "interrupts-masked", f"no interrupt was raised for {c.stored} stored frames",
+            "IMS masked every cause; call nic.enable_interrupts(...) in open (pnic_enable_interrupts in C) -- "
+            "interrupts start masked, as on the 8254x",
+        ))  # fmt: skip
+    elif undelivered > 0 and c.failure is None:
+        out.append(Finding(
+            "undelivered", f"{undelivered} of {good} stored frames never delivered",
+            "descriptors with DD set were left in the ring (the handler stopped early, or lost a wake-up)"
+            if c.handler_runs else "the driver's handler never ran",
+        ))  # fmt: skip
+    if c.duplicated:
+        out.append(Finding(
+            "duplicated", f"{c.duplicated} frames delivered more than once",
+            "a descriptor was taken again before the device refilled it (DD not cleared, or next-to-clean "
+            "not advanced)",
+        ))  # fmt: skip
+    if c.reordered:
+        out.append(Finding("reordered", f"{c.reordered} frames delivered out of order",
+                           "descriptors were taken out of ring order"))  # fmt: skip
+    if c.corrupted:
+        out.append(Finding(
+            "corrupted", f"{c.corrupted} deliveries match no stored frame",
+            "wrong length or buffer, a buffer read before DD was set, or one reused after it was handed back",
+        ))  # fmt: skip
+    if c.delivered_with_error:
+        out.append(Finding(
+            "error-delivered", f"{c.delivered_with_error} frames delivered although their descriptor had an error bit",
+            "a frame with RXE/CE/SE/SEQ/CXE set must be dropped and counted (SDM 3.2.3)",
+        ))  # fmt: skip
+    if c.rx_errors is None:
+        if c.error_descriptors:
+            out.append(Finding(
+                "rx-errors-not-kept", f"{c.error_descriptors} error descriptors, but the driver keeps no rx_errors",
+                "count dropped frames in self.rx_errors (Python) or nic->rx_errors (C)",
+            ))  # fmt: skip
+    elif c.rx_errors != c.error_descriptors and c.failure is None:
+        out.append(Finding(
+            "rx-errors-miscounted", f"rx_errors is {c.rx_errors}, but {c.error_descriptors} descriptors carried "
+            "error bits", "the driver miscounts its drops (each error descriptor is one drop)",
+        ))  # fmt: skip
+    if c.missed:
+        share = c.missed / c.packets if c.packets else 0.0
+        what = f"{c.missed} of {c.packets} packets ({100 * share:.2f} %) dropped by the device (MPC)"
+        if max_missed is not None and not max_missed.allows(c.missed, c.packets):
+            out.append(Finding("missed", f"{what}, over --max-missed {max_missed}",
+                               "the driver was too slow for this pace"))  # fmt: skip
+        else:
+            out.append(Finding("missed", what, "the driver was too slow for this pace; not a failure "
+                               "without --max-missed", fails=False))  # fmt: skip
+    if not c.verified:
+        out.append(Finding("not-verified", "deliveries counted, not verified (upper layer null)", fails=False))
+    return Verdict(passed=not any(f.fails for f in out), findings=tuple(out), interrupted_by=interrupted_by)
+
+
+def _failure_text(e: dict[str, Any]) -> str:
+    where = f" at {e['where']}" if e.get("where") else ""
+    what = f"{e['exception']}: {e.get('message', '')}" if e.get("exception") else str(e.get("message", ""))
+    run = f" handler run {e['handler_run']}" if e.get("handler_run") else ""
+    last = f", last packet {e['last_packet']}" if e.get("last_packet") is not None else ""
+    ctx = f" ({e.get('stage', '?')}{',' if run else ''}{run}{last})"
+    return f"{what}{where}{ctx}"
