@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import needs_two_cores
 from pseudonic.bench.search import Point, coarse_grid, search_intervals, shortest_full
+from pseudonic.errors import ConfigError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -177,3 +181,217 @@ def test_targets_are_met_by_any_full_success_run_and_missed_without_a_figure() -
         "spin line interrupt latency": True,
         "bench all duration": False,
     }
+
+
+# ---------------------------------------------------------------------------- bench all, one evaluation broken
+# Each step stands in for a real one and returns a small result shaped like the real one's; no node runs.
+
+
+def fake_send_time(sizes: list[int], repeat: int, rounds: int) -> list[dict[str, Any]]:
+    return [{"size": s, "mean_ns": 151.0, "p50_ns": 180.0, "p99_ns": 241.0, "back_to_back_ns": 331.0,
+             "memcpy_ns": 30.0, "paper_ns": 205, "paced_over_memcpy": 6.0, "rounds": rounds, "repeat": repeat}
+            for s in sizes]  # fmt: skip
+
+
+def fake_precision(interval_ns: int, count: int, out: Path | None, driver: str, irq: str) -> dict[str, Any]:
+    from pseudonic.bench.figures import deviation_histogram
+
+    section: dict[str, Any] = {
+        "interval_ns": interval_ns, "count": count, "driver": driver, "irq": irq, "received": count,
+        "within_6_25pct": 0.978, "over_1us": 27, "max_abs_dev_ns": 34_630,
+        "intervals_ns": {"min": 3_370, "p50": 38_000, "p99": 47_230, "max": 90_940},
+        "device": {"within_6_25pct": 0.988, "over_1us": 18, "max_abs_dev_ns": 20_640,
+                   "intervals_ns": {"min": 17_360, "p50": 38_000, "p99": 38_740, "max": 58_640}},
+    }  # fmt: skip
+    if out is not None:  # the real step draws its histogram itself
+        deviation_histogram(np.array([0, 250, -4_000]), np.array([0, 80]), interval_ns, out / "precision.png")
+        section["figure"] = "precision.png"
+    return section
+
+
+def fake_sweep(
+    sizes: list[int], drivers: list[str], count: int, intervals: list[int] | None, irq: str, fine_steps: int,
+    runs: int = 3,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    rows = [{"size": s, "driver": d, "irq": irq, "count": count, "min_full_success_interval_ns": 1_000,
+             "achieved_interval_ns": 1_010.0, "limited_by": "driver", "handler_ns_per_packet": 700.0,
+             "throughput_gbps": s * 8 / 1_010, "max_full_success_gbps": s * 8 / 1_010, "paper_gbps": 6.3,
+             "runs_per_interval": runs, "floor_reached": False, "reason": None, "every_run": []}
+            for d in drivers for s in sizes]  # fmt: skip
+    curves = [{"size": s, "driver": d, "points": [{"interval_ns": i, "success_rate": min(1.0, i / 1_000),
+                                                   "gbps": s * 8 / i} for i in (500, 1_000, 2_000)]}
+              for d in drivers for s in sizes]  # fmt: skip
+    return rows, curves
+
+
+def fake_baseline(count: int, intervals: list[int] | None) -> dict[str, Any]:
+    return {"gbps": 5.25, "pps": 437_310.0, "min_full_success_interval_ns": 5_000, "size": 1500, "count": count,
+            "points": [{"interval_ns": i, "success_rate": 1.0, "gbps": 12_000 / i} for i in intervals or [20_000]],
+            "note": "synthetic"}  # fmt: skip
+
+
+def fake_irq(lines: list[str], drivers: list[str], count: int) -> list[dict[str, Any]]:
+    return [{"line": line, "driver": d, "min": 75, "p50": 135.0, "p99": 320.0, "max": 13_220, "interrupts": count,
+             "handler_runs": count, "packets": count, "received": count, "note": ""}
+            for line in lines for d in drivers]  # fmt: skip
+
+
+def fake_moderation(count: int) -> list[dict[str, Any]]:
+    return [{"mode": "none", "driver": "c", "interval_ns": 300, "itr_ns": 0, "napi_budget": 0, "packets": count,
+             "received": count, "interrupts": count, "handler_runs": count, "packets_per_interrupt": 1.0}]  # fmt: skip
+
+
+#: Per evaluation (as results.json names it): the step `bench all` calls, its stand-in, the heading of its
+#: section in report.md, a line of that section drawn from the stand-in's figures, and its figure if it has one.
+EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
+    "send_time": ("step_send_time", fake_send_time, "## E1", "| 1,500 B | 151 ns | 180 ns | 241 ns |", None),
+    "precision": ("step_precision", fake_precision, "## E2", "| within ±6.25 % | 100.00 % | 97.80 % | 98.80 % |",
+                  "precision.png"),
+    "sweep": ("step_sweep", fake_sweep, "## E3a", "| 1,500 B | c | spin | 1.00 µs | 1.01 µs | driver | 700 ns |",
+              "sweep.png"),
+    "baseline": ("step_baseline", fake_baseline, "## E3b", "| 1,500 B | kernel UDP (veth) | kernel | 5.25 Gbps |",
+                 None),
+    "irq_lines": ("step_irq", fake_irq, "## Interrupt lines", "| spin | python | 75 ns | 135 ns | 320 ns |",
+                  "irq_lines.png"),
+    "moderation": ("step_moderation", fake_moderation, "## Interrupt moderation", "| none | c | 500 | 500 |", None),
+}  # fmt: skip
+#: What an evaluation that gives nothing returns (None, or its section's type left empty), and the reason said.
+NOTHING = [
+    *[(key, None, "it returned nothing (None)") for key in EVALUATIONS],
+    ("send_time", [], "it returned an empty list"),
+    ("precision", {}, "it returned an empty dict"),
+    ("sweep", ([], []), "it returned an empty list"),  # the sweep's result is its rows; the curves feed the figure
+    ("baseline", {}, "it returned an empty dict"),
+    ("irq_lines", [], "it returned an empty list"),
+    ("moderation", [], "it returned an empty list"),
+]
+
+
+def stand_ins(monkeypatch: pytest.MonkeyPatch, broken: str | None, step: Callable[..., Any]) -> dict[str, Any]:
+    """Every step of `bench all` a stand-in, ``broken``'s replaced by ``step``; what each returned (as JSON has it)."""
+    from pseudonic.bench import command
+
+    returned: dict[str, Any] = {}
+
+    def recording(key: str, fake: Callable[..., Any]) -> Callable[..., Any]:
+        def stand_in(*args: Any) -> Any:
+            value = fake(*args)
+            returned[key] = json.loads(json.dumps(value))
+            return value
+
+        return stand_in
+
+    for key, (name, fake, *_) in EVALUATIONS.items():
+        monkeypatch.setattr(command, name, step if key == broken else recording(key, fake))
+    return returned
+
+
+def bench_all(out: Path) -> int:
+    from pseudonic.cli import main
+
+    return main(["bench", "all", "--quick", "--out", str(out)])
+
+
+def bench_all_with(
+    monkeypatch: pytest.MonkeyPatch, out: Path, broken: str | None, step: Callable[..., Any]
+) -> tuple[int, dict[str, Any], str, dict[str, Any]]:
+    """The exit code, results.json, report.md and what each stand-in returned."""
+    returned = stand_ins(monkeypatch, broken, step)
+    code = bench_all(out)
+    results: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return code, results, (out / "report.md").read_text(encoding="utf-8"), returned
+
+
+def section_of(report: str, key: str) -> str:
+    return report.split(EVALUATIONS[key][2], 1)[1].split("\n## ", 1)[0]
+
+
+def summary_of(report: str) -> str:
+    """What report.md says before its first section: the failures are named there."""
+    return report.split("## Machine", 1)[0]
+
+
+def title(key: str) -> str:
+    from pseudonic.bench.report import EVALUATIONS as TITLES
+
+    return TITLES[key]
+
+
+def assert_the_others_ran(
+    results: dict[str, Any], report: str, returned: dict[str, Any], out: Path, broken: str | None
+) -> None:
+    for key, (_, _, _, shown, figure) in EVALUATIONS.items():
+        if key == broken:
+            continue
+        if key == "sweep":
+            assert [results["sweep"], results["sweep_curves"]] == returned["sweep"]
+        else:
+            assert results[key] == returned[key], key
+        assert shown in section_of(report, key), key
+        if figure is not None:
+            assert_png(out / figure)
+            assert f"]({figure})" in section_of(report, key)
+    assert "## Targets" in report
+
+
+def test_bench_all_with_every_evaluation_working_exits_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, results, report, returned = bench_all_with(monkeypatch, tmp_path, None, fake_send_time)
+    assert code == 0
+    assert "FAILED" not in summary_of(report) and "no result" not in report.lower()
+    assert capsys.readouterr().err == ""
+    assert_the_others_ran(results, report, returned, tmp_path, None)
+
+
+@pytest.mark.parametrize("broken", list(EVALUATIONS))
+def test_bench_all_goes_on_when_an_evaluation_raises(
+    broken: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def raises(*args: Any) -> Any:
+        raise TypeError(f"unsupported format string passed to NoneType.__format__ (in {broken})")
+
+    code, results, report, returned = bench_all_with(monkeypatch, tmp_path, broken, raises)
+    reason = f"TypeError: unsupported format string passed to NoneType.__format__ (in {broken})"
+
+    assert code == 1
+    assert results[broken]["failed"] == reason
+    assert ", in raises\n" in results[broken]["traceback"]  # where it was raised, not only what
+    assert [line for line in capsys.readouterr().err.splitlines() if "FAILED" in line] == [
+        f"pseudonic: bench all: {title(broken)} FAILED: {reason}"
+    ]
+    assert f"FAILED: {title(broken)} — `{reason}`" in summary_of(report)
+    assert f"`{reason}`" in section_of(report, broken) and "FAILED" in section_of(report, broken).upper()
+    assert_the_others_ran(results, report, returned, tmp_path, broken)
+    figure = EVALUATIONS[broken][4]
+    if figure is not None:
+        assert not (tmp_path / figure).exists()
+
+
+@pytest.mark.parametrize(("broken", "nothing", "why"), NOTHING)
+def test_bench_all_says_no_result_when_an_evaluation_returns_nothing(
+    broken: str, nothing: Any, why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    code, results, report, returned = bench_all_with(monkeypatch, tmp_path, broken, lambda *args: nothing)
+
+    assert code == 1
+    assert results[broken] == {"no_result": why}
+    assert capsys.readouterr().err.splitlines() == [f"pseudonic: bench all: {title(broken)}: no result: {why}"]
+    assert f"no result: {title(broken)} — {why}" in summary_of(report)
+    assert f"No result: {why}" in section_of(report, broken)
+    assert_the_others_ran(results, report, returned, tmp_path, broken)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"), [(KeyboardInterrupt(), 130), (ConfigError("--sizes: 10 B is out of range"), 2)]
+)
+def test_bench_all_does_not_swallow_ctrl_c_or_a_usage_error(
+    exc: BaseException, code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def raises(*args: Any) -> Any:
+        raise exc
+
+    stand_ins(monkeypatch, "precision", raises)
+    assert bench_all(tmp_path) == code
+    assert not (tmp_path / "results.json").exists() and not (tmp_path / "report.md").exists()

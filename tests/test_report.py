@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from pseudonic.bench import machine
+from pseudonic.bench import command, machine
 from pseudonic.bench.figures import deviation_histogram, irq_latency_figure, sweep_figure
 from pseudonic.bench.machine import StealMeter, machine_info
-from pseudonic.bench.report import PAPER_REAL_NIC_GBPS, fmt_gbps, fmt_ns, render_report, write_report
+from pseudonic.bench.report import EVALUATIONS, PAPER_REAL_NIC_GBPS, fmt_gbps, fmt_ns, render_report, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -355,3 +355,144 @@ def test_number_formats() -> None:
     assert fmt_ns(1_500_000) == "1.50 ms"
     assert fmt_gbps(6.3) == "6.30 Gbps"
     assert fmt_gbps(None) == "—"
+
+
+# ---------------------------------------------------------------------------- missing figures never crash
+
+
+def with_every_figure_none(value: Any) -> Any:
+    """The same sections, rows and keys, with every value in them None."""
+    if isinstance(value, dict):
+        return {k: with_every_figure_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_every_figure_none(v) for v in value]
+    return None
+
+
+HEADINGS = {
+    "send_time": "## E1",
+    "precision": "## E2",
+    "sweep": "## E3a",
+    "baseline": "## E3b",
+    "irq_lines": "## Interrupt lines",
+    "moderation": "## Interrupt moderation",
+    "targets": "## Targets",
+}
+
+
+def section_of(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_report_with_none_in_every_figure_slot(tmp_path: Path) -> None:
+    text = render_report(with_every_figure_none(full_results()), tmp_path)
+    assert "None" not in text  # no None reached a cell as text
+    assert "| — | — | — | — | — | — | — | — (no paper figure for this size) | — |" in section_of(text, "## E1")
+    assert "| within ±6.25 % | 100.00 % | — | — | — |" in section_of(text, "## E2")  # the paper's figure stays
+    assert "| — | — | — | — (no measured interval took 100 %) | — | — | — |" in section_of(text, "## E3a")
+    assert "| kernel UDP (veth) | kernel | — (no measured interval took every datagram) |" in text
+    assert "| — | — | — | — | — | — | — |  |" in section_of(text, "## Interrupt lines")
+    assert "| — | — | — | — | — | — | — |" in section_of(text, "## Interrupt moderation")
+    assert "**2 of 2 targets MISSED:**" in text  # a target without its verdict is not met
+
+
+def test_report_with_a_paper_figure_left_empty_uses_the_paper_s(tmp_path: Path) -> None:
+    results = full_results()
+    results["precision"]["paper"] = {"within_6_25pct": None, "interval_ns": None, "count": None, "exact": None}
+    text = render_report(results, tmp_path)
+    assert "| within ±6.25 % | 100.00 % | 99.70 % |" in text and "(paper: 4 not exactly on time)" in text
+
+
+@pytest.mark.parametrize("key", list(HEADINGS))
+@pytest.mark.parametrize("nothing", [None, [], {}], ids=["None", "empty list", "empty dict"])
+def test_report_with_a_section_that_holds_nothing(key: str, nothing: Any, tmp_path: Path) -> None:
+    results = full_results()
+    results[key] = nothing
+    text = render_report(results, tmp_path)
+    if key == "baseline":
+        assert "| 1,500 B | kernel UDP (veth) | — | — (not run) |" in text
+    else:
+        assert "not run" in section_of(text, HEADINGS[key]).lower()
+    assert "| 1,500 B | 410 ns | 400 ns |" in text or key == "send_time"  # the others still render
+
+
+@pytest.mark.parametrize("key", list(HEADINGS))
+def test_report_says_which_evaluation_failed_and_why(key: str, tmp_path: Path) -> None:
+    results = full_results()
+    reason = "TypeError: unsupported format string passed to NoneType.__format__"
+    results[key] = {"failed": reason, "traceback": f"Traceback (most recent call last):\n  File ...\n{reason}\n"}
+    text = render_report(results, tmp_path)
+    title = EVALUATIONS[key]
+    assert f"- FAILED: {title} — `{reason}`" in text.split("## Machine", 1)[0]
+    assert f"`{reason}`" in section_of(text, HEADINGS[key])
+    if key != "baseline":  # the baseline is a row of E3b; its traceback stays in results.json
+        assert f"```\nTraceback (most recent call last):\n  File ...\n{reason}\n```" in section_of(text, HEADINGS[key])
+    # the others still show their figures
+    for other, shown in (("send_time", "| 1,500 B | 410 ns | 400 ns |"), ("irq_lines", "| signal | python | 4.00 µs"),
+                         ("moderation", "| ITR 8 us | c | 500 | 500 | 62 |")):  # fmt: skip
+        if other != key:
+            assert shown in section_of(text, HEADINGS[other])
+
+
+@pytest.mark.parametrize("key", list(HEADINGS))
+def test_report_says_which_evaluation_gave_no_result_and_why(key: str, tmp_path: Path) -> None:
+    results = full_results()
+    results[key] = {"no_result": "it returned nothing (None)"}
+    text = render_report(results, tmp_path)
+    assert f"- no result: {EVALUATIONS[key]} — it returned nothing (None)" in text.split("## Machine", 1)[0]
+    assert "No result: it returned nothing (None)" in section_of(text, HEADINGS[key])
+
+
+def test_report_says_a_figure_was_not_drawn_and_why(tmp_path: Path) -> None:
+    results = full_results()
+    results["sweep_figure"] = {"failed": "ValueError: x and y must have the same first dimension", "traceback": ""}
+    text = render_report(results, tmp_path)
+    assert "`ValueError: x and y must have the same first dimension`" in text.split("## Machine", 1)[0]
+    assert "was not drawn: ValueError: x and y must have the same first dimension" in section_of(text, "## E3a")
+    assert "](sweep.png)" not in text
+
+
+# ---------------------------------------------------------------------------- the terminal's tables
+
+
+def test_every_table_on_the_terminal_with_none_in_every_figure_slot(capsys: pytest.CaptureFixture[str]) -> None:
+    results = full_results()
+    baseline = {"gbps": None, "pps": None, "min_full_success_interval_ns": None, "size": 1500, "note": None}
+    command.show_send_time(with_every_figure_none(results["send_time"]))
+    command.show_precision(with_every_figure_none(results["precision"]))
+    command.show_sweep(with_every_figure_none(results["sweep"]))
+    command.show_baseline(baseline)
+    command.show_irq(with_every_figure_none(results["irq_lines"]))
+    command.show_moderation(with_every_figure_none(results["moderation"]))
+    out = capsys.readouterr().out
+    assert "None" not in out
+    assert "kernel UDP over veth, 1500 B: —, — (shortest 100 % interval —)" in out
+    assert out.count("—") > 40
+
+
+def test_every_table_on_the_terminal_with_no_result(capsys: pytest.CaptureFixture[str]) -> None:
+    for show in (command.show_send_time, command.show_sweep, command.show_irq, command.show_moderation):
+        show(None)
+        show([])
+    command.show_precision(None)
+    command.show_baseline({})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{what}: no result" for what in ("send time", "sweep", "irq lines", "moderation") for _ in "12"
+    ] + [
+        "precision: no result",
+        "kernel baseline: no result",
+    ]
+
+
+# ---------------------------------------------------------------------------- figures with figures missing
+
+
+def test_sweep_figure_with_points_and_sizes_missing(tmp_path: Path) -> None:
+    curves: list[dict[str, Any]] = [
+        {"size": None, "driver": None, "points": [{"interval_ns": 1_000, "success_rate": None, "gbps": None}]},
+        {"size": 1500, "driver": "c", "points": None},
+        {"size": 1500, "driver": "python", "points": [{"interval_ns": None, "success_rate": 1.0},
+                                                      {"interval_ns": 2_000, "success_rate": 1.0, "gbps": None}]},
+    ]  # fmt: skip
+    assert_png(sweep_figure(curves, tmp_path / "sweep.png", baseline={"points": None}))

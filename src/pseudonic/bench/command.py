@@ -9,8 +9,10 @@ size, small counts) for tests and a first look.
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,9 +28,9 @@ from ..errors import ConfigError
 from ..frames import MIN_FRAME
 from ..units import format_ns, parse_interval, parse_size
 from . import evaluations as ev
+from . import report
 from .baseline import measure_baseline
 from .machine import StealMeter, machine_info
-from .report import write_report
 from .search import coarse_grid
 
 DEFAULT_SIZES = "1500,8KiB,16KiB"
@@ -116,83 +118,116 @@ def _write(out: Path | None, results: dict[str, Any]) -> None:
 
 
 def _command_line() -> str:
-    import sys
-
     return "pseudonic " + " ".join(sys.argv[1:])
 
 
 # -- the tables each step prints --------------------------------------------------------------
+# Every figure may be None (no interval took 100 %, no samples, a ratio over 0): it prints as "—",
+# never through a format spec, which None does not take.
 def _ns(v: Any) -> str:
     return "—" if v is None else format_ns(float(v))
 
 
-def show_send_time(rows: list[dict[str, Any]]) -> None:
+def _fixed(v: Any, spec: str, unit: str = "") -> str:
+    return "—" if v is None else f"{format(float(v), spec)}{unit}"
+
+
+def _text(v: Any) -> str:
+    return "—" if v is None or v == "" else str(v)
+
+
+def _nothing(what: str, section: Any) -> bool:
+    """Say so and return True when an evaluation gave nothing to tabulate."""
+    if section:
+        return False
+    console.print(f"{what}: no result")
+    return True
+
+
+def show_send_time(rows: list[dict[str, Any]] | None) -> None:
+    if _nothing("send time", rows):
+        return
     t = Table(title="E1 / Table 1: send processing time (medians over rounds)")
     for c in ("size", "memcpy p50", "paced p50", "paced / memcpy", "paced mean", "paced p99", "back to back", "paper"):
         t.add_column(c, justify="right")
-    for r in rows:
-        t.add_row(f"{r['size']} B", _ns(r["memcpy_ns"]), _ns(r["p50_ns"]), f"{r['paced_over_memcpy']:.2f}×",
-                  _ns(r["mean_ns"]), _ns(r["p99_ns"]), _ns(r["back_to_back_ns"]), _ns(r["paper_ns"]))  # fmt: skip
+    for r in rows or []:
+        t.add_row(_fixed(r.get("size"), ".0f", " B"), _ns(r.get("memcpy_ns")), _ns(r.get("p50_ns")),
+                  _fixed(r.get("paced_over_memcpy"), ".2f", "×"), _ns(r.get("mean_ns")), _ns(r.get("p99_ns")),
+                  _ns(r.get("back_to_back_ns")), _ns(r.get("paper_ns")))  # fmt: skip
     console.print(t)
 
 
-def show_precision(p: dict[str, Any]) -> None:
-    t = Table(
-        title=f"E2 / Fig. 7: intervals at {format_ns(p['interval_ns'])} × {p['count']} ({p['driver']}, {p['irq']})"
-    )
+def show_precision(p: dict[str, Any] | None) -> None:
+    if _nothing("precision", p):
+        return
+    assert p is not None
+    t = Table(title=f"E2 / Fig. 7: intervals at {_ns(p.get('interval_ns'))} × {_text(p.get('count'))} "
+                    f"({_text(p.get('driver'))}, {_text(p.get('irq'))})")  # fmt: skip
     for c in ("as seen by", "within ±6.25 %", "off > 1 µs", "worst |dev|", "min", "p50", "p99", "max"):
         t.add_column(c, justify="right")
-    for who, s in (("driver (handler entries)", p), ("device (sends)", p["device"])):
-        i = s["intervals_ns"]
-        within = s["within_6_25pct"]
-        t.add_row(who, "—" if within is None else f"{100 * within:.2f} %", str(s["over_1us"]),
-                  _ns(s["max_abs_dev_ns"]), _ns(i["min"]), _ns(i["p50"]), _ns(i["p99"]), _ns(i["max"]))  # fmt: skip
+    for who, s in (("driver (handler entries)", p), ("device (sends)", p.get("device") or {})):
+        i = s.get("intervals_ns") or {}
+        within = s.get("within_6_25pct")
+        t.add_row(who, _fixed(None if within is None else 100 * within, ".2f", " %"), _text(s.get("over_1us")),
+                  _ns(s.get("max_abs_dev_ns")), _ns(i.get("min")), _ns(i.get("p50")), _ns(i.get("p99")),
+                  _ns(i.get("max")))  # fmt: skip
     console.print(t)
 
 
-def show_sweep(rows: list[dict[str, Any]]) -> None:
+def show_sweep(rows: list[dict[str, Any]] | None) -> None:
+    if _nothing("sweep", rows):
+        return
     t = Table(title="E3 / Fig. 8, Table 2: shortest interval with 100 % success")
     for c in ("driver", "size", "interval", "achieved", "limited by", "handler / pkt", "throughput", "paper"):
         t.add_column(c, justify="right")
-    for r in rows:
-        gbps = r["throughput_gbps"]
-        t.add_row(r["driver"], f"{r['size']} B", _ns(r["min_full_success_interval_ns"]),
-                  _ns(r["achieved_interval_ns"]), r["limited_by"] or "—", _ns(r.get("handler_ns_per_packet")),
-                  "—" if gbps is None else f"{gbps:.2f} Gbps",
-                  "—" if r["paper_gbps"] is None else f"{r['paper_gbps']} Gbps")  # fmt: skip
+    for r in rows or []:
+        t.add_row(_text(r.get("driver")), _fixed(r.get("size"), ".0f", " B"),
+                  _ns(r.get("min_full_success_interval_ns")), _ns(r.get("achieved_interval_ns")),
+                  _text(r.get("limited_by")), _ns(r.get("handler_ns_per_packet")),
+                  _fixed(r.get("throughput_gbps"), ".2f", " Gbps"),
+                  _fixed(r.get("paper_gbps"), "g", " Gbps"))  # fmt: skip
     console.print(t)
 
 
-def show_baseline(b: dict[str, Any]) -> None:
+def show_baseline(b: dict[str, Any] | None) -> None:
+    if _nothing("kernel baseline", b):
+        return
+    assert b is not None
     if "skipped" in b:
         console.print(f"kernel baseline skipped: {b['skipped']}")
         return
+    # No interval that took every datagram means no rate to give; the note says what limited it.
     console.print(
-        f"kernel UDP over veth, {b['size']} B: {b['gbps']:.2f} Gbps, {b['pps']:.0f} packets/s "
-        f"(shortest 100 % interval {_ns(b['min_full_success_interval_ns'])}); {b.get('note') or ''}"
+        f"kernel UDP over veth, {_text(b.get('size'))} B: {_fixed(b.get('gbps'), '.2f', ' Gbps')}, "
+        f"{_fixed(b.get('pps'), '.0f', ' packets/s')} (shortest 100 % interval "
+        f"{_ns(b.get('min_full_success_interval_ns'))}); {b.get('note') or ''}"
     )
 
 
-def show_irq(rows: list[dict[str, Any]]) -> None:
+def show_irq(rows: list[dict[str, Any]] | None) -> None:
+    if _nothing("irq lines", rows):
+        return
     t = Table(title="interrupt latency per line (raised → handler entered)")
     for c in ("line", "driver", "min", "p50", "p99", "max", "interrupts"):
         t.add_column(c, justify="right")
-    for r in rows:
-        t.add_row(r["line"], r["driver"], _ns(r["min"]), _ns(r["p50"]), _ns(r["p99"]), _ns(r["max"]),
-                  str(r["interrupts"]))  # fmt: skip
+    for r in rows or []:
+        t.add_row(_text(r.get("line")), _text(r.get("driver")), _ns(r.get("min")), _ns(r.get("p50")),
+                  _ns(r.get("p99")), _ns(r.get("max")), _text(r.get("interrupts")))  # fmt: skip
     console.print(t)
-    for note in sorted({r["note"] for r in rows if r["note"]}):
+    for note in sorted({str(r["note"]) for r in rows or [] if r.get("note")}):
         console.print(f"eventfd, signal: {note}")
 
 
-def show_moderation(rows: list[dict[str, Any]]) -> None:
+def show_moderation(rows: list[dict[str, Any]] | None) -> None:
+    if _nothing("moderation", rows):
+        return
     t = Table(title="interrupt moderation: interrupts raised against packets")
     for c in ("mode", "driver", "packets", "received", "interrupts", "handler runs", "packets / interrupt"):
         t.add_column(c, justify="right")
-    for r in rows:
-        ppi = r["packets_per_interrupt"]
-        t.add_row(r["mode"], r["driver"], str(r["packets"]), str(r["received"]), str(r["interrupts"]),
-                  str(r["handler_runs"]), "—" if ppi is None else f"{ppi:.1f}")  # fmt: skip
+    for r in rows or []:
+        t.add_row(_text(r.get("mode")), _text(r.get("driver")), _text(r.get("packets")), _text(r.get("received")),
+                  _text(r.get("interrupts")), _text(r.get("handler_runs")),
+                  _fixed(r.get("packets_per_interrupt"), ".1f"))  # fmt: skip
     console.print(t)
 
 
@@ -310,10 +345,10 @@ def sweep_cmd(
     _check_count(count)
     if not 1 <= runs <= 15:
         raise ConfigError(f"--runs {runs} is out of range: give 1..15")
-    from ..driver import load_driver
+    from ..loading import probe
 
     for d in driver_list:
-        load_driver(d)  # a driver that cannot load is a usage error before any run
+        probe(d)  # in a child process: a driver that cannot load is a usage error before any run
     rows, curves = step_sweep(size_list, driver_list, count, _intervals(intervals), irq, 2 if quick else 6,
                               1 if quick else runs)  # fmt: skip
     results: dict[str, Any] = {"meta": _meta(_command_line(), started), "machine": machine_info(), "sweep": rows,
@@ -356,32 +391,97 @@ def irq_cmd(count: int, quick: bool, out: str | None) -> None:
     _write(where, results)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _evaluate(key: str, step: Callable[[], Any]) -> Any:
+    """What one evaluation of ``bench all`` returned, or the record of why it gave nothing.
+
+    An exception (a bug, a run that broke) becomes ``{"failed": "Type: message", "traceback": ...}``
+    and one line on stderr, so that the evaluations after it still run and the report can say what
+    happened; a usage error is the user's to fix and would hit every evaluation, so it propagates, as
+    do Ctrl-C and SIGTERM (not Exceptions). Nothing returned becomes ``{"no_result": reason}``.
+    """
+    what = report.EVALUATIONS.get(key, key)
+    try:
+        value = step()
+    except (ConfigError, click.UsageError):
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        click.echo(f"pseudonic: bench all: {what} FAILED: {_one_line(reason)}", err=True)
+        return {"failed": reason, "traceback": traceback.format_exc()}
+    if value is None or (isinstance(value, list | tuple | dict | str) and not value):
+        why = f"it returned {'nothing (None)' if value is None else 'an empty ' + type(value).__name__}"
+        click.echo(f"pseudonic: bench all: {what}: no result: {why}", err=True)
+        return {"no_result": why}
+    return value
+
+
+def _measured(section: Any) -> bool:
+    return bool(section) and report.failure(section) is None and report.no_result(section) is None
+
+
 @bench.command("all")
 @click.option("--out", default="results", show_default=True, metavar="DIR", help="Where results, figures, report go.")
 @quick_option
 def all_cmd(out: str, quick: bool) -> None:
-    """Every evaluation; writes DIR/results.json, DIR/report.md and the figures."""
+    """Every evaluation; writes DIR/results.json, DIR/report.md and the figures.
+
+    An evaluation that fails (raises) or gives no result does not stop the others: results.json
+    records it as {"failed": "Type: message", "traceback": ...} or {"no_result": reason}, stderr
+    gets one line for it, and report.md says which and why. Exit status: 0 when every evaluation
+    gave its result (missed targets are in the report, not the status); 1 when any evaluation or
+    figure failed or gave no result; 2 on a usage error.
+    """
     started, where = time.monotonic(), _out(out)
     assert where is not None
     sizes = [1500] if quick else _sizes(DEFAULT_SIZES)
     results: dict[str, Any] = {}
+    curves: list[dict[str, Any]] = []
+
+    def sweep_rows() -> list[dict[str, Any]] | None:
+        # the sweep's rows are its result; its curves only feed the figure
+        swept = step_sweep(sizes, list(DRIVERS), 500 if quick else 5000, None, "spin", 2 if quick else 6,
+                           1 if quick else ev.RUNS)  # fmt: skip
+        if not swept:
+            return None
+        rows, found = swept
+        curves.extend(found or [])
+        return rows
+
+    steps: dict[str, Callable[[], Any]] = {
+        "send_time": lambda: step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5),
+        "precision": lambda: step_precision(38_000, 200 if quick else 1000, where, "python", "spin"),
+        "sweep": sweep_rows,
+        "baseline": lambda: step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None),
+        "irq_lines": lambda: step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000),
+        "moderation": lambda: step_moderation(500 if quick else 5000),
+    }
     with StealMeter() as steal:
-        results["send_time"] = step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5)
-        results["precision"] = step_precision(38_000, 200 if quick else 1000, where, "python", "spin")
-        rows, curves = step_sweep(sizes, list(DRIVERS), 500 if quick else 5000, None, "spin", 2 if quick else 6,
-                                  1 if quick else ev.RUNS)  # fmt: skip
-        results["sweep"], results["sweep_curves"] = rows, curves
-        results["baseline"] = step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None)
-        results["irq_lines"] = step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000)
-        results["moderation"] = step_moderation(500 if quick else 5000)
-    results["sweep_figure"] = ev.draw_sweep(curves, results["baseline"], where)
-    results["irq_figure"] = ev.draw_irq(results["irq_lines"], where)
+        for key, step in steps.items():
+            results[key] = _evaluate(key, step)
+    if _measured(results["sweep"]):
+        results["sweep_curves"] = curves
+        # a baseline that failed or was skipped has no points: the figure is drawn without its curve
+        results["sweep_figure"] = _evaluate("sweep_figure", lambda: ev.draw_sweep(curves, results["baseline"], where))
+    if _measured(results["irq_lines"]):
+        results["irq_figure"] = _evaluate("irq_figure", lambda: ev.draw_irq(results["irq_lines"], where))
     results["meta"] = _meta(_command_line(), started)
     results["machine"] = {**machine_info(), "steal_pct": steal.result()["steal_pct"]}
-    results["targets"] = ev.targets(results, results["meta"]["duration_s"])
+    results["targets"] = _evaluate("targets", lambda: ev.targets(results, results["meta"]["duration_s"]))
     _write(where, results)
-    report = write_report(results, where)
-    console.print(f"wrote {report}")
-    missed = [t["name"] for t in results["targets"] if not t["met"]]
+    written = report.write_report(results, where)
+    console.print(f"wrote {written}")
+    missed = [t["name"] for t in _rows(results["targets"]) if not t.get("met")]
     if missed:
         console.print(f"[bold]targets missed[/]: {'; '.join(missed)}")
+    broken = [report.EVALUATIONS.get(k, k) for k, v in results.items() if report.failure(v) or report.no_result(v)]
+    if broken:
+        console.print(f"[bold red]without a result[/]: {'; '.join(broken)} (see {written})")
+        sys.exit(1)
+
+
+def _rows(section: Any) -> list[dict[str, Any]]:
+    return [r for r in section if isinstance(r, dict)] if isinstance(section, list) else []

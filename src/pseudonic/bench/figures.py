@@ -119,14 +119,23 @@ def deviation_histogram(driver_dev_ns: np.ndarray, device_dev_ns: np.ndarray, in
 
 
 def _points(curve: dict[str, Any]) -> list[Point]:
+    # a point without an interval or a success rate has no place on the axes: it is left out, not guessed
     return sorted(
-        (Point(int(p["interval_ns"]), float(p["success_rate"]), float(p.get("gbps") or 0.0)) for p in curve["points"]),
+        (
+            Point(int(p["interval_ns"]), float(p["success_rate"]), float(p.get("gbps") or 0.0))
+            for p in curve.get("points") or []
+            if p.get("interval_ns") is not None and p.get("success_rate") is not None
+        ),
         key=lambda p: p.interval_ns,
     )
 
 
-def _size_text(size: int) -> str:
-    return f"{size} B"
+def _size_text(size: Any) -> str:
+    return "size not recorded" if size is None else f"{size} B"
+
+
+def _size_key(size: Any) -> tuple[bool, int]:
+    return (size is None, 0 if size is None else int(size))
 
 
 def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, Any] | None = None) -> Path:
@@ -137,16 +146,16 @@ def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, A
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     # Colour names the size, the line style the driver: curves stay apart however many there are.
-    sizes = sorted({int(c["size"]) for c in curves})
-    drivers = list(dict.fromkeys(str(c["driver"]) for c in curves))
+    sizes = sorted({c.get("size") for c in curves}, key=_size_key)
+    drivers = list(dict.fromkeys(str(c.get("driver")) for c in curves))
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
     styles = [("-", "o"), ("--", "^"), (":", "s"), ("-.", "D")]
     series: list[tuple[str, list[Point], dict[str, Any]]] = []
     for c in curves:
-        linestyle, marker = styles[drivers.index(str(c["driver"])) % len(styles)]
-        colour = palette[sizes.index(int(c["size"])) % len(palette)]
+        linestyle, marker = styles[drivers.index(str(c.get("driver"))) % len(styles)]
+        colour = palette[sizes.index(c.get("size")) % len(palette)]
         style: dict[str, Any] = {"marker": marker, "linestyle": linestyle, "color": colour}
-        series.append((f"{_size_text(int(c['size']))}, {c['driver']}", _points(c), style))
+        series.append((f"{_size_text(c.get('size'))}, {c.get('driver')}", _points(c), style))
     if baseline and baseline.get("points"):
         series.append(("kernel UDP (veth)", _points(baseline), {"marker": "s", "linestyle": "--", "color": "0.3"}))
     for label, pts, style in series:
@@ -192,8 +201,8 @@ def irq_latency_figure(rows: list[dict[str, Any]], path: Path) -> Path:
 
     Rows carry nanoseconds; the axis shows µs on a log scale. A row without a p50 is shown as "no data".
     """
-    lines = list(dict.fromkeys(str(r["line"]) for r in rows))
-    drivers = list(dict.fromkeys(str(r["driver"]) for r in rows))
+    lines = list(dict.fromkeys(str(r.get("line")) for r in rows))
+    drivers = list(dict.fromkeys(str(r.get("driver")) for r in rows))
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     width = 0.8 / max(1, len(drivers))
@@ -204,7 +213,7 @@ def irq_latency_figure(rows: list[dict[str, Any]], path: Path) -> Path:
         color = colors[d % len(colors)]
         first = True
         for i, line in enumerate(lines):
-            row = next((r for r in rows if str(r["line"]) == line and str(r["driver"]) == driver), None)
+            row = next((r for r in rows if str(r.get("line")) == line and str(r.get("driver")) == driver), None)
             if row is None:
                 continue
             x = i - 0.4 + width * (d + 0.5)

@@ -4,7 +4,9 @@ Rules: the machine comes first, since every number depends on it; each evaluatio
 what it is (E1 Table 1, E2 Fig. 7, E3a Fig. 8, E3b Table 2) and tabulates the paper's
 number, ours and their ratio; a section that did not run says "not run"; a missing
 number prints as "—" with the reason where one is known, never as a guess; a missed
-target is stated plainly.
+target is stated plainly. An evaluation that failed (``{"failed": ..., "traceback": ...}``)
+or gave nothing (``{"no_result": reason}``) says so in its own section and at the top, and
+the sections of the others render as usual.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ STEAL_WARN_PCT = 1.0
 
 DASH = "—"
 NOT_RUN = "_Not run._"
+#: The sections ``bench all`` records, as results.json names them, with the titles the report gives them.
+EVALUATIONS = {
+    "send_time": "E1 — send processing time",
+    "precision": "E2 — interval precision",
+    "sweep": "E3 — success rate against interval (sweep)",
+    "baseline": "kernel baseline",
+    "irq_lines": "interrupt lines",
+    "moderation": "interrupt moderation",
+    "sweep_figure": "E3a figure",
+    "irq_figure": "interrupt-line figure",
+    "targets": "targets",
+}
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -94,6 +108,50 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def failure(section: Any) -> str | None:
+    """``"ExceptionType: message"`` of an evaluation that raised, as ``bench all`` records it; else None."""
+    if isinstance(section, Mapping) and "failed" in section:
+        return _one_line(section["failed"] or "no reason recorded")
+    return None
+
+
+def no_result(section: Any) -> str | None:
+    """Why an evaluation that ran gave nothing to show, as ``bench all`` records it; else None."""
+    if isinstance(section, Mapping) and "no_result" in section:
+        return _one_line(section["no_result"] or "no reason recorded")
+    return None
+
+
+def _unavailable(section: Any, key: str) -> list[str] | None:
+    """The lines that stand in for a section that failed or gave no result; None for one that has figures."""
+    reason = failure(section)
+    if reason is not None:
+        lines = [f"**Failed:** `{reason}`. The other evaluations still ran."]
+        trace = section.get("traceback")
+        if trace:
+            # the traceback is what the issue lost; folded, so it does not drown the figures
+            lines += ["", "<details><summary>traceback</summary>", "", "```", str(trace).rstrip(), "```", "",
+                      "</details>"]  # fmt: skip
+        else:
+            lines.append(f"(No traceback recorded; results.json has `{key}`.)")
+        return [*lines, ""]
+    reason = no_result(section)
+    if reason is not None:
+        return [f"_No result: {reason}._", ""]
+    return None
+
+
+def _rows(section: Any) -> list[Mapping[str, Any]]:
+    """A section's rows; a row that is not a mapping renders as a row of dashes rather than vanishing."""
+    if not isinstance(section, list):
+        return []
+    return [r if isinstance(r, Mapping) else {} for r in section]
+
+
 def _skipped(section: Any) -> str | None:
     """The reason a section gives for having been skipped, if it was."""
     if isinstance(section, Mapping) and "skipped" in section:
@@ -104,6 +162,11 @@ def _skipped(section: Any) -> str | None:
 def _figure(name: Any, alt: str, out_dir: Path) -> list[str]:
     if not name:
         return []
+    reason = failure(name) or no_result(name)
+    if reason is not None:
+        return [f"_The figure ({alt}) was not drawn: {reason}._", ""]
+    if not isinstance(name, str):
+        return [f"_The figure ({alt}) was not drawn: results.json names no file for it._", ""]
     line = f"![{alt}]({name})"
     if not (out_dir / str(name)).is_file():
         return [line, "", f"_(figure file `{name}` was not found beside this report)_", ""]
@@ -126,10 +189,25 @@ def _meta(meta: Mapping[str, Any] | None) -> list[str]:
     return [*out, *table(["", ""], rows), ""]
 
 
+def _summary(results: Mapping[str, Any]) -> list[str]:
+    failed = [(title, r) for key, title in EVALUATIONS.items() if (r := failure(results.get(key))) is not None]
+    empty = [(title, r) for key, title in EVALUATIONS.items() if (r := no_result(results.get(key))) is not None]
+    out: list[str] = []
+    if failed:
+        out += [f"**{len(failed)} evaluation(s) FAILED** (each section below says why; the rest ran):", ""]
+        out += [f"- FAILED: {title} — `{reason}`" for title, reason in failed]
+        out.append("")
+    if empty:
+        out += [f"**{len(empty)} evaluation(s) gave no result:**", ""]
+        out += [f"- no result: {title} — {reason}" for title, reason in empty]
+        out.append("")
+    return out
+
+
 def _virt_text(m: Mapping[str, Any]) -> str:
     virt = m.get("virtualised")
     evidence = m.get("virt_evidence") or {}
-    how = "; ".join(f"{k}: {v}" for k, v in evidence.items())
+    how = "; ".join(f"{k}: {_text(v)}" for k, v in evidence.items())
     if virt is None:
         text = "unknown"
     elif virt:
@@ -172,7 +250,7 @@ def _machine(m: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
-def _send_time(rows: list[Mapping[str, Any]] | None) -> list[str]:
+def _send_time(section: Any) -> list[str]:
     out = [
         "## E1 — send processing time (paper Table 1)",
         "",
@@ -181,6 +259,10 @@ def _send_time(rows: list[Mapping[str, Any]] | None) -> list[str]:
         "back to back, and a bare memcpy of the frame for scale.",
         "",
     ]
+    gone = _unavailable(section, "send_time")
+    if gone is not None:
+        return [*out, *gone]
+    rows = _rows(section)
     if not rows:
         return [*out, NOT_RUN, ""]
     header = [
@@ -218,7 +300,7 @@ def _stats(side: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return side if isinstance(side, Mapping) else {}
 
 
-def _precision(p: Mapping[str, Any] | None, out_dir: Path) -> list[str]:
+def _precision(p: Any, out_dir: Path) -> list[str]:
     out = [
         "## E2 — interval precision (paper Fig. 7)",
         "",
@@ -228,13 +310,17 @@ def _precision(p: Mapping[str, Any] | None, out_dir: Path) -> list[str]:
         "placed on the sending or the receiving side.",
         "",
     ]
-    if not p:
+    gone = _unavailable(p, "precision")
+    if gone is not None:
+        return [*out, *gone]
+    if not p or not isinstance(p, Mapping):
         return [*out, NOT_RUN, ""]
     reason = _skipped(p)
     if reason:
         return [*out, f"_Skipped: {reason}_", ""]
     drv, dev = _stats(p), _stats(p.get("device"))
-    paper = {**PAPER_PRECISION, **_stats(p.get("paper"))}
+    # a paper figure the section leaves empty is still the paper's: the constants stand in for it
+    paper = {**PAPER_PRECISION, **{k: v for k, v in _stats(p.get("paper")).items() if v is not None}}
     di, vi = _stats(drv.get("intervals_ns")), _stats(dev.get("intervals_ns"))
     no_dev = "device intervals not recorded"
     rows = [
@@ -282,7 +368,8 @@ def _precision(p: Mapping[str, Any] | None, out_dir: Path) -> list[str]:
     return out
 
 
-def _sweep(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> list[str]:
+def _sweep(section: Any, figure: Any, out_dir: Path) -> list[str]:
+    rows = _rows(section)
     out = [
         "## E3a — receive success rate against send interval (paper Fig. 8)",
         "",
@@ -293,6 +380,9 @@ def _sweep(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> 
         "ceiling. The paper gives this as a curve only (Fig. 8), so there is no paper number to set beside ours.",
         "",
     ]
+    gone = _unavailable(section, "sweep")
+    if gone is not None:
+        return [*out, *gone]
     if not rows:
         return [*out, NOT_RUN, ""]
     body = []
@@ -323,7 +413,8 @@ def _sweep(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> 
     return out
 
 
-def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any] | None) -> list[str]:
+def _throughput(section: Any, baseline: Any) -> list[str]:
+    rows = _rows(section)
     out = [
         "## E3b — maximum throughput (paper Table 2)",
         "",
@@ -334,10 +425,11 @@ def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any
         "the kernel's UDP path over a veth pair.",
         "",
     ]
-    if not rows and baseline is None:
+    sweep_gone = failure(section) or no_result(section)
+    if not rows and baseline is None and sweep_gone is None:
         return [*out, NOT_RUN, ""]
     body: list[list[Any]] = []
-    for r in rows or []:
+    for r in rows:
         paper = r["paper_gbps"] if "paper_gbps" in r else PAPER_THROUGHPUT_GBPS.get(int(r.get("size") or 0))
         ours = r.get("throughput_gbps")
         no_full = "no measured interval took 100 %" if r.get("min_full_success_interval_ns") is None else None
@@ -353,7 +445,17 @@ def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any
             ]
         )
     baseline_note: list[str] = []
-    if baseline is None:
+    if (reason := failure(baseline)) is not None:
+        body.append(
+            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (failed)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+        )
+        baseline_note = [f"Kernel baseline FAILED: `{reason}` (traceback in results.json, `baseline`).", ""]
+    elif (reason := no_result(baseline)) is not None:
+        body.append(
+            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (no result)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+        )
+        baseline_note = [f"Kernel baseline: _No result: {reason}._", ""]
+    elif not isinstance(baseline, Mapping) or not baseline:
         body.append(
             ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (not run)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
         )
@@ -364,12 +466,17 @@ def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any
         baseline_note = [f"Kernel baseline skipped: {reason}", ""]
     else:
         ours_b = baseline.get("gbps")
+        no_full_b = (
+            "no measured interval took every datagram"
+            if "min_full_success_interval_ns" in baseline and baseline["min_full_success_interval_ns"] is None
+            else None
+        )
         body.append(
             [
                 fmt_size(baseline.get("size", 1500)),
                 "kernel UDP (veth)",
                 "kernel",
-                _or_reason(ours_b, fmt_gbps, baseline.get("reason")),
+                _or_reason(ours_b, fmt_gbps, baseline.get("reason") or no_full_b),
                 DASH,
                 f"{fmt_gbps(PAPER_REAL_NIC_GBPS)} (real NIC)",
                 fmt_ratio(ours_b, PAPER_REAL_NIC_GBPS),
@@ -387,19 +494,23 @@ def _throughput(rows: list[Mapping[str, Any]] | None, baseline: Mapping[str, Any
             extra.append(str(baseline["note"]))
         if extra:
             baseline_note = ["Kernel baseline: " + "; ".join(extra) + ".", ""]
-    if not rows:
+    if sweep_gone is not None:
+        what = "FAILED" if failure(section) is not None else "no result"
+        out += [f"Pseudo-NIC throughput: {what} (the sweep: `{sweep_gone}`).", ""]
+    elif not rows:
         out += ["Pseudo-NIC throughput: " + NOT_RUN, ""]
     header = ["size", "driver", "interrupt line", "ours", "highest 100 % run", "paper (Table 2)", "ratio"]
     out += [*table(header, body), ""]
     return out + baseline_note
 
 
-def _count_text(rows: list[Mapping[str, Any]] | None) -> str:
-    counts = sorted({int(r["count"]) for r in rows or [] if r.get("count")})
+def _count_text(rows: list[Mapping[str, Any]]) -> str:
+    counts = sorted({int(r["count"]) for r in rows if r.get("count")})
     return " / ".join(f"{c:,}" for c in counts) if counts else "5,000"
 
 
-def _moderation(rows: list[Mapping[str, Any]] | None) -> list[str]:
+def _moderation(section: Any) -> list[str]:
+    rows = _rows(section)
     out = [
         "## Interrupt moderation",
         "",
@@ -408,10 +519,13 @@ def _moderation(rows: list[Mapping[str, Any]] | None) -> list[str]:
         + (f", packets every {fmt_ns(rows[0]['interval_ns'])}." if rows and rows[0].get("interval_ns") else "."),
         "",
     ]
+    gone = _unavailable(section, "moderation")
+    if gone is not None:
+        return [*out, *gone]
     if not rows:
         return [*out, NOT_RUN, ""]
     body = [
-        [r.get("mode"), r.get("driver"), fmt_count(r.get("packets")), fmt_count(r.get("received")),
+        [_text(r.get("mode")), _text(r.get("driver")), fmt_count(r.get("packets")), fmt_count(r.get("received")),
          fmt_count(r.get("interrupts")), fmt_count(r.get("handler_runs")),
          DASH if r.get("packets_per_interrupt") is None else f"{float(r['packets_per_interrupt']):.1f}"]
         for r in rows
@@ -420,7 +534,8 @@ def _moderation(rows: list[Mapping[str, Any]] | None) -> list[str]:
     return [*out, *table(header, body), ""]
 
 
-def _irq_lines(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path) -> list[str]:
+def _irq_lines(section: Any, figure: Any, out_dir: Path) -> list[str]:
+    rows = _rows(section)
     out = [
         "## Interrupt lines",
         "",
@@ -429,6 +544,9 @@ def _irq_lines(rows: list[Mapping[str, Any]] | None, figure: Any, out_dir: Path)
         "Latency is from the device raising the interrupt to the driver's handler running.",
         "",
     ]
+    gone = _unavailable(section, "irq_lines")
+    if gone is not None:
+        return [*out, *gone]
     if not rows:
         return [*out, NOT_RUN, ""]
     body = [
@@ -458,8 +576,12 @@ def _met(row: Mapping[str, Any]) -> str:
     return "met" if row.get("met") is True else "MISSED"
 
 
-def _targets(rows: list[Mapping[str, Any]] | None) -> list[str]:
+def _targets(section: Any) -> list[str]:
     out = ["## Targets", ""]
+    gone = _unavailable(section, "targets")
+    if gone is not None:
+        return [*out, *gone]
+    rows = _rows(section)
     if not rows:
         return [*out, NOT_RUN + " No targets were checked.", ""]
     body = [[_text(r.get("name")), _text(r.get("target")), _text(r.get("measured")), _met(r)] for r in rows]
@@ -482,6 +604,7 @@ def render_report(results: Mapping[str, Any], out_dir: Path) -> str:
     out_dir = Path(out_dir)
     lines: list[str] = []
     lines += _meta(results.get("meta"))
+    lines += _summary(results)
     lines += _machine(results.get("machine"))
     lines += _send_time(results.get("send_time"))
     lines += _precision(results.get("precision"), out_dir)
