@@ -348,7 +348,8 @@ def _main(argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except (click.Abort, KeyboardInterrupt) as exc:
-        signo = int(getattr(exc, "signo", signal.SIGINT))
+        # click turns a KeyboardInterrupt into Abort; the signal that stopped us is on its cause.
+        signo = int(getattr(exc, "signo", None) or getattr(exc.__cause__, "signo", None) or signal.SIGINT)
         click.echo(
             f"pseudonic: interrupted by {signal.Signals(signo).name}; its nodes are stopped and its segments "
             "and namespaces removed",

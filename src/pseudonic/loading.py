@@ -15,6 +15,7 @@ Specs: ``python`` and ``c`` (the reference drivers), ``module:Class``,
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import importlib.util
 import inspect
@@ -137,6 +138,7 @@ def ended_while_loading(spec: str, exitcode: int | None, timeout: float) -> Driv
 
 
 def _probe_child(conn: Any, spec: str) -> None:
+    faulthandler.disable()  # a crash while loading is reported in one line, not as a fault dump
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         driver = load_driver(spec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import faulthandler
 import os
 import signal
 from pathlib import Path
@@ -50,6 +51,9 @@ def become_node(core: int, parent_pid: int) -> None:
     instead, and leaves Ctrl-C (INT) to the controller, which stops both nodes in order.
     """
     os.sched_setaffinity(0, {core})
+    # A driver's crash is the run's report (signal, handler run, last packet), not a Python fault
+    # dump on stderr as well (pytest, for one, turns faulthandler on in every process it forks).
+    faulthandler.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signo in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signo, signal.SIG_DFL)

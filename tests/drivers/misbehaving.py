@@ -59,3 +59,91 @@ class HangingE1000(E1000):
         while self.runs >= 5:
             pass
         super().interrupt(nic)
+
+
+class DuplicatingE1000(E1000):
+    """Never clears DD: every descriptor is taken again on the next pass round the ring."""
+
+    name = "duplicating"
+
+    def clean_rx(self, nic: Nic, budget: int | None = None) -> int:
+        ring, i, taken = nic.ring, self.next_to_clean, 0
+        mask = nic.ring_size - 1
+        while ring["status"][i] & 0x01 and taken < nic.ring_size:
+            nic.upper.deliver(bytes(nic.buffer(i)[: int(ring["length"][i])]))
+            i, taken = (i + 1) & mask, taken + 1
+        self.next_to_clean = i
+        if taken:
+            nic.write_rdt((i - 1) & mask)
+        return taken
+
+
+class CorruptingE1000(E1000):
+    """Delivers every frame with its last byte flipped."""
+
+    name = "corrupting"
+
+    def open(self, nic: Nic) -> None:
+        super().open(nic)
+        deliver = nic.upper.deliver
+        nic.upper.deliver = lambda skb: deliver(skb[:-1] + bytes([skb[-1] ^ 0xFF]))  # type: ignore[method-assign]
+
+
+class MaskedE1000(E1000):
+    """Forgets to unmask its interrupt causes in open."""
+
+    name = "masked"
+
+    def open(self, nic: Nic) -> None:
+        super().open(nic)
+        nic.disable_interrupts(0xFFFFFFFF)
+
+
+class NoTailE1000(E1000):
+    """Never hands a descriptor to the device (no RDT write)."""
+
+    name = "no-tail"
+
+    def open(self, nic: Nic) -> None:
+        nic.enable_interrupts(0xFF)
+
+
+class ErrorBlindDriver:
+    """Ignores the error byte (delivers every frame) and keeps no rx_errors."""
+
+    name = "error-blind"
+
+    def __init__(self) -> None:
+        self.next_to_clean = 0
+
+    def open(self, nic: Nic) -> None:
+        nic.write_rdt(nic.ring_size - 1)
+        nic.enable_interrupts(0xFF)
+
+    def interrupt(self, nic: Nic) -> None:
+        nic.read_icr()
+        ring, i, mask = nic.ring, self.next_to_clean, nic.ring_size - 1
+        while ring["status"][i] & 0x01:
+            nic.upper.deliver(bytes(nic.buffer(i)[: int(ring["length"][i])]))
+            ring["status"][i] = 0
+            i = (i + 1) & mask
+        self.next_to_clean = i
+        nic.write_rdt((i - 1) & mask)
+
+    def close(self, nic: Nic) -> None:
+        pass
+
+
+class ForkingE1000(E1000):
+    """Forks a child in open that would sleep for a minute, and one that leaves its session."""
+
+    name = "forking"
+
+    def open(self, nic: Nic) -> None:
+        super().open(nic)
+        for new_session in (False, True):
+            if os.fork() == 0:
+                if new_session:
+                    os.setsid()
+                time.sleep(60)
+                os._exit(0)

@@ -1,0 +1,4 @@
+"""A driver module that misbehaves while it is imported."""
+
+while True:
+    pass

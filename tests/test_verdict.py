@@ -1,0 +1,80 @@
+"""The verdict, sans-IO: each rule both ways on synthetic counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pseudonic.errors import ConfigError
+from pseudonic.verdict import Counts, MissedLimit, judge, parse_missed_limit
+
+CLEAN = Counts(
+    packets=1000, stored=1000, error_descriptors=0, received=1000, delivered_with_error=0, missed=0,
+    duplicated=0, reordered=0, corrupted=0, rx_errors=0, verified=True, interrupts=1000, handler_runs=990,
+    ims=0x80, rdt_written=True,
+)  # fmt: skip
+
+
+def codes(c: Counts, limit: MissedLimit | None = None) -> list[str]:
+    return [f.code for f in judge(c, limit).reasons]
+
+
+def test_a_clean_run_passes() -> None:
+    v = judge(CLEAN)
+    assert v.passed and v.reasons == [] and v.line() == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "says"),
+    [
+        ({"duplicated": 21015}, "duplicated", "DD not cleared"),
+        ({"reordered": 3}, "reordered", "out of ring order"),
+        ({"corrupted": 1000, "received": 0}, "corrupted", "before DD"),
+        ({"received": 990}, "undelivered", "10 of 1000 stored frames never delivered"),
+        ({"error_descriptors": 20, "received": 980, "rx_errors": 0}, "rx-errors-miscounted", "rx_errors is 0"),
+        ({"error_descriptors": 20, "received": 980, "rx_errors": None}, "rx-errors-not-kept", "self.rx_errors"),
+        ({"error_descriptors": 20, "received": 1000, "delivered_with_error": 20, "rx_errors": 20},
+         "error-delivered", "must be dropped"),
+        ({"received": 0, "interrupts": 0, "handler_runs": 0, "ims": 0}, "interrupts-masked", "enable_interrupts"),
+        ({"stored": 0, "received": 0, "missed": 1000, "rdt_written": False, "handler_runs": 0},
+         "rdt-never-written", "write_rdt"),
+        ({"failure": {"kind": "driver crashed", "message": "killed by SIGSEGV", "handler_run": 4}},
+         "driver-failed", "SIGSEGV"),
+        ({"failure": {"kind": "device node died", "message": "killed by SIGKILL"}}, "run-failed", "SIGKILL"),
+    ],
+)  # fmt: skip
+def test_each_failure_fails_and_says_what_it_usually_means(change: dict[str, object], code: str, says: str) -> None:
+    v = judge(replace(CLEAN, **change))  # type: ignore[arg-type]
+    assert not v.passed
+    assert code in [f.code for f in v.reasons]
+    assert says in v.line() and v.line().startswith("FAIL: ")
+
+
+def test_device_drops_alone_pass_and_say_so() -> None:
+    c = replace(CLEAN, stored=900, received=900, missed=100)
+    v = judge(c)
+    assert v.passed and [n.code for n in v.notes] == ["missed"]
+    assert "100 of 1000" in v.line() and "not a failure" in v.line()
+
+
+@pytest.mark.parametrize(("limit", "passes"), [("100", True), ("99", False), ("10%", True), ("9.9%", False)])
+def test_max_missed_turns_drops_into_a_failure_past_its_limit(limit: str, passes: bool) -> None:
+    c = replace(CLEAN, stored=900, received=900, missed=100)
+    assert judge(c, parse_missed_limit(limit)).passed is passes
+
+
+def test_drops_with_a_failure_do_not_also_count_as_undelivered() -> None:
+    c = replace(CLEAN, stored=900, received=900, missed=100)
+    assert codes(c) == []
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5", "abc", "101%", "-3%", ""])
+def test_a_bad_max_missed_is_a_usage_error_naming_the_range(text: str) -> None:
+    with pytest.raises(ConfigError, match="max missed"):
+        parse_missed_limit(text)
+
+
+def test_an_interrupted_run_says_so_in_its_verdict() -> None:
+    v = judge(replace(CLEAN, received=500, stored=500, packets=500), interrupted_by="SIGTERM")
+    assert v.line().startswith("INTERRUPTED by SIGTERM (partial figures)")
