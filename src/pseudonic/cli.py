@@ -10,7 +10,9 @@ stopped, the partial summary printed and written, the segment removed).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -358,7 +360,11 @@ def _main(argv: list[str] | None) -> int:
         return 128 + signo
     except OSError as exc:
         # The machine said no (too many open files, no memory for a process): one line, not a traceback.
-        click.echo(f"pseudonic: error: {exc.strerror or exc}: the machine refused what the run needs", err=True)
+        if exc.errno == errno.EMFILE:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            click.echo(f"pseudonic: error: too many open files: raise ulimit -n (now {soft})", err=True)
+        else:
+            click.echo(f"pseudonic: error: {exc.strerror or exc}: the machine refused what the run needs", err=True)
         return EXIT_USAGE
     except PseudonicError as exc:
         click.echo(f"pseudonic: error: {exc}", err=True)
