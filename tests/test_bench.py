@@ -368,6 +368,16 @@ def test_bench_all_goes_on_when_an_evaluation_raises(
         assert not (tmp_path / figure).exists()
 
 
+def test_bench_all_names_an_exception_without_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def asserts(*args: Any) -> Any:
+        raise AssertionError
+
+    code, results, report, _ = bench_all_with(monkeypatch, tmp_path, "moderation", asserts)
+    assert code == 1
+    assert results["moderation"]["failed"] == "AssertionError: (no message)"
+    assert "`AssertionError: (no message)`" in section_of(report, "moderation")
+
+
 @pytest.mark.parametrize(("broken", "nothing", "why"), NOTHING)
 def test_bench_all_says_no_result_when_an_evaluation_returns_nothing(
     broken: str, nothing: Any, why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

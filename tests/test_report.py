@@ -413,7 +413,8 @@ def test_report_with_a_section_that_holds_nothing(key: str, nothing: Any, tmp_pa
         assert "| 1,500 B | kernel UDP (veth) | — | — (not run) |" in text
     else:
         assert "not run" in section_of(text, HEADINGS[key]).lower()
-    assert "| 1,500 B | 410 ns | 400 ns |" in text or key == "send_time"  # the others still render
+    if key != "send_time":  # the others still render
+        assert "| 1,500 B | 410 ns | 400 ns |" in text
 
 
 @pytest.mark.parametrize("key", list(HEADINGS))
@@ -471,17 +472,19 @@ def test_every_table_on_the_terminal_with_none_in_every_figure_slot(capsys: pyte
 
 
 def test_every_table_on_the_terminal_with_no_result(capsys: pytest.CaptureFixture[str]) -> None:
-    for show in (command.show_send_time, command.show_sweep, command.show_irq, command.show_moderation):
-        show(None)
-        show([])
+    command.show_send_time(None)
     command.show_precision(None)
+    command.show_sweep([])
     command.show_baseline({})
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        f"{what}: no result" for what in ("send time", "sweep", "irq lines", "moderation") for _ in "12"
-    ] + [
+    command.show_irq([])
+    command.show_moderation(None)
+    assert capsys.readouterr().out.splitlines() == [
+        "send time: no result",
         "precision: no result",
+        "sweep: no result",
         "kernel baseline: no result",
+        "irq lines: no result",
+        "moderation: no result",
     ]
 
 

@@ -2,7 +2,8 @@
 
 Each subcommand prints its table, and with ``--out DIR`` writes
 DIR/results.json holding its own section (and its figure); ``bench all``
-runs them all and writes the report. ``--quick`` is a reduced run (one
+runs them all and writes the report, and an evaluation that fails there is
+recorded and reported without stopping the others. ``--quick`` is a reduced run (one
 size, small counts) for tests and a first look.
 """
 
@@ -409,7 +410,8 @@ def _evaluate(key: str, step: Callable[[], Any]) -> Any:
     except (ConfigError, click.UsageError):
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        # a bare `assert` or `raise X()` has no message: say so rather than end on a colon
+        reason = f"{type(exc).__name__}: {str(exc) or '(no message)'}"
         click.echo(f"pseudonic: bench all: {what} FAILED: {_one_line(reason)}", err=True)
         return {"failed": reason, "traceback": traceback.format_exc()}
     if value is None or (isinstance(value, list | tuple | dict | str) and not value):
