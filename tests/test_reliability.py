@@ -112,6 +112,12 @@ def test_device_drops_pass_unless_max_missed_says_otherwise() -> None:
     assert r.missed > 0 and not r.passed and r.exit_code == 1
 
 
+def test_bench_exits_1_when_a_run_fails_its_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "precision", "--count", "600", "--interval", "20us", "--driver", f"{MIS}:DuplicatingE1000"])
+    err = capsys.readouterr().err
+    assert code == 1 and "failed their verdict" in err and "delivered more than once" in err, err
+
+
 # -- no driver code in the controller --------------------------------------------------------------
 
 
@@ -157,7 +163,7 @@ def test_a_second_run_on_a_held_core_is_refused_naming_the_holder(capsys: pytest
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        for command in (["run", "--count", "10", "--quiet"], ["check-driver", "python"]):
+        for command in (["run", "--count", "10", "--quiet"], ["check-driver", "python"], ["bench", "precision"]):
             assert main(command) == 2
             err = capsys.readouterr().err
             assert f"core 1 is in use by another pseudonic run (pid {holder.pid}" in err and "--wait" in err

@@ -287,8 +287,27 @@ quick_option = click.option("--quick", is_flag=True, help="A reduced run: one si
 
 
 @click.group("bench")
-def bench() -> None:
-    """The paper's evaluations: send time (E1), precision (E2), sweep (E3), the kernel baseline, all."""
+@click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
+@click.pass_context
+def bench(ctx: click.Context, wait_for_cores: bool) -> None:
+    """The paper's evaluations: send time (E1), precision (E2), sweep (E3), the kernel baseline, all.
+
+    Each holds cores 0 and 1 for its whole length (another run there: exit 2, or --wait). Exit
+    status 1 when any run failed its verdict (the driver failed, or frames were lost, duplicated,
+    reordered or corrupted -- device drops alone never fail a run: the sweep measures them)."""
+    from .. import cores
+
+    if ctx.invoked_subcommand is not None and not {"--help", "-h"} & set(ctx.args):
+        ctx.with_resource(cores.claim({config.DEFAULT_DEVICE_CORE, config.DEFAULT_DRIVER_CORE}, wait=wait_for_cores))
+        ctx.call_on_close(_verdicts_say_so)
+
+
+def _verdicts_say_so() -> None:
+    failed = ev.failed_verdicts
+    if failed:
+        click.echo(f"pseudonic bench: {len(failed)} run(s) failed their verdict; the first: {failed[0]}", err=True)
+        failed.clear()
+        raise SystemExit(1)
 
 
 @bench.command("send-time")

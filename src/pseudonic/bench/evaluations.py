@@ -26,11 +26,26 @@ from typing import Any
 
 import numpy as np
 
-from .. import analysis, schedule
-from ..controller import run
+from .. import analysis, controller, schedule
+from ..result import RunResult
 from .machine import machine_info
 from .report import PAPER_SEND_NS, PAPER_THROUGHPUT_GBPS, failure, no_result
 from .search import Point, SearchResult, search_intervals
+
+#: Verdict lines of the runs that failed theirs, in this process: a bench run that corrupted,
+#: duplicated or lost frames, or whose driver failed, makes the bench command exit 1 (device
+#: drops alone are what the sweep measures, and never fail a run).
+failed_verdicts: list[str] = []
+
+
+def run(*args: Any, **kwargs: Any) -> RunResult:
+    """:func:`pseudonic.run`, with every failed verdict noted in ``failed_verdicts``."""
+    r = controller.run(*args, **kwargs)
+    if not r.passed and r.verdict is not None:
+        cfg = r.config
+        failed_verdicts.append(f"{cfg['driver']} {cfg['size']} B: {r.verdict.line()}")
+    return r
+
 
 #: Called after each measured step with a short note; the CLI turns it into a progress bar.
 Progress = Callable[[str], None]
