@@ -53,6 +53,7 @@ BAD = [
     (["--driver", "no_such_module:Driver"], "cannot be imported"),
     (["--driver", "pseudonic.drivers.e1000:Nope"], "has no 'Nope'"),
     (["--driver", str(DRIVERS_DIR / "no_protocol.py:NotADriver")], "lacks interrupt"),
+    (["--driver", str(DRIVERS_DIR / "no_protocol.py")], "NotADriver lacks interrupt(nic)"),
     (["--driver", "/nonexistent/driver.py"], "does not exist"),
     (["--json", "/nonexistent/dir/r.json"], "does not exist"),
     (["--driver", "/nonexistent/libdriver.so"], "does not exist"),
@@ -80,6 +81,12 @@ def _pseudonic(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pseudonic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def test_the_bare_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: pseudonic") and "check-driver" in out and "run" in out
 
 
 def test_bad_input_through_the_real_command() -> None:

@@ -220,3 +220,15 @@ def test_whatever_a_driver_forks_ends_with_the_run() -> None:
     r = pseudonic.run("50us", 200, 1500, driver=f"{MIS}:ForkingE1000")
     assert r.passed, r.verdict
     assert descendants(os.getpid()) == [], "both children, the one in its own session too"
+
+
+def test_pseudonics_own_failure_is_named_as_pseudonics(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pseudonic.upper import VerifyLayer
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(VerifyLayer, "report", out_of_memory)  # inherited by the forked driver node
+    r = pseudonic.run("50us", 100, 1500)
+    assert r.error is not None and r.error["kind"] == "pseudonic error" and "MemoryError" in r.error["message"]
+    assert r.verdict is not None and [f.code for f in r.verdict.reasons] == ["run-failed"]

@@ -108,11 +108,24 @@ def load_driver(spec: str) -> type | CDriver:
         and all(callable(getattr(obj, m, None)) for m in DRIVER_METHODS)
     ]
     if len(found) != 1:
+        near = "" if found else _closest_miss(module)
         raise DriverLoadError(
-            f"driver {spec!r}: {'no' if not found else 'more than one'} class with open, interrupt and close; "
-            "name it as module:Class or file.py:Class"
+            f"driver {spec!r}: {'no' if not found else 'more than one'} class with open, interrupt and close"
+            f"{near}; name it as module:Class or file.py:Class"
         )
     return found[0]
+
+
+def _closest_miss(module: Any) -> str:
+    """", and Class lacks interrupt(nic)" for the module's class that has most of the driver methods."""
+    classes = [o for o in vars(module).values() if inspect.isclass(o) and o.__module__ == module.__name__]
+    scored = [(sum(callable(getattr(c, m, None)) for m in DRIVER_METHODS), c) for c in classes]
+    scored = [(n, c) for n, c in scored if n]
+    if not scored:
+        return ""
+    _, best = max(scored, key=lambda nc: nc[0])
+    missing = [f"{m}(nic)" for m in DRIVER_METHODS if not callable(getattr(best, m, None))]
+    return f" ({best.__name__} lacks {', '.join(missing)})"
 
 
 def driver_name(driver: type | CDriver, spec: str) -> str:
