@@ -117,7 +117,7 @@ def load_driver(spec: str) -> type | CDriver:
 
 
 def _closest_miss(module: Any) -> str:
-    """", and Class lacks interrupt(nic)" for the module's class that has most of the driver methods."""
+    """ ", and Class lacks interrupt(nic)" for the module's class that has most of the driver methods."""
     classes = [o for o in vars(module).values() if inspect.isclass(o) and o.__module__ == module.__name__]
     scored = [(sum(callable(getattr(c, m, None)) for m in DRIVER_METHODS), c) for c in classes]
     scored = [(n, c) for n, c in scored if n]
