@@ -232,3 +232,13 @@ def test_pseudonics_own_failure_is_named_as_pseudonics(monkeypatch: pytest.Monke
     r = pseudonic.run("50us", 100, 1500)
     assert r.error is not None and r.error["kind"] == "pseudonic error" and "MemoryError" in r.error["message"]
     assert r.verdict is not None and [f.code for f in r.verdict.reasons] == ["run-failed"]
+
+
+def test_too_few_file_descriptors_is_one_line_naming_ulimit() -> None:
+    code = (
+        "import resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, (10, 10))\nfrom pseudonic.cli import main\n"
+    )
+    code += "sys.exit(main(['run', '--count', '10', '--quiet']))\n"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "too many open files: raise ulimit -n (now 10)" in p.stderr
