@@ -27,6 +27,7 @@ from . import config
 from .errors import ConfigError, PseudonicError
 from .result import RunResult
 from .units import format_ns
+from .verdict import failure_text
 
 EXIT_USAGE = 2
 #: Signals that stop a run in order, each with exit status 128 + its number.
@@ -113,13 +114,7 @@ def render(result: RunResult, console: Console) -> None:
     if cfg.get("itr_note"):
         console.print(f"note: {cfg['itr_note']}")
     if result.error and not result.interrupted:
-        e = result.error
-        where = f" at {e['where']}" if e.get("where") else ""
-        what = f"{e['exception']}: {e['message']}" if "exception" in e else e.get("message", "")
-        run = f"handler run {e['handler_run']}" if e.get("handler_run") else ""
-        last = f"last packet {e['last_packet']}" if e.get("last_packet") is not None else ""
-        ctx = ", ".join(x for x in (e.get("stage", ""), run, last) if x)
-        console.print(f"[bold red]run stopped[/]: {e['kind']}{where} ({ctx}): {what}")
+        console.print(f"[bold red]run stopped[/]: {result.error['kind']}: {failure_text(result.error)}")
     v = result.verdict
     if v is not None:
         for note in v.notes:

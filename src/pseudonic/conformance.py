@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import config, schedule
+from . import analysis, config, schedule
 from .controller import run
 from .errors import ConfigError
 from .layout import RXD_ERR_CE, SLOT_SPURIOUS, TX_STORED
@@ -217,13 +217,12 @@ def _high_rate_params() -> dict[str, Any]:
 
 def idle_wake_ns(r: RunResult) -> np.ndarray[Any, Any]:
     """Raise -> handler entry, for each handler run whose raise found the driver idle (its last run over)."""
-    woke = r.irqs["doorbell"].astype(np.int64) - 1
-    known = (woke >= 0) & (woke < len(r.raises))
-    raised = r.raises["raised_ns"][woke[known]].astype(np.int64)
+    known, raise_of = analysis.woken_by(r.irqs, r.raises)
+    raised = r.raises["raised_ns"][raise_of].astype(np.int64)
     entry = r.irqs["entry_ns"][known].astype(np.int64)
     prev_exit = np.concatenate([[0], r.irqs["exit_ns"].astype(np.int64)[:-1]])[known]
-    idle = prev_exit < raised
-    return (entry - raised)[idle]
+    wake: np.ndarray[Any, Any] = (entry - raised)[prev_exit < raised]
+    return wake
 
 
 def _high_rate_judge(r: RunResult) -> str | None:

@@ -42,7 +42,7 @@ from .errors import DriverLoadError
 from .frames import FrameSet
 from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
 from .line import Line
-from .loading import check_driver_class, driver_name, load_driver
+from .loading import check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
 from .node import become_node, end_descendants
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
@@ -83,7 +83,7 @@ def driver_node(
     become_node(core, parent_pid)
     try:
         try:
-            name = spec if isinstance(spec, str) else f"{spec.__module__}:{spec.__qualname__}"
+            name = spec_of(spec)
             driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
         except DriverLoadError as exc:
             conn.send(("load-error", str(exc)))

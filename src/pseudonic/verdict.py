@@ -139,7 +139,7 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     if c.failure is not None:
         kind = str(c.failure.get("kind", "driver failed"))
         code = "driver-failed" if kind.startswith("driver") else "run-failed"
-        out.append(Finding(code, kind, _failure_text(c.failure)))
+        out.append(Finding(code, kind, failure_text(c.failure)))
     good = c.stored - c.error_descriptors
     undelivered = good - (c.received - c.delivered_with_error)
     if c.packets and c.stored == 0 and not c.rdt_written:
@@ -204,7 +204,8 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     return Verdict(passed=not any(f.fails for f in out), findings=tuple(out), interrupted_by=interrupted_by)
 
 
-def _failure_text(e: dict[str, Any]) -> str:
+def failure_text(e: dict[str, Any]) -> str:
+    """What failed, where, and in which stage, handler run and packet: one line for a summary."""
     where = f" at {e['where']}" if e.get("where") else ""
     what = f"{e['exception']}: {e.get('message', '')}" if e.get("exception") else str(e.get("message", ""))
     run = f" handler run {e['handler_run']}" if e.get("handler_run") else ""
