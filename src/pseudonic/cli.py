@@ -25,13 +25,12 @@ from rich.table import Table
 
 from . import config
 from .errors import ConfigError, PseudonicError
+from .node import STOP_SIGNALS
 from .result import RunResult
 from .units import format_ns
 from .verdict import failure_text
 
 EXIT_USAGE = 2
-#: Signals that stop a run in order, each with exit status 128 + its number.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _check_writable(path: str) -> None:

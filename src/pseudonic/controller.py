@@ -45,7 +45,7 @@ from .layout import (
 )
 from .line import Line
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
-from .node import end_group
+from .node import STOP_SIGNALS, end_group
 from .result import RunResult
 from .segment import Segment
 from .upper import Deliveries
@@ -204,7 +204,7 @@ class Controller:
             return self._result(view, failure, report)
         finally:
             # Cleanup runs to its end: a second Ctrl-C now would leave nodes or the segment behind.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             try:
                 if view is not None:
                     view.ctl["stop"][0] = 1
@@ -250,8 +250,7 @@ class Controller:
             name="pseudonic-driver",
             daemon=True,
         )
-        drv.start()
-        procs.append(drv)
+        self._start(drv, procs)
         send_end.close()
 
         # Loading runs the driver's own code (imports, constructors): it gets the driver timeout.
@@ -273,8 +272,7 @@ class Controller:
             name="pseudonic-device",
             daemon=True,
         )
-        dev.start()
-        procs.append(dev)
+        self._start(dev, procs)
         due_s = int(self.slots["due_ns"][-1]) / 1e9 + self.lead_ns / 1e9
 
         # Until the device is through its schedule, or the driver speaks or dies first.
@@ -302,6 +300,16 @@ class Controller:
         self._kick(procs)
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
+
+    @staticmethod
+    def _start(node: BaseProcess, procs: list[BaseProcess]) -> None:
+        """Fork a node and note it, with no stop signal in between: a node that exists is a node we stop."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            node.start()
+            procs.append(node)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _watch(self, handles: list[Any], timeout: float, view: SegmentView) -> list[Any]:
         """Wait for any of ``handles``; tell the progress watcher how the run goes meanwhile."""

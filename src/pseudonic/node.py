@@ -17,8 +17,9 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-#: The signals the controller stops a run on; a node takes the default action for TERM and HUP
-#: (it ends, and the controller reports which signal ended it) and leaves INT to the controller.
+#: The signals that stop a run in order (the controller exits 128 + the signal's number); a node
+#: takes the default action for TERM and HUP (it ends, and the controller reports which signal
+#: ended it) and leaves INT to the controller.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
