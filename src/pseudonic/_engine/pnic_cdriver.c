@@ -95,8 +95,9 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
         } else if (pnic_idle_wait(&cd->seg, signal_seen, signo) == 0) {
             break;
         }
-        /* A raise whose signal never came (the queue of pending real-time signals
-         * was full) is taken here, with the signal blocked, as the handler would. */
+        /* A raise that came without a signal (the device sends none while one is
+         * unanswered: see carry() in pnic_device.c) is taken here, with the signal
+         * blocked, as the handler would. */
         if (__atomic_load_n(&cd->seg.line->doorbell, __ATOMIC_ACQUIRE) != signal_seen) {
             sigset_t block, prev;
             sigemptyset(&block);

@@ -139,7 +139,7 @@ struct pnic_drv_regs {
     uint64_t handled; /* interrupts handled */
     /* The doorbell the driver node last looked at before it went back to
      * waiting: on the signal line the device sends no new signal while one it
-     * sent is not yet answered (see kick() in pnic_device.c). */
+     * sent is not yet answered (see carry() in pnic_device.c). */
     uint64_t line_seen;
     uint64_t _pad0[13];
     uint32_t ims; /* interrupt mask: causes that raise the line */
