@@ -19,6 +19,7 @@ from pseudonic.cdriver import CDriver, check_library, include_dir
 from pseudonic.config import make_config, online_cores, parse_cpu_list
 from pseudonic.errors import ConfigError, DriverLoadError
 from pseudonic.node import available_cores
+from pseudonic.plan import Plan
 from pseudonic.units import parse_interval, parse_size
 
 EXAMPLE_DRIVER = Path(__file__).parents[1] / "examples" / "c_driver" / "mydriver.c"
@@ -182,12 +183,12 @@ def test_an_itr_between_steps_is_rounded_and_says_so(
 @pytest.mark.parametrize("interval", ["-5us", -5000])
 def test_a_negative_interval_is_out_of_range(two_cores: None, interval: str | int) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"interval {interval!r} is out of range: give 1ns..10s")):
-        make_config(interval=interval)
+        Plan.periodic(interval, 10, 1500)
 
 
 def test_a_negative_size_is_out_of_range(two_cores: None) -> None:
     with pytest.raises(ConfigError, match=re.escape("size -100 B is out of range: give 60..16384 bytes")):
-        make_config(size="-100")
+        Plan.periodic("38us", 10, "-100")
     with pytest.raises(ConfigError, match="buffer size -2048 is not an e1000 receive buffer size"):
         make_config(buffer_size="-2KiB")
 

@@ -12,6 +12,7 @@ from scapy.layers.l2 import Ether
 from pseudonic import schedule
 from pseudonic.errors import ConfigError
 from pseudonic.frames import FrameSet, generated_frame, internet_checksum, ipv4_udp_ok, read_stamp
+from pseudonic.plan import Plan
 from pseudonic.units import parse_interval, parse_size
 from pseudonic.upper import VerifyLayer, _count
 
@@ -76,11 +77,16 @@ def test_corruption_is_detected() -> None:
     assert not ipv4_udp_ok(bytes(raw))
 
 
-def test_user_frames_are_checked_for_size() -> None:
-    with pytest.raises(ConfigError, match=r"60\.\.2048"):
-        FrameSet.from_user([b"short"], 2048)
-    fs = FrameSet.from_user([bytes(Ether() / IP() / UDP() / (b"x" * 100))], 2048)
+def test_user_frames_are_checked_for_size_by_the_plan() -> None:
+    short = Plan.custom(schedule.periodic(1, 1000), [b"short"], 1500)
+    with pytest.raises(ConfigError, match=r"frame 0 is 5 bytes: frames must be 60\.\.2048 bytes"):
+        short.check(2048)
+    fs = FrameSet.from_user([bytes(Ether() / IP() / UDP() / (b"x" * 100))])
     assert not fs.stamped and fs.sizes == [142]
+    big = Plan.custom(schedule.periodic(1, 1000), [bytes(fs.templates[0]) * 20], 1500)
+    with pytest.raises(ConfigError, match=r"frame 0 is 2840 bytes: frames must be 60\.\.2048 bytes"):
+        big.check(2048)
+    big.check(4096)
 
 
 def test_schedules() -> None:

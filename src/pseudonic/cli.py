@@ -54,13 +54,21 @@ def _causes(c: dict[str, int] | None) -> str:
     )
 
 
+def _plan_line(cfg: dict[str, Any]) -> str:
+    sizes = cfg.get("sizes") or [cfg["size"]]
+    size = f"{sizes[0]} B" if len(sizes) == 1 else f"{min(sizes)}..{max(sizes)} B"
+    if cfg.get("interval_ns") is not None:
+        return f"{cfg['count']} × {size} every {format_ns(cfg['interval_ns'])}"
+    kind = (cfg.get("plan") or {}).get("kind", "schedule")
+    return f"{cfg['count']} × {size} over {format_ns(cfg.get('span_ns') or 0)} ({kind} plan)"
+
+
 def render(result: RunResult, console: Console) -> None:
     """The run's summary table, then its verdict line."""
     cfg = result.config
     t = Table(
         title=(
-            f"pseudonic run: {cfg['count']} × {cfg['size']} B "
-            f"{'on a custom schedule' if cfg['interval_ns'] is None else 'every ' + format_ns(cfg['interval_ns'])}, "
+            f"pseudonic run: {_plan_line(cfg)}, "
             f"driver {cfg['driver']}, irq {cfg['irq']}, cores {cfg['device_core']}→{cfg['driver_core']}"
             + (" (partial: interrupted)" if result.interrupted else "")
         ),

@@ -26,17 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, cores, schedule
+from . import _engine, analysis, config, cores
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .driver import driver_node
 from .errors import ConfigError, DriverLoadError
-from .frames import FrameSet
 from .layout import (
     LINE_EVENTFD,
     LINE_SIGNAL,
     RXD_STAT_DD,
-    SLOT,
     SLOT_ERRORS_MASK,
     SLOT_SPURIOUS,
     TX_STORED,
@@ -46,6 +44,7 @@ from .layout import (
 from .line import Line
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
 from .node import STOP_SIGNALS, end_group
+from .plan import Plan
 from .result import RunResult
 from .segment import Segment
 from .upper import Deliveries
@@ -87,6 +86,7 @@ def run(
     count: int = config.DEFAULT_COUNT,
     size: str | int = config.DEFAULT_SIZE,
     *,
+    plan: Plan | None = None,
     driver: str | type = config.DEFAULT_DRIVER,
     ring_size: int = config.DEFAULT_RING_SIZE,
     buffer_size: str | int = config.DEFAULT_BUFFER_SIZE,
@@ -106,9 +106,13 @@ def run(
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
-    ``interval`` and ``count`` make a periodic schedule; ``slots`` (see
-    :mod:`pseudonic.schedule`) replaces it with any timeline. ``frames``
-    (bytes or scapy packets) replaces the generated, stamped UDP frame.
+    The run's one input is its :class:`~pseudonic.plan.Plan`: when each
+    packet is due, the frame it carries, its flags. ``plan`` gives one
+    (:mod:`pseudonic.traffic` and :mod:`pseudonic.capture` make them);
+    without it, ``interval``, ``count`` and ``size`` make a periodic plan of
+    generated, stamped UDP frames, and ``slots`` (see
+    :mod:`pseudonic.schedule`) with optional ``frames`` (bytes or scapy
+    packets) make a plan of any timeline.
     ``irq`` picks the line (spin, eventfd, signal); ``itr`` programs the
     minimum interval between interrupts before the driver opens;
     ``napi_budget`` asks the driver to poll NAPI-style (the reference
@@ -120,21 +124,25 @@ def run(
     bad input, :class:`RunInterrupted` (a ``KeyboardInterrupt`` carrying
     the partial result) when a signal stopped the run.
     """
-    back_to_back = slots is not None
-    if slots is not None:
-        if not isinstance(slots, np.ndarray) or slots.dtype != SLOT or slots.ndim != 1 or slots.size == 0:
-            raise ConfigError("slots: give a non-empty schedule made by pseudonic.schedule")
-        count = int(slots.size)
-        interval = schedule.interval_of(slots) or 0
-    if frames is not None:
-        frames = list(frames)
-        size = max((len(bytes(f)) for f in frames), default=0)
     spec = spec_of(driver)
     cfg = make_config(
-        interval, count, size, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
-        driver_core=driver_core, irq=irq, upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
-        allow_back_to_back=back_to_back,
+        ring_size=ring_size, buffer_size=buffer_size, device_core=device_core, driver_core=driver_core, irq=irq,
+        upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
     )  # fmt: skip
+    if plan is not None:
+        if slots is not None or frames is not None:
+            raise ConfigError("give a plan, or slots and frames, not both")
+        if not isinstance(plan, Plan):
+            raise ConfigError(f"plan must be a pseudonic.plan.Plan, not {type(plan).__name__}")
+    elif slots is not None:
+        plan = Plan.custom(slots, frames, size, buffer_size=cfg.buffer_size)
+    elif frames is not None:  # the frames in turn, on the periodic timeline
+        timeline = Plan.periodic(interval, count, config.DEFAULT_SIZE).slots.copy()
+        timeline["frame"] = np.arange(timeline.size) % max(len(frames), 1)
+        plan = Plan.custom(timeline, frames, size)
+    else:
+        plan = Plan.periodic(interval, count, size, buffer_size=cfg.buffer_size)
+    plan.check(cfg.buffer_size, cfg.upper)
     limit = parse_missed_limit(max_missed)
     if not 0 < driver_timeout <= 3600:
         raise ConfigError(f"driver timeout {driver_timeout!r} s is out of range: give more than 0 and at most 3600 s")
@@ -143,13 +151,8 @@ def run(
         check_spec(driver)
     else:
         check_driver_class(driver, spec)
-    frameset = FrameSet.from_user(frames, cfg.buffer_size) if frames is not None else FrameSet.generated(cfg.size)
-    if slots is None:
-        slots = schedule.periodic(cfg.count, cfg.interval_ns)
-    elif int(slots["frame"].max()) >= len(frameset.templates):
-        raise ConfigError(f"slots name frame {int(slots['frame'].max())}: there are {len(frameset.templates)} frames")
     with cores.claim({cfg.device_core, cfg.driver_core}, wait=wait_for_cores):
-        return Controller(cfg, driver, frameset, slots, driver_timeout, lead_ns, limit, progress).run()
+        return Controller(cfg, driver, plan, driver_timeout, lead_ns, limit, progress).run()
 
 
 class Controller:
@@ -157,8 +160,7 @@ class Controller:
         self,
         cfg: RunConfig,
         driver: str | type,
-        frames: FrameSet,
-        slots: np.ndarray[Any, Any],
+        plan: Plan,
         driver_timeout: float,
         lead_ns: int,
         max_missed: MissedLimit | None = None,
@@ -166,8 +168,9 @@ class Controller:
     ) -> None:
         self.cfg = cfg
         self.driver = driver
-        self.frames = frames
-        self.slots = slots
+        self.plan = plan
+        self.frames = plan.frames
+        self.slots = plan.slots
         self.driver_timeout = driver_timeout
         self.lead_ns = lead_ns
         self.max_missed = max_missed
@@ -478,8 +481,8 @@ class Controller:
         return RunResult(
             config={
                 **cfg.as_dict(),
-                # None when the schedule is not periodic: its deadlines are in due_ns
-                "interval_ns": schedule.interval_of(self.slots) if len(self.slots) > 1 else cfg.interval_ns,
+                # interval_ns is None when the plan is not periodic: its deadlines are in due_ns
+                **self.plan.summary(),
                 "driver": self.driver_label,
                 "driver_spec": cfg.driver,
             },

@@ -106,7 +106,8 @@ class FrameSet:
         return [len(t) for t in self.templates]
 
     @classmethod
-    def _make(cls, templates: Sequence[bytes], stamped: bool) -> FrameSet:
+    def of(cls, templates: Sequence[bytes], stamped: bool) -> FrameSet:
+        """Frames as they are; ``stamped`` ones carry a zeroed stamp at STAMP_OFF (see the module docstring)."""
         table = np.zeros(len(templates), dtype=FRAME)
         off = 0
         for i, t in enumerate(templates):
@@ -120,19 +121,17 @@ class FrameSet:
 
     @classmethod
     def generated(cls, size: int) -> FrameSet:
-        return cls._make([generated_frame(size)], stamped=True)
+        return cls.of([generated_frame(size)], stamped=True)
 
     @classmethod
-    def from_user(cls, frames: Sequence[Any], buf_size: int) -> FrameSet:
-        """User frames (bytes-like or scapy packets), sent as they are, unstamped."""
+    def from_user(cls, frames: Sequence[Any]) -> FrameSet:
+        """User frames (bytes-like or scapy packets), sent as they are, unstamped; their sizes are a plan's bound."""
         if len(frames) == 0:
             raise ConfigError("frames: give at least one frame")
         out: list[bytes] = []
         for i, f in enumerate(frames):
-            raw = bytes(f)
-            if not MIN_FRAME <= len(raw) <= buf_size:
-                raise ConfigError(
-                    f"frame {i} is {len(raw)} bytes: frames must be {MIN_FRAME}..{buf_size} bytes (the buffer size)"
-                )
-            out.append(raw)
-        return cls._make(out, stamped=False)
+            try:
+                out.append(bytes(f))
+            except TypeError:
+                raise ConfigError(f"frame {i} is a {type(f).__name__}: give bytes or a scapy packet") from None
+        return cls.of(out, stamped=False)

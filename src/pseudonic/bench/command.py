@@ -27,6 +27,7 @@ from rich.table import Table
 from .. import __version__, config
 from ..errors import ConfigError
 from ..frames import MIN_FRAME
+from ..plan import Plan
 from ..units import format_ns, parse_interval, parse_size
 from . import evaluations as ev
 from . import report
@@ -40,19 +41,25 @@ LINES = ("spin", "eventfd", "signal")
 console = Console()
 
 
+def _plan_bounds(option: str, interval: str | int = 1, count: int = 1, size: str | int = MIN_FRAME) -> None:
+    """The bench's runs are periodic plans: their bounds are the plan's, checked there, named by the option."""
+    try:
+        Plan.periodic(interval, count, size).check(config.DEFAULT_BUFFER_SIZE, "null")
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def _sizes(text: str) -> list[int]:
     sizes = [parse_size(s.strip(), "size") for s in text.split(",") if s.strip()]
     if not sizes:
         raise ConfigError("--sizes: give one or more sizes, e.g. 1500,8KiB,16KiB")
     for s in sizes:
-        if not MIN_FRAME <= s <= config.DEFAULT_BUFFER_SIZE:
-            raise ConfigError(f"--sizes: {s} B is out of range: give {MIN_FRAME}..{config.DEFAULT_BUFFER_SIZE} bytes")
+        _plan_bounds("--sizes", size=s)
     return sizes
 
 
 def _check_count(count: int) -> None:
-    if not 1 <= count <= config.MAX_COUNT:
-        raise ConfigError(f"--count {count} is out of range: give 1..{config.MAX_COUNT}")
+    _plan_bounds("--count", count=count)
 
 
 def _names(text: str, allowed: tuple[str, ...] | None, what: str) -> list[str]:
@@ -70,8 +77,10 @@ def _intervals(text: str) -> list[int] | None:
     if text == "auto":
         return None
     values = [parse_interval(v.strip(), "interval") for v in text.split(",") if v.strip()]
-    if not values or any(not 1 <= v <= config.MAX_INTERVAL_NS for v in values):
+    if not values:
         raise ConfigError("--intervals: give auto, or a list of intervals each 1ns..10s (e.g. 2us,1us,500ns)")
+    for v in values:
+        _plan_bounds("--intervals", interval=v)
     return values
 
 
@@ -340,8 +349,10 @@ def precision_cmd(interval: str, count: int, driver: str, irq: str, quick: bool,
     started, where = time.monotonic(), _out(out)
     if quick:
         count = 200
-    cfg = config.make_config(interval, count, 1500, irq=irq, driver=driver)
-    p = step_precision(cfg.interval_ns, cfg.count, where, driver, irq)
+    config.make_config(irq=irq, driver=driver)
+    plan = Plan.periodic(interval, count, 1500)
+    plan.check(config.DEFAULT_BUFFER_SIZE)
+    p = step_precision(plan.origin["interval_ns"], len(plan), where, driver, irq)
     _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "precision": p})
 
 
