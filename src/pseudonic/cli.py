@@ -15,6 +15,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -33,15 +34,15 @@ from .verdict import failure_text
 EXIT_USAGE = 2
 
 
-def _check_writable(path: str) -> None:
+def _check_writable(path: str, option: str = "--json") -> None:
     p = Path(path)
     if p.is_dir():
-        raise ConfigError(f"--json {path}: is a directory; give a file path")
+        raise ConfigError(f"{option} {path}: is a directory; give a file path")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"--json {path}: directory {parent} does not exist")
+        raise ConfigError(f"{option} {path}: directory {parent} does not exist")
     if not os.access(p if p.exists() else parent, os.W_OK):
-        raise ConfigError(f"--json {path}: not writable")
+        raise ConfigError(f"{option} {path}: not writable")
 
 
 def _ns(v: Any) -> str:
@@ -215,10 +216,13 @@ def cli() -> None:
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the result as JSON here.")
+@click.option("--record", "record_path", default=None, metavar="RUN.pnic",
+              help="Keep the whole run (plan, frames, configuration, records, machine, verdict) in one file, "
+                   "for pseudonic replay.")  # fmt: skip
 def run_cmd(
     interval: str, count: int, size: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
-    driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None,
+    driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
 ) -> None:  # fmt: skip
     """Send COUNT packets of SIZE bytes every INTERVAL to a driver and report
     what it took, how precise the interrupt intervals were, and the throughput.
@@ -228,32 +232,108 @@ def run_cmd(
     error descriptors counted exactly); 1 FAIL (the driver failed, or any of
     that does not hold; device drops only with --max-missed); 2 usage error;
     128+N stopped by signal N (the partial summary is printed and written)."""
-    from .controller import RunInterrupted, run
+    from .controller import run
 
-    if json_path is not None:
-        _check_writable(json_path)
+    outputs = _Outputs(json_path=json_path, record_path=record_path)
     console = Console()
     err = Console(stderr=True)
     live = LiveLine(err) if err.is_terminal and not quiet else None
-    try:
-        with live if live is not None else contextlib.nullcontext():
-            result = run(
-                interval, count, size, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
-                device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
-                upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
-                progress=live,
-            )  # fmt: skip
-    except RunInterrupted as stop:
-        if stop.result is not None:
-            render(stop.result, console)
-            if json_path is not None:
-                stop.result.write_json(json_path)
-        raise
+    with outputs.on_interrupt(console), live if live is not None else contextlib.nullcontext():
+        result = run(
+            interval, count, size, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
+            device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
+            upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
+            progress=live,
+        )  # fmt: skip
     render(result, console)
-    if json_path is not None:
-        result.write_json(json_path)
+    outputs.write(result, console)
     if result.exit_code:
         sys.exit(result.exit_code)
+
+
+class _Outputs:
+    """The files a run writes besides its summary: checked before the run, written after it, even a partial one."""
+
+    def __init__(self, *, json_path: str | None = None, record_path: str | None = None) -> None:
+        self.json_path, self.record_path = json_path, record_path
+        for option, path in (("--json", json_path), ("--record", record_path)):
+            if path is not None:
+                _check_writable(path, option)
+
+    def write(self, result: RunResult, console: Console) -> None:
+        if self.json_path is not None:
+            result.write_json(self.json_path)
+        if self.record_path is not None:
+            from . import recording
+
+            where = recording.save(self.record_path, result)
+            # A command to copy is never wrapped.
+            console.print(f"recorded: {where} (run it again with: pseudonic replay {where})", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+
+    @contextlib.contextmanager
+    def on_interrupt(self, console: Console) -> Iterator[None]:
+        """A run stopped by a signal still prints and writes what it measured up to then."""
+        from .controller import RunInterrupted
+
+        try:
+            yield
+        except RunInterrupted as stop:
+            if stop.result is not None:
+                render(stop.result, console)
+                self.write(stop.result, console)
+            raise
+
+
+@cli.command("replay")
+@click.argument("record_file", metavar="RUN.pnic")
+@click.option("--driver", default=None, help="Replay against this driver instead of the recorded one.")
+@click.option("--timing", type=click.Choice(["plan", "measured"]), default="plan", show_default=True,
+              help="plan: the recorded plan's deadlines; measured: the times the recorded run actually sent at "
+                   "(its stalls included), to bring back a timing seen once.")  # fmt: skip
+@click.option("--device-core", type=int, default=None, help="Core of the device node [default: as recorded].")
+@click.option("--driver-core", type=int, default=None, help="Core of the driver node [default: as recorded].")
+@click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
+@click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
+@click.option("--json", "json_path", default=None, metavar="PATH", help="Write the replay's result as JSON here.")
+@click.option("--record", "record_path", default=None, metavar="RUN.pnic", help="Record the replay too.")
+def replay_cmd(
+    record_file: str, driver: str | None, timing: str, device_core: int | None, driver_core: int | None,
+    wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
+) -> None:  # fmt: skip
+    """Run a recorded run's interrupt timeline again, against the same or another driver; compare the verdicts.
+
+    Exit status as for run: the replay's own verdict (0 PASS, 1 FAIL)."""
+    from . import recording
+
+    rec = recording.load(record_file)
+    outputs = _Outputs(json_path=json_path, record_path=record_path)
+    console = Console()
+    err = Console(stderr=True)
+    live = LiveLine(err) if err.is_terminal and not quiet else None
+    cores = {k: v for k, v in (("device_core", device_core), ("driver_core", driver_core)) if v is not None}
+    console.print(f"replaying {recording.describe(rec)}", highlight=False)
+    with outputs.on_interrupt(console), live if live is not None else contextlib.nullcontext():
+        rp = recording.replay(rec, driver=driver, timing=timing, wait_for_cores=wait_for_cores, progress=live,
+                              **cores)  # fmt: skip
+    render(rp.result, console)
+    dev = rp.send_deviation_ns
+    console.print(
+        f"sends vs the recording ({timing} timing): p50 {_ns(dev['p50'])}, p99 {_ns(dev['p99'])}, "
+        f"max {_ns(dev['max'])} over {dev['n']} packets",
+        highlight=False,
+        soft_wrap=True,
+    )
+    recorded = rec.verdict
+    line = "PASS" if rec.passed else "FAIL: " + "; ".join(r["what"] for r in recorded.get("reasons", []))
+    console.print(f"recorded verdict: {line}", highlight=False, soft_wrap=True)
+    if not rec.passed:
+        console.print("the recorded failure came back" if rp.reproduced else "the recorded failure did not come back")
+    elif not rp.same_verdict:
+        console.print("the recording passed; this replay did not")
+    outputs.write(rp.result, console)
+    if rp.result.exit_code:
+        sys.exit(rp.result.exit_code)
 
 
 @cli.command("include-dir")

@@ -485,6 +485,7 @@ class Controller:
                 **self.plan.summary(),
                 "driver": self.driver_label,
                 "driver_spec": cfg.driver,
+                "max_missed": str(self.max_missed) if self.max_missed is not None else None,
             },
             sent=packets,
             stored=counts.stored,
@@ -523,6 +524,8 @@ class Controller:
             registers=registers,
             verdict=run_verdict,
             interrupted=interrupted,
+            plan=self.plan,
+            clock_offset_ns=time.time_ns() - time.monotonic_ns(),
         )
 
 

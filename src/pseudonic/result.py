@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .verdict import Verdict
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 _EMPTY = np.zeros(0)
 
@@ -61,6 +64,10 @@ class RunResult:
     verdict: Verdict | None = None
     #: the signal that stopped the run early (the figures are then partial)
     interrupted: int | None = None
+    #: the plan the run ran (pseudonic.plan.Plan): its deadlines, frames and origin
+    plan: Plan | None = field(default=None, repr=False)
+    #: CLOCK_REALTIME - CLOCK_MONOTONIC (ns) at the run, to put the records' times on the wall clock (pcap)
+    clock_offset_ns: int = 0
 
     @property
     def ok(self) -> bool:
