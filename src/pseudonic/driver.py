@@ -21,6 +21,10 @@ A C driver (:mod:`pseudonic.cdriver`) runs its whole loop in C. An
 exception in a Python driver ends the node with a report of where and why;
 a C driver that crashes kills only its node. Either way the device node and
 the controller carry on. Processes the driver forks end with the node.
+
+With ``keep_frames`` (and the verify layer), the report's deliveries also
+carry every frame as delivered and when it was delivered (CLOCK_MONOTONIC
+ns, stamped as the driver hands it up), for a capture of the deliveries.
 """
 
 from __future__ import annotations
@@ -78,8 +82,13 @@ def driver_node(
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
+    keep_frames: bool = False,
 ) -> None:
-    """The driver node's life: load the driver (here, never in the controller), host it, verify, report."""
+    """The driver node's life: load the driver (here, never in the controller), host it, verify, report.
+
+    ``keep_frames``: the report's :class:`~pseudonic.upper.Deliveries` carries ``frames`` and ``delivered_ns``
+    (verify layer only; the null layer keeps nothing).
+    """
     become_node(core, parent_pid)
     try:
         try:
@@ -92,9 +101,13 @@ def driver_node(
         view = SegmentView(seg)
         try:
             if isinstance(driver, CDriver):
-                host = _host_c_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
+                host = _host_c_driver(
+                    conn, seg, view, driver, upper_name, frames, slots, line, napi_budget, keep_frames
+                )
             else:
-                host = _host_python_driver(conn, seg, view, driver, upper_name, frames, slots, line, napi_budget)
+                host = _host_python_driver(
+                    conn, seg, view, driver, upper_name, frames, slots, line, napi_budget, keep_frames
+                )
         except DriverFailed:
             raise SystemExit(1) from None
         try:
@@ -120,9 +133,10 @@ def _host_python_driver(
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
+    keep_frames: bool = False,
 ) -> Callable[[], dict[str, Any]]:
     """Run the driver; return what verifies and reports its deliveries (pseudonic's part, kept apart)."""
-    nic = Nic(view, make_upper(upper_name), napi_budget)
+    nic = Nic(view, make_upper(upper_name, keep_times=keep_frames), napi_budget)
     if isinstance(nic.upper, VerifyLayer):
         warm_heap(len(slots), max(frames.sizes))
     stage, runs, seen = "open", 0, 0
@@ -219,6 +233,7 @@ def _host_c_driver(
     slots: np.ndarray[Any, Any],
     line: Line,
     napi_budget: int,
+    keep_frames: bool = False,
 ) -> Callable[[], dict[str, Any]]:
     # A crash of the C driver is the run's report (signal, handler run, last packet): no Python
     # fault dump on stderr as well (pytest, for one, turns faulthandler on in every process it forks).
@@ -227,8 +242,10 @@ def _host_c_driver(
     # The store layer keeps one frame per packet sent: a correct driver delivers no more.
     arena = _anonymous(len(slots) * max(frames.sizes)) if store else None
     lengths = np.zeros(len(slots), dtype=np.uint32) if store else None
+    # Delivery times, stamped in C as each delivery is kept; populated now, like the arena.
+    stamps = _anonymous(len(slots) * 8) if store and keep_frames else None
     handle = _engine.cdriver_new(
-        seg, driver.open, driver.interrupt, driver.close, driver.idle, napi_budget, arena, lengths
+        seg, driver.open, driver.interrupt, driver.close, driver.idle, napi_budget, arena, lengths, stamps
     )
     rc = _engine.cdriver_open(handle)
     if rc != 0:
@@ -254,6 +271,10 @@ def _host_c_driver(
             upper.delivered = stats["delivered"]
         sent = int(view.dev["sent"][0])
         deliveries = upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
+        if stamps is not None:
+            # Copies, for the pipe: only when asked (the verify layer itself reads views into the arena).
+            deliveries.frames = [bytes(skb) for skb in upper.skbs] if isinstance(upper, VerifyLayer) else None
+            deliveries.delivered_ns = np.frombuffer(stamps, np.uint64, stats["delivered"]).astype(np.int64)
         # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
         deliveries.corrupted += stats["overflow"]
         deliveries.delivered += stats["overflow"]

@@ -6,13 +6,20 @@ after the run: sequence number, IPv4 and UDP checksums, and the payload
 against the frame sent in that slot. Success, as in the paper, means the
 driver stored the frame in a socket buffer and handed it up.
 ``null`` only counts.
+
+Asked to (``keep_times``), the verify layer also notes when each delivery
+came, on CLOCK_MONOTONIC (the engine's clock), and its report carries the
+delivered frames and those times -- what a capture of the deliveries needs
+(:mod:`pseudonic.capture`). Not asked, its hot path stays the one append.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +46,10 @@ class Deliveries:
     corrupted: int
     verified: bool
     seq: np.ndarray[Any, Any]  # per delivery: the packet it was matched to, -1 if none
+    #: per delivery, only when asked (keep_frames): the frame as delivered
+    frames: list[bytes] | None = None
+    #: per delivery, only when asked: when it was delivered, CLOCK_MONOTONIC ns (int64)
+    delivered_ns: np.ndarray[Any, Any] | None = None
 
 
 class NullLayer:
@@ -84,20 +95,42 @@ def warm_heap(count: int, size: int) -> int:
 
 
 class VerifyLayer:
-    """Stores every delivered socket buffer; verifies them all after the run."""
+    """Stores every delivered socket buffer; verifies them all after the run.
+
+    With ``keep_times``, each delivery is also stamped with ``time.monotonic_ns()`` (CLOCK_MONOTONIC, the
+    engine's clock) and the report carries the frames and the stamps (``Deliveries.frames``,
+    ``Deliveries.delivered_ns``).
+    """
 
     name = "verify"
 
-    def __init__(self) -> None:
+    def __init__(self, keep_times: bool = False) -> None:
         self.skbs: list[bytes | memoryview] = []
-        self.deliver = self.skbs.append  # the whole hot-path cost
+        #: per delivery, CLOCK_MONOTONIC ns: kept only with keep_times (a C driver's host fills it itself)
+        self.times: list[int] | None = None
+        self.deliver: Callable[[bytes | memoryview], None]
+        if keep_times:
+            self.times = []
+            keep, note, now = self.skbs.append, self.times.append, time.monotonic_ns
+
+            def deliver(skb: bytes | memoryview) -> None:
+                note(now())
+                keep(skb)
+
+            self.deliver = deliver
+        else:
+            self.deliver = self.skbs.append  # the whole hot-path cost
 
     def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries:
         stored = (tx_flags & TX_STORED) != 0
         seq = (
             self._match_stamped(frames, slots, stored) if frames.stamped else self._match_content(frames, slots, stored)
         )
-        return _count(seq, len(slots), verified=True)
+        out = _count(seq, len(slots), verified=True)
+        if self.times is not None:
+            out.frames = [bytes(s) for s in self.skbs]
+            out.delivered_ns = np.array(self.times, dtype=np.int64)
+        return out
 
     def _match_stamped(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], stored: np.ndarray[Any, Any]
@@ -162,7 +195,10 @@ def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Deliveries:
     return Deliveries(len(seq), received, duplicated, reordered, corrupted, verified, seq)
 
 
-def make_upper(name: str) -> UpperLayer:
-    """The upper layer called ``name`` (config.UPPER_LAYERS lists them)."""
-    layer: UpperLayer = VerifyLayer() if name == "verify" else NullLayer()
+def make_upper(name: str, keep_times: bool = False) -> UpperLayer:
+    """The upper layer called ``name`` (config.UPPER_LAYERS lists them); ``keep_times``: see :class:`VerifyLayer`.
+
+    The null layer keeps nothing, so it has neither frames nor times to give.
+    """
+    layer: UpperLayer = VerifyLayer(keep_times) if name == "verify" else NullLayer()
     return layer

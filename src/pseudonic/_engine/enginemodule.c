@@ -368,8 +368,8 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
 /* A hosted C driver, kept in a capsule with the buffers it writes into. */
 struct hosted {
     struct pnic_cdriver cd;
-    Py_buffer seg_view, arena, lengths;
-    int has_arena;
+    Py_buffer seg_view, arena, lengths, stamps;
+    int has_arena, has_stamps;
 };
 
 static void hosted_free(PyObject *capsule)
@@ -382,6 +382,8 @@ static void hosted_free(PyObject *capsule)
         PyBuffer_Release(&h->arena);
         PyBuffer_Release(&h->lengths);
     }
+    if (h->has_stamps)
+        PyBuffer_Release(&h->stamps);
     PyMem_Free(h);
 }
 
@@ -392,11 +394,11 @@ static struct hosted *hosted_of(PyObject *capsule)
 
 static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    PyObject *seg_obj, *arena_obj, *lengths_obj;
+    PyObject *seg_obj, *arena_obj, *lengths_obj, *stamps_obj = Py_None;
     unsigned long long open_fn, irq_fn, close_fn, idle_fn;
     unsigned int budget;
-    if (!PyArg_ParseTuple(args, "OKKKKIOO", &seg_obj, &open_fn, &irq_fn, &close_fn, &idle_fn, &budget, &arena_obj,
-                          &lengths_obj))
+    if (!PyArg_ParseTuple(args, "OKKKKIOO|O", &seg_obj, &open_fn, &irq_fn, &close_fn, &idle_fn, &budget, &arena_obj,
+                          &lengths_obj, &stamps_obj))
         return NULL;
     if (open_fn == 0 || irq_fn == 0 || close_fn == 0)
         return fail(PNIC_EINVAL);
@@ -419,9 +421,24 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
             h->has_arena = 1;
         }
     }
+    /* Delivery stamps: one u64 for each length the store layer can keep. */
+    if (rc == PNIC_OK && stamps_obj != Py_None) {
+        if (!h->has_arena || PyObject_GetBuffer(stamps_obj, &h->stamps, PyBUF_WRITABLE) < 0) {
+            rc = PNIC_EINVAL;
+        } else if ((uint64_t)h->stamps.len / sizeof(uint64_t) < (uint64_t)h->lengths.len / sizeof(uint32_t)) {
+            PyBuffer_Release(&h->stamps);
+            rc = PNIC_EINVAL;
+        } else {
+            h->has_stamps = 1;
+        }
+    }
     if (rc != PNIC_OK) {
         PyErr_Clear();
         PyBuffer_Release(&h->seg_view);
+        if (h->has_arena) {
+            PyBuffer_Release(&h->arena);
+            PyBuffer_Release(&h->lengths);
+        }
         PyMem_Free(h);
         return fail(rc);
     }
@@ -436,6 +453,8 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
         h->cd.upper.lengths = h->lengths.buf;
         h->cd.upper.max_deliveries = (uint64_t)h->lengths.len / sizeof(uint32_t);
     }
+    if (h->has_stamps)
+        h->cd.upper.stamps = h->stamps.buf;
     PyObject *cap = PyCapsule_New(h, "pseudonic.cdriver", hosted_free);
     if (cap == NULL) {
         PyBuffer_Release(&h->seg_view);
@@ -443,6 +462,8 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
             PyBuffer_Release(&h->arena);
             PyBuffer_Release(&h->lengths);
         }
+        if (h->has_stamps)
+            PyBuffer_Release(&h->stamps);
         PyMem_Free(h);
     }
     return cap;
@@ -544,7 +565,7 @@ static PyMethodDef methods[] = {
     {"record_exit", py_record_exit, METH_VARARGS, "record_exit(seg, index): stamp the handler's exit"},
     {"write_mask", py_write_mask, METH_VARARGS, "write_mask(seg, 'ims'|'imc'|'itr', value)"},
     {"cdriver_new", py_cdriver_new, METH_VARARGS,
-     "cdriver_new(seg, open, interrupt, close, idle, napi_budget, arena|None, lengths|None) -> handle"},
+     "cdriver_new(seg, open, interrupt, close, idle, napi_budget, arena|None, lengths|None[, stamps|None]) -> handle"},
     {"cdriver_open", py_cdriver_open, METH_VARARGS, "cdriver_open(handle) -> the driver's return code"},
     {"cdriver_loop", py_cdriver_loop, METH_VARARGS, "cdriver_loop(handle, line_mode, fd, signo) -> handler runs"},
     {"cdriver_close", py_cdriver_close, METH_VARARGS, "cdriver_close(handle)"},

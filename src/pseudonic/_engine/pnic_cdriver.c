@@ -7,12 +7,15 @@
 
 #include "pnic_engine.h"
 
-/* The store layer: each delivery copied into the arena, its length noted;
- * verified after the run.  Deliveries past the arena are counted, not kept. */
+/* The store layer: each delivery copied into the arena, its length noted
+ * (and, when asked, the time it came: stamps); verified after the run.
+ * Deliveries past the arena are counted, not kept. */
 static void deliver_store(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
 {
     struct pnic_upper *up = nic->upper;
     if (up->count < up->max_deliveries && length <= up->arena_len - up->used) {
+        if (up->stamps != NULL)
+            up->stamps[up->count] = pnic_now_ns();
         memcpy(up->arena + up->used, frame, length);
         up->lengths[up->count++] = length;
         up->used += length;

@@ -76,6 +76,7 @@ struct pnic_upper {
     uint8_t *arena; /* store layer: deliveries back to back */
     uint64_t arena_len, used;
     uint32_t *lengths; /* store layer: one per delivery kept */
+    uint64_t *stamps;  /* store layer, optional (NULL: off): CLOCK_MONOTONIC ns of each delivery kept */
     uint64_t max_deliveries, count, overflow;
     uint8_t scratch[16384]; /* null layer: the one socket buffer, reused */
 };
