@@ -564,6 +564,17 @@ def test_the_stamp_and_checksum_patch_match_the_engine(size: int, starts: list[i
         assert sent[i] == bytes(view.buffer_of(slot)[:size])
 
 
+def test_every_sent_frame_of_a_long_plan_carries_its_own_stamp() -> None:
+    n = 40_000
+    plan = Plan.make(from_offsets(list(range(n))), FrameSet.generated(64), {})
+    tx = np.zeros(n, TX_RECORD)
+    tx["start_ns"] = 10**12 + np.arange(n) * 7
+    tx["flags"] = TX_STORED
+    sent = sent_frames(plan, tx)
+    assert [read_stamp(s) if s is not None else None for s in sent] == [(i, 10**12 + 7 * i) for i in range(n)]
+    assert all(ipv4_udp_ok(s) for s in sent[16_380:16_390] + sent[-3:] if s is not None)
+
+
 def test_sent_frames_upto_and_its_range() -> None:
     plan = mixed_plan()
     tx = np.zeros(len(plan), TX_RECORD)

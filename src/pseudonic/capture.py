@@ -89,6 +89,8 @@ _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
 _NS = 1_000_000_000
+#: Frames stamped at a time by sent_frames.
+_ROWS = 1 << 14
 #: A pcap record stamps whole seconds in a u32.
 _MAX_PCAP_NS = (1 << 32) * _NS - 1
 
@@ -361,23 +363,25 @@ def sent_frames(plan: Plan, tx: np.ndarray[Any, Any], upto: int | None = None) -
     start = tx["start_ns"][:n].astype(np.uint64)
     table = plan.frames.table
     for f in np.unique(frame_of[~spurious]).tolist():
-        idx = np.flatnonzero((frame_of == f) & ~spurious)
+        every = np.flatnonzero((frame_of == f) & ~spurious)
         template = plan.frames.templates[f]
         stamp_off, csum_off = int(table["stamp_off"][f]), int(table["csum_off"][f])
         if stamp_off == 0:
-            for i in idx.tolist():
+            for i in every.tolist():
                 out[i] = template
             continue
-        rows = np.tile(np.frombuffer(template, np.uint8), (idx.size, 1))
-        stamp = np.empty(idx.size, dtype=[("seq", ">u4"), ("ts", ">u8")])
-        stamp["seq"] = idx
-        stamp["ts"] = start[idx]
-        words = stamp.view(np.uint8).reshape(idx.size, STAMP_LEN)
-        rows[:, stamp_off : stamp_off + STAMP_LEN] = words
-        if csum_off != 0:
-            _patch_checksum(rows, csum_off, words)
-        for i, row in zip(idx.tolist(), rows, strict=True):
-            out[i] = row.tobytes()
+        for chunk in range(0, every.size, _ROWS):  # a bounded working set, whatever the plan's length
+            idx = every[chunk : chunk + _ROWS]
+            rows = np.tile(np.frombuffer(template, np.uint8), (idx.size, 1))
+            stamp = np.empty(idx.size, dtype=[("seq", ">u4"), ("ts", ">u8")])
+            stamp["seq"] = idx
+            stamp["ts"] = start[idx]
+            words = stamp.view(np.uint8).reshape(idx.size, STAMP_LEN)
+            rows[:, stamp_off : stamp_off + STAMP_LEN] = words
+            if csum_off != 0:
+                _patch_checksum(rows, csum_off, words)
+            for i, row in zip(idx.tolist(), rows, strict=True):
+                out[i] = row.tobytes()
     return out
 
 
