@@ -12,10 +12,26 @@ import pytest
 from pseudonic import segment
 from pseudonic.bench.baseline import our_namespaces
 from pseudonic.layout import SegmentView, segment_size
+from pseudonic.node import descendants, pid_alive
 
 
 def leftover_segments() -> list[str]:
-    return segment.existing()
+    """Segments that are ours to account for: all but those of another live process tree.
+
+    A second test session on the same machine (a developer's, while this one runs) makes and
+    removes its own segments; a segment whose creator is dead, or is this session or one of its
+    children, is this session's business.
+    """
+    mine = {os.getpid(), *descendants(os.getpid())}
+
+    def someone_elses(name: str) -> bool:
+        try:
+            creator = int(name.split("-")[1])
+        except (IndexError, ValueError):
+            return False
+        return creator not in mine and pid_alive(creator)
+
+    return [name for name in segment.existing() if not someone_elses(name)]
 
 
 @pytest.fixture(autouse=True)

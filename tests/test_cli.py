@@ -61,6 +61,20 @@ BAD = [
     (["--itr", "20ms"], "0 (off) .. 16776960 ns"),
     (["--napi", "-1"], "0 (off) .. 4096"),
     (["--bogus"], "No such option"),
+    (["--rate", "0pps"], "more than 0"),
+    (["--rate", "-5Mpps"], "rate"),
+    (["--rate", "900Gbps", "--size", "64"], "512Gbps"),
+    (["--rate", "fast"], "rate"),
+    (["--interval", "10us", "--rate", "1Mpps"], "both set the pace"),
+    (["--burst", "8"], "burst needs every"),
+    (["--poisson"], "poisson needs rate"),
+    (["--count", "10", "--duration", "1s"], "count"),
+    (["--imix", "--size", "64"], "imix"),
+    (["--vary", "udp.nope=1-2"], "udp.sport"),
+    (["--vary", "ip.src=10.0.0.9-10.0.0.1"], "ip.src"),
+    (["--offsets", "/nonexistent/offsets.csv"], "offsets.csv"),
+    (["--speed", "2"], "give --pcap FILE"),
+    (["--pcap", "/nonexistent/x.pcap"], "x.pcap"),
 ]
 
 
@@ -75,6 +89,44 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
     assert says in err
     assert "Traceback" not in err
     assert leftover_segments() == before
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [("0\n5000\n2000\n", "line 3"), ("0\n-10\n", "line 2"), ("", "no deadlines"), ("0,abc\n", "line 1")],
+    ids=["unsorted", "negative", "empty", "bad size"],
+)
+def test_a_bad_offsets_file_is_one_line_naming_the_line(
+    tmp_path: Path, rows: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "offsets.csv"
+    f.write_text(rows)
+    assert main(["run", "--offsets", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "offsets.csv" in err and says in err, err
+
+
+@needs_two_cores
+@pytest.mark.parametrize(
+    ("args", "kind", "count"),
+    [
+        (["--rate", "40kpps", "--count", "300"], "rate", 300),
+        (["--burst", "4", "--every", "200us", "--count", "200", "--ring-size", "64"], "burst", 200),
+        (["--poisson", "--rate", "20kpps", "--duration", "10ms", "--seed", "7"], "poisson", None),
+        (["--imix", "--interval", "30us", "--count", "240", "--vary", "udp.sport=1000-1100"], "periodic", 240),
+    ],
+    ids=["rate", "burst", "poisson", "imix+vary"],
+)
+def test_traffic_options_make_the_plan_the_run_reports(
+    tmp_path: Path, args: list[str], kind: str, count: int | None
+) -> None:
+    out = tmp_path / "r.json"
+    assert main(["run", *args, "-q", "--wait", "--json", str(out)]) == 0
+    cfg = json.loads(out.read_text())["config"]
+    assert cfg["plan"]["kind"] == kind
+    assert cfg["count"] == (count if count is not None else cfg["plan"]["count"])
+    if kind == "poisson":
+        assert cfg["plan"]["seed"] == 7 and cfg["interval_ns"] is None
 
 
 def _pseudonic(*args: str) -> subprocess.Popen[str]:

@@ -162,14 +162,78 @@ def cli() -> None:
     test on another core."""
 
 
+def _traffic_options(f: Any) -> Any:
+    """The plan of a run, from the command line: pace, length, sizes, fields, or a capture (see traffic.py)."""
+    options = [
+        click.option("--interval", default=None,
+                     help=f"Time between packets: ns, us or ms [default: {config.DEFAULT_INTERVAL}, "
+                          "when no other pace is given]."),
+        click.option("--rate", default=None, metavar="RATE",
+                     help="Pace as a rate: 100kpps, 1.2Mpps, 800Mbps, 5Gbps (bits counted over the frame)."),
+        click.option("--rate-l1", is_flag=True,
+                     help="Count preamble, SFD and inter-frame gap (20 B a frame) in a bit rate, as TRex's L1 rate."),
+        click.option("--burst", type=int, default=None, metavar="N", help="N frames back to back, --every T."),
+        click.option("--every", default=None, metavar="T", help="Time between bursts."),
+        click.option("--poisson", is_flag=True, help="Poisson arrivals, --rate being the mean."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of --poisson and random --vary (printed in the result, so a run can be made again)."),
+        click.option("--offsets", default=None, metavar="FILE.csv",
+                     help="Deadlines from a file: one per line, ns from the start; an optional second column "
+                          "is the frame size."),
+        click.option("--count", type=int, default=None,
+                     help=f"Packets to send [default: {config.DEFAULT_COUNT}]."),
+        click.option("--duration", default=None, metavar="T",
+                     help="Send for this long (10s, 500ms) instead of --count."),
+        click.option("--size", default=None,
+                     help="Frame size (B, KB, KiB), or a list that cycles: 64,594,1518 "
+                          f"[default: {config.DEFAULT_SIZE}]."),
+        click.option("--imix", is_flag=True, help="The simple IMIX: 64, 594 and 1518 B frames, 7:4:1."),
+        click.option("--vary", multiple=True, metavar="FIELD=A-B[:random]",
+                     help="Vary a field per packet, checksums kept valid, e.g. udp.sport=1000-2000 or "
+                          "ip.src=10.0.0.1-10.0.0.254:random (repeatable; fields: eth.src, eth.dst, ip.src, "
+                          "ip.dst, ip.tos, ip.id, ip.ttl, udp.sport, udp.dport)."),
+        click.option("--pcap", "pcap_in", default=None, metavar="FILE",
+                     help="Send a capture's frames (pcap or pcapng) at its own inter-arrival times."),
+        click.option("--speed", type=float, default=None, help="Scale the capture's timing: 2 sends twice as fast."),
+        click.option("--loop", type=int, default=None, metavar="N", help="Send the capture N times."),
+        click.option("--pcap-timing", type=click.Choice(["capture", "plan"]), default="capture", show_default=True,
+                     help="capture: the capture's own times; plan: its frames, in turn, on the pace given by the "
+                          "other options."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
+    """The run's plan from the traffic options; a capture's frames on its own times or on the plan's."""
+    from . import traffic as make
+    from .capture import capture_plan, read_capture
+    from .units import parse_size
+
+    pcap, timing = traffic.pop("pcap_in"), traffic.pop("pcap_timing")
+    speed, loop = traffic.pop("speed"), traffic.pop("loop")
+    vary = traffic.pop("vary")
+    if pcap is None:
+        if speed is not None or loop is not None:
+            raise ConfigError("--speed and --loop apply to a capture: give --pcap FILE")
+        return make.build_plan(vary=vary, **traffic)
+    capture = read_capture(pcap)
+    if timing == "plan":
+        if speed is not None or loop is not None:
+            raise ConfigError("--speed and --loop scale a capture's own timing: drop them with --pcap-timing plan")
+        return make.build_plan(vary=vary, frames=capture.frames, **traffic)
+    given = sorted(k for k, v in {**traffic, "vary": vary}.items() if v not in (None, False, ()))
+    if given:
+        options = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"{options}: a capture sends on its own timing; give --pcap-timing plan to use a pace")
+    buf = parse_size(buffer_size, "buffer size", signed=True)
+    return capture_plan(capture, buffer_size=buf, speed=1.0 if speed is None else speed,
+                        loop=1 if loop is None else loop)  # fmt: skip
+
+
 @cli.command("run")
-@click.option(
-    "--interval", default=config.DEFAULT_INTERVAL, show_default=True, help="Time between packets: ns, us or ms."
-)
-@click.option("--count", default=config.DEFAULT_COUNT, show_default=True, type=int, help="Packets to send.")
-@click.option(
-    "--size", default=str(config.DEFAULT_SIZE), show_default=True, help="Frame size: B, KB (1000) or KiB (1024)."
-)
+@_traffic_options
 @click.option("--driver", default=config.DEFAULT_DRIVER, show_default=True,
               help="python or c (the reference drivers), module:Class, path/to/driver.py[:Class], "
                    "or path/to/libdriver.so (a C driver, see pseudonic include-dir).")  # fmt: skip
@@ -220,12 +284,14 @@ def cli() -> None:
               help="Keep the whole run (plan, frames, configuration, records, machine, verdict) in one file, "
                    "for pseudonic replay.")  # fmt: skip
 def run_cmd(
-    interval: str, count: int, size: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
+    driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
+    **traffic: Any,
 ) -> None:  # fmt: skip
-    """Send COUNT packets of SIZE bytes every INTERVAL to a driver and report
-    what it took, how precise the interrupt intervals were, and the throughput.
+    """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
+    bursts, Poisson, from a file of offsets or a capture -- and report what it
+    took, how precise the interrupt intervals were, and the throughput.
 
     The summary ends with a verdict, and the exit status follows it: 0 PASS
     (every frame the device stored delivered once, in order, intact, and the
@@ -235,12 +301,13 @@ def run_cmd(
     from .controller import run
 
     outputs = _Outputs(json_path=json_path, record_path=record_path)
+    plan = _plan(traffic, buffer_size)
     console = Console()
     err = Console(stderr=True)
     live = LiveLine(err) if err.is_terminal and not quiet else None
     with outputs.on_interrupt(console), live if live is not None else contextlib.nullcontext():
         result = run(
-            interval, count, size, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
+            plan=plan, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
             device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live,
