@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import DRIVERS_DIR, leftover_segments, needs_two_cores
@@ -235,3 +236,44 @@ def test_a_killed_controller_leaves_a_segment_the_next_run_removes() -> None:
     assert seg.path.exists()
     seg.close()
     assert not seg.path.exists()
+
+
+@needs_two_cores
+def test_captures_out_and_back_in(tmp_path: Path) -> None:
+    """What the device sent and what the driver delivered, as pcaps; the sent capture sent again, at its own times."""
+    import dpkt
+    from scapy.utils import rdpcap
+
+    sent, got, records = tmp_path / "sent.pcap", tmp_path / "got.pcap", tmp_path / "rec.npz"
+    args = ["--rate", "40kpps", "--count", "240", "--imix", "-q", "--wait"]
+    assert main(["run", *args, "--pcap-out-sent", str(sent), "--pcap-out-received", str(got),
+                 "--records", str(records)]) == 0  # fmt: skip
+    with sent.open("rb") as f:
+        by_dpkt = [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(f)]
+    received = rdpcap(str(got))
+    assert len(by_dpkt) == 240 and len(received) == 240
+    # The driver delivered, byte for byte, what the device sent (stamps included), each after it was sent.
+    assert [bytes(p) for p in received] == [frame for _, frame in by_dpkt]
+    assert all(float(p.time) >= ts for p, (ts, _) in zip(received, by_dpkt, strict=True))
+    assert sorted({len(frame) for _, frame in by_dpkt}) == [64, 594, 1518]
+    assert set(np.load(records).files) >= {"packets", "raises", "handler_runs", "deliveries"}
+
+    again = tmp_path / "again.json"
+    assert main(["run", "--pcap", str(sent), "--speed", "2", "-q", "--wait", "--json", str(again)]) == 0
+    r = json.loads(again.read_text())
+    assert r["received"] == 240 and r["config"]["plan"]["kind"] == "pcap" and r["config"]["plan"]["speed"] == 2
+
+
+def test_a_file_that_is_not_a_capture_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "notes.pcap"
+    f.write_text("not a capture at all\n")
+    assert main(["run", "--pcap", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notes.pcap" in err
+
+
+def test_a_capture_with_a_pace_needs_plan_timing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "x.pcap"
+    f.write_bytes(b"")
+    assert main(["run", "--pcap", str(f), "--rate", "1Mpps"]) == 2
+    assert "--pcap-timing plan" in capsys.readouterr().err

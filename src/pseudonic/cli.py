@@ -218,15 +218,15 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
         if speed is not None or loop is not None:
             raise ConfigError("--speed and --loop apply to a capture: give --pcap FILE")
         return make.build_plan(vary=vary, **traffic)
-    capture = read_capture(pcap)
     if timing == "plan":
         if speed is not None or loop is not None:
             raise ConfigError("--speed and --loop scale a capture's own timing: drop them with --pcap-timing plan")
-        return make.build_plan(vary=vary, frames=capture.frames, **traffic)
+        return make.build_plan(vary=vary, frames=read_capture(pcap).frames, **traffic)
     given = sorted(k for k, v in {**traffic, "vary": vary}.items() if v not in (None, False, ()))
     if given:
         options = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ConfigError(f"{options}: a capture sends on its own timing; give --pcap-timing plan to use a pace")
+    capture = read_capture(pcap)
     buf = parse_size(buffer_size, "buffer size", signed=True)
     return capture_plan(capture, buffer_size=buf, speed=1.0 if speed is None else speed,
                         loop=1 if loop is None else loop)  # fmt: skip
@@ -283,11 +283,24 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
 @click.option("--record", "record_path", default=None, metavar="RUN.pnic",
               help="Keep the whole run (plan, frames, configuration, records, machine, verdict) in one file, "
                    "for pseudonic replay.")  # fmt: skip
+@click.option("--records", "records_path", default=None, metavar="FILE",
+              help="Write the per-packet records (sends, raises, handler runs, deliveries) as .npz, .csv or "
+                   ".parquet (README, \"Records\").")  # fmt: skip
+@click.option(
+    "--pcap-out-sent",
+    "sent_pcap",
+    default=None,
+    metavar="FILE",
+    help="Write what the device sent as a nanosecond pcap, stamped with its send times.",
+)
+@click.option("--pcap-out-received", "received_pcap", default=None, metavar="FILE",
+              help="Write what the driver delivered as a nanosecond pcap, stamped when it delivered "
+                   "(needs --upper verify).")  # fmt: skip
 def run_cmd(
     driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
-    **traffic: Any,
+    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -300,7 +313,10 @@ def run_cmd(
     128+N stopped by signal N (the partial summary is printed and written)."""
     from .controller import run
 
-    outputs = _Outputs(json_path=json_path, record_path=record_path)
+    outputs = _Outputs(json_path=json_path, record_path=record_path, records_path=records_path, sent_pcap=sent_pcap,
+                       received_pcap=received_pcap)  # fmt: skip
+    if received_pcap is not None and upper != "verify":
+        raise ConfigError(f"--pcap-out-received needs the frames the driver delivered: use --upper verify, not {upper}")
     plan = _plan(traffic, buffer_size)
     console = Console()
     err = Console(stderr=True)
@@ -310,7 +326,7 @@ def run_cmd(
             plan=plan, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
             device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
-            progress=live,
+            progress=live, keep_frames=outputs.keep_frames,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)
@@ -321,15 +337,53 @@ def run_cmd(
 class _Outputs:
     """The files a run writes besides its summary: checked before the run, written after it, even a partial one."""
 
-    def __init__(self, *, json_path: str | None = None, record_path: str | None = None) -> None:
-        self.json_path, self.record_path = json_path, record_path
-        for option, path in (("--json", json_path), ("--record", record_path)):
+    def __init__(
+        self,
+        *,
+        json_path: str | None = None,
+        record_path: str | None = None,
+        records_path: str | None = None,
+        sent_pcap: str | None = None,
+        received_pcap: str | None = None,
+    ) -> None:
+        self.json_path, self.record_path, self.records_path = json_path, record_path, records_path
+        self.sent_pcap, self.received_pcap = sent_pcap, received_pcap
+        for option, path in (
+            ("--json", json_path), ("--record", record_path), ("--records", records_path),
+            ("--pcap-out-sent", sent_pcap), ("--pcap-out-received", received_pcap),
+        ):  # fmt: skip
             if path is not None:
                 _check_writable(path, option)
+        if records_path is not None:
+            from .records import FORMATS
+
+            if Path(records_path).suffix.lower() not in FORMATS:
+                raise ConfigError(f"--records {records_path}: give a file ending in {', '.join(FORMATS)}")
+
+    @property
+    def keep_frames(self) -> bool:
+        """A capture of the deliveries needs the driver node to keep them, and when."""
+        return self.received_pcap is not None
 
     def write(self, result: RunResult, console: Console) -> None:
+        from . import capture
+
         if self.json_path is not None:
             result.write_json(self.json_path)
+        if self.records_path is not None:
+            from .records import write_records
+
+            written = write_records(self.records_path, result)
+            console.print(f"records: {', '.join(map(str, written))}", highlight=False, soft_wrap=True)
+        if self.sent_pcap is not None and result.plan is not None:
+            sent = capture.sent_capture(result.plan, result.tx, clock_offset_ns=result.clock_offset_ns)
+            capture.write_capture(self.sent_pcap, sent)
+        if self.received_pcap is not None and result.delivered_frames is not None:
+            assert result.delivered_ns is not None
+            got = capture.delivered_capture(
+                result.delivered_frames, result.delivered_ns, clock_offset_ns=result.clock_offset_ns
+            )
+            capture.write_capture(self.received_pcap, got)
         if self.record_path is not None:
             from . import recording
 

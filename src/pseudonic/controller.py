@@ -103,6 +103,7 @@ def run(
     max_missed: str | int | None = None,
     wait_for_cores: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    keep_frames: bool = False,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -118,6 +119,9 @@ def run(
     ``napi_budget`` asks the driver to poll NAPI-style (the reference
     drivers do; ``nic.napi_budget`` tells any driver). ``max_missed`` (a
     count, or ``"P%"``) makes device drops past it fail the verdict.
+    ``keep_frames`` keeps what the driver delivered, and when
+    (``RunResult.delivered_frames``, ``delivered_ns``; verify layer only), for a
+    capture of the deliveries.
     The run holds its two cores for its whole life; another run on either
     raises :class:`~pseudonic.errors.CoresBusyError` unless
     ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
@@ -152,7 +156,7 @@ def run(
     else:
         check_driver_class(driver, spec)
     with cores.claim({cfg.device_core, cfg.driver_core}, wait=wait_for_cores):
-        return Controller(cfg, driver, plan, driver_timeout, lead_ns, limit, progress).run()
+        return Controller(cfg, driver, plan, driver_timeout, lead_ns, limit, progress, keep_frames).run()
 
 
 class Controller:
@@ -165,8 +169,10 @@ class Controller:
         lead_ns: int,
         max_missed: MissedLimit | None = None,
         progress: Callable[[Progress], None] | None = None,
+        keep_frames: bool = False,
     ) -> None:
         self.cfg = cfg
+        self.keep_frames = keep_frames
         self.driver = driver
         self.plan = plan
         self.frames = plan.frames
@@ -249,6 +255,7 @@ class Controller:
                 self.slots,
                 self.line,
                 cfg.napi_budget,
+                self.keep_frames,
             ),
             name="pseudonic-driver",
             daemon=True,
@@ -526,6 +533,8 @@ class Controller:
             interrupted=interrupted,
             plan=self.plan,
             clock_offset_ns=time.time_ns() - time.monotonic_ns(),
+            delivered_frames=verdict.frames if verdict is not None else None,
+            delivered_ns=verdict.delivered_ns if verdict is not None else None,
         )
 
 

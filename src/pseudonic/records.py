@@ -137,7 +137,7 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
     )
     raises = _as(result.raises, RAISE_RECORD)
     irqs = _as(result.irqs, IRQ_RECORD)
-    delivered_ns = getattr(result, "delivered_ns", None)  # kept by a run asked to (Deliveries.delivered_ns)
+    delivered_ns = result.delivered_ns  # kept by a run asked to (keep_frames)
     when = np.full(seq.size, -1, np.int64)
     if delivered_ns is not None and len(delivered_ns) == seq.size:
         when[:] = np.asarray(delivered_ns, dtype=np.int64)

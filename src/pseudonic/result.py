@@ -68,6 +68,10 @@ class RunResult:
     plan: Plan | None = field(default=None, repr=False)
     #: CLOCK_REALTIME - CLOCK_MONOTONIC (ns) at the run, to put the records' times on the wall clock (pcap)
     clock_offset_ns: int = 0
+    #: per delivery, when the run kept them (keep_frames): the frame as the driver delivered it
+    delivered_frames: list[bytes] | None = field(default=None, repr=False)
+    #: per delivery, when the run kept them: when it was delivered (CLOCK_MONOTONIC ns)
+    delivered_ns: np.ndarray[Any, Any] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
