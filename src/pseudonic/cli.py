@@ -471,16 +471,14 @@ def include_dir_cmd() -> None:
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
 def check_driver_cmd(driver: str, irq: str, wait_for_cores: bool) -> None:
     """Run the conformance suite every driver must pass; print pass/fail per case (exit 1 if any fails)."""
-    from . import cores
     from .conformance import check_driver
 
-    cfg = config.make_config(irq=irq, driver=driver)
+    config.make_config(irq=irq, driver=driver)
     console = Console()
     t = Table(title=f"pseudonic check-driver {driver} (irq {irq})")
     for col in ("case", "result", "detail", "time"):
         t.add_column(col)
-    with cores.claim({cfg.device_core, cfg.driver_core}, wait=wait_for_cores):
-        results = check_driver(driver, irq=irq)
+    results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores)
     for c in results:
         t.add_row(c.name, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.detail, f"{c.seconds:.1f} s")
     console.print(t)

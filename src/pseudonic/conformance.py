@@ -51,10 +51,9 @@ from typing import Any
 import numpy as np
 
 from . import analysis, config, schedule
-from .controller import run
+from .controller import Session
 from .errors import ConfigError
 from .layout import RXD_ERR_CE, SLOT_SPURIOUS, TX_STORED
-from .loading import check_driver_class, probe
 from .result import RunResult
 
 #: A relaxed pace: far slower than any driver's handler, so nothing is lost for want of speed.
@@ -310,12 +309,12 @@ def _describe_error(error: dict[str, Any]) -> str:
     return f"{kind}: {message}"
 
 
-def _run_case(case: _Case, driver: str | type, irq: str) -> CaseResult:
+def _run_case(case: _Case, session: Session, irq: str) -> CaseResult:
     start = time.perf_counter()
     first_failure: str | None = None
     for attempt in range(ATTEMPTS):
         try:
-            r = run(driver=driver, irq=irq, **case.params())
+            r = session.run(irq=irq, **case.params())
         except ConfigError:
             raise  # a usage error (the driver cannot be loaded, a bad line): the whole check stops
         except Exception as exc:  # a failure of the run itself: this case fails, the suite goes on
@@ -339,6 +338,7 @@ def check_driver(
     *,
     irq: str = config.DEFAULT_IRQ,
     progress: Callable[[CaseResult], None] | None = None,
+    wait_for_cores: bool = False,
 ) -> list[CaseResult]:
     """Run every conformance case against ``driver`` on interrupt line ``irq``; one result per case.
 
@@ -349,16 +349,16 @@ def check_driver(
     """
     if irq not in config.IRQ_LINES:
         raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(config.IRQ_LINES)}")
-    if isinstance(driver, str):
-        probe(driver)  # in a child process: a driver that cannot load is a usage error before any case runs
-    else:
-        check_driver_class(driver, f"{driver.__module__}:{driver.__qualname__}")
     results: list[CaseResult] = []
-    for case in CASES:
-        result = _run_case(case, driver, irq)
-        results.append(result)
-        if progress is not None:
-            progress(result)
+    with Session(driver, wait_for_cores=wait_for_cores) as session:
+        # Loaded once, in the session's driver node, for every case (a case the driver fails loads it again):
+        # a driver that cannot load is a usage error before any case runs.
+        session.load()
+        for case in CASES:
+            result = _run_case(case, session, irq)
+            results.append(result)
+            if progress is not None:
+                progress(result)
     return results
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from . import _engine, analysis, config, cores
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
-from .driver import driver_node
+from .driver import NodeRun, driver_node
 from .errors import ConfigError, DriverLoadError
 from .layout import (
     LINE_EVENTFD,
@@ -133,39 +133,204 @@ def run(
         ring_size=ring_size, buffer_size=buffer_size, device_core=device_core, driver_core=driver_core, irq=irq,
         upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
     )  # fmt: skip
+    plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
+    plan.check(cfg.buffer_size, cfg.upper)
+    parse_missed_limit(max_missed)
+    with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
+                 wait_for_cores=wait_for_cores) as session:  # fmt: skip
+        return session.run(
+            plan=plan, ring_size=ring_size, buffer_size=buffer_size, irq=irq, upper=upper, itr=itr,
+            napi_budget=napi_budget, lead_ns=lead_ns, max_missed=max_missed, progress=progress,
+            keep_frames=keep_frames,
+        )  # fmt: skip
+
+
+def plan_of(
+    interval: str | int,
+    count: int,
+    size: str | int,
+    *,
+    plan: Plan | None,
+    frames: Sequence[Any] | None,
+    slots: np.ndarray[Any, Any] | None,
+    buffer_size: int,
+) -> Plan:
+    """The run's plan from :func:`run`'s arguments (see its docstring); bounds are checked by ``Plan.check``."""
     if plan is not None:
         if slots is not None or frames is not None:
             raise ConfigError("give a plan, or slots and frames, not both")
         if not isinstance(plan, Plan):
             raise ConfigError(f"plan must be a pseudonic.plan.Plan, not {type(plan).__name__}")
-    elif slots is not None:
-        plan = Plan.custom(slots, frames, size, buffer_size=cfg.buffer_size)
-    elif frames is not None:  # the frames in turn, on the periodic timeline
+        return plan
+    if slots is not None:
+        return Plan.custom(slots, frames, size, buffer_size=buffer_size)
+    if frames is not None:  # the frames in turn, on the periodic timeline
         timeline = Plan.periodic(interval, count, config.DEFAULT_SIZE).slots.copy()
         timeline["frame"] = np.arange(timeline.size) % max(len(frames), 1)
-        plan = Plan.custom(timeline, frames, size)
-    else:
-        plan = Plan.periodic(interval, count, size, buffer_size=cfg.buffer_size)
-    plan.check(cfg.buffer_size, cfg.upper)
-    limit = parse_missed_limit(max_missed)
-    if not 0 < driver_timeout <= 3600:
-        raise ConfigError(f"driver timeout {driver_timeout!r} s is out of range: give more than 0 and at most 3600 s")
-    # What can be checked without running the driver's code; the rest happens in the driver node.
-    if isinstance(driver, str):
-        check_spec(driver)
-    else:
-        check_driver_class(driver, spec)
-    with cores.claim({cfg.device_core, cfg.driver_core}, wait=wait_for_cores):
-        return Controller(cfg, driver, plan, driver_timeout, lead_ns, limit, progress, keep_frames).run()
+        return Plan.custom(timeline, frames, size)
+    return Plan.periodic(interval, count, size, buffer_size=buffer_size)
+
+
+class Session:
+    """A driver loaded once, for one run after another on the same two cores.
+
+    Like a kernel module, the driver is loaded once -- its imports, its
+    library's constructors -- and each run opens a fresh instance of it on
+    a fresh segment (check-driver's cases and a hunt's trials run this way)::
+
+        with pseudonic.Session("mydriver.py", wait_for_cores=True) as s:
+            for interval in ("40us", "20us", "10us"):
+                print(s.run(interval, 2000).verdict.line())
+
+    The session holds its cores from ``__enter__`` to ``__exit__``. A driver
+    that fails a run ends its node; the next run loads it again. Loading
+    errors raise :class:`~pseudonic.errors.DriverLoadError` at the first run.
+    """
+
+    def __init__(
+        self,
+        driver: str | type = config.DEFAULT_DRIVER,
+        *,
+        device_core: int = config.DEFAULT_DEVICE_CORE,
+        driver_core: int = config.DEFAULT_DRIVER_CORE,
+        driver_timeout: float = DRIVER_TIMEOUT_S,
+        wait_for_cores: bool = False,
+    ) -> None:
+        self.spec = spec_of(driver)
+        make_config(device_core=device_core, driver_core=driver_core, driver=self.spec)  # the cores' bounds
+        if not 0 < driver_timeout <= 3600:
+            raise ConfigError(
+                f"driver timeout {driver_timeout!r} s is out of range: give more than 0 and at most 3600 s"
+            )
+        # What can be checked without running the driver's code; the rest happens in the driver node.
+        if isinstance(driver, str):
+            check_spec(driver)
+        else:
+            check_driver_class(driver, self.spec)
+        self.driver = driver
+        self.device_core, self.driver_core = device_core, driver_core
+        self.driver_timeout = driver_timeout
+        self.wait_for_cores = wait_for_cores
+        self.ctx = mp.get_context("fork")
+        self.node: BaseProcess | None = None
+        self.conn: Connection | None = None
+        self.label = self.spec
+        #: how many times the driver was loaded (a failed run ends its node; the next run loads again)
+        self.loads = 0
+        self._held = contextlib.ExitStack()
+        self.efd = -1
+
+    def __enter__(self) -> Session:
+        self._held.enter_context(cores.claim({self.device_core, self.driver_core}, wait=self.wait_for_cores))
+        # Inherited by every node across fork: the eventfd line of every run of the session.
+        self.efd = os.eventfd(0, os.EFD_CLOEXEC)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the driver node, give the cores back."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            node, conn = self.node, self.conn
+            self.forget()
+            if node is not None:
+                if conn is not None:
+                    with contextlib.suppress(OSError):
+                        conn.send(("quit", None))
+                Controller.reap([node])
+            if conn is not None:
+                conn.close()
+            if self.efd >= 0:
+                os.close(self.efd)
+                self.efd = -1
+            self._held.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def forget(self) -> None:
+        """The node is being stopped by its run (it failed, or the run was interrupted): the next run loads anew."""
+        self.node = None
+
+    def run(
+        self,
+        interval: str | int = config.DEFAULT_INTERVAL,
+        count: int = config.DEFAULT_COUNT,
+        size: str | int = config.DEFAULT_SIZE,
+        *,
+        plan: Plan | None = None,
+        ring_size: int = config.DEFAULT_RING_SIZE,
+        buffer_size: str | int = config.DEFAULT_BUFFER_SIZE,
+        irq: str = config.DEFAULT_IRQ,
+        upper: str = config.DEFAULT_UPPER,
+        itr: str | int = config.DEFAULT_ITR,
+        napi_budget: int = config.DEFAULT_NAPI_BUDGET,
+        frames: Sequence[Any] | None = None,
+        slots: np.ndarray[Any, Any] | None = None,
+        lead_ns: int = DEFAULT_LEAD_NS,
+        max_missed: str | int | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        keep_frames: bool = False,
+    ) -> RunResult:
+        """One run with the session's driver; the arguments are :func:`run`'s."""
+        if self.efd < 0:
+            raise ConfigError("this session is not open: use it in a with block")
+        cfg = make_config(
+            ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core, driver_core=self.driver_core,
+            irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
+        )  # fmt: skip
+        plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
+        plan.check(cfg.buffer_size, cfg.upper)
+        limit = parse_missed_limit(max_missed)
+        return Controller(cfg, self, plan, lead_ns, limit, progress, keep_frames).run()
+
+    def load(self) -> str:
+        """Load the driver now (else the first run does); its name. :class:`DriverLoadError` if it cannot load."""
+        if self.efd < 0:
+            raise ConfigError("this session is not open: use it in a with block")
+        procs: list[BaseProcess] = []
+        try:
+            self.loaded_node(procs)
+        except BaseException:
+            self.forget()
+            Controller.reap(procs)
+            raise
+        return self.label
+
+    def loaded_node(self, procs: list[BaseProcess]) -> tuple[BaseProcess, Connection]:
+        """The session's driver node, the driver loaded in it; started (and the driver loaded) if there is none."""
+        if self.node is not None and self.conn is not None and self.node.is_alive():
+            procs.append(self.node)
+            return self.node, self.conn
+        if self.conn is not None:
+            self.conn.close()
+        ours, theirs = self.ctx.Pipe(duplex=True)
+        node = self.ctx.Process(
+            target=driver_node, args=(theirs, self.driver_core, os.getpid(), self.driver),
+            name="pseudonic-driver", daemon=True,
+        )  # fmt: skip
+        Controller.start(node, procs)
+        theirs.close()
+        self.node, self.conn = node, ours
+        self.loads += 1
+        # Loading runs the driver's own code (imports, constructors): it gets the driver timeout.
+        msg = Controller.next_message(ours, node, self.driver_timeout)
+        if msg is None:
+            node.join(0.5)
+            raise ended_while_loading(self.spec, node.exitcode, self.driver_timeout)
+        if msg[0] == "load-error":
+            raise DriverLoadError(str(msg[1]))
+        self.label = str(msg[1])
+        return node, ours
 
 
 class Controller:
     def __init__(
         self,
         cfg: RunConfig,
-        driver: str | type,
+        session: Session,
         plan: Plan,
-        driver_timeout: float,
         lead_ns: int,
         max_missed: MissedLimit | None = None,
         progress: Callable[[Progress], None] | None = None,
@@ -173,28 +338,27 @@ class Controller:
     ) -> None:
         self.cfg = cfg
         self.keep_frames = keep_frames
-        self.driver = driver
+        self.session = session
         self.plan = plan
         self.frames = plan.frames
         self.slots = plan.slots
-        self.driver_timeout = driver_timeout
+        self.driver_timeout = session.driver_timeout
         self.lead_ns = lead_ns
         self.max_missed = max_missed
         self.progress = progress
-        self.ctx = mp.get_context("fork")
+        self.ctx = session.ctx
         self.driver_label = cfg.driver
         self.started = time.monotonic()
+        #: the driver node reported this run whole: the session keeps it for the next run
+        self.node_done = False
 
     def run(self) -> RunResult:
         cfg = self.cfg
         seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots)))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
-        # The eventfd is made here and inherited by both nodes across fork; closed with the run.
-        efd = -1
         try:
-            efd = os.eventfd(0, os.EFD_CLOEXEC) if cfg.irq == "eventfd" else -1
-            self.line = Line.make(cfg.irq, efd)
+            self.line = Line.make(cfg.irq, self.session.efd if cfg.irq == "eventfd" else -1)
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
@@ -215,15 +379,16 @@ class Controller:
             # Cleanup runs to its end: a second Ctrl-C now would leave nodes or the segment behind.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             try:
+                kept = procs[:1] if self.node_done else []
+                if not kept:
+                    self.session.forget()
                 if view is not None:
                     view.ctl["stop"][0] = 1
-                    self._kick(procs)
-                self._reap(procs)
+                    self._kick([p for p in procs if p not in kept])
+                self.reap([p for p in procs if p not in kept])
                 if view is not None:
                     view.release()
                 seg.close()
-                if efd >= 0:
-                    os.close(efd)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
@@ -231,48 +396,23 @@ class Controller:
         """Wake a driver node asleep on its line, so that it sees the stop flag."""
         if self.line.mode == LINE_EVENTFD:
             os.eventfd_write(self.line.fd, 1)
-        elif self.line.mode == LINE_SIGNAL and procs and procs[0].is_alive() and procs[0].pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(procs[0].pid, self.line.signo)
+        elif self.line.mode == LINE_SIGNAL:
+            for node in procs:
+                if node.name == "pseudonic-driver" and node.is_alive() and node.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(node.pid, self.line.signo)
 
     # -- the nodes ------------------------------------------------------------------------
     def _run_nodes(
         self, seg: Segment, view: SegmentView, procs: list[BaseProcess]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         cfg, me = self.cfg, os.getpid()
-        recv_end, send_end = self.ctx.Pipe(duplex=False)
-        self.recv = recv_end
-        drv = self.ctx.Process(
-            target=driver_node,
-            args=(
-                send_end,
-                seg.map,
-                cfg.driver_core,
-                me,
-                self.driver,
-                cfg.upper,
-                self.frames,
-                self.slots,
-                self.line,
-                cfg.napi_budget,
-                self.keep_frames,
-            ),
-            name="pseudonic-driver",
-            daemon=True,
-        )
-        self._start(drv, procs)
-        send_end.close()
-
-        # Loading runs the driver's own code (imports, constructors): it gets the driver timeout.
-        msg = self._next_message(recv_end, drv, self.driver_timeout)
-        if msg is None:
-            drv.join(0.5)
-            raise ended_while_loading(self.cfg.driver, drv.exitcode, self.driver_timeout)
-        if msg[0] == "load-error":
-            raise DriverLoadError(str(msg[1]))
-        if msg[0] == "loaded":
-            self.driver_label = str(msg[1])
-            msg = self._next_message(recv_end, drv, OPEN_TIMEOUT_S)
+        drv, conn = self.session.loaded_node(procs)
+        self.recv = conn
+        self.driver_label = self.session.label
+        conn.send(("run", NodeRun(seg.name, cfg.upper, self.frames, self.slots, self.line, cfg.napi_budget,
+                                  self.keep_frames)))  # fmt: skip
+        msg = self.next_message(conn, drv, OPEN_TIMEOUT_S)
         if msg is None or msg[0] != "ready":
             return self._driver_failure(msg, drv, view, "open"), None
 
@@ -282,11 +422,11 @@ class Controller:
             name="pseudonic-device",
             daemon=True,
         )
-        self._start(dev, procs)
+        self.start(dev, procs)
         due_s = int(self.slots["due_ns"][-1]) / 1e9 + self.lead_ns / 1e9
 
         # Until the device is through its schedule, or the driver speaks or dies first.
-        ready = self._watch([recv_end, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view)
+        ready = self._watch([conn, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view)
         if not ready:
             return {"kind": "device node hung", "stage": "schedule", "handler_run": None,
                     "message": "the device did not finish its schedule"}, None  # fmt: skip
@@ -302,8 +442,9 @@ class Controller:
                                        else f"exited with status {code}") + f" after {sent} of {len(self.slots)} "
                                        "schedule entries"}  # fmt: skip
                 return failure, self._stop_and_collect(view, procs)
-        msg = self._next_message(recv_end, drv, self.driver_timeout)
+        msg = self.next_message(conn, drv, self.driver_timeout)
         if msg is not None and msg[0] == "done":
+            self.node_done = True
             dev.join(due_s + OPEN_TIMEOUT_S)
             return None, msg[1]
         view.ctl["stop"][0] = 1
@@ -312,7 +453,7 @@ class Controller:
         return self._driver_failure(msg, drv, view, "interrupt"), None
 
     @staticmethod
-    def _start(node: BaseProcess, procs: list[BaseProcess]) -> None:
+    def start(node: BaseProcess, procs: list[BaseProcess]) -> None:
         """Fork a node and note it, with no stop signal in between: a node that exists is a node we stop."""
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
@@ -354,13 +495,13 @@ class Controller:
         drv = procs[0]
         if self.recv is None:
             return None
-        msg = self._next_message(self.recv, drv, self.driver_timeout)
+        msg = self.next_message(self.recv, drv, self.driver_timeout)
         if msg is not None and msg[0] == "ready":  # stopped before the device started
-            msg = self._next_message(self.recv, drv, self.driver_timeout)
+            msg = self.next_message(self.recv, drv, self.driver_timeout)
         return msg[1] if msg is not None and msg[0] == "done" else None
 
     @staticmethod
-    def _next_message(conn: Connection, proc: BaseProcess, timeout: float) -> tuple[str, Any] | None:
+    def next_message(conn: Connection, proc: BaseProcess, timeout: float) -> tuple[str, Any] | None:
         """The node's next message; None if it died or stayed silent for ``timeout`` s."""
         if not wait([conn, proc.sentinel], timeout=timeout):
             return None
@@ -397,7 +538,7 @@ class Controller:
         return {"kind": "driver crashed" if code < 0 else "driver node died", **where, "message": cause}
 
     @staticmethod
-    def _reap(procs: list[BaseProcess]) -> None:
+    def reap(procs: list[BaseProcess]) -> None:
         for p in procs:
             p.join(STOP_GRACE_S)
             if p.is_alive():
@@ -538,4 +679,4 @@ class Controller:
         )
 
 
-__all__ = ["Controller", "run"]
+__all__ = ["Controller", "Session", "run"]

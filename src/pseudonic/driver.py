@@ -30,10 +30,12 @@ ns, stamped as the driver hands it up), for a capture of the deliveries.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import mmap
 import signal
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
@@ -49,6 +51,7 @@ from .line import Line
 from .loading import check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
 from .node import become_node, end_descendants
+from .segment import Segment
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
 
@@ -71,56 +74,78 @@ class DriverFailed(Exception):
     """The driver under test failed; its report has been sent to the controller."""
 
 
-def driver_node(
-    conn: Connection,
-    seg: mmap.mmap,
-    core: int,
-    parent_pid: int,
-    spec: str | type,
-    upper_name: str,
-    frames: FrameSet,
-    slots: np.ndarray[Any, Any],
-    line: Line,
-    napi_budget: int,
-    keep_frames: bool = False,
-) -> None:
-    """The driver node's life: load the driver (here, never in the controller), host it, verify, report.
+@dataclass(frozen=True)
+class NodeRun:
+    """One run for a loaded driver node: the segment by name, and what its hosts need."""
 
-    ``keep_frames``: the report's :class:`~pseudonic.upper.Deliveries` carries ``frames`` and ``delivered_ns``
-    (verify layer only; the null layer keeps nothing).
+    segment: str
+    upper: str
+    frames: FrameSet
+    slots: np.ndarray[Any, Any]
+    line: Line
+    napi_budget: int
+    #: the report's Deliveries carries ``frames`` and ``delivered_ns`` (verify layer only)
+    keep_frames: bool = False
+
+
+def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) -> None:
+    """The driver node's life: load the driver once (here, never in the controller), then host runs.
+
+    Like a kernel module, the driver is loaded once and probed for every run: each run gets a
+    fresh driver object (``Driver()``, or ``pnic_driver_open`` again) on its own segment. The
+    node serves runs until the controller says ``quit`` or goes away; a driver that fails ends
+    the node (the next run loads the driver again, in a new node).
     """
     become_node(core, parent_pid)
     try:
+        name = spec_of(spec)
+        driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
+    except DriverLoadError as exc:
+        conn.send(("load-error", str(exc)))
+        return
+    conn.send(("loaded", driver_name(driver, name)))
+    while True:
         try:
-            name = spec_of(spec)
-            driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
-        except DriverLoadError as exc:
-            conn.send(("load-error", str(exc)))
+            msg = conn.recv()
+        except (EOFError, OSError):
             return
-        conn.send(("loaded", driver_name(driver, name)))
-        view = SegmentView(seg)
+        if msg[0] != "run":
+            return
         try:
-            if isinstance(driver, CDriver):
-                host = _host_c_driver(
-                    conn, seg, view, driver, upper_name, frames, slots, line, napi_budget, keep_frames
-                )
-            else:
-                host = _host_python_driver(
-                    conn, seg, view, driver, upper_name, frames, slots, line, napi_budget, keep_frames
-                )
-        except DriverFailed:
-            raise SystemExit(1) from None
-        try:
-            report = host()
-        except BaseException as exc:
-            # pseudonic's own work after the driver finished (verifying what it delivered) failed:
-            # say so as pseudonic's failure, never as the driver's.
-            conn.send(("error", {"kind": "pseudonic error", "stage": "verify", "handler_run": None,
-                                 "message": f"{type(exc).__name__}: {exc} (verifying the deliveries)"}))  # fmt: skip
-            raise SystemExit(1) from None
-        conn.send(("done", report))
+            _serve(conn, driver, msg[1])
+        finally:
+            end_descendants()  # whatever the driver forked ends with its run
+
+
+def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
+    """Host one run on its segment, then unmap it: a node serves many runs and must not keep their memory."""
+    segment = Segment.attach(run.segment)
+    try:
+        assert segment.map is not None
+        _host_run(conn, driver, run, segment.map)
     finally:
-        end_descendants()
+        gc.collect()  # views held in cycles (a driver that keeps its nic) would pin the mapping
+        segment.close()
+
+
+def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.mmap) -> None:
+    """Host one run and report it; a driver failure ends the node (SystemExit)."""
+    view = SegmentView(seg)
+    args = (conn, seg, view, driver, run.upper, run.frames, run.slots, run.line, run.napi_budget, run.keep_frames)
+    try:
+        host = _host_c_driver(*args) if isinstance(driver, CDriver) else _host_python_driver(*args)  # type: ignore[arg-type]
+    except DriverFailed:
+        raise SystemExit(1) from None
+    try:
+        report = host()
+    except BaseException as exc:
+        # pseudonic's own work after the driver finished (verifying what it delivered) failed:
+        # say so as pseudonic's failure, never as the driver's.
+        conn.send(("error", {"kind": "pseudonic error", "stage": "verify", "handler_run": None,
+                             "message": f"{type(exc).__name__}: {exc} (verifying the deliveries)"}))  # fmt: skip
+        raise SystemExit(1) from None
+    conn.send(("done", report))
+    view.release()
 
 
 def _host_python_driver(
