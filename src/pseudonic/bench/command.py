@@ -455,6 +455,42 @@ def _measured(section: Any) -> bool:
     return bool(section) and report.failure(section) is None and report.no_result(section) is None
 
 
+@bench.command("timelines")
+@click.option("--driver", default="c", show_default=True, help="Driver under test.")
+@click.option("--count", default=2000, show_default=True, type=int, help="Packets per run.")
+@click.option("--rounds", default=5, show_default=True, type=int, help="Interleaved rounds (medians are reported).")
+@quick_option
+@out_option
+def timelines_cmd(driver: str, count: int, rounds: int, quick: bool, out: str | None) -> None:
+    """Issue 9's targets: a capture at its own timing beside a fixed interval; replay --timing measured."""
+    from . import timelines
+
+    started, where = time.monotonic(), _out(out)
+    if quick:
+        count, rounds = 300, 2
+    _check_count(count)
+    if not 1 <= rounds <= 50:
+        raise ConfigError(f"--rounds {rounds} is out of range: give 1..50")
+    with _progress("timelines", 4 * rounds) as tick:
+        cap = timelines.capture_timing(driver=driver, count=count, rounds=rounds, progress=tick)
+        rep = timelines.measured_replay(driver=driver, count=count, replays=rounds, progress=tick)
+    t = Table(title=f"a capture's own timing vs a fixed interval (mean gap {_ns(cap['mean_gap_ns'])}, {count} "
+                    f"packets, driver {driver}; |achieved gap - planned gap|, median of {rounds} rounds)")  # fmt: skip
+    for c in ("plan", "device p50", "device p99", "handler entries p50", "handler entries p99"):
+        t.add_column(c, justify="right")
+    for label, m in cap["medians"].items():
+        t.add_row(label, _ns(m["device_p50"]), _ns(m["device_p99"]), _ns(m["driver_p50"]), _ns(m["driver_p99"]))
+    console.print(t)
+    t = Table(title=f"replay: |replay send - recorded send| ({count} Poisson packets, median of {rounds} replays)")
+    for c in ("timing", "p50", "p99", "max"):
+        t.add_column(c, justify="right")
+    for timing, m in rep["medians"].items():
+        t.add_row(timing, _ns(m["p50"]), _ns(m["p99"]), _ns(m["max"]))
+    console.print(t)
+    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "capture_timing": cap,
+                   "measured_replay": rep})  # fmt: skip
+
+
 @bench.command("all")
 @click.option("--out", default="results", show_default=True, metavar="DIR", help="Where results, figures, report go.")
 @quick_option
