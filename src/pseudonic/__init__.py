@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from .controller import run
+from .controller import Session, run
 from .errors import ConfigError, DriverLoadError, PseudonicError
 from .nic import Driver, Nic
+from .plan import Plan
 from .result import RunResult
 
 __version__ = "0.1.0"
@@ -18,7 +19,9 @@ __all__ = [
     "Driver",
     "DriverLoadError",
     "Nic",
+    "Plan",
     "PseudonicError",
     "RunResult",
+    "Session",
     "run",
 ]
