@@ -224,6 +224,24 @@ def test_the_shrinker_turns_options_off_and_simplifies_the_plan_only_while_it_fa
     assert out.options["napi_budget"] == 64 and _ids(out.plan) == [2]
 
 
+def test_a_simplification_once_kept_holds_for_every_later_candidate() -> None:
+    flags = [SLOT_SPURIOUS if i % 4 == 3 else 0 for i in range(32)]
+    plan = _plan(32, flags)
+    plan.slots["frame"] = np.arange(32) % 2  # two frames in use
+    seen: list[Plan] = []
+
+    def run(candidate: Plan, options: Mapping[str, Any]) -> str | None:
+        seen.append(candidate)
+        return "fail" if candidate.packets >= 12 else None  # needs 12 packets, nothing else
+
+    out = h.shrink(plan, {}, "first", run, budget=1000)
+    assert out.steps == ["prefix 32 → 15 entries", "no spurious interrupts: 15 → 12 entries", "one frame size (60 B)"]
+    assert len(out.plan) == 12 and not (out.plan.slots["flags"] & SLOT_SPURIOUS).any()
+    assert len(set(out.plan.slots["frame"].tolist())) == 1
+    first = next(i for i, c in enumerate(seen) if not (c.slots["flags"] & SLOT_SPURIOUS).any() and len(c) == 12)
+    assert all(not (c.slots["flags"] & SLOT_SPURIOUS).any() for c in seen[first:])
+
+
 def test_a_deletion_keeps_the_gaps_before_the_entries_it_keeps() -> None:
     slots = np.zeros(5, dtype=SLOT)
     slots["due_ns"] = [100, 110, 120, 200, 210]
