@@ -452,12 +452,13 @@ def shrink(
             if out is not None:
                 keep(what, best.plan, candidate, out)
     for simpler in _SIMPLER_PLANS:
-        step = simpler(best.plan)
-        if step is None or not runs.left:
+        simplified = simpler(best.plan)
+        if simplified is None or not runs.left:
             continue
-        out = runs.fails(step[1], best.options, step[0])
+        what, candidate_plan = simplified
+        out = runs.fails(candidate_plan, best.options, what)
         if out is not None:
-            keep(step[0], step[1], best.options, out)
+            keep(what, candidate_plan, best.options, out)
 
     # 3. Fewer entries: delete chunks, halves first, down to one entry at a time.
     chunk = len(best.plan) // 2
