@@ -493,8 +493,10 @@ def check_driver_cmd(driver: str, irq: str, wait_for_cores: bool) -> None:
 
 def _add_bench() -> None:
     from .bench.command import bench
+    from .hunt_command import hunt_cmd
 
     cli.add_command(bench)
+    cli.add_command(hunt_cmd)
 
 
 _add_bench()
