@@ -194,15 +194,15 @@ def test_the_shrinker_never_keeps_a_candidate_that_did_not_fail_and_stays_in_its
 
 
 def test_a_step_that_does_not_fail_in_every_confirming_run_is_undone() -> None:
-    # Always fails with entries 3 and 9; without 9 it fails only 40 % of the time, so with need=1 of 3
-    # the steps drop 9 most of the time, by luck, and the confirming runs (5 of 5) undo that.
+    # Always fails with entries 3 and 9; without 9 it fails only 25 % of the time, so with need=1 of 3
+    # the steps drop 9 more often than not, by luck, and the confirming runs (4 of 5) undo that.
     undone = 0
     for seed in range(10):
         rng = random.Random(seed)
 
         def run(plan: Plan, options: Mapping[str, Any], rng: random.Random = rng) -> str | None:
             ids = _ids(plan)
-            return "fail" if 3 in ids and (9 in ids or rng.random() < 0.4) else None
+            return "fail" if 3 in ids and (9 in ids or rng.random() < 0.25) else None
 
         out = h.shrink(_plan(12), {}, "first", run, tries=3, need=1, budget=200, confirm=5)
         assert {3, 9} <= set(_ids(out.plan)), out.steps

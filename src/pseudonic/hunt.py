@@ -25,7 +25,7 @@ of 10 replays, where the first failure came back in 7 to 10). So a candidate
 still fails if ``need`` of ``tries`` runs fail (by default all 3; ``need=1``
 is the "any of r" rule), the shrinker stops at ``budget`` runs, and the
 steps it kept are confirmed at the end in fresh runs, undoing those whose
-candidate does not fail in each of them. The shrinker is pure: it is given
+candidate does not fail in all but one of them. The shrinker is pure: it is given
 the function that runs a candidate (:func:`shrink`), so it is tested without
 processes.
 """
@@ -94,7 +94,9 @@ REPLAY_TIMINGS = ("plan", "measured")
 SHRINK_TRIES = 3
 SHRINK_NEED = 3
 SHRINK_BUDGET = 100
-#: Fresh runs that confirm a shrunk candidate (it must fail in each of them).
+#: Fresh runs that confirm a shrunk candidate: it must fail in all but one of them (4 of 5). All of
+#: them undid more steps for no better reproduction (measured: 7 of 10 hunts' records failed again
+#: in at least half of 10 replays with 5 of 5, 8 of 10 with 4 of 5, on this shared VM).
 CONFIRM_RUNS = 5
 
 # The streams of one trial, from (seed, index, stream): its parameters, and its timeline's details.
@@ -282,7 +284,7 @@ class Shrunk(Generic[Outcome]):
     runs: int = 0
     #: the budget ran out before every step had been tried
     exhausted: bool = False
-    #: steps undone because the candidate they made did not fail in every confirming run
+    #: steps undone because the candidate they made did not fail in all but one of the confirming runs
     dropped: list[str] = field(default_factory=list)
 
     @property
@@ -421,7 +423,7 @@ def shrink(
     Then, with ``confirm`` > 0, the result is confirmed: each step kept is one more chance for a
     candidate that fails rarely to have failed by luck (or in a spell when the machine was busy), so
     a smaller candidate can reproduce far less often than the first failure did. The accepted
-    candidates form a chain, original first; a candidate is confirmed if it fails in every one of
+    candidates form a chain, original first; a candidate is confirmed if it fails in all but one of
     ``confirm`` fresh runs, and a binary search over the chain keeps the smallest confirmed one
     (the original if none is). That costs at most ``confirm`` x (log2(steps) + 1) runs more.
     """
@@ -478,9 +480,9 @@ def shrink(
         chunk //= 2
     best.exhausted = not runs.left
 
-    # 4. Confirm: the smallest candidate of the chain that fails in each of ``confirm`` fresh runs.
+    # 4. Confirm: the smallest candidate of the chain that fails in all but one of ``confirm`` fresh runs.
     if confirm and chain:
-        check = _Runs(attempt, confirm, confirm, confirm * (len(chain).bit_length() + 1), progress)
+        check = _Runs(attempt, confirm, max(1, confirm - 1), confirm * (len(chain).bit_length() + 1), progress)
         check.runs = runs.runs
         check.budget += runs.runs
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from . import config
 from .errors import ConfigError
 from .hunt import (
+    CONFIRM_RUNS,
     DEFAULT_REPLAYS,
     DEFAULT_RUNS,
     MAX_PACKETS,
@@ -104,7 +105,8 @@ def report(r: HuntResult, console: Console) -> None:
             console.print(f"  {step}", highlight=False, soft_wrap=True)
         if s.dropped:
             console.print(
-                f"  ({len(s.dropped)} later steps undone: the smaller runs did not fail in every confirming run)",
+                f"  ({len(s.dropped)} later steps undone: the smaller runs did not fail in "
+                f"{CONFIRM_RUNS - 1} of {CONFIRM_RUNS} fresh runs)",
                 highlight=False,
             )
         if s.outcome.verdict is not None:
@@ -123,6 +125,13 @@ def report(r: HuntResult, console: Console) -> None:
                 f"replays ({timing} timing): the failure came back in {n} of {r.replays} ({100 * n / r.replays:.0f} %)",
                 highlight=False,
             )
+    if r.replays and max(r.reproduced.values()) * 2 < r.replays:
+        console.print(
+            "the failure seldom came back: the run that showed it had a timing this machine seldom gives; replay "
+            "it more, or hunt on for another",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"hunt again with: pseudonic hunt --driver {shlex.quote(r.driver)} --seed {r.seed}",
         highlight=False,
