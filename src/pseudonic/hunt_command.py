@@ -12,6 +12,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 from rich.console import Console
@@ -56,11 +57,15 @@ def parse_duration(text: str) -> float:
 
 
 class LiveHunt:
-    """The line a terminal shows while the hunt goes (rich, on stderr): stage, trial, what it is doing."""
+    """The lines a terminal shows while the hunt goes (rich, on stderr): stage, trial, what it is doing."""
+
+    #: What each stage of :class:`~pseudonic.hunt.HuntProgress` reads as.
+    STAGES: ClassVar[dict[str, str]] = {"trial": "hunting", "shrink": "shrinking", "replay": "replaying"}
 
     def __init__(self, console: Console) -> None:
         from rich.live import Live
 
+        self.console = console
         self.live = Live("", console=console, transient=True, refresh_per_second=8)
 
     def __enter__(self) -> LiveHunt:
@@ -71,10 +76,16 @@ class LiveHunt:
         self.live.__exit__(None, None, None)
 
     def __call__(self, p: HuntProgress) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
         budget = f"/{p.runs}" if p.runs is not None else f" ({max((p.time_s or 0) - p.elapsed_s, 0):.0f} s left)"
-        found = f"  [bold red]failed: trial {p.failing}[/]" if p.failing is not None else ""
-        detail = p.detail if len(p.detail) <= 150 else p.detail[:149] + "…"
-        self.live.update(f"{p.elapsed_s:6.1f} s  {p.stage}  trial {p.trial}{budget}{found}\n  {detail}")
+        head = Text(f"{p.elapsed_s:6.1f} s  {self.STAGES.get(p.stage, p.stage):<9}  trial {p.trial}{budget}")
+        if p.failing is not None:
+            head.append(f"  trial {p.failing} failed", style="bold red")
+        # One line each, cut to the terminal's width: a trial's parameters can be long.
+        detail = Text(f"  {p.detail}", no_wrap=True, overflow="ellipsis", style="dim")
+        self.live.update(Group(head, detail))
 
 
 def report(r: HuntResult, console: Console) -> None:
