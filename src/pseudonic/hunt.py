@@ -9,8 +9,11 @@ fails or the budget (runs or time) is spent. The first failing run is
 saved as a record file (:mod:`pseudonic.recording`), shrunk while it still
 fails -- a shorter prefix, found by binary search, then simpler options and
 fewer entries, chunks deleted as hypothesis and delta debugging delete them
--- and the shrunk run, saved again, is replayed K times to say how often the
-failure comes back.
+-- and the shrunk run, saved again, is replayed K times with each timing
+(the plan's deadlines, and the times the failing run actually sent at) to
+say how often the failure comes back. Only a failing verdict stops the hunt:
+device drops (MPC) alone do not fail a run (README, "Verdict and exit
+status"), so a driver merely too slow for a trial's pace is no finding.
 
 Everything comes from one seed: trial ``i`` of seed ``s`` is drawn from
 ``numpy.random.default_rng([s, i, ...])`` alone (:func:`make_trial`), so
@@ -25,9 +28,9 @@ of 10 replays, where the first failure came back in 7 to 10). So a candidate
 still fails if ``need`` of ``tries`` runs fail (by default all 3; ``need=1``
 is the "any of r" rule), the shrinker stops at ``budget`` runs, and the
 steps it kept are confirmed at the end in fresh runs, undoing those whose
-candidate does not fail in all but one of them. The shrinker is pure: it is given
-the function that runs a candidate (:func:`shrink`), so it is tested without
-processes.
+candidate does not fail in all but one of them. The shrinker is pure: it is
+given the function that runs a candidate (:func:`shrink`), so it is tested
+without processes.
 """
 
 from __future__ import annotations
@@ -674,8 +677,10 @@ def hunt(
     (default: :func:`fresh_seed`) fixes every trial; ``irq`` fixes the line (default: drawn per trial).
     The failing run is saved to ``record`` (default ``hunt-<seed>.pnic`` here), the first failure as found
     beside it (:func:`original_path`), the shrunk one at ``record`` itself, which is replayed
-    ``replays`` times. A signal stops the hunt with :class:`~pseudonic.controller.RunInterrupted` (a
-    ``KeyboardInterrupt``); bad input raises :class:`~pseudonic.errors.ConfigError` before anything runs.
+    ``replays`` times with each of :data:`REPLAY_TIMINGS`. ``max_packets`` cuts each trial shorter;
+    ``shrink_*`` are :func:`shrink`'s settings. A signal stops the hunt with
+    :class:`~pseudonic.controller.RunInterrupted` (a ``KeyboardInterrupt``); bad input raises
+    :class:`~pseudonic.errors.ConfigError` before anything runs.
     """
     from . import recording
     from .controller import run
