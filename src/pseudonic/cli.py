@@ -27,22 +27,12 @@ from rich.table import Table
 from . import config
 from .errors import ConfigError, PseudonicError
 from .node import STOP_SIGNALS
+from .paths import check_writable
 from .result import RunResult
 from .units import format_ns
 from .verdict import failure_text
 
 EXIT_USAGE = 2
-
-
-def _check_writable(path: str, option: str = "--json") -> None:
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{option} {path}: is a directory; give a file path")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{option} {path}: directory {parent} does not exist")
-    if not os.access(p if p.exists() else parent, os.W_OK):
-        raise ConfigError(f"{option} {path}: not writable")
 
 
 def _ns(v: Any) -> str:
@@ -353,7 +343,7 @@ class _Outputs:
             ("--pcap-out-sent", sent_pcap), ("--pcap-out-received", received_pcap),
         ):  # fmt: skip
             if path is not None:
-                _check_writable(path, option)
+                check_writable(path, option)
         if records_path is not None:
             from .records import FORMATS
 

@@ -50,6 +50,7 @@ from . import config
 from .errors import ConfigError
 from .frames import FrameSet, generated_frame
 from .layout import SLOT, SLOT_SPURIOUS
+from .paths import check_writable
 from .plan import Plan
 from .result import RunResult
 from .units import format_ns
@@ -637,17 +638,7 @@ def original_path(record: Path) -> Path:
 
 def check_record_path(path: str | Path) -> Path:
     """A record path the hunt can write, checked before it runs anything (ConfigError names the problem)."""
-    import os
-
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"record {p}: is a directory; give a file path (or --out DIR)")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"record {p}: directory {parent} does not exist")
-    if not os.access(p if p.exists() else parent, os.W_OK):
-        raise ConfigError(f"record {p}: not writable")
-    return p
+    return check_writable(path, "record")
 
 
 def _failed(result: RunResult) -> bool:
