@@ -1,10 +1,11 @@
 """The driver node: the process that hosts the driver under test.
 
-The driver node pins itself, loads the driver (:mod:`pseudonic.loading`:
-driver code runs here, never in the controller), builds it, calls ``open(nic)``, then
-takes interrupts until the device has finished and none is pending, calls
-``close(nic)``, lets the upper layer verify what was delivered, and reports
-to the controller through a pipe. How an interrupt reaches it is the line:
+The driver node pins itself and loads the driver once (:mod:`pseudonic.loading`:
+driver code runs here, never in the controller). For each run the controller
+sends it (a :class:`NodeRun`), it maps the run's segment, builds the driver,
+calls ``open(nic)``, takes interrupts until the device has finished and none
+is pending, calls ``close(nic)``, lets the upper layer verify what was
+delivered, reports to the controller through a pipe, and unmaps the segment. How an interrupt reaches it is the line:
 
 - ``spin``: the engine spins on the doorbell with the GIL released, stamps
   the handler entry, and the node calls ``interrupt(nic)``;
@@ -20,7 +21,7 @@ to the controller through a pipe. How an interrupt reaches it is the line:
 A C driver (:mod:`pseudonic.cdriver`) runs its whole loop in C. An
 exception in a Python driver ends the node with a report of where and why;
 a C driver that crashes kills only its node. Either way the device node and
-the controller carry on. Processes the driver forks end with the node.
+the controller carry on. Processes the driver forks end with its run.
 
 With ``keep_frames`` (and the verify layer), the report's deliveries also
 carry every frame as delivered and when it was delivered (CLOCK_MONOTONIC
