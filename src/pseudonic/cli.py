@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from . import config
@@ -121,24 +122,14 @@ def render(result: RunResult, console: Console) -> None:
         console.print(f"[{colour}]verdict: {v.line()}[/]", highlight=False, soft_wrap=True)
 
 
-class LiveLine:
+class LiveLine(Live):
     """The line a terminal shows while a run goes (rich, on stderr): elapsed, sent, taken, missed."""
 
     def __init__(self, console: Console) -> None:
-        from rich.live import Live
-
-        self.console = console
-        self.live = Live("", console=console, transient=True, refresh_per_second=10)
-
-    def __enter__(self) -> LiveLine:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
+        super().__init__("", console=console, transient=True, refresh_per_second=10)
 
     def __call__(self, p: Any) -> None:
-        self.live.update(
+        self.update(
             f"{p.elapsed_s:6.1f} s  sent {p.sent}/{p.packets}  stored {p.stored}  taken by the driver {p.taken}  "
             f"missed {p.missed}"
         )

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import click
 from rich.console import Console
+from rich.live import Live
 
 from . import config
 from .errors import ConfigError
@@ -56,24 +57,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-class LiveHunt:
+class LiveHunt(Live):
     """The lines a terminal shows while the hunt goes (rich, on stderr): stage, trial, what it is doing."""
 
     #: What each stage of :class:`~pseudonic.hunt.HuntProgress` reads as.
     STAGES: ClassVar[dict[str, str]] = {"trial": "hunting", "shrink": "shrinking", "replay": "replaying"}
 
     def __init__(self, console: Console) -> None:
-        from rich.live import Live
-
-        self.console = console
-        self.live = Live("", console=console, transient=True, refresh_per_second=8)
-
-    def __enter__(self) -> LiveHunt:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
+        super().__init__("", console=console, transient=True, refresh_per_second=8)
 
     def __call__(self, p: HuntProgress) -> None:
         from rich.console import Group
@@ -85,7 +76,7 @@ class LiveHunt:
             head.append(f"  trial {p.failing} failed", style="bold red")
         # One line each, cut to the terminal's width: a trial's parameters can be long.
         detail = Text(f"  {p.detail}", no_wrap=True, overflow="ellipsis", style="dim")
-        self.live.update(Group(head, detail))
+        self.update(Group(head, detail))
 
 
 def report(r: HuntResult, console: Console) -> None:
