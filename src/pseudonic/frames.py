@@ -126,12 +126,13 @@ class FrameSet:
     @classmethod
     def from_user(cls, frames: Sequence[Any]) -> FrameSet:
         """User frames (bytes-like or scapy packets), sent as they are, unstamped; their sizes are a plan's bound."""
-        if len(frames) == 0:
-            raise ConfigError("frames: give at least one frame")
+        if isinstance(frames, (bytes, bytearray)) or len(frames) == 0:
+            raise ConfigError("frames: give a list of at least one frame (bytes)")
         out: list[bytes] = []
         for i, f in enumerate(frames):
-            try:
-                out.append(bytes(f))
-            except TypeError:
-                raise ConfigError(f"frame {i} is a {type(f).__name__}: give bytes or a scapy packet") from None
+            # bytes(5) would be five zero bytes, bytes("x") an error: take only what is bytes, or says how to be
+            bytes_like = isinstance(f, (bytes, bytearray, memoryview)) or hasattr(f, "__bytes__")
+            if not bytes_like or isinstance(f, (str, int)):
+                raise ConfigError(f"frame {i} is a {type(f).__name__}: give bytes or a scapy packet")
+            out.append(bytes(f))
         return cls.of(out, stamped=False)

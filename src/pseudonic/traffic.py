@@ -295,18 +295,10 @@ def _sizes(size: str | int | None) -> list[int]:
 
 
 def _user_frames(frames: Sequence[Any]) -> list[bytes]:
-    if isinstance(frames, (bytes, bytearray)) or len(frames) == 0:
-        raise ConfigError("frames: give a list of at least one frame (bytes)")
-    out: list[bytes] = []
-    for i, f in enumerate(frames):
-        # bytes(5) would be five zero bytes, bytes("x") an error: take only what is bytes, or says how to be
-        bytes_like = isinstance(f, (bytes, bytearray, memoryview)) or hasattr(f, "__bytes__")
-        if not bytes_like or isinstance(f, (str, int)):
-            raise ConfigError(f"frame {i} is a {type(f).__name__}: give bytes or a scapy packet")
-        raw = bytes(f)
+    out = list(FrameSet.from_user(frames).templates)
+    for i, raw in enumerate(out):
         if len(raw) < MIN_FRAME:
             raise ConfigError(f"frame {i} is {len(raw)} bytes: frames must be at least {MIN_FRAME} bytes")
-        out.append(raw)
     return out
 
 
