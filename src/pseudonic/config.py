@@ -1,4 +1,4 @@
-"""One run's configuration, validated: every bound stated here, once."""
+"""One run's platform configuration, validated: every bound of it stated here, once (the plan's are in plan.py)."""
 
 from __future__ import annotations
 
