@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,31 @@ def nothing_left_behind() -> Iterator[None]:
     assert leftover_segments() == before, "a run left a shared-memory segment behind"
     assert our_namespaces() == namespaces, "a run left a network namespace behind"
     assert multiprocessing.active_children() == [], "a run left a node process behind"
+
+
+@pytest.fixture
+def pseudonic_cli() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``python -m pseudonic ARGS``; one still running when the test ends (it failed before
+    reaping it) is stopped as a user would, with SIGTERM, so it cannot hold the cores or leave its
+    segment behind for the tests after it."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "pseudonic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
 
 
 needs_two_cores = pytest.mark.skipif(

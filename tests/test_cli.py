@@ -15,6 +15,7 @@ import pytest
 
 from conftest import DRIVERS_DIR, leftover_segments, needs_two_cores
 from pseudonic.cli import main
+from pseudonic.node import children
 
 JSON_KEYS = {
     "sent", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "success_rate",
@@ -130,64 +131,54 @@ def test_traffic_options_make_the_plan_the_run_reports(
         assert cfg["plan"]["seed"] == 7 and cfg["interval_ns"] is None
 
 
-def _pseudonic(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pseudonic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 def test_the_bare_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Usage: pseudonic") and "check-driver" in out and "run" in out
 
 
-def test_bad_input_through_the_real_command() -> None:
-    p = _pseudonic("run", "--count", "-3")
+def test_bad_input_through_the_real_command(pseudonic_cli: Callable[..., subprocess.Popen[str]]) -> None:
+    p = pseudonic_cli("run", "--count", "-3")
     _, err = p.communicate(timeout=60)
     assert p.returncode == 2 and err.strip().count("\n") == 0 and "1..1000000" in err
 
 
 @needs_two_cores
-def test_a_driver_exception_exits_1_with_where_and_why() -> None:
-    p = _pseudonic("run", "--driver", str(DRIVERS_DIR / "misbehaving.py:RaisingE1000"))
+def test_a_driver_exception_exits_1_with_where_and_why(pseudonic_cli: Callable[..., subprocess.Popen[str]]) -> None:
+    p = pseudonic_cli("run", "--driver", str(DRIVERS_DIR / "misbehaving.py:RaisingE1000"))
     out, err = p.communicate(timeout=120)
     assert p.returncode == 1, err
     assert "ZeroDivisionError" in out and "misbehaving.py" in out and "Traceback" not in out + err
 
 
-def _interrupt_once_under_way(args: list[str], under_way: Callable[[], bool]) -> tuple[int, str, list[int]]:
-    """Start ``pseudonic ARGS``, press Ctrl-C once ``under_way()`` and its children exist; exit status,
+def _interrupt_once_under_way(p: subprocess.Popen[str], under_way: Callable[[], bool]) -> tuple[int, str, list[int]]:
+    """Press Ctrl-C on the command ``p`` once ``under_way()`` and its children exist; exit status,
     stderr, and the children it had."""
-    p = _pseudonic(*args)
-    try:
-        deadline = time.monotonic() + 60
-        while not (under_way() and len(_children(p.pid)) >= 2):
-            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
-            time.sleep(0.01)
-        children = _children(p.pid)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    return p.returncode, err, children
+    deadline = time.monotonic() + 60
+    while not (under_way() and len(children(p.pid)) >= 2):
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.01)
+    kids = children(p.pid)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    return p.returncode, err, kids
 
 
 @needs_two_cores
-def test_ctrl_c_stops_both_nodes_and_removes_the_segment() -> None:
+def test_ctrl_c_stops_both_nodes_and_removes_the_segment(pseudonic_cli: Callable[..., subprocess.Popen[str]]) -> None:
     before = set(leftover_segments())
     # Under way once the segment and both nodes exist.
     code, err, nodes = _interrupt_once_under_way(
-        ["run", "--interval", "1ms", "--count", "60000"], lambda: bool(set(leftover_segments()) - before)
+        pseudonic_cli("run", "--interval", "1ms", "--count", "60000"), lambda: bool(set(leftover_segments()) - before)
     )
     assert code == 130 and "interrupted" in err
     assert set(leftover_segments()) == before
     assert len(nodes) == 2 and [pid for pid in nodes if _alive(pid)] == []
 
 
-def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
+def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces(
+    pseudonic_cli: Callable[..., subprocess.Popen[str]],
+) -> None:
     from pseudonic.bench.baseline import baseline_available, our_namespaces
 
     reason = baseline_available()
@@ -195,23 +186,13 @@ def test_ctrl_c_during_the_kernel_baseline_removes_its_namespaces() -> None:
         pytest.skip(reason)
     before = set(our_namespaces())
     # Under way once its namespaces exist and the sender and receiver are running.
-    code, err, children = _interrupt_once_under_way(
-        ["bench", "baseline", "--count", "200000", "--intervals", "5us"],
+    code, err, kids = _interrupt_once_under_way(
+        pseudonic_cli("bench", "baseline", "--count", "200000", "--intervals", "5us"),
         lambda: bool(set(our_namespaces()) - before),
     )
     assert code == 130 and "interrupted" in err
     assert set(our_namespaces()) == before
-    assert [pid for pid in children if _alive(pid)] == []
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
-    except FileNotFoundError:
-        pass
-    return found
+    assert [pid for pid in kids if _alive(pid)] == []
 
 
 def _alive(pid: int) -> bool:

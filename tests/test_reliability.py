@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,30 +20,17 @@ from conftest import DRIVERS_DIR, leftover_segments, needs_two_cores
 from pseudonic import schedule
 from pseudonic.cli import main
 from pseudonic.layout import RXD_ERR_CE
-from pseudonic.node import descendants
+from pseudonic.node import children, descendants
 
 pytestmark = needs_two_cores
 MIS = DRIVERS_DIR / "misbehaving.py"
-
-
-def _pseudonic(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pseudonic", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return sorted(found)
 
 
 def _when_both_nodes_run(p: subprocess.Popen[str]) -> list[int]:
     """The run's driver and device node, once both exist and the device has begun (polled, bounded)."""
     for _ in range(6000):
         assert p.poll() is None, p.communicate()
-        nodes = _children(p.pid)
+        nodes = sorted(children(p.pid))
         if len(nodes) >= 2:
             return nodes
         time.sleep(0.01)
@@ -177,11 +165,11 @@ def test_a_second_run_on_a_held_core_is_refused_naming_the_holder(capsys: pytest
 
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_to_the_controller_prints_the_partial_summary_and_exits_128_plus_n(
-    signo: signal.Signals, tmp_path: Path
+    signo: signal.Signals, tmp_path: Path, pseudonic_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
     before = set(leftover_segments())
     out_json = tmp_path / "r.json"
-    p = _pseudonic("run", "--interval", "100us", "--count", "60000", "--json", str(out_json))
+    p = pseudonic_cli("run", "--interval", "100us", "--count", "60000", "--json", str(out_json))
     nodes = _when_both_nodes_run(p)
     p.send_signal(signo)
     out, err = p.communicate(timeout=120)
@@ -193,8 +181,10 @@ def test_a_stop_signal_to_the_controller_prints_the_partial_summary_and_exits_12
 
 
 @pytest.mark.parametrize("signo", [signal.SIGKILL, signal.SIGTERM])
-def test_a_device_node_killed_mid_run_keeps_what_the_driver_took(signo: signal.Signals) -> None:
-    p = _pseudonic("run", "--interval", "20us", "--count", "100000", "--quiet")
+def test_a_device_node_killed_mid_run_keeps_what_the_driver_took(
+    signo: signal.Signals, pseudonic_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    p = pseudonic_cli("run", "--interval", "20us", "--count", "100000", "--quiet")
     _driver, device = _when_both_nodes_run(p)[:2]
     _until_sent(p, 1000)  # the driver has frames to keep: the point is that they are kept
     os.kill(device, signo)
@@ -206,8 +196,10 @@ def test_a_device_node_killed_mid_run_keeps_what_the_driver_took(signo: signal.S
     assert received > 0, "what the driver delivered before the failure is verified and reported"
 
 
-def test_sigterm_to_the_driver_node_is_reported_as_a_signal_not_an_exception() -> None:
-    p = _pseudonic("run", "--interval", "20us", "--count", "100000", "--quiet")
+def test_sigterm_to_the_driver_node_is_reported_as_a_signal_not_an_exception(
+    pseudonic_cli: Callable[..., subprocess.Popen[str]],
+) -> None:
+    p = pseudonic_cli("run", "--interval", "20us", "--count", "100000", "--quiet")
     driver = _when_both_nodes_run(p)[0]
     os.kill(driver, signal.SIGTERM)
     out, err = p.communicate(timeout=120)

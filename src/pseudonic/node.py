@@ -70,23 +70,29 @@ def become_node(core: int, parent_pid: int) -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+def children(pid: int) -> list[int]:
+    """The live children of ``pid``, from /proc (a thread or the process may end while we read)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (children first), from /proc."""
     found: list[int] = []
     todo = [pid]
     while todo:
-        p = todo.pop()
-        try:
-            tasks = list(Path(f"/proc/{p}/task").iterdir())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for task in tasks:
-            try:
-                kids = [int(c) for c in (task / "children").read_text().split()]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            found += kids
-            todo += kids
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
     return found
 
 
