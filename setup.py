@@ -17,6 +17,7 @@ setup(
                     "pnic_device.c",
                     "pnic_driver.c",
                     "pnic_cdriver.c",
+                    "pnic_sanitize.c",
                     "pnic_memcpy.c",
                 )
             ],

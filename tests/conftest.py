@@ -9,13 +9,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from pseudonic import segment
+from pseudonic import _engine, segment
 from pseudonic.bench.baseline import our_namespaces
-from pseudonic.layout import SegmentView, segment_size
+from pseudonic.layout import IRQ_EDGE, SegmentView, segment_size
+from pseudonic.line import Line
 from pseudonic.node import descendants, pid_alive
+from pseudonic.plan import Plan
 
 
 def leftover_segments() -> list[str]:
@@ -79,6 +83,14 @@ needs_two_cores = pytest.mark.skipif(
 def plain_segment(ring_size: int = 8, buf_size: int = 2048, capacity: int = 64) -> SegmentView:
     """A segment on a plain bytearray: the ring rules without processes or clocks (sans-IO)."""
     return SegmentView.create(bytearray(segment_size(ring_size, buf_size, capacity)), ring_size, buf_size, capacity)
+
+
+def run_device(view: SegmentView, plan: Plan, irq_mode: int = IRQ_EDGE) -> np.ndarray[Any, Any]:
+    """The device's send loop over ``plan``, in this process, on ``view`` (no driver: raises pile up); its
+    per-packet records."""
+    _engine.device_run(view.buffer, plan.slots, plan.frames.table, plan.frames.blob, 20_000, 0,
+                       Line.make("spin").mode, -1, 0, 0, irq_mode, 0)  # fmt: skip
+    return view.tx[: int(view.dev["sent"][0])].copy()
 
 
 DRIVERS_DIR = Path(__file__).parent / "drivers"

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import needs_two_cores, plain_segment
+from conftest import needs_two_cores, plain_segment, run_device
 from pseudonic import _engine
 from pseudonic import driver as driver_module
 from pseudonic.capture import (
@@ -50,7 +50,6 @@ from pseudonic.layout import (
     TX_RECORD,
     TX_SPURIOUS,
     TX_STORED,
-    SegmentView,
 )
 from pseudonic.line import Line
 from pseudonic.plan import MAX_PACKETS, Plan
@@ -474,13 +473,6 @@ def test_a_capture_built_by_hand_needs_one_timestamp_per_frame() -> None:
 
 
 # -- what the device sent -----------------------------------------------------------------------------
-
-
-def run_device(view: SegmentView, plan: Plan) -> np.ndarray[Any, Any]:
-    """The device's send loop over ``plan``, in this process, on ``view`` (no driver yet: raises pile up)."""
-    _engine.device_run(view.buffer, plan.slots, plan.frames.table, plan.frames.blob, 20_000, 0, Line.make("spin").mode,
-                       -1, 0, 0)  # fmt: skip
-    return view.tx[: int(view.dev["sent"][0])].copy()
 
 
 def stamped_plan() -> Plan:

@@ -142,7 +142,7 @@ static int *volatile nowhere = NULL; /* volatile: the compiler cannot see it is 
 int pnic_driver_open(struct pnic_nic *nic)
 {
     runs = 0;
-    pnic_rdt_write(nic->drv, nic->ring_size - 1);
+    pnic_rdt_write(nic, nic->ring_size - 1);
     pnic_ims_write(nic->drv, PNIC_ICR_RXT0);
     return 0;
 }

@@ -43,14 +43,19 @@ const char pnic_driver_name[] = "mydriver";
  * per process, so a static will do; a driver for several would keep it in
  * nic->priv. */
 static uint32_t next_to_clean;
+/* Inside a frame that spans several descriptors: we drop every part of it
+ * until its last (EOP), as Linux's e1000 does when it is not set up for
+ * jumbo frames (adapter->discarding). */
+static int discarding;
 
 int pnic_driver_open(struct pnic_nic *nic)
 {
     next_to_clean = 0;
+    discarding = 0;
 
     /* Give the device every descriptor but one.  Giving all of them would
      * mean RDT == RDH, which the device reads as "I own none". */
-    pnic_rdt_write(nic->drv, nic->ring_size - 1);
+    pnic_rdt_write(nic, nic->ring_size - 1);
 
     /* Unmask our causes (IMS): from now on they raise the interrupt line. */
     pnic_ims_write(nic->drv, MY_RX_CAUSES);
@@ -61,7 +66,7 @@ void pnic_driver_interrupt(struct pnic_nic *nic)
 {
     /* 1. Why were we interrupted?  Reading ICR also clears it.  An interrupt
      *    with none of our causes is not ours: leave. */
-    uint32_t icr = pnic_icr_read(nic->dev);
+    uint32_t icr = pnic_icr_read(nic);
     if (!(icr & MY_RX_CAUSES))
         return;
 
@@ -81,9 +86,16 @@ void pnic_driver_interrupt(struct pnic_nic *nic)
         if (!(status & PNIC_RXD_STAT_DD))
             break; /* the device has not written this one yet */
 
-        if (desc->errors != 0 || !(status & PNIC_RXD_STAT_EOP)) {
-            /* 3. A frame with an error bit (SDM table 3-3: CRC, symbol, ...)
-             *    or one that does not end here: drop it, but count it. */
+        if (discarding || !(status & PNIC_RXD_STAT_EOP)) {
+            /* 3a. A part of a frame over several descriptors: drop it whole,
+             *     every part up to the one with EOP.  (A driver that handed
+             *     a part up would deliver a truncated frame.) */
+            discarding = !(status & PNIC_RXD_STAT_EOP);
+        } else if (desc->errors & PNIC_RXD_ERR_FRAME) {
+            /* 3b. A frame with a frame error (SDM table 3-3: CRC, symbol, ...):
+             *     drop it, but count it.  IPE and TCPE are not among them: they
+             *     only say the checksum offload found a bad checksum, and such a
+             *     frame is delivered (plain deliver: not marked checked). */
             nic->rx_errors++;
         } else {
             /* 4. A good frame: hand it to the upper layer.  deliver copies it
@@ -109,7 +121,7 @@ void pnic_driver_interrupt(struct pnic_nic *nic)
      *    pnic_rdt_write is a release store, so the device sees the cleared
      *    statuses before it sees the new tail. */
     next_to_clean = i;
-    pnic_rdt_write(nic->drv, (i - 1) & mask);
+    pnic_rdt_write(nic, (i - 1) & mask);
 }
 
 void pnic_driver_close(struct pnic_nic *nic)

@@ -21,7 +21,7 @@ RDT. The reference driver, pseudonic.drivers.e1000.E1000, does the same, faster.
 
 from __future__ import annotations
 
-from pseudonic.layout import ICR_RXDMT0, ICR_RXO, ICR_RXT0, RXD_STAT_DD, RXD_STAT_EOP
+from pseudonic.layout import ICR_RXDMT0, ICR_RXO, ICR_RXT0, RXD_ERR_FRAME, RXD_STAT_DD, RXD_STAT_EOP
 from pseudonic.nic import Nic
 
 #: The interrupt causes a receive driver handles (SDM 13.4.17).
@@ -34,6 +34,7 @@ class MyDriver:
     def __init__(self) -> None:
         self.next_to_clean = 0  # the next descriptor we expect the device to complete
         self.rx_errors = 0  # frames dropped for error bits; pseudonic reports this attribute
+        self.discarding = False  # inside a frame over several descriptors: drop every part until EOP
 
     def open(self, nic: Nic) -> None:
         # Give the device every descriptor but one: RDT == RDH would mean "you own none".
@@ -51,8 +52,14 @@ class MyDriver:
         # Take every completed descriptor. There may be none: an interrupt is no promise of a frame.
         while ring["status"][i] & RXD_STAT_DD:
             status, errors = int(ring["status"][i]), int(ring["errors"][i])
-            if errors or not status & RXD_STAT_EOP:
-                self.rx_errors += 1  # an error bit (SDM table 3-3) or a partial frame: drop it, and count it
+            if self.discarding or not status & RXD_STAT_EOP:
+                # A part of a frame over several descriptors: drop it whole, every part up to EOP
+                # (as Linux e1000 does when not set up for jumbo frames). Never hand a part up.
+                self.discarding = not status & RXD_STAT_EOP
+            elif errors & RXD_ERR_FRAME:
+                # A frame error (SDM table 3-3: CRC, symbol, ...): drop it, and count it. IPE/TCPE are not
+                # among them: they only say the checksum offload found a bad checksum; deliver such a frame.
+                self.rx_errors += 1
             else:
                 # Copy the frame into a socket buffer (bytes) and hand it up.
                 length = int(ring["length"][i])

@@ -26,16 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, cores
+from . import _engine, analysis, config, cores, faults
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .driver import NodeRun, driver_node
 from .errors import ConfigError, DriverLoadError
 from .layout import (
+    DEV_STORM,
+    IRQ_EDGE,
+    IRQ_LEVEL,
     LINE_EVENTFD,
     LINE_SIGNAL,
+    RXD_ERR_FRAME,
     RXD_STAT_DD,
-    SLOT_ERRORS_MASK,
+    SAN_KINDS,
     SLOT_SPURIOUS,
     TX_STORED,
     SegmentView,
@@ -104,6 +108,10 @@ def run(
     wait_for_cores: bool = False,
     progress: Callable[[Progress], None] | None = None,
     keep_frames: bool = False,
+    faults: Sequence[str] = (),
+    fault_seed: int | None = None,
+    irq_mode: str = config.DEFAULT_IRQ_MODE,
+    sanitize: bool = False,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -122,6 +130,9 @@ def run(
     ``keep_frames`` keeps what the driver delivered, and when
     (``RunResult.delivered_frames``, ``delivered_ns``; verify layer only), for a
     capture of the deliveries.
+    ``faults`` are :mod:`pseudonic.faults` specs (``"ce:0.01"``, ``"split:3@5"``), drawn with
+    ``fault_seed`` (one is drawn and kept in the result's plan when None); ``irq_mode`` is ``level``
+    (INTx, the e1000's) or ``edge`` (MSI); ``sanitize`` checks every hand-over of the ring.
     The run holds its two cores for its whole life; another run on either
     raises :class:`~pseudonic.errors.CoresBusyError` unless
     ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
@@ -131,18 +142,32 @@ def run(
     spec = spec_of(driver)
     cfg = make_config(
         ring_size=ring_size, buffer_size=buffer_size, device_core=device_core, driver_core=driver_core, irq=irq,
-        upper=upper, driver=spec, itr=itr, napi_budget=napi_budget,
+        upper=upper, driver=spec, itr=itr, napi_budget=napi_budget, irq_mode=irq_mode, sanitize=sanitize,
     )  # fmt: skip
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
+    plan = with_faults(plan, faults, fault_seed, cfg)
     parse_missed_limit(max_missed)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
                  wait_for_cores=wait_for_cores) as session:  # fmt: skip
         return session.run(
             plan=plan, ring_size=ring_size, buffer_size=buffer_size, irq=irq, upper=upper, itr=itr,
             napi_budget=napi_budget, lead_ns=lead_ns, max_missed=max_missed, progress=progress,
-            keep_frames=keep_frames,
+            keep_frames=keep_frames, irq_mode=irq_mode, sanitize=sanitize,
         )  # fmt: skip
+
+
+def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConfig) -> Plan:
+    """The plan with its faults applied (and frames longer than the buffer split); a seed is drawn if none."""
+    if isinstance(specs, str):
+        specs = [specs]
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy) % (1 << 63) if specs else 0
+    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"fault seed {seed!r} must be a whole number, 0 or more")
+    if "faults" in plan.origin:  # already applied (a replayed plan): keep it as it was
+        return plan
+    return faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size)
 
 
 def plan_of(
@@ -272,16 +297,22 @@ class Session:
         max_missed: str | int | None = None,
         progress: Callable[[Progress], None] | None = None,
         keep_frames: bool = False,
+        faults: Sequence[str] = (),
+        fault_seed: int | None = None,
+        irq_mode: str = config.DEFAULT_IRQ_MODE,
+        sanitize: bool = False,
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if self.efd < 0:
             raise ConfigError("this session is not open: use it in a with block")
         cfg = make_config(
             ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core, driver_core=self.driver_core,
-            irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
+            irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget, irq_mode=irq_mode,
+            sanitize=sanitize,
         )  # fmt: skip
         plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
         plan.check(cfg.buffer_size, cfg.upper)
+        plan = with_faults(plan, faults, fault_seed, cfg)
         limit = parse_missed_limit(max_missed)
         return Controller(cfg, self, plan, lead_ns, limit, progress, keep_frames).run()
 
@@ -363,6 +394,7 @@ class Controller:
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
+            view.header["sanitize"][0] = int(cfg.sanitize)
             self.recv: Connection | None = None
             try:
                 failure, report = self._run_nodes(seg, view, procs)
@@ -416,9 +448,10 @@ class Controller:
         if msg is None or msg[0] != "ready":
             return self._driver_failure(msg, drv, view, "open"), None
 
+        mode = IRQ_LEVEL if cfg.irq_mode == "level" else IRQ_EDGE
         dev = self.ctx.Process(
             target=device_node,
-            args=(seg.map, cfg.device_core, me, self.slots, self.frames, self.lead_ns, self.line, drv.pid),
+            args=(seg.map, cfg.device_core, me, self.slots, self.frames, self.lead_ns, self.line, drv.pid, mode),
             name="pseudonic-device",
             daemon=True,
         )
@@ -579,11 +612,25 @@ class Controller:
         else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
             received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
         span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
-        errored = stored & ((self.slots["flags"][:sent] & SLOT_ERRORS_MASK) != 0)
+        errored = stored & ((self.slots["flags"][:sent] & RXD_ERR_FRAME) != 0)
         delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
         matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
         delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
         rx_errors: int | None = report["rx_errors"] if report else 0
+        if failure is None and int(view.line["state"][0]) == DEV_STORM:
+            failure = storm_failure(int(view.dev["reasserted"][0]), int(view.drv["icr_reads"][0]), runs)
+        parts = self.slots["parts"][:sent]
+        split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
+            int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
+        )
+        fault_accounts = faults.accounts(
+            self.slots,
+            stored,
+            delivered_seq,
+            verdict.checked if verdict is not None else None,
+            verdict.partial if verdict is not None else None,
+        )
+        violations = self._violations(view, tx)
         registers = {
             "rdh": int(view.dev["rdh"][0]),
             "rdt": int(view.drv["rdt"][0]),
@@ -608,6 +655,14 @@ class Controller:
             ims=registers["ims"],
             rdt_written=registers["rdt"] != 0,
             failure=failure if interrupted is None else None,
+            split_dropped=max(split_dropped, 0),
+            poisoned=verdict.poisoned if verdict else 0,
+            partial=int(np.count_nonzero(verdict.partial >= 0))
+            if verdict is not None and verdict.partial is not None
+            else 0,
+            corruption=tuple(verdict.corruption) if verdict else (),
+            faults=fault_accounts,
+            ring_violations=violations,
         )
         run_verdict = judge(
             counts, self.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
@@ -676,7 +731,49 @@ class Controller:
             clock_offset_ns=time.time_ns() - time.monotonic_ns(),
             delivered_frames=verdict.frames if verdict is not None else None,
             delivered_ns=verdict.delivered_ns if verdict is not None else None,
+            faults=fault_accounts,
+            ring_violations=violations,
+            reasserted=int(view.dev["reasserted"][0]),
+            icr_reads=int(view.drv["icr_reads"][0]),
+            poisoned=counts.poisoned,
+            partial=counts.partial,
+            corruption=list(counts.corruption),
         )
+
+    @staticmethod
+    def _violations(view: SegmentView, tx: np.ndarray[Any, Any]) -> dict[str, dict[str, Any]]:
+        """The sanitizer's findings, each with its first occurrence; its packet is the last one the device
+        had written into that descriptor by then."""
+        san = view.san[0]
+        out: dict[str, dict[str, Any]] = {}
+        for index, name in SAN_KINDS.items():
+            count = int(san["count"][index])
+            if not count:
+                continue
+            first = san["first"][index]
+            desc, when = int(first["descriptor"]), int(first["time_ns"])
+            before = np.flatnonzero((tx["slot"] == desc) & (tx["start_ns"] <= when))
+            out[name] = {
+                "count": count,
+                "first": {
+                    "packet": int(before[-1]) if before.size else None,
+                    "descriptor": desc,
+                    "rdt": int(first["rdt"]),
+                    "time_ns": when,
+                },
+            }
+        return out
+
+
+def storm_failure(reasserted: int, icr_reads: int, runs: int) -> dict[str, Any]:
+    """The run stopped because the level line never went down: what it means."""
+    read = "never read ICR" if icr_reads == 0 else f"read ICR {icr_reads} times in {runs} handler runs"
+    return {
+        "kind": "driver interrupt storm", "stage": "interrupt", "handler_run": None,
+        "message": f"the level line stayed asserted through {reasserted} raises with no new packet: the driver "
+        f"{read}, so its cause stays set and INTx re-enters the handler at once; read ICR (read-to-clear) "
+        "in the handler",
+    }  # fmt: skip
 
 
 __all__ = ["Controller", "Session", "run"]

@@ -21,6 +21,9 @@ from .node import become_node
 DEFAULT_LEAD_NS = 200_000
 #: After the schedule, how long a raise held back by IMS waits for the driver to unmask.
 DRAIN_NS = 100_000_000
+#: Level line: raises in a row with no new packet and no ICR read before the device stops the run.
+#: A handler that never reads ICR is re-entered at once, so this is reached in milliseconds.
+STORM_LIMIT = 1000
 
 
 def device_node(
@@ -32,8 +35,20 @@ def device_node(
     lead_ns: int,
     line: Line,
     driver_pid: int,
+    irq_mode: int,
 ) -> None:
     become_node(core, parent_pid)
     _engine.device_run(
-        seg, slots, frames.table, frames.blob, lead_ns, DRAIN_NS, line.mode, line.fd, driver_pid, line.signo
+        seg,
+        slots,
+        frames.table,
+        frames.blob,
+        lead_ns,
+        DRAIN_NS,
+        line.mode,
+        line.fd,
+        driver_pid,
+        line.signo,
+        irq_mode,
+        STORM_LIMIT,
     )

@@ -188,7 +188,7 @@ def _host_python_driver(
                     while db := _engine.take_irq(seg, seen, runs):
                         seen = db
                         handler(nic)
-                        _engine.record_exit(seg, runs)
+                        _engine.record_exit(seg, runs, seen)
                         runs += 1
                 finally:
                     busy = False
@@ -224,7 +224,7 @@ def _host_python_driver(
                     break
                 seen = db
                 handler(nic)
-                _engine.record_exit(seg, runs)
+                _engine.record_exit(seg, runs, seen)
                 runs += 1
         stage = "close"
         driver.close(nic)
@@ -237,7 +237,9 @@ def _host_python_driver(
 
     def report() -> dict[str, Any]:
         sent = int(view.dev["sent"][0])
-        deliveries = nic.upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
+        deliveries = nic.upper.report(
+            frames, slots[:sent], view.tx["flags"][:sent].copy(), poisoned=bool(view.header["sanitize"][0])
+        )
         return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors)}
 
     return report
@@ -293,10 +295,13 @@ def _host_c_driver(
             # Views into the arena, not copies: a run at the verify limit must not need its memory twice.
             whole = memoryview(arena)
             upper.skbs.extend(whole[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+            upper.checked.extend(np.flatnonzero(np.frombuffer(stats["checked"], np.uint8)).tolist())
         elif isinstance(upper, NullLayer):
             upper.delivered = stats["delivered"]
         sent = int(view.dev["sent"][0])
-        deliveries = upper.report(frames, slots[:sent], view.tx["flags"][:sent].copy())
+        deliveries = upper.report(
+            frames, slots[:sent], view.tx["flags"][:sent].copy(), poisoned=bool(view.header["sanitize"][0])
+        )
         if stamps is not None:
             # Copies, for the pipe: only when asked (the verify layer itself reads views into the arena).
             deliveries.frames = [bytes(skb) for skb in upper.skbs] if isinstance(upper, VerifyLayer) else None

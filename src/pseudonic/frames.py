@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .layout import FRAME
+from .layout import FRAME, FRAME_IPV4, FRAME_L4, PCSS
 
 MIN_FRAME = 60  # Ethernet minimum without FCS (IEEE 802.3 clause 3.2.8)
 ETH_HLEN = 14
@@ -44,6 +44,27 @@ def internet_checksum(data: bytes | memoryview | np.ndarray[Any, Any]) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def ones_sum(data: bytes) -> int:
+    """RFC 1071 one's complement sum of big-endian 16-bit words, folded, not complemented."""
+    a = np.frombuffer(data + b"\0" * (len(data) % 2), dtype=">u2")
+    s = int(a.sum(dtype=np.uint64))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def offload_kind(frame: bytes) -> int:
+    """What the device's checksum offload can check in ``frame`` (layout.FRAME_*): an IPv4 header at
+    byte 14, and a TCP or UDP header after it in an unfragmented datagram."""
+    if len(frame) < ETH_HLEN + IP_HLEN or frame[12:14] != b"\x08\x00" or frame[ETH_HLEN] >> 4 != 4:
+        return 0
+    kind = FRAME_IPV4
+    fragment = struct.unpack_from("!H", frame, ETH_HLEN + 6)[0] & 0x3FFF  # MF or an offset
+    if frame[ETH_HLEN + 9] in (6, 17) and not fragment:
+        kind |= FRAME_L4
+    return kind
 
 
 def ipv4_udp_ok(frame: bytes) -> bool:
@@ -113,6 +134,9 @@ class FrameSet:
         for i, t in enumerate(templates):
             table[i]["data_off"] = off
             table[i]["length"] = len(t)
+            # The descriptor's csum is this plus what the stamp adds (pnic_device.c: stamp_frame).
+            table[i]["sum"] = ones_sum(t[PCSS:])
+            table[i]["kind"] = offload_kind(t)
             if stamped:
                 table[i]["stamp_off"] = STAMP_OFF
                 table[i]["csum_off"] = UDP_CSUM_OFF

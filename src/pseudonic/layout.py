@@ -41,6 +41,33 @@ SLOT_SPURIOUS: int = _engine.SLOT_SPURIOUS
 LINE_SPIN: int = _engine.LINE_SPIN
 LINE_EVENTFD: int = _engine.LINE_EVENTFD
 LINE_SIGNAL: int = _engine.LINE_SIGNAL
+RXD_STAT_IXSM: int = _engine.RXD_STAT_IXSM
+RXD_STAT_TCPCS: int = _engine.RXD_STAT_TCPCS
+RXD_STAT_IPCS: int = _engine.RXD_STAT_IPCS
+#: the error bits that make a frame bad (dropped and counted); IPE/TCPE only flag a checksum
+RXD_ERR_FRAME: int = _engine.RXD_ERR_FRAME
+RXCSUM_IPOFL: int = _engine.RXCSUM_IPOFL
+RXCSUM_TUOFL: int = _engine.RXCSUM_TUOFL
+#: where the descriptor's packet checksum (csum) starts: the IPv4 header
+PCSS: int = _engine.PCSS
+DEV_STORM: int = _engine.DEV_STORM
+IRQ_EDGE: int = _engine.IRQ_EDGE
+IRQ_LEVEL: int = _engine.IRQ_LEVEL
+SLOT_NO_RAISE: int = _engine.SLOT_NO_RAISE
+FRAME_IPV4: int = _engine.FRAME_IPV4
+FRAME_L4: int = _engine.FRAME_L4
+#: the longest frame a plan may carry, over as many descriptors as it takes
+MAX_FRAME: int = _engine.MAX_FRAME
+POISON: int = _engine.POISON
+#: ring sanitizer violation kinds, by index into its counters (pnic_layout.h, PNIC_SAN_*)
+SAN_KINDS: dict[int, str] = {
+    _engine.SAN_RDT_OUTSIDE: "rdt-outside-ring",
+    _engine.SAN_RDT_AT_HEAD: "rdt-at-head",
+    _engine.SAN_RDT_OWNED: "rdt-over-device-owned",
+    _engine.SAN_DD_SET: "dd-still-set",
+    _engine.SAN_BUF_OUTSIDE: "buffer-outside-pool",
+    _engine.SAN_BUF_SHARED: "buffer-shared",
+}
 
 # e1000 RCTL.BSIZE choices (SDM 13.4.22): the receive buffer sizes a real
 # 8254x can be programmed with.
@@ -48,12 +75,16 @@ BUFFER_SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
 def _padded(fields: list[tuple[str, str]], itemsize: int) -> np.dtype[Any]:
-    names = [n for n, _ in fields]
-    formats = [f for _, f in fields]
+    """Fields back to back (a field named "" is padding: it takes its room and is left out)."""
+    names: list[str] = []
+    formats: list[str] = []
     offsets: list[int] = []
     off = 0
-    for f in formats:
-        offsets.append(off)
+    for name, f in fields:
+        if name:
+            names.append(name)
+            formats.append(f)
+            offsets.append(off)
         off += np.dtype(f).itemsize
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
 
@@ -87,31 +118,67 @@ HEADER = _padded(
         ("raise_rec_off", "<u8"),
         ("irq_rec_off", "<u8"),
         ("t0_ns", "<u8"),
+        ("san_off", "<u8"),
+        ("sanitize", "<u4"),
     ],
-    112,
+    128,
 )
 #: Register blocks are a 128-byte line pair each (pnic_layout.h: the adjacent-line prefetcher).
 LINE_PAIR = 128
 DEV_REGS = _padded(
-    [("rdh", "<u4"), ("icr", "<u4"), ("mpc", "<u8"), ("gprc", "<u8"), ("gorc", "<u8"), ("sent", "<u4")], LINE_PAIR
+    [
+        ("rdh", "<u4"),
+        ("icr", "<u4"),
+        ("mpc", "<u8"),
+        ("gprc", "<u8"),
+        ("gorc", "<u8"),
+        ("sent", "<u4"),
+        ("", "<u4"),
+        ("written", "<u8"),
+        ("reasserted", "<u8"),
+    ],
+    LINE_PAIR,
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {
-        "names": ["rdt", "ready", "handled", "line_seen", "ims", "itr"],
-        "formats": ["<u4", "<u4", "<u8", "<u8", "<u4", "<u4"],
-        "offsets": [0, 4, 8, 16, LINE_PAIR, LINE_PAIR + 4],  # IMS on a second line pair: see pnic_layout.h
+        "names": ["rdt", "ready", "handled", "line_seen", "acked", "icr_reads", "ims", "itr", "rxcsum"],
+        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
+        # IMS on a second line pair: see pnic_layout.h
+        "offsets": [0, 4, 8, 16, 24, 32, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
         "itemsize": 2 * LINE_PAIR,
     }
 )
 CTL = _padded([("stop", "<u4")], LINE_PAIR)
-SLOT = _padded([("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4")], 16)
-FRAME = _padded([("data_off", "<u8"), ("length", "<u4"), ("stamp_off", "<u2"), ("csum_off", "<u2")], 16)
+SLOT = _padded(
+    [("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4"), ("parts", "<u2"), ("faults", "<u2"), ("early_ns", "<u4")],
+    24,
+)
+FRAME = _padded(
+    [
+        ("data_off", "<u8"),
+        ("length", "<u4"),
+        ("stamp_off", "<u2"),
+        ("csum_off", "<u2"),
+        ("sum", "<u2"),
+        ("kind", "<u2"),
+    ],
+    24,
+)
 TX_RECORD = _padded(
     [("start_ns", "<u8"), ("end_ns", "<u8"), ("spin_gap_ns", "<u8"), ("slot", "<u4"), ("flags", "<u4")], 32
 )
 RAISE_RECORD = _padded([("raised_ns", "<u8"), ("packet", "<u4"), ("icr", "<u4")], 16)
 IRQ_RECORD = _padded([("entry_ns", "<u8"), ("exit_ns", "<u8"), ("doorbell", "<u8"), ("spin_gap_ns", "<u8")], 32)
+VIOLATION = _padded([("time_ns", "<u8"), ("descriptor", "<u4"), ("rdt", "<u4")], 16)
+SANITIZER = np.dtype(
+    [
+        ("handed", "<u8"),
+        ("released", "<u8"),
+        ("count", "<u8", (len(SAN_KINDS),)),
+        ("first", VIOLATION, (len(SAN_KINDS),)),
+    ]
+)
 
 #: C struct name (as the engine reports it) -> numpy view of it.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -126,6 +193,8 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "tx_record": TX_RECORD,
     "raise_record": RAISE_RECORD,
     "irq_record": IRQ_RECORD,
+    "violation": VIOLATION,
+    "sanitizer": SANITIZER,
 }
 
 
@@ -175,6 +244,8 @@ class SegmentView:
         self.tx = region("tx_rec_off", TX_RECORD, self.capacity)
         self.raises = region("raise_rec_off", RAISE_RECORD, self.capacity)
         self.irqs = region("irq_rec_off", IRQ_RECORD, self.capacity)
+        #: the ring sanitizer's counts and first findings (driver-written, at its RDT writes)
+        self.san = region("san_off", SANITIZER, 1)
 
     @classmethod
     def create(cls, buffer: Any, ring_size: int, buf_size: int, capacity: int) -> SegmentView:
@@ -189,6 +260,6 @@ class SegmentView:
 
     def release(self) -> None:
         """Drop every view so the underlying mapping can be closed."""
-        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs"):
+        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs", "san"):
             self.__dict__.pop(name, None)
         self.buffer = None

@@ -42,11 +42,12 @@ class Nic:
 
     # -- registers with hardware semantics -------------------------------------------------
     def read_icr(self) -> int:
-        """Read ICR; reading clears it (SDM 13.4.17)."""
+        """Read ICR; reading clears it (SDM 13.4.17). Each read is counted (ICR reads per handler run)."""
         return int(_engine.read_icr(self._seg))
 
     def write_rdt(self, value: int) -> None:
-        """Hand descriptors up to ``value - 1`` to the device (SDM 13.4.29)."""
+        """Hand descriptors up to ``value - 1`` to the device (SDM 13.4.29); under ``--sanitize`` the hand-over
+        is checked and the buffers handed back are poisoned first (``_engine/pnic_sanitize.c``)."""
         _engine.write_rdt(self._seg, value)
 
     @property
@@ -78,6 +79,15 @@ class Nic:
     def write_itr(self, units: int) -> None:
         """Write ITR (SDM 13.4.18), 0..65535 units of 256 ns."""
         _engine.write_mask(self._seg, "itr", units)
+
+    @property
+    def rxcsum(self) -> int:
+        """RXCSUM: which checksum offloads are on (``layout.RXCSUM_IPOFL | RXCSUM_TUOFL``; both, until written)."""
+        return int(self.view.drv["rxcsum"][0])
+
+    def write_rxcsum(self, value: int) -> None:
+        """Write RXCSUM: turn the IPv4 (IPOFL) and TCP/UDP (TUOFL) checksum offloads on or off."""
+        _engine.write_mask(self._seg, "rxcsum", value)
 
     # -- statistics registers (SDM 13.6) ---------------------------------------------------
     @property

@@ -23,7 +23,7 @@ from . import schedule
 from .config import DEFAULT_BUFFER_SIZE
 from .errors import ConfigError
 from .frames import MIN_FRAME, FrameSet
-from .layout import SLOT, SLOT_ERRORS_MASK, SLOT_SPURIOUS
+from .layout import MAX_FRAME, SLOT, SLOT_ERRORS_MASK, SLOT_NO_RAISE, SLOT_SPURIOUS
 from .units import format_ns, parse_interval, parse_size
 
 #: Schedule entries in one plan; the per-packet records take 80 B each in the segment.
@@ -34,7 +34,7 @@ MAX_SPAN_NS = 3600 * 1_000_000_000
 MAX_INTERVAL_NS = 10_000_000_000
 #: The verify layer keeps every delivered frame until the run ends.
 VERIFY_MAX_BYTES = 2 << 30
-_KNOWN_FLAGS = SLOT_ERRORS_MASK | SLOT_SPURIOUS
+_KNOWN_FLAGS = SLOT_ERRORS_MASK | SLOT_SPURIOUS | SLOT_NO_RAISE
 
 
 @dataclass(frozen=True)
@@ -172,13 +172,16 @@ class Plan:
             raise ConfigError(f"plan names frame {top}: there are {nframes} frames (0..{nframes - 1})")
         bad_flags = self.slots["flags"] & ~np.uint32(_KNOWN_FLAGS)
         if bad_flags.any():
-            raise ConfigError(f"plan: per-packet flags must be error bits 0..{SLOT_ERRORS_MASK} or SLOT_SPURIOUS")
+            raise ConfigError(
+                f"plan: per-packet flags must be error bits 0..{SLOT_ERRORS_MASK}, SLOT_SPURIOUS or SLOT_NO_RAISE"
+            )
         for i, length in enumerate(self.frames.sizes):
-            if not MIN_FRAME <= length <= buffer_size:
+            if not MIN_FRAME <= length <= MAX_FRAME:
                 if self.frames.stamped:
                     _frame_size(length, buffer_size)
                 raise ConfigError(
-                    f"frame {i} is {length} bytes: frames must be {MIN_FRAME}..{buffer_size} bytes (the buffer size)"
+                    f"frame {i} is {length} bytes: frames must be {MIN_FRAME}..{MAX_FRAME} bytes (one longer than "
+                    f"the {buffer_size} B buffer spans several descriptors)"
                 )
         if upper == "verify":
             total = int(self.sizes.sum())
@@ -192,8 +195,11 @@ class Plan:
 def _frame_size(size: str | int, buffer_size: int) -> int:
     """A generated frame's size, in range; ``size`` as the user typed it (1500, 1.5KB, 16KiB)."""
     nbytes = parse_size(size, signed=True)
-    if not MIN_FRAME <= nbytes <= buffer_size:
-        raise ConfigError(f"size {nbytes} B is out of range: give {MIN_FRAME}..{buffer_size} bytes (the buffer size)")
+    if not MIN_FRAME <= nbytes <= MAX_FRAME:
+        raise ConfigError(
+            f"size {nbytes} B is out of range: give {MIN_FRAME}..{MAX_FRAME} bytes (a frame longer than the "
+            f"{buffer_size} B buffer spans several descriptors)"
+        )
     return nbytes
 
 

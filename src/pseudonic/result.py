@@ -72,6 +72,19 @@ class RunResult:
     delivered_frames: list[bytes] | None = field(default=None, repr=False)
     #: per delivery, when the run kept them: when it was delivered (CLOCK_MONOTONIC ns)
     delivered_ns: np.ndarray[Any, Any] | None = field(default=None, repr=False)
+    #: per fault kind the plan carried: injected, delivered, dropped, misdelivered (pseudonic.faults)
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: per ring sanitizer finding (--sanitize): count, and the first one's packet, descriptor, time and RDT
+    ring_violations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: level line: raises with no new packet and no ICR read since the one before
+    reasserted: int = 0
+    #: ICR reads by the driver over the run
+    icr_reads: int = 0
+    #: deliveries that matched no frame and carried the sanitizer's poison; parts of split frames delivered
+    poisoned: int = 0
+    partial: int = 0
+    #: how the first deliveries that matched no frame differ from what was sent
+    corruption: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +109,7 @@ class RunResult:
             "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
+            "faults", "ring_violations", "reasserted", "icr_reads", "poisoned", "partial", "corruption",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None

@@ -34,7 +34,7 @@ from . import config, schedule
 from .errors import ConfigError
 from .fields import Vary, build_templates, parse_vary
 from .frames import MIN_FRAME, FrameSet, generated_frame
-from .layout import BUFFER_SIZES
+from .layout import MAX_FRAME
 from .plan import MAX_INTERVAL_NS, MAX_PACKETS, MAX_SPAN_NS, Plan
 from .units import parse_interval, parse_size
 
@@ -45,8 +45,6 @@ IMIX_SIZES = (64, 594, 1518)
 IMIX_PATTERN = (64, 594, 64, 64, 594, 64, 1518, 594, 64, 64, 594, 64)
 #: Preamble (7) + SFD (1) + inter-frame gap (12): what a frame also takes on the wire, counted in an L1 rate (TRex).
 L1_OVERHEAD = 20
-#: The largest generated frame: the largest e1000 receive buffer.
-MAX_FRAME = max(BUFFER_SIZES)
 #: Distinct frames (sizes x field values) a plan may carry, and their bytes in all.
 MAX_TEMPLATES = 65_536
 MAX_TEMPLATE_BYTES = 256 << 20
@@ -288,7 +286,8 @@ def _sizes(size: str | int | None) -> list[int]:
         nbytes = parse_size(part.strip() if isinstance(part, str) else part, signed=True)
         if not MIN_FRAME <= nbytes <= MAX_FRAME:
             raise ConfigError(
-                f"size {nbytes} B is out of range: give {MIN_FRAME}..{MAX_FRAME} bytes (at most the buffer size)"
+                f"size {nbytes} B is out of range: give {MIN_FRAME}..{MAX_FRAME} bytes "
+                "(one longer than the buffer spans several descriptors)"
             )
         out.append(nbytes)
     return out

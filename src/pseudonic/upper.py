@@ -20,13 +20,17 @@ import ctypes.util
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from .frames import STAMP_LEN, STAMP_OFF, UDP_CSUM_OFF, FrameSet, ipv4_udp_ok, read_stamp
-from .layout import TX_STORED
+from .layout import POISON, TX_STORED
+
+#: The sanitizer's poison as it lies in memory (pnic_layout.h PNIC_POISON, stored little-endian), twice:
+#: eight such bytes in a delivery are a read of a buffer the driver did not own.
+POISON_MARK = POISON.to_bytes(4, "little") * 2
 
 
 class UpperLayer(Protocol):
@@ -34,7 +38,13 @@ class UpperLayer(Protocol):
 
     def deliver(self, skb: bytes) -> None: ...
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries: ...
+    def deliver_checked(self, skb: bytes) -> None:
+        """Deliver a frame whose checksums the device checked and found good (CHECKSUM_UNNECESSARY)."""
+        ...
+
+    def report(
+        self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
+    ) -> Deliveries: ...
 
 
 @dataclass
@@ -50,6 +60,14 @@ class Deliveries:
     frames: list[bytes] | None = None
     #: per delivery, only when asked: when it was delivered, CLOCK_MONOTONIC ns (int64)
     delivered_ns: np.ndarray[Any, Any] | None = None
+    #: per delivery: the driver marked it checksum-checked (deliver_checked)
+    checked: np.ndarray[Any, Any] | None = None
+    #: per delivery that matched no frame: the packet it is a part of (a frame over several descriptors), or -1
+    partial: np.ndarray[Any, Any] | None = None
+    #: deliveries that matched no frame and carry the sanitizer's poison (a buffer read it did not own)
+    poisoned: int = 0
+    #: how the first few deliveries that matched no frame differ (e.g. "4 bytes short of packet 17")
+    corruption: list[str] = field(default_factory=list)
 
 
 class NullLayer:
@@ -63,7 +81,11 @@ class NullLayer:
     def deliver(self, skb: bytes) -> None:
         self.delivered += 1
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries:
+    deliver_checked = deliver
+
+    def report(
+        self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
+    ) -> Deliveries:
         return Deliveries(self.delivered, self.delivered, 0, 0, 0, False, np.full(self.delivered, -1, np.int64))
 
 
@@ -108,7 +130,10 @@ class VerifyLayer:
         self.skbs: list[bytes | memoryview] = []
         #: per delivery, CLOCK_MONOTONIC ns: kept only with keep_times (a C driver's host fills it itself)
         self.times: list[int] | None = None
+        #: indices of the deliveries marked checksum-checked
+        self.checked: list[int] = []
         self.deliver: Callable[[bytes | memoryview], None]
+        self.deliver_checked: Callable[[bytes | memoryview], None]
         if keep_times:
             self.times = []
             keep, note, now = self.skbs.append, self.times.append, time.monotonic_ns
@@ -120,13 +145,28 @@ class VerifyLayer:
             self.deliver = deliver
         else:
             self.deliver = self.skbs.append  # the whole hot-path cost
+        mark, skbs, then = self.checked.append, self.skbs, self.deliver
 
-    def report(self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any]) -> Deliveries:
+        def deliver_checked(skb: bytes | memoryview) -> None:
+            mark(len(skbs))
+            then(skb)
+
+        self.deliver_checked = deliver_checked
+
+    def report(
+        self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
+    ) -> Deliveries:
+        """Match every delivery to the packet it carries; ``poisoned``: the sanitizer poisoned the buffers."""
         stored = (tx_flags & TX_STORED) != 0
         seq = (
             self._match_stamped(frames, slots, stored) if frames.stamped else self._match_content(frames, slots, stored)
         )
         out = _count(seq, len(slots), verified=True)
+        out.checked = np.zeros(len(self.skbs), dtype=bool)
+        out.checked[np.array(self.checked, dtype=np.int64)] = True
+        out.partial = np.full(len(self.skbs), -1, np.int64)
+        if out.corrupted:
+            self._explain(out, frames, slots, stored, poisoned)
         if self.times is not None:
             out.frames = [bytes(s) for s in self.skbs]
             out.delivered_ns = np.array(self.times, dtype=np.int64)
@@ -155,6 +195,54 @@ class VerifyLayer:
                 seq[k] = stamp[0]
         return seq
 
+    def _explain(
+        self,
+        out: Deliveries,
+        frames: FrameSet,
+        slots: np.ndarray[Any, Any],
+        stored: np.ndarray[Any, Any],
+        poisoned: bool,
+    ) -> None:
+        """For each delivery that matched no frame: poison, a part of a frame over several descriptors, or how
+        it differs from the frame it names."""
+        assert out.partial is not None
+        parts = slots["parts"] if "parts" in (slots.dtype.names or ()) else np.zeros(len(slots), np.uint16)
+        split = np.flatnonzero(stored & (parts > 1))
+        # Parts without a stamp cannot name their packet: give each to the earliest split frame not yet given one.
+        pieces: dict[bytes, list[int]] = {}
+        for i in split.tolist():
+            t = frames.templates[int(slots["frame"][i])]
+            n = int(parts[i])
+            chunk = -(-len(t) // n)
+            for k in range(n):
+                a = k * chunk
+                if a + chunk <= UDP_CSUM_OFF or a >= STAMP_OFF + STAMP_LEN or not frames.stamped:
+                    pieces.setdefault(t[a : a + chunk], []).append(i)
+        taken: dict[bytes, int] = {}
+        for k in np.flatnonzero(out.seq < 0).tolist():
+            skb = bytes(self.skbs[k])
+            how = ""
+            if poisoned and POISON_MARK in skb:
+                out.poisoned += 1
+                how = f"delivery {k} carries the sanitizer's poison from byte {skb.index(POISON_MARK)}"
+            stamp = read_stamp(skb) if len(skb) >= STAMP_OFF + STAMP_LEN else None
+            if stamp is not None and stamp[0] < len(slots) and stored[stamp[0]]:
+                p = stamp[0]
+                t = frames.templates[int(slots["frame"][p])]
+                if parts[p] > 1 and len(skb) < len(t):
+                    out.partial[k] = p
+                    how = how or f"delivery {k} is the first {len(skb)} of {len(t)} bytes of packet {p} (a part)"
+                elif not how:
+                    how = _difference(k, skb, t, p)
+            elif skb in pieces:
+                used = taken.get(skb, 0)
+                owners = pieces[skb]
+                out.partial[k] = owners[min(used, len(owners) - 1)]
+                taken[skb] = used + 1
+                how = how or f"delivery {k} is a {len(skb)}-byte part of packet {out.partial[k]} (a part)"
+            if how and len(out.corruption) < 3:
+                out.corruption.append(how)
+
     def _match_content(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], stored: np.ndarray[Any, Any]
     ) -> np.ndarray[Any, Any]:
@@ -175,6 +263,18 @@ class VerifyLayer:
             if skb in last:
                 seq[k] = last[skb]  # a repeat of the last match counts as a duplicate
         return seq
+
+
+def _difference(k: int, skb: bytes, template: bytes, packet: int) -> str:
+    """How delivery ``k`` differs from the frame of ``packet`` it carries the stamp of."""
+    if len(skb) != len(template):
+        diff = len(template) - len(skb)
+        return f"delivery {k} is {abs(diff)} bytes {'short of' if diff > 0 else 'longer than'} packet {packet}"
+    skip = set(range(UDP_CSUM_OFF, UDP_CSUM_OFF + 2)) | set(range(STAMP_OFF, STAMP_OFF + STAMP_LEN))
+    first = next((i for i in range(len(skb)) if i not in skip and skb[i] != template[i]), None)
+    if first is None:
+        return f"delivery {k} has packet {packet}'s bytes but a bad checksum"
+    return f"delivery {k} differs from packet {packet} from byte {first}"
 
 
 def _count(seq: np.ndarray[Any, Any], sent: int, verified: bool) -> Deliveries:

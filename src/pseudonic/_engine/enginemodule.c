@@ -42,10 +42,10 @@ static PyObject *py_layout(PyObject *Py_UNUSED(self), PyObject *args)
     if (!PyArg_ParseTuple(args, "III", &ring, &bufsz, &cap))
         return NULL;
     pnic_layout_size(ring, bufsz, cap, &h);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "total_size", h.total_size, "dev_regs",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "total_size", h.total_size, "dev_regs",
                          h.dev_regs_off, "irq_line", h.irq_line_off, "drv_regs", h.drv_regs_off, "ctl", h.ctl_off, "ring", h.ring_off,
                          "buffers", h.buf_off, "tx_records", h.tx_rec_off, "raise_records", h.raise_rec_off,
-                         "irq_records", h.irq_rec_off);
+                         "irq_records", h.irq_rec_off, "sanitizer", h.san_off);
 }
 
 /* Every shared struct's size and field offsets, for the Python view's check. */
@@ -63,20 +63,27 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, capacity), FIELD(header, total_size), FIELD(header, dev_regs_off), FIELD(header, irq_line_off),
     FIELD(header, drv_regs_off),
     FIELD(header, ctl_off), FIELD(header, ring_off), FIELD(header, buf_off), FIELD(header, tx_rec_off),
-    FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns),
+    FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns), FIELD(header, san_off),
+    FIELD(header, sanitize),
     SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
-    FIELD(dev_regs, gorc), FIELD(dev_regs, sent),
+    FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
-    FIELD(drv_regs, handled), FIELD(drv_regs, line_seen),
+    FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads),
+    FIELD(drv_regs, rxcsum),
     SIZE(ctl), FIELD(ctl, stop),
-    SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags),
+    SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
+    FIELD(slot, early_ns),
     SIZE(frame), FIELD(frame, data_off), FIELD(frame, length), FIELD(frame, stamp_off), FIELD(frame, csum_off),
+    FIELD(frame, sum), FIELD(frame, kind),
     SIZE(tx_record), FIELD(tx_record, start_ns), FIELD(tx_record, end_ns), FIELD(tx_record, spin_gap_ns),
     FIELD(tx_record, slot), FIELD(tx_record, flags),
     SIZE(raise_record), FIELD(raise_record, raised_ns), FIELD(raise_record, packet), FIELD(raise_record, icr),
     SIZE(irq_record), FIELD(irq_record, entry_ns), FIELD(irq_record, exit_ns), FIELD(irq_record, doorbell),
     FIELD(irq_record, spin_gap_ns),
+    SIZE(violation), FIELD(violation, time_ns), FIELD(violation, descriptor), FIELD(violation, rdt),
+    SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, count),
+    FIELD(sanitizer, first),
 };
 
 static PyObject *py_structs(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
@@ -174,11 +181,11 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view, slots, frames, blob;
     unsigned long long lead_ns, drain_ns;
-    unsigned int mode;
+    unsigned int mode, irq_mode, storm_limit;
     int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiii", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd, &pid,
-                          &signo))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiII", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
+                          &pid, &signo, &irq_mode, &storm_limit))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
@@ -195,6 +202,8 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .lead_ns = lead_ns,
                 .drain_ns = drain_ns,
                 .line = {.mode = mode, .fd = fd, .pid = pid, .signo = signo},
+                .irq_mode = irq_mode,
+                .storm_limit = storm_limit,
             };
             Py_BEGIN_ALLOW_THREADS rc = pnic_device_run(&seg, &plan);
             Py_END_ALLOW_THREADS
@@ -238,8 +247,10 @@ static PyObject *py_read_icr(PyObject *Py_UNUSED(self), PyObject *args)
     if (!PyArg_ParseTuple(args, "w*", &view))
         return NULL;
     PyObject *result = NULL;
-    if (attach(&view, &seg) == 0)
-        result = PyLong_FromUnsignedLong(pnic_icr_read(seg.dev));
+    if (attach(&view, &seg) == 0) {
+        struct pnic_nic nic = {.dev = seg.dev, .drv = seg.drv};
+        result = PyLong_FromUnsignedLong(pnic_icr_read(&nic));
+    }
     PyBuffer_Release(&view);
     return result;
 }
@@ -253,10 +264,14 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
-        if (rdt >= seg.hdr->ring_size) {
+        /* Under the sanitizer a write past the ring is a finding of the run, as for a C driver. */
+        if (rdt >= seg.hdr->ring_size && !seg.hdr->sanitize) {
             fail(PNIC_EINVAL);
         } else {
-            pnic_rdt_write(seg.drv, rdt);
+            if (seg.hdr->sanitize)
+                pnic_rdt_checked(&seg, rdt);
+            else
+                __atomic_store_n(&seg.drv->rdt, rdt, __ATOMIC_RELEASE);
             result = Py_None;
             Py_INCREF(result);
         }
@@ -322,12 +337,13 @@ static PyObject *py_record_exit(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
     unsigned int index;
+    unsigned long long doorbell;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*I", &view, &index))
+    if (!PyArg_ParseTuple(args, "w*IK", &view, &index, &doorbell))
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
-        pnic_record_exit(&seg, index);
+        pnic_record_exit(&seg, index, doorbell);
         result = Py_None;
         Py_INCREF(result);
     }
@@ -352,6 +368,8 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
             pnic_imc_write(seg.drv, value);
         else if (strcmp(reg, "itr") == 0 && value <= 0xffff)
             pnic_itr_write(seg.drv, value);
+        else if (strcmp(reg, "rxcsum") == 0)
+            __atomic_store_n(&seg.drv->rxcsum, value, __ATOMIC_RELEASE);
         else
             reg = NULL;
         if (reg == NULL) {
@@ -368,6 +386,7 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
 /* A hosted C driver, kept in a capsule with the buffers it writes into. */
 struct hosted {
     struct pnic_cdriver cd;
+    uint8_t *checked; /* per delivery the store layer can keep: delivered as checksum-checked */
     Py_buffer seg_view, arena, lengths, stamps;
     int has_arena, has_stamps;
 };
@@ -384,6 +403,7 @@ static void hosted_free(PyObject *capsule)
     }
     if (h->has_stamps)
         PyBuffer_Release(&h->stamps);
+    PyMem_Free(h->checked);
     PyMem_Free(h);
 }
 
@@ -452,6 +472,8 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
         h->cd.upper.arena_len = (uint64_t)h->arena.len;
         h->cd.upper.lengths = h->lengths.buf;
         h->cd.upper.max_deliveries = (uint64_t)h->lengths.len / sizeof(uint32_t);
+        h->checked = PyMem_Calloc(h->cd.upper.max_deliveries + 1, 1);
+        h->cd.upper.checked = h->checked;
     }
     if (h->has_stamps)
         h->cd.upper.stamps = h->stamps.buf;
@@ -464,6 +486,7 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
         }
         if (h->has_stamps)
             PyBuffer_Release(&h->stamps);
+        PyMem_Free(h->checked);
         PyMem_Free(h);
     }
     return cap;
@@ -521,9 +544,11 @@ static PyObject *py_cdriver_stats(PyObject *Py_UNUSED(self), PyObject *args)
     if (h == NULL)
         return NULL;
     const struct pnic_upper *up = &h->cd.upper;
-    return Py_BuildValue("{s:K,s:K,s:K,s:K}", "delivered", (unsigned long long)up->count, "bytes",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:y#}", "delivered", (unsigned long long)up->count, "bytes",
                          (unsigned long long)up->used, "overflow", (unsigned long long)up->overflow, "rx_errors",
-                         (unsigned long long)h->cd.nic.rx_errors);
+                         (unsigned long long)h->cd.nic.rx_errors, "checked",
+                         h->checked != NULL ? (const char *)h->checked : "",
+                         (Py_ssize_t)(h->checked != NULL ? up->count : 0));
 }
 
 static PyObject *py_memcpy_bench(PyObject *Py_UNUSED(self), PyObject *args)
@@ -595,7 +620,13 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(ICR_RXO) < 0 || CONST(ICR_RXT0) < 0 || CONST(DEV_IDLE) < 0 || CONST(DEV_RUNNING) < 0 ||
         CONST(DEV_DONE) < 0 || CONST(DEV_STOPPED) < 0 || CONST(TX_STORED) < 0 || CONST(TX_DROPPED) < 0 ||
         CONST(TX_RAISED) < 0 || CONST(TX_SPURIOUS) < 0 || CONST(SLOT_ERRORS_MASK) < 0 || CONST(SLOT_SPURIOUS) < 0 ||
-        CONST(LINE_SPIN) < 0 || CONST(LINE_EVENTFD) < 0 || CONST(LINE_SIGNAL) < 0 || CONST(DRIVER_ABI) < 0)
+        CONST(LINE_SPIN) < 0 || CONST(LINE_EVENTFD) < 0 || CONST(LINE_SIGNAL) < 0 || CONST(DRIVER_ABI) < 0 ||
+        CONST(RXD_STAT_IXSM) < 0 || CONST(RXD_STAT_TCPCS) < 0 || CONST(RXD_STAT_IPCS) < 0 ||
+        CONST(RXD_ERR_FRAME) < 0 || CONST(RXCSUM_IPOFL) < 0 || CONST(RXCSUM_TUOFL) < 0 || CONST(PCSS) < 0 ||
+        CONST(DEV_STORM) < 0 || CONST(IRQ_EDGE) < 0 || CONST(IRQ_LEVEL) < 0 || CONST(SLOT_NO_RAISE) < 0 ||
+        CONST(FRAME_IPV4) < 0 || CONST(FRAME_L4) < 0 || CONST(MAX_FRAME) < 0 || CONST(SAN_RDT_OUTSIDE) < 0 ||
+        CONST(SAN_RDT_AT_HEAD) < 0 || CONST(SAN_RDT_OWNED) < 0 || CONST(SAN_DD_SET) < 0 || CONST(SAN_BUF_OUTSIDE) < 0 ||
+        CONST(SAN_BUF_SHARED) < 0 || CONST(SAN_KINDS) < 0 || PyModule_AddIntConstant(m, "POISON", (long)PNIC_POISON) < 0)
         return NULL;
     return m;
 }

@@ -3,6 +3,7 @@
  * runs per packet.  The Python layer loads the library, checks its entry
  * points, and verifies what the store layer kept after the run. */
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "pnic_engine.h"
@@ -10,18 +11,29 @@
 /* The store layer: each delivery copied into the arena, its length noted
  * (and, when asked, the time it came: stamps); verified after the run.
  * Deliveries past the arena are counted, not kept. */
-static void deliver_store(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+static void store(struct pnic_nic *nic, const uint8_t *frame, uint32_t length, uint8_t checked)
 {
     struct pnic_upper *up = nic->upper;
     if (up->count < up->max_deliveries && length <= up->arena_len - up->used) {
         if (up->stamps != NULL)
             up->stamps[up->count] = pnic_now_ns();
         memcpy(up->arena + up->used, frame, length);
+        up->checked[up->count] = checked;
         up->lengths[up->count++] = length;
         up->used += length;
     } else {
         up->overflow++;
     }
+}
+
+static void deliver_store(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+{
+    store(nic, frame, length, 0);
+}
+
+static void deliver_store_checked(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+{
+    store(nic, frame, length, 1);
 }
 
 /* The null layer: the socket buffer is one scratch buffer, reused -- the copy
@@ -34,7 +46,14 @@ static void deliver_null(struct pnic_nic *nic, const uint8_t *frame, uint32_t le
     up->count++;
 }
 
-void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int store)
+/* RDT writes under --sanitize (pseudonic.h: pnic_rdt_write). */
+static void rdt_checked(struct pnic_nic *nic, uint32_t rdt)
+{
+    struct pnic_cdriver *cd = (struct pnic_cdriver *)((uint8_t *)nic - offsetof(struct pnic_cdriver, nic));
+    pnic_rdt_checked(&cd->seg, rdt);
+}
+
+void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int keep)
 {
     struct pnic_nic *nic = &cd->nic;
     memset(nic, 0, sizeof(*nic));
@@ -46,7 +65,9 @@ void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32
     nic->ring = seg->ring;
     nic->dev = seg->dev;
     nic->drv = seg->drv;
-    nic->deliver = store ? deliver_store : deliver_null;
+    nic->deliver = keep ? deliver_store : deliver_null;
+    nic->deliver_checked = keep ? deliver_store_checked : deliver_null;
+    nic->rdt_checked = seg->hdr->sanitize ? rdt_checked : NULL;
     nic->upper = &cd->upper;
     cd->seg = *seg;
 }
@@ -65,7 +86,7 @@ static void on_line_signal(int signo, siginfo_t *info, void *context)
         return;
     signal_seen = db;
     cd->ops.interrupt(&cd->nic);
-    pnic_record_exit(&cd->seg, (uint32_t)signal_runs);
+    pnic_record_exit(&cd->seg, (uint32_t)signal_runs, db);
     signal_runs = signal_runs + 1;
 }
 
@@ -127,7 +148,7 @@ uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line
             break;
         seen = db;
         cd->ops.interrupt(&cd->nic);
-        pnic_record_exit(&cd->seg, (uint32_t)runs);
+        pnic_record_exit(&cd->seg, (uint32_t)runs, db);
         runs++;
     }
     return runs;

@@ -20,10 +20,13 @@ static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, 
     }
 }
 
-void pnic_record_exit(struct pnic_segment *seg, uint32_t index)
+/* The handler returned having seen every raise up to `doorbell`: stamp its
+ * exit, and ack the line (the EOI a level line waits for; pnic_device.c). */
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell)
 {
     if (index < seg->hdr->capacity)
         seg->irqs[index].exit_ns = pnic_now_ns();
+    __atomic_store_n(&seg->drv->acked, doorbell, __ATOMIC_RELEASE);
 }
 
 /* The device is finished when it says so and every raise it made is seen.

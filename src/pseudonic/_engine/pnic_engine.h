@@ -30,6 +30,9 @@ struct pnic_segment {
     struct pnic_tx_record *tx;
     struct pnic_raise_record *raises;
     struct pnic_irq_record *irqs;
+    struct pnic_sanitizer *san;
+    uint32_t *given_buf; /* per descriptor: the buffer index it was handed to the device with */
+    uint32_t *holder;    /* per buffer index: the device-owned descriptor holding it */
 };
 
 /* pnic_segment.c */
@@ -60,6 +63,8 @@ struct pnic_send_plan {
     uint64_t lead_ns;  /* t0 = now + lead_ns */
     uint64_t drain_ns; /* after the schedule: how long a raise held back by IMS may wait for an unmask */
     struct pnic_line line;
+    uint32_t irq_mode;     /* PNIC_IRQ_* */
+    uint32_t storm_limit;  /* level line: raises in a row with no new cause and no ICR read before it stops */
 };
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
 int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan);
@@ -69,7 +74,10 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo);
-void pnic_record_exit(struct pnic_segment *seg, uint32_t index);
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell);
+
+/* pnic_sanitize.c */
+void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt);
 
 /* pnic_cdriver.c */
 struct pnic_upper {
@@ -77,6 +85,7 @@ struct pnic_upper {
     uint64_t arena_len, used;
     uint32_t *lengths; /* store layer: one per delivery kept */
     uint64_t *stamps;  /* store layer, optional (NULL: off): CLOCK_MONOTONIC ns of each delivery kept */
+    uint8_t *checked;  /* store layer: per delivery kept, 1 if delivered as checksum-checked */
     uint64_t max_deliveries, count, overflow;
     uint8_t scratch[16384]; /* null layer: the one socket buffer, reused */
 };

@@ -9,7 +9,7 @@
  * offsets exported from here by tests/test_layout.py.
  *
  *   [header | device regs | irq line | driver regs | control | ring | buffers |
- *    tx records | raise records | irq records]
+ *    tx records | raise records | irq records | sanitizer]
  *
  * Receive descriptors and registers follow the Intel 8254x (e1000) family
  * Software Developer's Manual: legacy receive descriptor section 3.2.3,
@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 4u
+#define PNIC_LAYOUT_VERSION 5u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -37,7 +37,10 @@
 
 /* Legacy receive descriptor status bits (8254x SDM table 3-2). */
 #define PNIC_RXD_STAT_DD 0x01u  /* descriptor done: written back by the device */
-#define PNIC_RXD_STAT_EOP 0x02u /* end of packet */
+#define PNIC_RXD_STAT_EOP 0x02u /* end of packet: the last descriptor of a frame */
+#define PNIC_RXD_STAT_IXSM 0x04u  /* ignore the checksum indications (no offload) */
+#define PNIC_RXD_STAT_TCPCS 0x20u /* TCP/UDP checksum calculated (TCPE says if it was bad) */
+#define PNIC_RXD_STAT_IPCS 0x40u  /* IPv4 header checksum calculated (IPE says if it was bad) */
 
 /* Legacy receive descriptor error bits (8254x SDM table 3-3). */
 #define PNIC_RXD_ERR_CE 0x01u   /* CRC or alignment error */
@@ -47,6 +50,19 @@
 #define PNIC_RXD_ERR_TCPE 0x20u /* TCP/UDP checksum error */
 #define PNIC_RXD_ERR_IPE 0x40u  /* IP checksum error */
 #define PNIC_RXD_ERR_RXE 0x80u  /* RX data error */
+/* The errors that make a frame bad: drop it and count it.  IPE and TCPE only
+ * say the checksum offload found a bad checksum; such a frame is delivered,
+ * not marked as checked (Linux e1000: E1000_RXD_ERR_FRAME_ERR_MASK, and
+ * e1000_rx_checksum). */
+#define PNIC_RXD_ERR_FRAME (PNIC_RXD_ERR_CE | PNIC_RXD_ERR_SE | PNIC_RXD_ERR_SEQ | PNIC_RXD_ERR_CXE | PNIC_RXD_ERR_RXE)
+
+/* RXCSUM (8254x SDM, Receive Checksum Control): offload on until the driver turns it off. */
+#define PNIC_RXCSUM_IPOFL 0x100u /* IPv4 header checksum offload */
+#define PNIC_RXCSUM_TUOFL 0x200u /* TCP/UDP checksum offload */
+/* The descriptor's csum field: the 16-bit one's complement sum of the frame
+ * from this byte (RXCSUM.PCSS) to its end.  Fixed here at the IPv4 header
+ * (after a 14-byte Ethernet header); the register window is issue 13's. */
+#define PNIC_PCSS 14u
 
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
 #define PNIC_ICR_RXDMT0 0x10u /* receive descriptor minimum threshold */
@@ -58,11 +74,23 @@
 #define PNIC_DEV_RUNNING 1u
 #define PNIC_DEV_DONE 2u    /* whole schedule sent */
 #define PNIC_DEV_STOPPED 3u /* stopped early on the controller's request */
+#define PNIC_DEV_STORM 4u   /* stopped: the level line stayed asserted past the storm limit */
+
+/* How the device raises (pnic_send_plan.irq_mode). */
+#define PNIC_IRQ_EDGE 0u  /* MSI: one message per raise, whatever the driver does with ICR */
+#define PNIC_IRQ_LEVEL 1u /* INTx (the 8254x's INTA#): asserted while ICR & IMS != 0, so the
+                           * line is raised again when a handler returns without clearing it */
 
 /* Per-packet schedule flags (pnic_slot.flags); the low byte is copied into
  * the descriptor's error field, for fault injection. */
 #define PNIC_SLOT_ERRORS_MASK 0xffu
 #define PNIC_SLOT_SPURIOUS 0x100u /* no packet: set RXT0 and raise the line with no new descriptor */
+#define PNIC_SLOT_NO_RAISE 0x200u /* a lost interrupt: the descriptor is written, the line is not raised */
+
+/* Frame kinds (pnic_frame.kind): what the checksum offload can check. */
+#define PNIC_FRAME_IPV4 0x1u /* an IPv4 header at byte 14 */
+#define PNIC_FRAME_L4 0x2u   /* a TCP or UDP header after it */
+#define PNIC_MAX_FRAME 16384u /* the longest frame, over as many descriptors as it takes */
 
 /* How the line reaches the driver node (pnic_send_plan.line). */
 #define PNIC_LINE_SPIN 0u    /* the doorbell, watched by a spinning driver core */
@@ -74,6 +102,22 @@
 #define PNIC_TX_DROPPED 0x2u /* no free descriptor: counted in MPC */
 #define PNIC_TX_RAISED 0x4u  /* the interrupt line was raised for it */
 #define PNIC_TX_SPURIOUS 0x8u /* a spurious interrupt, no packet (PNIC_SLOT_SPURIOUS) */
+
+/* Ring sanitizer violations (pnic_sanitizer.count[...]), each checked at the
+ * hand-over of descriptors to the device, i.e. at an RDT write (DESIGN.md
+ * section 4, "Sanitizer"). */
+#define PNIC_SAN_RDT_OUTSIDE 0u  /* RDT written past the ring */
+#define PNIC_SAN_RDT_AT_HEAD 1u  /* RDT = RDH: every descriptor handed back, which reads as none */
+#define PNIC_SAN_RDT_OWNED 2u    /* RDT moved back, or past RDH: over descriptors the device owns */
+#define PNIC_SAN_DD_SET 3u       /* a descriptor handed back with DD still set */
+#define PNIC_SAN_BUF_OUTSIDE 4u  /* a buffer_addr outside the buffer pool */
+#define PNIC_SAN_BUF_SHARED 5u   /* a buffer given to the device by two descriptors at once */
+#define PNIC_SAN_KINDS 6u
+#define PNIC_SAN_NONE 0xffffffffu
+/* What the sanitizer fills every buffer it hands to the device with (the
+ * bytes DE AD BE EF repeated), so a driver that reads a buffer it does not
+ * own delivers this and not a stale frame that might pass. */
+#define PNIC_POISON 0xefbeaddeu
 
 /* 16-byte legacy receive descriptor (8254x SDM 3.2.3).  buffer_addr is an
  * offset into the segment, not a physical address. */
@@ -104,6 +148,9 @@ struct pnic_header {
     uint64_t raise_rec_off;
     uint64_t irq_rec_off;
     uint64_t t0_ns; /* CLOCK_MONOTONIC time of packet 0's deadline (device writes before start) */
+    uint64_t san_off;
+    uint32_t sanitize; /* nonzero: every RDT write goes through the sanitizer (pnic_sanitize.c) */
+    uint32_t _pad0;
 };
 
 /* Written by the device only (one cache line).  The driver's read-to-clear of
@@ -117,7 +164,12 @@ struct pnic_dev_regs {
     uint64_t gorc; /* good octets received */
     uint32_t sent; /* schedule entries handled so far */
     uint32_t _pad0;
-    uint64_t _pad[11];
+    /* Descriptors written back so far, counted before each DD is set: an
+     * RDT write that sees a descriptor's DD sees it counted (the sanitizer's
+     * count of what the device owns). */
+    uint64_t written;
+    uint64_t reasserted; /* level line: raises with no new cause since the last one */
+    uint64_t _pad[9];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -141,10 +193,16 @@ struct pnic_drv_regs {
      * waiting: on the signal line the device sends no new signal while one it
      * sent is not yet answered (see carry() in pnic_device.c). */
     uint64_t line_seen;
-    uint64_t _pad0[13];
-    uint32_t ims; /* interrupt mask: causes that raise the line */
-    uint32_t itr; /* interrupt throttle: minimum interval between interrupts, 256 ns units */
-    uint64_t _pad1[15];
+    /* The doorbell the last finished handler run had seen: the level line is
+     * raised again only once the driver is done with every raise (its EOI). */
+    uint64_t acked;
+    uint64_t icr_reads; /* ICR reads (pnic_icr_read), for ICR reads per handler run */
+    uint64_t _pad0[11];
+    uint32_t ims;    /* interrupt mask: causes that raise the line */
+    uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, 256 ns units */
+    uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
+    uint32_t _pad1;
+    uint64_t _pad2[14];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */
@@ -156,9 +214,12 @@ struct pnic_ctl {
 /* One entry of the per-packet schedule, computed in Python before the run
  * (DESIGN.md section 4: any timeline, frames of any origin, fault flags). */
 struct pnic_slot {
-    uint64_t due_ns; /* deadline relative to t0 */
-    uint32_t frame;  /* index into the frame table */
-    uint32_t flags;  /* PNIC_SLOT_* */
+    uint64_t due_ns;   /* deadline relative to t0 */
+    uint32_t frame;    /* index into the frame table */
+    uint32_t flags;    /* PNIC_SLOT_* */
+    uint16_t parts;    /* descriptors the frame is written over (0 or 1: one), EOP on the last only */
+    uint16_t faults;   /* the planned faults this entry carries, for the verdict's accounts (ignored here) */
+    uint32_t early_ns; /* nonzero: the line is raised this long before DD is written */
 };
 
 /* One frame the device can send.  If stamp_off is nonzero the device writes
@@ -171,6 +232,9 @@ struct pnic_frame {
     uint32_t length;
     uint16_t stamp_off;
     uint16_t csum_off;
+    uint16_t sum;  /* one's complement sum of the template from PNIC_PCSS (the stamp's bytes zero) */
+    uint16_t kind; /* PNIC_FRAME_* */
+    uint32_t _pad;
 };
 
 /* Device record, one per schedule entry. */
@@ -197,20 +261,35 @@ struct pnic_irq_record {
     uint64_t spin_gap_ns; /* longest gap between two reads while waiting: a machine stall */
 };
 
+/* The sanitizer's state and findings, written by the driver node only (at
+ * its RDT writes), followed by two arrays of ring_size u32: the buffer each
+ * device-owned descriptor was given, and the descriptor holding each buffer. */
+struct pnic_violation {
+    uint64_t time_ns;
+    uint32_t descriptor;
+    uint32_t rdt; /* the RDT value written */
+};
+struct pnic_sanitizer {
+    uint64_t handed;   /* descriptors handed to the device so far */
+    uint64_t released; /* of those, written back and seen released by the sanitizer */
+    uint64_t count[PNIC_SAN_KINDS];
+    struct pnic_violation first[PNIC_SAN_KINDS];
+};
+
 _Static_assert(sizeof(struct pnic_rx_desc) == 16, "e1000 legacy descriptor is 16 bytes");
 _Static_assert(offsetof(struct pnic_rx_desc, length) == 8, "descriptor length offset");
 _Static_assert(offsetof(struct pnic_rx_desc, csum) == 10, "descriptor csum offset");
 _Static_assert(offsetof(struct pnic_rx_desc, status) == 12, "descriptor status offset");
 _Static_assert(offsetof(struct pnic_rx_desc, errors) == 13, "descriptor errors offset");
 _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special offset");
-_Static_assert(sizeof(struct pnic_header) == 112, "header size");
+_Static_assert(sizeof(struct pnic_header) == 128, "header size");
 _Static_assert(sizeof(struct pnic_dev_regs) == PNIC_LINE_PAIR, "device registers fill one line pair");
 _Static_assert(sizeof(struct pnic_irq_line) == PNIC_LINE_PAIR, "interrupt line fills one line pair");
 _Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_LINE_PAIR, "driver registers fill two line pairs");
 _Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_LINE_PAIR, "IMS on the second line pair");
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_LINE_PAIR, "control fills one line pair");
-_Static_assert(sizeof(struct pnic_slot) == 16, "schedule entry size");
-_Static_assert(sizeof(struct pnic_frame) == 16, "frame table entry size");
+_Static_assert(sizeof(struct pnic_slot) == 24, "schedule entry size");
+_Static_assert(sizeof(struct pnic_frame) == 24, "frame table entry size");
 _Static_assert(sizeof(struct pnic_tx_record) == 32, "tx record size");
 _Static_assert(sizeof(struct pnic_raise_record) == 16, "raise record size");
 _Static_assert(sizeof(struct pnic_irq_record) == 32, "irq record size");

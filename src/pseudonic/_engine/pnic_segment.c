@@ -50,6 +50,8 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     off += (uint64_t)capacity * sizeof(struct pnic_raise_record);
     h->irq_rec_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)capacity * sizeof(struct pnic_irq_record);
+    h->san_off = off = align_up(off, PNIC_PAGE);
+    off += sizeof(struct pnic_sanitizer) + 2 * (uint64_t)ring_size * sizeof(uint32_t);
     h->total_size = align_up(off, PNIC_PAGE);
     return h->total_size;
 }
@@ -67,6 +69,10 @@ int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t bu
     struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(base + h.ring_off);
     for (uint32_t i = 0; i < ring_size; i++)
         ring[i].buffer_addr = h.buf_off + (uint64_t)i * buf_size;
+    struct pnic_drv_regs *drv = (struct pnic_drv_regs *)(base + h.drv_regs_off);
+    drv->rxcsum = PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL;
+    /* No descriptor holds a buffer, no buffer is held. */
+    memset(base + h.san_off + sizeof(struct pnic_sanitizer), 0xff, 2 * (size_t)ring_size * sizeof(uint32_t));
     return PNIC_OK;
 }
 
@@ -81,7 +87,7 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
     pnic_layout_size(h->ring_size, h->buf_size, h->capacity, &want);
     if (want.total_size > len || want.total_size != h->total_size || want.irq_rec_off != h->irq_rec_off ||
         want.irq_line_off != h->irq_line_off || want.drv_regs_off != h->drv_regs_off ||
-        want.ring_off != h->ring_off || want.buf_off != h->buf_off)
+        want.ring_off != h->ring_off || want.buf_off != h->buf_off || want.san_off != h->san_off)
         return PNIC_ELAYOUT;
     seg->base = base;
     seg->hdr = h;
@@ -94,6 +100,9 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
     seg->tx = (struct pnic_tx_record *)(base + h->tx_rec_off);
     seg->raises = (struct pnic_raise_record *)(base + h->raise_rec_off);
     seg->irqs = (struct pnic_irq_record *)(base + h->irq_rec_off);
+    seg->san = (struct pnic_sanitizer *)(base + h->san_off);
+    seg->given_buf = (uint32_t *)(base + h->san_off + sizeof(struct pnic_sanitizer));
+    seg->holder = seg->given_buf + h->ring_size;
     return PNIC_OK;
 }
 

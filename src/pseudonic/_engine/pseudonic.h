@@ -32,7 +32,9 @@
 
 #include "pnic_layout.h"
 
-#define PNIC_DRIVER_ABI 1u
+/* 2: register access through the nic (pnic_icr_read, pnic_rdt_write), so
+ * that ICR reads are counted and RDT writes can be sanitized; checksum marks. */
+#define PNIC_DRIVER_ABI 2u
 
 struct pnic_nic {
     uint32_t abi;         /* PNIC_DRIVER_ABI of the node that built this */
@@ -47,22 +49,41 @@ struct pnic_nic {
      * own (the paper's step 10), so the receive buffer may be reused as soon
      * as it returns. */
     void (*deliver)(struct pnic_nic *nic, const uint8_t *frame, uint32_t length);
+    /* As deliver, for a frame whose checksums the device checked and found good
+     * (Linux: CHECKSUM_UNNECESSARY, so the stack does not check them again).
+     * Only for IPCS/TCPCS set, IXSM clear and neither IPE nor TCPE: a frame
+     * marked checked that was not is a bad frame the stack will believe. */
+    void (*deliver_checked)(struct pnic_nic *nic, const uint8_t *frame, uint32_t length);
     void *upper;
     uint64_t rx_errors; /* the driver counts descriptors it dropped for error bits or a missing EOP */
     void *priv;         /* the driver's own state */
+    /* Set by the host when the ring sanitizer is on: RDT writes go through it. */
+    void (*rdt_checked)(struct pnic_nic *nic, uint32_t rdt);
 };
 
 /* ICR is read-to-clear (SDM 13.4.17): one atomic exchange, so that a cause
  * the device sets meanwhile is never lost. */
-static inline uint32_t pnic_icr_read(struct pnic_dev_regs *dev)
+static inline uint32_t pnic_icr_read(struct pnic_nic *nic)
 {
-    return __atomic_exchange_n(&dev->icr, 0u, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&nic->drv->icr_reads, nic->drv->icr_reads + 1, __ATOMIC_RELAXED);
+    return __atomic_exchange_n(&nic->dev->icr, 0u, __ATOMIC_ACQ_REL);
 }
 
-/* Descriptors cleared before RDT moves (SDM 13.4.29): release. */
-static inline void pnic_rdt_write(struct pnic_drv_regs *drv, uint32_t rdt)
+/* Descriptors cleared before RDT moves (SDM 13.4.29): release.  Under
+ * --sanitize the write is checked (and the buffers handed back poisoned)
+ * first. */
+static inline void pnic_rdt_write(struct pnic_nic *nic, uint32_t rdt)
 {
-    __atomic_store_n(&drv->rdt, rdt, __ATOMIC_RELEASE);
+    if (nic->rdt_checked != 0)
+        nic->rdt_checked(nic, rdt);
+    else
+        __atomic_store_n(&nic->drv->rdt, rdt, __ATOMIC_RELEASE);
+}
+
+/* RXCSUM: turn checksum offload on or off (PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL). */
+static inline void pnic_rxcsum_write(struct pnic_nic *nic, uint32_t value)
+{
+    __atomic_store_n(&nic->drv->rxcsum, value, __ATOMIC_RELEASE);
 }
 
 /* IMS and IMC (SDM 13.4.20/21): writing 1s unmasks / masks those causes.

@@ -1,0 +1,120 @@
+/*
+ * pnic_sanitize.c -- the ring sanitizer: every hand-over of descriptors to
+ * the device (an RDT write) checked, in the driver node, at the write itself.
+ *
+ * Checking at the write, not later in the device, is what makes a finding
+ * certain rather than lucky: the buffers handed back are poisoned before RDT
+ * moves, so a driver that reads a buffer after handing it back, or before
+ * the device has written it (DD), reads poison every time -- not a stale
+ * frame that happens to verify.
+ *
+ * Ownership is counted, not inferred from indices (which wrap): the device
+ * owns handed - written descriptors (pnic_dev_regs.written is counted before
+ * each DD, so a write that saw a DD sees it counted).  A write that would
+ * make that N or more hands over descriptors the device already owns.
+ */
+#include <string.h>
+
+#include "pnic_engine.h"
+
+static void violation(struct pnic_segment *seg, uint32_t kind, uint32_t desc, uint32_t rdt)
+{
+    struct pnic_sanitizer *s = seg->san;
+    if (s->count[kind]++ == 0) {
+        s->first[kind].time_ns = pnic_now_ns();
+        s->first[kind].descriptor = desc;
+        s->first[kind].rdt = rdt;
+    }
+}
+
+/* Fill `len` bytes of a buffer with the poison pattern, whole words. */
+static void poison(uint8_t *buf, uint32_t len)
+{
+    const uint32_t word = PNIC_POISON;
+    uint32_t k = 0;
+    for (; k + 4 <= len; k += 4)
+        memcpy(buf + k, &word, 4);
+    memcpy(buf + k, &word, len - k);
+}
+
+/* The buffers of descriptors the device has written back are free again. */
+static void release_written(struct pnic_segment *seg, uint64_t written)
+{
+    struct pnic_sanitizer *s = seg->san;
+    const uint32_t mask = seg->hdr->ring_size - 1;
+    for (; s->released < written && s->released < s->handed; s->released++) {
+        uint32_t d = (uint32_t)s->released & mask;
+        uint32_t b = seg->given_buf[d];
+        if (b != PNIC_SAN_NONE && seg->holder[b] == d)
+            seg->holder[b] = PNIC_SAN_NONE;
+        if (b != PNIC_SAN_NONE && b + 1 <= mask && seg->holder[b + 1] == d)
+            seg->holder[b + 1] = PNIC_SAN_NONE;
+        seg->given_buf[d] = PNIC_SAN_NONE;
+    }
+}
+
+/* Claim buffer index b for descriptor d; a buffer another device-owned
+ * descriptor holds is shared (the device would write two frames into it). */
+static void claim(struct pnic_segment *seg, uint32_t b, uint32_t d, uint32_t rdt, int *shared)
+{
+    uint32_t h = seg->holder[b];
+    if (h != PNIC_SAN_NONE && h != d && !*shared) {
+        violation(seg, PNIC_SAN_BUF_SHARED, d, rdt);
+        *shared = 1;
+    }
+    seg->holder[b] = d;
+}
+
+/* One descriptor handed to the device: DD clear, its buffer in the pool
+ * and its own, then poisoned over the length the device last wrote there. */
+static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
+{
+    const struct pnic_header *h = seg->hdr;
+    struct pnic_rx_desc *desc = &seg->ring[d];
+    /* Linux e1000 clears status before it returns a descriptor; one with DD
+     * still set may be taken again for a frame already delivered. */
+    if (__atomic_load_n(&desc->status, __ATOMIC_RELAXED) & PNIC_RXD_STAT_DD)
+        violation(seg, PNIC_SAN_DD_SET, d, rdt);
+    uint64_t addr = desc->buffer_addr, pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
+    if (addr < h->buf_off || addr >= pool_end || addr + h->buf_size > pool_end) {
+        violation(seg, PNIC_SAN_BUF_OUTSIDE, d, rdt);
+        seg->given_buf[d] = PNIC_SAN_NONE;
+        return;
+    }
+    uint32_t b = (uint32_t)((addr - h->buf_off) / h->buf_size);
+    int shared = 0;
+    claim(seg, b, d, rdt, &shared);
+    if ((addr - h->buf_off) % h->buf_size != 0) /* straddles two buffers of the pool: it holds both */
+        claim(seg, b + 1, d, rdt, &shared);
+    seg->given_buf[d] = b;
+    uint32_t len = desc->length;
+    poison(seg->base + addr, len != 0 && len <= h->buf_size ? len : h->buf_size);
+}
+
+void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
+{
+    struct pnic_sanitizer *s = seg->san;
+    const uint32_t n = seg->hdr->ring_size, mask = n - 1;
+    const uint32_t old = seg->drv->rdt;
+    if (rdt >= n) {
+        violation(seg, PNIC_SAN_RDT_OUTSIDE, old, rdt);
+        __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+        return;
+    }
+    const uint64_t written = __atomic_load_n(&seg->dev->written, __ATOMIC_ACQUIRE);
+    release_written(seg, written);
+    const uint32_t moved = (rdt - old) & mask;
+    if (moved != 0) {
+        uint64_t owned_after = s->handed + moved - written;
+        if (owned_after == n)
+            violation(seg, PNIC_SAN_RDT_AT_HEAD, rdt, rdt);
+        else if (owned_after > n)
+            violation(seg, PNIC_SAN_RDT_OWNED, old, rdt);
+        if (owned_after <= n) /* descriptors the driver owned: each checked and poisoned */
+            for (uint32_t d = old; d != rdt; d = (d + 1) & mask)
+                hand_over(seg, d, rdt);
+        /* From here on, count what the device will take itself to own: [RDH, RDT). */
+        s->handed = written + ((rdt - ((uint32_t)written & mask)) & mask);
+    }
+    __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+}
