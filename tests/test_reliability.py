@@ -217,7 +217,7 @@ def test_whatever_a_driver_forks_ends_with_the_run() -> None:
 def test_pseudonics_own_failure_is_named_as_pseudonics(monkeypatch: pytest.MonkeyPatch) -> None:
     from pseudonic.upper import VerifyLayer
 
-    def out_of_memory(*args: object) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
     monkeypatch.setattr(VerifyLayer, "report", out_of_memory)  # inherited by the forked driver node

@@ -79,14 +79,15 @@ def test_corruption_is_detected() -> None:
 
 def test_user_frames_are_checked_for_size_by_the_plan() -> None:
     short = Plan.custom(schedule.periodic(1, 1000), [b"short"], 1500)
-    with pytest.raises(ConfigError, match=r"frame 0 is 5 bytes: frames must be 60\.\.2048 bytes"):
+    with pytest.raises(ConfigError, match=r"frame 0 is 5 bytes: frames must be 60\.\.16384 bytes"):
         short.check(2048)
     fs = FrameSet.from_user([bytes(Ether() / IP() / UDP() / (b"x" * 100))])
     assert not fs.stamped and fs.sizes == [142]
-    big = Plan.custom(schedule.periodic(1, 1000), [bytes(fs.templates[0]) * 20], 1500)
-    with pytest.raises(ConfigError, match=r"frame 0 is 2840 bytes: frames must be 60\.\.2048 bytes"):
-        big.check(2048)
-    big.check(4096)
+    longer = Plan.custom(schedule.periodic(1, 1000), [bytes(fs.templates[0]) * 20], 1500)
+    longer.check(2048)  # 2840 bytes: longer than the buffer, so it spans two descriptors
+    huge = Plan.custom(schedule.periodic(1, 1000), [bytes(fs.templates[0]) * 116], 1500)
+    with pytest.raises(ConfigError, match=r"frame 0 is 16472 bytes: frames must be 60\.\.16384 bytes"):
+        huge.check(2048)
 
 
 def test_schedules() -> None:

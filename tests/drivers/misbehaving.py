@@ -85,8 +85,9 @@ class CorruptingE1000(E1000):
 
     def open(self, nic: Nic) -> None:
         super().open(nic)
-        deliver = nic.upper.deliver
+        deliver, checked = nic.upper.deliver, nic.upper.deliver_checked
         nic.upper.deliver = lambda skb: deliver(skb[:-1] + bytes([skb[-1] ^ 0xFF]))  # type: ignore[method-assign]
+        nic.upper.deliver_checked = lambda skb: checked(skb[:-1] + bytes([skb[-1] ^ 0xFF]))  # type: ignore[method-assign]
 
 
 class MaskedE1000(E1000):
