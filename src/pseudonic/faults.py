@@ -15,8 +15,10 @@ does with each kind is stated once, here, in :data:`KINDS` (8254x SDM
 - ``spurious``: a raise with no new descriptor: take nothing;
 - ``lost-irq``: the descriptor is written, the line is not raised: the next
   interrupt collects it;
-- ``early-irq:D``: the line is raised D ns before DD is written: take
-  nothing that is not DD yet, collect it on the next interrupt;
+- ``early-irq:D``: the line is raised D ns before the frame and its
+  descriptor are written (the interrupt overtook the DMA writes): take
+  nothing that is not DD yet -- its buffer still holds what was there, or
+  the sanitizer's poison -- and collect it on the next interrupt;
 - ``burst:N``: N packets back to back at once, more than the ring holds:
   the device drops what does not fit (MPC), the driver delivers the rest.
 
@@ -89,7 +91,7 @@ KINDS: dict[str, Kind] = {
     "spurious": Kind("spurious", 8, "a raise with no new descriptor", "take nothing"),
     "lost-irq": Kind("lost-irq", 9, "the descriptor written, the line not raised",
                      "collect it at the next interrupt"),
-    "early-irq": Kind("early-irq", 10, "the line raised D ns before DD is written",
+    "early-irq": Kind("early-irq", 10, "the line raised D ns before the frame and DD are written",
                       "take nothing before DD; collect it at the next interrupt", arg="D"),
     "burst": Kind("burst", 11, "N packets back to back, more than the ring holds",
                   "deliver every frame the device stored (it drops the rest: MPC)", arg="N"),
@@ -105,7 +107,7 @@ MEANING = {
     "every part until EOP",
     "spurious": "an interrupt with no new descriptor made the driver take one",
     "lost-irq": "a descriptor written without its own interrupt was taken twice",
-    "early-irq": "a descriptor seen before its DD was taken twice",
+    "early-irq": "a descriptor taken before its DD was set: a buffer read before the device wrote it",
     "burst": "frames of a burst that overflowed the ring were delivered twice",
 }
 

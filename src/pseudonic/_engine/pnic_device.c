@@ -484,21 +484,24 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
             set_cause(dev, PNIC_ICR_RXT0);
             flags = PNIC_TX_SPURIOUS;
         } else {
-            if (rdh == rdt) /* full when we looked: look once more, the driver may have caught up */
-                rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
             struct rx_frame f = {plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, fr->sum, fr->kind,
                                  i, start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK), sl->parts ? sl->parts : 1u};
-            slot = fill(seg, rdt, &f);
-            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED;
-            if (slot >= 0 && sl->early_ns != 0) {
-                /* The early-interrupt fault: the line goes up before the write-back is done. */
+            /* Too few descriptors when we looked: look once more, the driver may have caught up. */
+            if (rdt >= h->ring_size || ((rdt - rdh) & (h->ring_size - 1)) < f.parts)
+                rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+            if (sl->early_ns != 0) {
+                /* The early-interrupt fault: the line goes up before the frame and its
+                 * descriptor are written, as if the interrupt overtook the DMA writes. */
                 set_cause(dev, PNIC_ICR_RXT0);
                 if (raise)
                     raised = moderated_raise(seg, &plan->line, &mod, i, &end);
                 raise = 0;
                 if (hold_until(seg, start + sl->early_ns) < 0)
                     goto stopped;
+                rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
             }
+            slot = fill(seg, rdt, &f);
+            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED;
             if (slot >= 0)
                 publish(seg, rdt, (uint32_t)slot, &f);
         }

@@ -106,10 +106,11 @@ void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
     const uint32_t moved = (rdt - old) & mask;
     if (moved != 0) {
         uint64_t owned_after = s->handed + moved - written;
+        /* Named by the last descriptor handed over: the one the driver had just cleaned. */
         if (owned_after == n)
-            violation(seg, PNIC_SAN_RDT_AT_HEAD, rdt, rdt);
+            violation(seg, PNIC_SAN_RDT_AT_HEAD, (rdt - 1) & mask, rdt);
         else if (owned_after > n)
-            violation(seg, PNIC_SAN_RDT_OWNED, old, rdt);
+            violation(seg, PNIC_SAN_RDT_OWNED, (rdt - 1) & mask, rdt);
         if (owned_after <= n) /* descriptors the driver owned: each checked and poisoned */
             for (uint32_t d = old; d != rdt; d = (d + 1) & mask)
                 hand_over(seg, d, rdt);
