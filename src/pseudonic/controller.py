@@ -162,7 +162,7 @@ def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConf
     if isinstance(specs, str):
         specs = [specs]
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy) % (1 << 63) if specs else 0
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1) if specs else 0
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"fault seed {seed!r} must be a whole number, 0 or more")
     if "faults" in plan.origin:  # already applied (a replayed plan): keep it as it was
