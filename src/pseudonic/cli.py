@@ -61,7 +61,9 @@ def render(result: RunResult, console: Console) -> None:
     t = Table(
         title=(
             f"pseudonic run: {_plan_line(cfg)}, "
-            f"driver {cfg['driver']}, irq {cfg['irq']}, cores {cfg['device_core']}→{cfg['driver_core']}"
+            f"driver {cfg['driver']}, irq {cfg['irq']} ({cfg.get('irq_mode', 'edge')})"
+            + (", sanitized" if cfg.get("sanitize") else "")
+            + f", cores {cfg['device_core']}→{cfg['driver_core']}"
             + (" (partial: interrupted)" if result.interrupted else "")
         ),
         show_header=True,
@@ -101,6 +103,9 @@ def render(result: RunResult, console: Console) -> None:
          "line raised → handler entered"),
         ("interrupts / handler runs", f"{result.interrupts} / {result.handler_runs}",
          "fewer runs than interrupts: raises merged while the driver was busy" if merged else ""),
+        ("ICR reads per handler run", f"{result.icr_reads / result.handler_runs:.2f}" if result.handler_runs else "-",
+         f"level line re-raised {result.reasserted} times with nothing new" if cfg.get("irq_mode") == "level"
+         else "read-to-clear: 1 is what e1000_intr does"),
         ("throughput", f"{result.throughput_gbps:.3f} Gbps", "received bytes / time of the sends"
          + ("; set by the pace (the driver took every packet)" if paced else "")),
         ("machine stalls > 10 µs", f"device {result.stalls['device']['over_10us']}, "
@@ -110,6 +115,30 @@ def render(result: RunResult, console: Console) -> None:
     for row in rows:
         t.add_row(*row)
     console.print(t)
+    if result.faults:
+        ft = Table(title="faults", header_style="bold")
+        for col in ("kind", "injected", "delivered", "dropped", "misdelivered", "a correct driver"):
+            ft.add_column(col, justify="right" if col not in ("kind", "a correct driver") else "left")
+        from .faults import KINDS
+
+        for kind, a in result.faults.items():
+            bad = "[bold red]" if a["misdelivered"] else ""
+            ft.add_row(kind, str(a["injected"]), str(a["delivered"]), str(a["dropped"]),
+                       f"{bad}{a['misdelivered']}", KINDS[kind].expected)  # fmt: skip
+        console.print(ft)
+    if cfg.get("sanitize"):
+        if result.ring_violations:
+            for kind, found in result.ring_violations.items():
+                first = found["first"]
+                console.print(f"[bold red]ring sanitizer[/]: {kind} × {found['count']} (first: packet "
+                              f"{first['packet']}, descriptor {first['descriptor']}, RDT {first['rdt']})")  # fmt: skip
+        else:
+            console.print("ring sanitizer: every hand-over of the ring was in order")
+        cost = result.sanitizer_cost
+        if cost.get("ns_per_write") is not None:
+            console.print(f"[dim]ring sanitizer cost: {cost['rdt_writes']} RDT writes checked, "
+                          f"{format_ns(int(cost['ns_per_write']))} each in the driver's handler "
+                          f"(the first, poisoning the whole pool: {format_ns(cost['first_write_ns'])})[/]")  # fmt: skip
     if cfg.get("itr_note"):
         console.print(f"note: {cfg['itr_note']}")
     if result.error and not result.interrupted:
@@ -253,6 +282,18 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
     help="NAPI-style polling with this budget (0 = off; Linux uses 64). The reference drivers honour it.",
 )  # fmt: skip
 @click.option("--upper", default=config.DEFAULT_UPPER, show_default=True, help="Upper layer: verify or null.")
+@click.option("--fault", "fault_specs", multiple=True, metavar="KIND[:ARG][:RATE|@I,J]",
+              help="Inject a fault (repeatable): rxe ce se seq cxe (frame errors), ipe tcpe (bad checksums), "
+                   "split:N, spurious, lost-irq, early-irq:D, burst:N; on a RATE (0..1) of the packets, or at "
+                   "packets @I,J [default: 1 in 100]. README, \"Faults\".")  # fmt: skip
+@click.option("--fault-seed", type=int, default=None, metavar="S",
+              help="Seed of the fault draw [default: drawn, and kept in the result].")  # fmt: skip
+@click.option("--irq-mode", type=click.Choice(config.IRQ_MODES), default=config.DEFAULT_IRQ_MODE, show_default=True,
+              help="level: INTx, raised again while ICR & IMS is set after the handler returns (the 8254x's); "
+                   "edge: MSI, one interrupt per raise.")  # fmt: skip
+@click.option("--sanitize", is_flag=True,
+              help="Check every hand-over of descriptors (RDT writes) and poison every buffer handed back: a "
+                   "driver that breaks ring ownership, or reads a buffer it does not own, fails the run.")  # fmt: skip
 @click.option("--max-missed", default=None, metavar="N|P%",
               help="Fail the verdict when the device drops (MPC) more than N packets or P % of them "
                    "[default: drops alone never fail a run].")  # fmt: skip
@@ -281,7 +322,8 @@ def run_cmd(
     driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
-    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, **traffic: Any,
+    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
+    fault_seed: int | None, irq_mode: str, sanitize: bool, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -307,7 +349,8 @@ def run_cmd(
             plan=plan, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
             device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
-            progress=live, keep_frames=outputs.keep_frames,
+            progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
+            irq_mode=irq_mode, sanitize=sanitize,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

@@ -733,12 +733,24 @@ class Controller:
             delivered_ns=verdict.delivered_ns if verdict is not None else None,
             faults=fault_accounts,
             ring_violations=violations,
+            sanitizer_cost=self._sanitizer_cost(view),
             reasserted=int(view.dev["reasserted"][0]),
             icr_reads=int(view.drv["icr_reads"][0]),
             poisoned=counts.poisoned,
             partial=counts.partial,
             corruption=list(counts.corruption),
         )
+
+    def _sanitizer_cost(self, view: SegmentView) -> dict[str, Any]:
+        if not self.cfg.sanitize:
+            return {}
+        san = view.san[0]
+        writes, spent, first = int(san["writes"]), int(san["spent_ns"]), int(san["first_ns"])
+        # The first write (in open) poisons the whole pool; the rest are the per-packet cost.
+        return {
+            "rdt_writes": writes, "spent_ns": spent, "first_write_ns": first,
+            "ns_per_write": (spent - first) / (writes - 1) if writes > 1 else None,
+        }  # fmt: skip
 
     @staticmethod
     def _violations(view: SegmentView, tx: np.ndarray[Any, Any]) -> dict[str, dict[str, Any]]:

@@ -175,6 +175,9 @@ SANITIZER = np.dtype(
     [
         ("handed", "<u8"),
         ("released", "<u8"),
+        ("writes", "<u8"),
+        ("spent_ns", "<u8"),
+        ("first_ns", "<u8"),
         ("count", "<u8", (len(SAN_KINDS),)),
         ("first", VIOLATION, (len(SAN_KINDS),)),
     ]

@@ -76,6 +76,8 @@ class RunResult:
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
     #: per ring sanitizer finding (--sanitize): count, and the first one's packet, descriptor, time and RDT
     ring_violations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the sanitizer's cost, when it was on: RDT writes checked, and the time checking them took the driver
+    sanitizer_cost: dict[str, Any] = field(default_factory=dict)
     #: level line: raises with no new packet and no ICR read since the one before
     reasserted: int = 0
     #: ICR reads by the driver over the run
@@ -109,7 +111,7 @@ class RunResult:
             "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
-            "faults", "ring_violations", "reasserted", "icr_reads", "poisoned", "partial", "corruption",
+            "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial", "corruption",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None

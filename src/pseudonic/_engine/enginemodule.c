@@ -82,7 +82,8 @@ static const struct layout_entry layout_entries[] = {
     SIZE(irq_record), FIELD(irq_record, entry_ns), FIELD(irq_record, exit_ns), FIELD(irq_record, doorbell),
     FIELD(irq_record, spin_gap_ns),
     SIZE(violation), FIELD(violation, time_ns), FIELD(violation, descriptor), FIELD(violation, rdt),
-    SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, count),
+    SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, writes),
+    FIELD(sanitizer, spent_ns), FIELD(sanitizer, first_ns), FIELD(sanitizer, count),
     FIELD(sanitizer, first),
 };
 

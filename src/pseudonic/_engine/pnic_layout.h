@@ -272,6 +272,9 @@ struct pnic_violation {
 struct pnic_sanitizer {
     uint64_t handed;   /* descriptors handed to the device so far */
     uint64_t released; /* of those, written back and seen released by the sanitizer */
+    uint64_t writes;   /* RDT writes checked */
+    uint64_t spent_ns; /* time spent checking them (and poisoning): the sanitizer's cost to the driver */
+    uint64_t first_ns; /* of which the first write's (open's: it poisons the whole pool) */
     uint64_t count[PNIC_SAN_KINDS];
     struct pnic_violation first[PNIC_SAN_KINDS];
 };

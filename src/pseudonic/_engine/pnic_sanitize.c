@@ -91,14 +91,25 @@ static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
     poison(seg->base + addr, len != 0 && len <= h->buf_size ? len : h->buf_size);
 }
 
+static void account(struct pnic_sanitizer *s, uint64_t began)
+{
+    uint64_t spent = pnic_now_ns() - began;
+    s->spent_ns += spent;
+    if (s->writes == 1)
+        s->first_ns = spent;
+}
+
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
 {
     struct pnic_sanitizer *s = seg->san;
     const uint32_t n = seg->hdr->ring_size, mask = n - 1;
     const uint32_t old = seg->drv->rdt;
+    const uint64_t began = pnic_now_ns();
+    s->writes++;
     if (rdt >= n) {
         violation(seg, PNIC_SAN_RDT_OUTSIDE, old, rdt);
         __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+        account(s, began);
         return;
     }
     const uint64_t written = __atomic_load_n(&seg->dev->written, __ATOMIC_ACQUIRE);
@@ -118,4 +129,5 @@ void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
         s->handed = written + ((rdt - ((uint32_t)written & mask)) & mask);
     }
     __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+    account(s, began);
 }
