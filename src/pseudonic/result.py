@@ -111,7 +111,8 @@ class RunResult:
             "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
-            "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial", "corruption",
+            "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
+            "corruption",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
