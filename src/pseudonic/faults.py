@@ -225,7 +225,7 @@ def apply(plan: Plan, specs: Sequence[str | FaultSpec], seed: int, ring_size: in
                           "give a larger --buffer-size or --ring-size")  # fmt: skip
     slots = _insert(slots, inserts)
     real = np.flatnonzero((slots["flags"] & SLOT_SPURIOUS) == 0)
-    if real.size:
+    if real.size and real[-1] == slots.size - 1:
         # the "next interrupt" a lost or early one on the last packet needs
         tail = slots[int(real[-1])]
         if tail["flags"] & SLOT_NO_RAISE or tail["early_ns"]:

@@ -154,6 +154,9 @@ class Trial:
             "irq": self.irq,
             "itr": self.itr_ns,
             "napi_budget": self.napi_budget,
+            # As check-driver: the 8254x's level line (a handler leaving ICR set storms) and the ring sanitizer.
+            "irq_mode": "level",
+            "sanitize": True,
         }
 
     def describe(self) -> str:

@@ -47,12 +47,12 @@ from .result import RunResult
 
 FORMAT = "pseudonic-record"
 #: Bumped whenever a field changes meaning or is added: a record of another version is refused, never guessed at.
-VERSION = 1
+VERSION = 2
 TIMINGS = ("plan", "measured")
 #: The run options a record keeps: the keyword arguments of pseudonic.run, with the plan beside them.
 OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
-    "max_missed",
+    "max_missed", "irq_mode", "sanitize",
 )  # fmt: skip
 _ARRAYS = {
     "slots": SLOT,
@@ -139,6 +139,8 @@ def options_of(result: RunResult) -> dict[str, Any]:
         "itr": c["itr_ns"],
         "napi_budget": c["napi_budget"],
         "max_missed": c.get("max_missed"),
+        "irq_mode": c.get("irq_mode", "edge"),
+        "sanitize": bool(c.get("sanitize", False)),
     }
 
 
