@@ -218,7 +218,7 @@ def apply(plan: Plan, specs: Sequence[str | FaultSpec], seed: int, ring_size: in
         inserts += [(int(i), kind.name, spec.arg) for i in chosen if kind.name in ("spurious", "burst")]
     # A frame longer than a buffer takes as many descriptors as it needs (EOP on the last).
     need = -(-lengths // buffer_size)
-    slots["parts"] = np.maximum(slots["parts"], need).astype(np.uint16)
+    slots["parts"] = np.where(need > 1, np.maximum(slots["parts"], need), slots["parts"]).astype(np.uint16)
     top = int(slots["parts"].max()) if slots.size else 0
     if top >= ring_size:
         raise ConfigError(f"a frame needs {top} descriptors of {buffer_size} B: the ring has {ring_size}; "
