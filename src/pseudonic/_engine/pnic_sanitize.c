@@ -27,14 +27,21 @@ static void violation(struct pnic_segment *seg, uint32_t kind, uint32_t desc, ui
     }
 }
 
-/* Fill `len` bytes of a buffer with the poison pattern, whole words. */
+/* Fill `len` bytes of a buffer with the poison pattern: copied from a page
+ * of it, so that memcpy's widest stores do the work (a loop of 4-byte stores
+ * cost the sanitized C driver a third more per packet). */
 static void poison(uint8_t *buf, uint32_t len)
 {
-    const uint32_t word = PNIC_POISON;
-    uint32_t k = 0;
-    for (; k + 4 <= len; k += 4)
-        memcpy(buf + k, &word, 4);
-    memcpy(buf + k, &word, len - k);
+    static uint8_t page[PNIC_PAGE];
+    static int ready;
+    if (!ready) {
+        const uint32_t word = PNIC_POISON;
+        for (uint32_t k = 0; k < sizeof(page); k += 4)
+            memcpy(page + k, &word, 4);
+        ready = 1;
+    }
+    for (uint32_t k = 0; k < len; k += sizeof(page))
+        memcpy(buf + k, page, len - k < sizeof(page) ? len - k : sizeof(page));
 }
 
 /* The buffers of descriptors the device has written back are free again. */
