@@ -51,6 +51,7 @@ from pseudonic.layout import (
     RXD_STAT_IPCS,
     RXD_STAT_IXSM,
     RXD_STAT_TCPCS,
+    SAN_KINDS,
     SLOT_ERRORS_MASK,
     SLOT_NO_RAISE,
     SLOT_SPURIOUS,
@@ -579,3 +580,256 @@ def test_a_burst_past_the_free_descriptors_is_dropped_and_counted() -> None:
     assert stored.tolist() == [True] * 7 + [False] * 4, "seven free descriptors: the rest is dropped"
     assert int(view.dev["mpc"][0]) == 4
     assert tx["slot"][:7].tolist() == list(range(7))
+
+
+# -- the ring sanitizer -----------------------------------------------------------------------------
+
+SAN_INDEX = {name: index for index, name in SAN_KINDS.items()}
+
+
+def sanitized(ring_size: int = RING, buf_size: int = BUF) -> SegmentView:
+    """A plain segment whose RDT writes go through the sanitizer; the ring not yet handed over."""
+    view = plain_segment(ring_size, buf_size, 16)
+    view.header["sanitize"][0] = 1
+    return view
+
+
+def sized(seq: int) -> bytes:
+    return frame_of((60, 128, 1000, 1514)[seq % 4])
+
+
+def receive(view: SegmentView, seq: int, frame: bytes | None = None) -> int:
+    """The device writes one frame back: its descriptor, or -1 if it owned none."""
+    data = sized(seq) if frame is None else frame
+    return int(_engine.receive(view.buffer, data, STAMP_OFF, UDP_CSUM_OFF, seq, 1_000 + seq, 0))
+
+
+def clean(view: SegmentView, *descs: int) -> None:
+    """What a driver does with a descriptor it has taken: clear its status."""
+    for d in descs:
+        view.ring["status"][d] = 0
+
+
+def findings(view: SegmentView) -> dict[str, int]:
+    """The violations counted so far, by name."""
+    counts = view.san[0]["count"]
+    return {name: int(counts[index]) for index, name in SAN_KINDS.items() if counts[index]}
+
+
+def first_of(view: SegmentView, name: str) -> tuple[int, int, int]:
+    """The first occurrence of a violation: descriptor, RDT written, time."""
+    rec = view.san[0]["first"][SAN_INDEX[name]]
+    return int(rec["descriptor"]), int(rec["rdt"]), int(rec["time_ns"])
+
+
+def checked_write(view: SegmentView, rdt: int) -> tuple[int, int]:
+    """An RDT write through the sanitizer, and the clock before and after it."""
+    before = _engine.now_ns()
+    _engine.write_rdt(view.buffer, rdt)
+    return before, _engine.now_ns()
+
+
+def assert_violation(view: SegmentView, name: str, descriptor: int, rdt: int, when: tuple[int, int]) -> None:
+    assert findings(view) == {name: 1}
+    d, r, t = first_of(view, name)
+    assert (d, r) == (descriptor, rdt)
+    assert when[0] <= t <= when[1], "recorded at the write that made it"
+
+
+def poisoned(view: SegmentView, d: int, length: int = 0) -> bool:
+    """Buffer ``d``'s first ``length`` bytes (all of it if 0) hold the poison pattern from its start."""
+    data = bytes(view.buffer_of(d)[: length or view.buf_size])
+    return data == (POISON_BYTES * (len(data) // 4 + 1))[: len(data)]
+
+
+def test_the_poison_is_de_ad_be_ef() -> None:
+    assert bytes.fromhex("deadbeef") == POISON_BYTES
+
+
+@pytest.mark.parametrize("buf_size", [2048, 1522, 256])
+def test_the_first_hand_over_poisons_every_buffer_it_hands_over(buf_size: int) -> None:
+    view = sanitized(buf_size=buf_size)
+    _engine.write_rdt(view.buffer, RING - 1)
+    assert [poisoned(view, d) for d in range(RING)] == [True] * (RING - 1) + [False]
+    assert not view.buffer_of(RING - 1).any(), "the descriptor kept back is not handed over"
+    assert findings(view) == {}
+
+
+def test_a_buffer_handed_back_is_poisoned_over_the_length_last_written_only() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    assert [receive(view, seq, frame_of(128)) for seq in (0, 1)] == [0, 1]
+    assert read_stamp(bytes(view.buffer_of(0)[:128])) == (0, 1_000), "the frame, not poison, once written"
+    view.buffer_of(0)[200:204] = 7  # the driver owns the buffer now: a mark past the frame's end
+    clean(view, 0, 1)
+    _engine.write_rdt(view.buffer, 1)  # hands back 7 (never written) and 0 (128 bytes written)
+    assert poisoned(view, 0, 128) and poisoned(view, RING - 1)
+    assert bytes(view.buffer_of(0)[200:204]) == bytes([7] * 4), "past the length last written: left alone"
+    assert findings(view) == {}
+
+
+def test_rdt_past_the_ring_is_a_violation() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    when = checked_write(view, RING)
+    assert_violation(view, "rdt-outside-ring", RING - 1, RING, when)
+
+
+def test_rdt_equal_to_rdh_hands_back_every_descriptor_and_is_a_violation() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    for seq in range(3):
+        receive(view, seq)
+    clean(view, 0, 1, 2)
+    when = checked_write(view, 3)  # RDH is 3: the device would own all eight, which reads as none
+    assert_violation(view, "rdt-at-head", 2, 3, when)
+
+
+def test_rdt_moved_backwards_is_a_violation() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    when = checked_write(view, 3)
+    assert_violation(view, "rdt-over-device-owned", 2, 3, when)
+
+
+def test_rdt_moved_past_rdh_is_a_violation() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, 5)
+    for seq in range(2):
+        receive(view, seq)
+    clean(view, 0, 1)
+    when = checked_write(view, 3)  # from 5 on, round the wrap, past RDH = 2: over descriptors 2..4 the device owns
+    assert_violation(view, "rdt-over-device-owned", 2, 3, when)
+
+
+def test_a_descriptor_handed_back_with_dd_still_set_is_a_violation() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    for seq in range(2):
+        receive(view, seq)
+    clean(view, 1)  # descriptor 0 keeps its DD
+    when = checked_write(view, 1)
+    assert_violation(view, "dd-still-set", 0, 1, when)
+
+
+@pytest.mark.parametrize("where", ["before the pool", "at the pool's end", "across the pool's end"])
+def test_a_buffer_outside_the_pool_is_a_violation(where: str) -> None:
+    view = sanitized()
+    pool_end = view.buf_off + RING * BUF
+    addr = {"before the pool": view.buf_off - BUF, "at the pool's end": pool_end, "across the pool's end":
+            pool_end - BUF + 4}[where]  # fmt: skip
+    view.ring["buffer_addr"][3] = addr
+    when = checked_write(view, RING - 1)
+    assert_violation(view, "buffer-outside-pool", 3, RING - 1, when)
+    if where == "before the pool":
+        assert not np.frombuffer(view.buffer, np.uint8)[addr : addr + BUF].any(), "not poisoned: not the pool's"
+
+
+def test_two_descriptors_with_the_same_buffer_is_a_violation() -> None:
+    view = sanitized()
+    view.ring["buffer_addr"][2] = view.ring["buffer_addr"][1]
+    when = checked_write(view, RING - 1)
+    assert_violation(view, "buffer-shared", 2, RING - 1, when)
+
+
+def test_a_buffer_across_two_of_the_pool_holds_both() -> None:
+    view = sanitized()
+    view.ring["buffer_addr"][1] = view.buf_off + BUF // 2  # half of buffer 0, half of buffer 1
+    when = checked_write(view, RING - 1)
+    assert_violation(view, "buffer-shared", 1, RING - 1, when)
+
+
+def test_a_buffer_the_device_wrote_back_may_go_to_another_descriptor() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    for seq in range(2):
+        receive(view, seq)
+    clean(view, 0, 1)
+    addr = view.ring["buffer_addr"]
+    addr[0], addr[RING - 1] = int(addr[RING - 1]), int(addr[0])  # buffer 0 is free again: written back
+    _engine.write_rdt(view.buffer, 1)
+    assert findings(view) == {}
+
+
+def test_a_buffer_the_device_still_owns_cannot_go_to_another_descriptor() -> None:
+    view = sanitized()
+    _engine.write_rdt(view.buffer, RING - 1)
+    for seq in range(2):
+        receive(view, seq)
+    clean(view, 0, 1)
+    view.ring["buffer_addr"][0] = view.ring["buffer_addr"][2]  # descriptor 2 is the device's, not written yet
+    when = checked_write(view, 1)
+    assert_violation(view, "buffer-shared", 0, 1, when)
+
+
+def test_each_violation_is_counted_and_its_first_occurrence_kept() -> None:
+    view = sanitized()
+    when = checked_write(view, RING)
+    _engine.write_rdt(view.buffer, RING + 3)
+    assert findings(view) == {"rdt-outside-ring": 2}
+    d, rdt, t = first_of(view, "rdt-outside-ring")
+    assert (d, rdt) == (0, RING) and when[0] <= t <= when[1]
+
+
+class CleanDriver:
+    """A correct driver: takes the descriptors with DD in order, clears them, and hands them back keeping one
+    (RDT one behind the next to clean), as Linux e1000 does; the buffers stay with their descriptors."""
+
+    def __init__(self, view: SegmentView) -> None:
+        self.view = view
+        self.next_to_clean = 0
+        self.rdt = view.ring_size - 1
+        self.got: list[int] = []
+        _engine.write_rdt(view.buffer, self.rdt)
+
+    def take(self) -> None:
+        ring = self.view.ring
+        while ring["status"][self.next_to_clean] & RXD_STAT_DD:
+            d = self.next_to_clean
+            stamp = read_stamp(bytes(self.view.buffer_of(d)[: int(ring["length"][d])]))
+            assert stamp is not None, f"descriptor {d} holds a frame"
+            self.got.append(stamp[0])
+            clean(self.view, d)
+            self.next_to_clean = (d + 1) % self.view.ring_size
+
+    def give(self, most: int) -> None:
+        n = self.view.ring_size
+        k = min(most, (self.next_to_clean - 1 - self.rdt) % n)
+        handed = [(self.rdt + j) % n for j in range(k)]
+        lengths = [int(self.view.ring["length"][d]) for d in handed]
+        self.rdt = (self.rdt + k) % n
+        _engine.write_rdt(self.view.buffer, self.rdt)
+        for d, length in zip(handed, lengths, strict=True):
+            assert poisoned(self.view, d, length), f"descriptor {d} handed back: its buffer poisoned"
+
+
+def drive(rounds: Sequence[tuple[int, int]]) -> tuple[SegmentView, list[int], list[int]]:
+    """Rounds of (frames arriving, descriptors handed back at most): the view, what was stored, what was taken."""
+    view = sanitized()
+    driver = CleanDriver(view)
+    stored: list[int] = []
+    seq = 0
+    for arriving, giving in rounds:
+        for _ in range(arriving):
+            if receive(view, seq) >= 0:
+                stored.append(seq)
+            seq += 1
+        driver.take()
+        driver.give(giving)
+    return view, stored, driver.got
+
+
+def test_a_correct_driver_over_several_wraps_records_nothing() -> None:
+    rounds = [(1, 1), (7, 7), (3, 2), (5, 7), (7, 3), (2, 7), (7, 7), (6, 4), (7, 7), (4, 7), (7, 7), (7, 7)]
+    view, stored, got = drive(rounds)
+    assert got == stored and len(got) > 5 * RING
+    assert findings(view) == {}
+    assert int(view.dev["mpc"][0]) > 0, "the ring ran full on the way: a drop is no violation either"
+
+
+@settings(max_examples=60, deadline=None)
+@given(rounds=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=30))
+def test_any_correct_receive_clean_hand_back_sequence_records_nothing(rounds: list[tuple[int, int]]) -> None:
+    view, stored, got = drive(rounds)
+    assert got == stored
+    assert findings(view) == {}
