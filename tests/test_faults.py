@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,8 @@ def descriptors(plan: Plan, entry: int = 0) -> int:
     return max(int(plan.slots["parts"][entry]), 1)
 
 
-def config_error(call: Any, *args: Any, **kwargs: Any) -> str:
+def config_error(call: Callable[..., object], *args: Any, **kwargs: Any) -> str:
+    """The ConfigError ``call`` raises: its message, one line."""
     with pytest.raises(ConfigError) as exc:
         call(*args, **kwargs)
     message = str(exc.value)
