@@ -177,11 +177,6 @@ def test_a_bad_spec_is_one_line_naming_the_problem_and_the_range(spec: str, word
     assert re.match(wording, config_error(faults.parse, spec))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="faults.parse: a kind without an argument given two fields (rxe:0.1:0.2) is accepted with the "
-    "default rate, the fields silently dropped, instead of a ConfigError (the grammar is KIND[:ARG][:RATE])",
-)
 @pytest.mark.parametrize("spec", ["rxe:0.1:0.2", "lost-irq:3:0.5"])
 def test_a_kind_without_an_argument_refuses_two_fields(spec: str) -> None:
     config_error(faults.parse, spec)
@@ -302,12 +297,6 @@ def test_a_burst_of_n_adds_n_minus_one_copies_at_the_same_deadline() -> None:
     assert out.packets == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="faults._insert: with spurious and burst on the same packet the burst's copies are inserted before the "
-    "spurious entry, so its deadline (halfway from the packet before) comes after theirs -- deadlines decrease, "
-    "which Plan.check refuses -- and the copies carry the spurious bit, which accounts counts as injected",
-)
 def test_spurious_and_burst_on_one_packet_keep_the_deadlines_in_order() -> None:
     out = faulted(plan_of(3), "spurious@1", "burst:3@1")
     due = out.slots["due_ns"].astype(np.int64)
@@ -530,12 +519,6 @@ def test_a_checksum_error_is_reported_with_the_offload_that_checked(name: str) -
     assert int(view.dev["gprc"][0]) == 3, "a bad checksum is not a frame error: the packet is good"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pnic_device.c writes the plan's IPE/TCPE whatever the offload checked: with RXCSUM on, a non-IPv4 frame "
-    "gets IPE (or TCPE) with neither IPCS nor TCPCS, an ICMP frame TCPE without TCPCS -- against KINDS' 'IPCS set "
-    "with IPE' / 'TCPCS set with TCPE' (README: 'IPCS/TCPCS set with IPE/TCPE')",
-)
 @pytest.mark.parametrize(("name", "kind"), [("ipe", "non-ip"), ("tcpe", "non-ip"), ("tcpe", "icmp")])
 def test_a_checksum_error_comes_only_from_an_offload_that_checked(name: str, kind: str) -> None:
     view = device()

@@ -152,7 +152,9 @@ def parse(spec: str) -> FaultSpec:
         raise ConfigError(f"fault {spec!r} is unknown: give one of {', '.join(_usage(k) for k in KINDS.values())}")
     arg_text, rate_text = m.group("arg"), m.group("rate")
     if not kind.arg and arg_text is not None:  # rxe:0.1 -- the one field is the rate
-        arg_text, rate_text = None, arg_text if rate_text is None else None
+        if rate_text is not None:
+            raise ConfigError(f"fault {spec!r}: {kind.name} takes no argument: give {kind.name}[:RATE | @I,J]")
+        arg_text, rate_text = None, arg_text
     arg = 0
     if kind.arg:
         if arg_text is None:
@@ -266,7 +268,8 @@ def _insert(slots: np.ndarray[Any, Any], inserts: list[tuple[int, str, int]]) ->
     pieces: list[np.ndarray[Any, Any]] = []
     start = 0
     due = slots["due_ns"].astype(np.int64)
-    for entry, kind, arg in sorted(inserts):
+    # At one packet, its spurious entry before its burst's copies (which must not carry the spurious mark).
+    for entry, kind, arg in sorted(inserts, key=lambda e: (e[0], e[1] != "spurious")):
         pieces.append(slots[start:entry])
         start = entry
         if kind == "spurious":

@@ -183,6 +183,11 @@ static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, cons
         uint8_t status = PNIC_RXD_STAT_DD;
         if (k + 1 == f->parts) {
             status |= PNIC_RXD_STAT_EOP | offload;
+            /* A checksum error only where the offload checked: IPE with IPCS, TCPE with TCPCS. */
+            if (!(offload & PNIC_RXD_STAT_IPCS))
+                d->errors &= (uint8_t)~PNIC_RXD_ERR_IPE;
+            if (!(offload & PNIC_RXD_STAT_TCPCS))
+                d->errors &= (uint8_t)~PNIC_RXD_ERR_TCPE;
             errors = d->errors;
         }
         /* Counted before DD: see pnic_dev_regs.written. */
