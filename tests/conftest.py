@@ -18,7 +18,7 @@ from pseudonic import _engine, segment
 from pseudonic.bench.baseline import our_namespaces
 from pseudonic.layout import IRQ_EDGE, SegmentView, segment_size
 from pseudonic.line import Line
-from pseudonic.node import descendants, pid_alive
+from pseudonic.node import descendants
 from pseudonic.plan import Plan
 
 
@@ -29,16 +29,7 @@ def leftover_segments() -> list[str]:
     removes its own segments; a segment whose creator is dead, or is this session or one of its
     children, is this session's business.
     """
-    mine = {os.getpid(), *descendants(os.getpid())}
-
-    def someone_elses(name: str) -> bool:
-        try:
-            creator = int(name.split("-")[1])
-        except (IndexError, ValueError):
-            return False
-        return creator not in mine and pid_alive(creator)
-
-    return [name for name in segment.existing() if not someone_elses(name)]
+    return segment.accountable({os.getpid(), *descendants(os.getpid())})
 
 
 @pytest.fixture(autouse=True)

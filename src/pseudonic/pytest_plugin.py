@@ -69,9 +69,10 @@ class PseudoNic:
 @pytest.fixture
 def pnic() -> Iterator[PseudoNic]:
     """A pseudo-NIC for this test; nothing of its runs may outlive it."""
-    before, procs = set(segment.existing()), set(descendants(os.getpid()))
+    procs = set(descendants(os.getpid()))
+    before = set(segment.accountable({os.getpid(), *procs}))
     yield PseudoNic()
-    left = set(segment.existing()) - before
+    left = set(segment.accountable({os.getpid(), *descendants(os.getpid())})) - before
     assert not left, f"a run left shared-memory segments behind: {sorted(left)}"
     assert multiprocessing.active_children() == [], "a run left a node process behind"
     extra = sorted(set(descendants(os.getpid())) - procs)

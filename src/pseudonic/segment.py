@@ -46,6 +46,20 @@ def existing() -> list[str]:
     return sorted(p.name for p in SHM_DIR.glob(PREFIX + "*")) if SHM_DIR.is_dir() else []
 
 
+def accountable(mine: set[int]) -> list[str]:
+    """Segments that are the business of the process tree ``mine`` (pids): all but those another live
+    process made -- a second run or test session on the machine makes and removes its own."""
+
+    def someone_elses(name: str) -> bool:
+        try:
+            creator = int(name.split("-")[1])
+        except (IndexError, ValueError):
+            return False
+        return creator not in mine and pid_alive(creator)
+
+    return [name for name in existing() if not someone_elses(name)]
+
+
 def sweep_stale() -> list[str]:
     """Remove segments left by controllers that no longer run; return their names. Never raises.
 
