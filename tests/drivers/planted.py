@@ -3,16 +3,27 @@
 :class:`SteppedE1000` is the reference path of :class:`~pseudonic.drivers.e1000.E1000`
 (``clean_rx``) written as a loop over small steps -- is the descriptor done, copy
 its buffer, drop or hand up the frame, refill, give descriptors back -- so that
-each planted driver below overrides the one step its bug lives in and keeps the
+each planted driver below overrides the step its bug lives in and keeps the
 rest. Unchanged, it passes every check-driver case (``tests/test_planted.py``
 checks that too), so whatever a planted driver fails is its bug's doing.
 
-:data:`PLANTED` names them by bug, in the issue's order; the same bugs in C are
-string replacements of ``drivers/e1000.c`` (``tests/test_planted.py``).
+The same bugs in C are :data:`C_PLANTS`: text of ``drivers/e1000.c`` replaced
+(:func:`build_c` builds one). :data:`BUGS` states, per bug, the check-driver
+cases that must catch it and a sanitized run whose fault plan targets it; the
+tests and ``benchmarks/planted_bugs.py`` use them.
 """
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pseudonic
+from pseudonic.cdriver import include_dir
+from pseudonic.conformance import CaseResult
 from pseudonic.drivers.e1000 import E1000, RX_BUFFER_WRITE, RX_CAUSES
 from pseudonic.layout import (
     RXD_ERR_FRAME,
@@ -24,6 +35,9 @@ from pseudonic.layout import (
     RXD_STAT_TCPCS,
 )
 from pseudonic.nic import Nic
+from pseudonic.result import RunResult
+
+REFERENCE_C = Path(pseudonic.__file__).parent / "drivers" / "e1000.c"
 
 #: what a copy step returns: the frame's bytes, or (zero-copy) a view of its buffer
 Frame = bytes | memoryview
@@ -302,19 +316,202 @@ class TakesWithoutDd(SteppedE1000):
         return super().status(i)
 
 
-#: The planted drivers by bug, in the issue's order (1..13).
-PLANTED: dict[str, type[SteppedE1000]] = {
-    "never reads ICR": NeverReadsIcr,
-    "ignores EOP": IgnoresEop,
-    "returns with DD set": ReturnsWithDdSet,
-    "copies before DD": CopiesBeforeDd,
-    "ignores errors": IgnoresErrors,
-    "trusts checksum bits": TrustsChecksumBits,
-    "uses after recycle": UsesAfterRecycle,
-    "RDT at head": RdtAtHead,
-    "RDT not wrapped": RdtNotWrapped,
-    "shares buffers": SharesBuffers,
-    "buffer outside pool": BufferOutsidePool,
-    "one per interrupt": OnePerInterrupt,
-    "takes without DD": TakesWithoutDd,
-}
+# -- the bugs: where each is planted, and what must catch it ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replace:
+    """One planted change to e1000.c: ``old`` replaced by ``new``, where ``old`` occurs exactly ``count`` times."""
+
+    old: str
+    new: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Bug:
+    number: int
+    name: str
+    #: the bug planted in Python
+    python: type[SteppedE1000]
+    #: check-driver cases that must fail, each with a text its detail must contain
+    cases: dict[str, str]
+    #: the targeted run: pseudonic.run's keyword arguments (faults, irq_mode, ring_size, ...)
+    run: dict[str, Any]
+    #: verdict finding codes the targeted run must fail with
+    codes: tuple[str, ...]
+    #: a further check on the targeted run's result, beyond its codes
+    also: Callable[[RunResult], bool] | None = field(default=None, compare=False)
+
+
+#: the reference loop's end: clear the status, next descriptor, RDT every RX_BUFFER_WRITE and at the end
+LOOP_END = """\
+        d->status = 0;
+        i = (i + 1) & mask;
+        if (++taken - returned == RX_BUFFER_WRITE) {
+            pnic_rdt_write(nic, (i - 1) & mask);
+            returned = taken;
+        }
+    }
+    if (taken != returned)
+        pnic_rdt_write(nic, (i - 1) & mask);
+"""
+CLEAR_AND_NEXT = "        d->status = 0;\n        i = (i + 1) & mask;\n"
+RDT_WRITE = "pnic_rdt_write(nic, (i - 1) & mask);"
+DELIVER = "            deliver(nic, d, status, buf, d->length);\n        }\n"
+
+#: The bugs planted in e1000.c, by number (4, reading before DD, is planted in Python only).
+C_PLANTS: dict[int, tuple[Replace, ...]] = {
+    1: (Replace("    if (!(pnic_icr_read(nic) & RX_CAUSES))\n        return; /* not ours */\n",
+                "    /* planted bug 1: ICR never read, so never cleared */\n"),),
+    2: (Replace("        uint8_t status = pnic_desc_status(d);\n",
+                "        uint8_t status = pnic_desc_status(d) | PNIC_RXD_STAT_EOP; /* planted bug 2 */\n"),),
+    3: (Replace(LOOP_END, """\
+        i = (i + 1) & mask;
+        if (++taken - returned == RX_BUFFER_WRITE) {
+            pnic_rdt_write(nic, (i - 1) & mask);
+            returned = taken;
+            for (uint32_t k = 0; k < RX_BUFFER_WRITE; k++) /* planted bug 3: status cleared after RDT */
+                nic->ring[(i - 1 - k) & mask].status = 0;
+        }
+    }
+    if (taken != returned) {
+        pnic_rdt_write(nic, (i - 1) & mask);
+        for (uint32_t k = 0; k < taken - returned; k++) /* planted bug 3: status cleared after RDT */
+            nic->ring[(i - 1 - k) & mask].status = 0;
+    }
+"""),),
+    5: (Replace("d->errors & PNIC_RXD_ERR_FRAME", "d->errors & 0 /* planted bug 5: the error byte ignored */", 2),),
+    6: (Replace("""\
+    int checked = !(status & PNIC_RXD_STAT_IXSM) && (status & PNIC_RXD_STAT_TCPCS) &&
+                  !(d->errors & (PNIC_RXD_ERR_TCPE | PNIC_RXD_ERR_IPE));
+""", """\
+    int checked = !(status & PNIC_RXD_STAT_IXSM) && (status & PNIC_RXD_STAT_TCPCS); /* planted bug 6: */
+    (void)d; /* IPE and TCPE never looked at */
+"""),),
+    7: (
+        Replace("static uint32_t gathered_len;\n", """\
+static uint32_t gathered_len;
+/* planted bug 7: frames handed up by reference after their descriptors went back */
+static struct {
+    const struct pnic_rx_desc *d;
+    const uint8_t *buf;
+    uint32_t length;
+    uint8_t status;
+} batch[RX_BUFFER_WRITE];
+static uint32_t batched;
+"""),
+        Replace(DELIVER + LOOP_END, """\
+            batch[batched].d = d, batch[batched].buf = buf, batch[batched].length = d->length;
+            batch[batched++].status = status;
+        }
+        d->status = 0;
+        i = (i + 1) & mask;
+        if (++taken - returned == RX_BUFFER_WRITE) {
+            pnic_rdt_write(nic, (i - 1) & mask);
+            returned = taken;
+            for (uint32_t k = 0; k < batched; k++)
+                deliver(nic, batch[k].d, batch[k].status, batch[k].buf, batch[k].length);
+            batched = 0;
+        }
+    }
+    if (taken != returned)
+        pnic_rdt_write(nic, (i - 1) & mask);
+    for (uint32_t k = 0; k < batched; k++)
+        deliver(nic, batch[k].d, batch[k].status, batch[k].buf, batch[k].length);
+    batched = 0;
+"""),
+    ),
+    8: (Replace(RDT_WRITE, "pnic_rdt_write(nic, i); /* planted bug 8: RDT = next_to_clean */", 2),),
+    9: (Replace(RDT_WRITE, "pnic_rdt_write(nic, i - 1 + nic->ring_size); /* planted bug 9: not wrapped */", 2),),
+    10: (Replace(CLEAR_AND_NEXT, """\
+        d->buffer_addr = nic->ring[(i - 1) & mask].buffer_addr; /* planted bug 10 */
+""" + CLEAR_AND_NEXT),),
+    11: (Replace(CLEAR_AND_NEXT, """\
+        d->buffer_addr = ((const struct pnic_header *)nic->base)->buf_off +
+                         (uint64_t)(i + 1) * nic->buf_size; /* planted bug 11 */
+""" + CLEAR_AND_NEXT),),
+    12: (Replace("        clean_rx(nic, nic->ring_size);\n", "        clean_rx(nic, 1); /* planted bug 12 */\n"),),
+    13: (Replace("        if (!(status & PNIC_RXD_STAT_DD))\n            break;\n",
+                 "        if (!(status & PNIC_RXD_STAT_DD) && taken != 0) /* planted bug 13: the first without DD */\n"
+                 "            break;\n"),),
+}  # fmt: skip
+
+#: a ring the plan's burst overflows, as the check-driver case "fault burst" does
+BURST: dict[str, Any] = {"faults": ["burst:48:0.02"], "ring_size": 32}
+ERROR_BIT = "delivered although their descriptor had an error bit"
+
+BUGS: tuple[Bug, ...] = (
+    Bug(1, "never reads ICR", NeverReadsIcr,
+        cases={"ICR, level line": "driver interrupt storm"},
+        run={"irq_mode": "level"}, codes=("driver-failed",),
+        also=lambda r: r.error is not None and r.error["kind"] == "driver interrupt storm"),
+    Bug(2, "ignores EOP", IgnoresEop,
+        cases={"fault split": "parts of split frames"},
+        run={"faults": ["split:3:0.2"]}, codes=("fault-split", "corrupted"), also=lambda r: r.partial > 0),
+    Bug(3, "returns with DD set", ReturnsWithDdSet,
+        cases={"fault split": "DD still set", "fault lost-irq": "DD still set", "fault burst": "DD still set"},
+        run=BURST, codes=("ring-dd-still-set",)),
+    Bug(4, "copies before DD", CopiesBeforeDd,
+        cases={"fault early-irq": "poison", "fault spurious": "poison"},
+        run={"faults": ["early-irq:20us:0.1"]}, codes=("corrupted", "undelivered"), also=lambda r: r.poisoned > 0),
+    Bug(5, "ignores errors", IgnoresErrors,
+        cases={f"fault {k}": ERROR_BIT for k in ("rxe", "ce", "se", "seq", "cxe")},
+        run={"faults": ["ce:0.1"]}, codes=("fault-ce", "error-delivered", "rx-errors-miscounted")),
+    Bug(6, "trusts checksum bits", TrustsChecksumBits,
+        cases={"fault ipe": "handed up as checksum-checked", "fault tcpe": "handed up as checksum-checked"},
+        run={"faults": ["ipe:0.1", "tcpe:0.1"]}, codes=("fault-ipe", "fault-tcpe")),
+    Bug(7, "uses after recycle", UsesAfterRecycle,
+        cases={"fault lost-irq": "poison", "fault burst": "poison"},
+        run={"faults": ["lost-irq:0.1"]}, codes=("corrupted", "undelivered"), also=lambda r: r.poisoned > 0),
+    Bug(8, "RDT at head", RdtAtHead,
+        cases={"delivery": "RDT written equal to RDH"},
+        run=BURST, codes=("ring-rdt-at-head",)),
+    Bug(9, "RDT not wrapped", RdtNotWrapped,
+        cases={"wrap-around": "RDT written past the ring"},
+        run=BURST, codes=("ring-rdt-outside-ring",)),
+    Bug(10, "shares buffers", SharesBuffers,
+        cases={"wrap-around": "one buffer given to the device by two descriptors"},
+        run=BURST, codes=("ring-buffer-shared",)),
+    Bug(11, "buffer outside pool", BufferOutsidePool,
+        cases={"wrap-around": "outside the receive buffer pool"},
+        run=BURST, codes=("ring-buffer-outside-pool",)),
+    Bug(12, "one per interrupt", OnePerInterrupt,
+        cases={"fault lost-irq": "never delivered", "fault burst": "never delivered"},
+        run={"faults": ["lost-irq:0.1"]}, codes=("undelivered",)),
+    Bug(13, "takes without DD", TakesWithoutDd,
+        cases={"fault spurious": "RDT written equal to RDH", "fault early-irq": "never delivered"},
+        run={"faults": ["spurious:0.1"]}, codes=("ring-rdt-at-head", "undelivered")),
+)  # fmt: skip
+#: The planted drivers in Python by bug, in the issue's order (1..13).
+PLANTED: dict[str, type[SteppedE1000]] = {b.name: b.python for b in BUGS}
+#: the targeted runs' plan: 200 frames of 1500 B, 50 us apart (check-driver's fault cases), a fixed seed
+RUN: dict[str, Any] = {"interval": "50us", "count": 200, "size": 1500, "fault_seed": 7}
+
+
+def planted_source(bug: Bug) -> str:
+    """e1000.c with ``bug`` planted; each replaced text must be found exactly as often as stated."""
+    text = REFERENCE_C.read_text()
+    for change in C_PLANTS[bug.number]:
+        found = text.count(change.old)
+        if found != change.count:
+            raise ValueError(f"bug {bug.number}: {change.old!r} found {found} times in e1000.c, not {change.count}")
+        text = text.replace(change.old, change.new)
+    return text.replace('pnic_driver_name[] = "c"', f'pnic_driver_name[] = "planted-{bug.number}"')
+
+
+def build_c(bug: Bug, out: Path, cc: str = "cc") -> Path:
+    """The C reference driver with ``bug`` planted, built as ``out`` with warnings as errors."""
+    src = out.with_suffix(".c")
+    src.write_text(planted_source(bug))
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{include_dir()}", str(src), "-o"]
+    done = subprocess.run([*cmd, str(out)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bug {bug.number}: {src} does not build:\n{done.stderr}")
+    return out
+
+
+def not_caught(bug: Bug, results: list[CaseResult]) -> list[str]:
+    """The bug's cases that check-driver did not fail naming its problem (none: caught as expected)."""
+    by_name = {r.name: r for r in results}
+    return [name for name, text in bug.cases.items() if by_name[name].passed or text not in by_name[name].detail]

@@ -1,0 +1,155 @@
+"""Issue 10's target: every planted bug caught by check-driver in N runs of N, and no false positive.
+
+Each bug class of ``tests/drivers/planted.py`` -- in Python (the reference path with one step changed) and, for
+all but one, in C (``drivers/e1000.c`` with the bug planted, built with warnings as errors) -- goes through
+check-driver N times. A run catches the bug when every case stated for it (``BUGS``) fails and its detail names
+the problem; the table also says how often the check failed at all. Then each reference driver (python, c) goes
+through check-driver M times on each interrupt line: any case that fails there is a false positive, printed with
+its detail.
+
+    python3 benchmarks/planted_bugs.py [--runs 10] [--fp-runs 100] [--lines spin,eventfd,signal]
+
+Exit status 1 if a bug was caught fewer than N times or a reference failed any case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pseudonic import config
+from pseudonic.conformance import check_driver
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from drivers.planted import BUGS, C_PLANTS, Bug, build_c, not_caught
+
+
+@dataclass
+class Tally:
+    """One planted driver's runs: how often its cases caught it, how often the check failed at all."""
+
+    bug: Bug
+    lang: str
+    caught: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    #: the bug's cases that did not catch it, and in how many runs
+    missed_by: Counter[str] = field(default_factory=Counter)
+    #: every case that failed, and in how many runs
+    failing: Counter[str] = field(default_factory=Counter)
+
+
+def planted(runs: int, cc: str | None, where: Path, console: Console) -> list[Tally]:
+    tallies: list[Tally] = []
+    for bug in BUGS:
+        drivers: dict[str, str | type] = {"python": bug.python}
+        if cc is not None and bug.number in C_PLANTS:
+            drivers["c"] = str(build_c(bug, where / f"libplanted{bug.number}.so", cc))
+        for lang, driver in drivers.items():
+            t = Tally(bug, lang)
+            start = time.perf_counter()
+            for _ in range(runs):
+                results = check_driver(driver, wait_for_cores=True)
+                missed = not_caught(bug, results)
+                t.caught += not missed
+                t.failed += any(not r.passed for r in results)
+                t.missed_by.update(missed)
+                t.failing.update(r.name for r in results if not r.passed)
+            t.seconds = time.perf_counter() - start
+            console.print(f"  bug {bug.number:2} {bug.name} ({lang}): caught {t.caught}/{runs}", highlight=False)
+            tallies.append(t)
+    return tallies
+
+
+@dataclass
+class FalsePositive:
+    driver: str
+    line: str
+    run: int
+    case: str
+    detail: str
+
+
+def references(
+    runs: int, lines: list[str], console: Console
+) -> tuple[dict[tuple[str, str], float], list[FalsePositive]]:
+    seconds: dict[tuple[str, str], float] = {}
+    found: list[FalsePositive] = []
+    for driver in ("python", "c"):
+        for line in lines:
+            start = time.perf_counter()
+            for k in range(runs):
+                for r in check_driver(driver, irq=line, wait_for_cores=True):
+                    if not r.passed:
+                        found.append(FalsePositive(driver, line, k + 1, r.name, r.detail))
+            seconds[driver, line] = time.perf_counter() - start
+            n = sum(1 for f in found if f.driver == driver and f.line == line)
+            console.print(f"  {driver} on {line}: {n} failing cases in {runs} checks", highlight=False)
+    return seconds, found
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10, help="check-driver runs per planted driver (default 10)")
+    ap.add_argument("--fp-runs", type=int, default=100, help="check-driver runs per reference and line (default 100)")
+    ap.add_argument("--lines", default=",".join(config.IRQ_LINES), help="interrupt lines for the references")
+    args = ap.parse_args(argv)
+    lines = [x.strip() for x in args.lines.split(",") if x.strip()]
+    if args.runs < 1 or args.fp_runs < 0 or not lines or any(x not in config.IRQ_LINES for x in lines):
+        ap.error(f"give --runs 1 or more, --fp-runs 0 or more, --lines from {', '.join(config.IRQ_LINES)}")
+    console = Console()
+    cc = shutil.which("cc")
+    if cc is None:
+        console.print("no C compiler (cc): the planted C drivers are not built, only the Python ones are checked")
+    began = time.perf_counter()
+    console.print(f"planted bugs: check-driver {args.runs} times each")
+    with tempfile.TemporaryDirectory(prefix="planted-") as where:
+        tallies = planted(args.runs, cc, Path(where), console)
+    console.print(f"references: check-driver {args.fp_runs} times on each line ({', '.join(lines)})")
+    seconds, positives = references(args.fp_runs, lines, console)
+
+    table = Table(title=f"planted bugs: caught by check-driver, of {args.runs} runs each")
+    for col in ("bug", "driver", "caught", "check failed", "cases that must catch it", "also failing", "s / check"):
+        table.add_column(col, justify="right" if col in ("bug", "caught", "check failed", "s / check") else "left")
+    for t in tallies:
+        expected = ", ".join(f"{c}" + (f" (missed {t.missed_by[c]})" if t.missed_by[c] else "") for c in t.bug.cases)
+        others = ", ".join(f"{c} {n}" for c, n in t.failing.items() if c not in t.bug.cases)
+        table.add_row(f"{t.bug.number} {t.bug.name}", t.lang, f"{t.caught}/{args.runs}", f"{t.failed}/{args.runs}",
+                      expected, others or "-", f"{t.seconds / args.runs:.2f}")  # fmt: skip
+    console.print(table)
+
+    fp = Table(title=f"references: false positives, of {args.fp_runs} check-driver runs each")
+    for col in ("driver", "line", "runs with a failing case", "failing cases", "s / check"):
+        fp.add_column(col, justify="left" if col in ("driver", "line", "failing cases") else "right")
+    for (driver, line), secs in seconds.items():
+        mine = [f for f in positives if f.driver == driver and f.line == line]
+        cases = Counter(f.case for f in mine)
+        fp.add_row(driver, line, f"{len({f.run for f in mine})}/{args.fp_runs}",
+                   ", ".join(f"{c} {n}" for c, n in cases.items()) or "-",
+                   f"{secs / args.fp_runs:.2f}" if args.fp_runs else "-")  # fmt: skip
+    console.print(fp)
+    for f in positives:
+        console.print(f"false positive: {f.driver} on {f.line}, run {f.run}, {f.case}: {f.detail}", highlight=False)
+
+    short = [t for t in tallies if t.caught < args.runs]
+    console.print(
+        f"{len(tallies) - len(short)} of {len(tallies)} planted drivers caught in every run"
+        + "".join(f"; bug {t.bug.number} ({t.lang}) caught in {t.caught}/{args.runs}" for t in short)
+        + f"; {len(positives)} false positives in {2 * len(lines) * args.fp_runs} reference checks"
+        + f" ({time.perf_counter() - began:.0f} s)",
+        highlight=False,
+    )
+    return 1 if short or positives else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
