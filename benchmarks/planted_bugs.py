@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pseudonic import config
-from pseudonic.conformance import check_driver
+from pseudonic.conformance import CASE_NAMES, check_driver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from drivers.planted import BUGS, C_PLANTS, Bug, build_c, not_caught
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [x.strip() for x in args.lines.split(",") if x.strip()]
     if args.runs < 1 or args.fp_runs < 0 or not lines or any(x not in config.IRQ_LINES for x in lines):
         ap.error(f"give --runs 1 or more, --fp-runs 0 or more, --lines from {', '.join(config.IRQ_LINES)}")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     cc = shutil.which("cc")
     if cc is None:
         console.print("no C compiler (cc): the planted C drivers are not built, only the Python ones are checked")
@@ -118,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds, positives = references(args.fp_runs, lines, console)
 
     table = Table(title=f"planted bugs: caught by check-driver, of {args.runs} runs each")
-    for col in ("bug", "driver", "caught", "check failed", "cases that must catch it", "also failing", "s / check"):
-        table.add_column(col, justify="right" if col in ("bug", "caught", "check failed", "s / check") else "left")
+    for col in ("bug", "driver", "caught", "check failed", "cases that must catch it", "failed / run", "s / check"):
+        table.add_column(col, justify="left" if col in ("bug", "driver", "cases that must catch it") else "right")
     for t in tallies:
-        expected = ", ".join(f"{c}" + (f" (missed {t.missed_by[c]})" if t.missed_by[c] else "") for c in t.bug.cases)
-        others = ", ".join(f"{c} {n}" for c, n in t.failing.items() if c not in t.bug.cases)
+        expected = ", ".join(c + (f" (missed {t.missed_by[c]})" if t.missed_by[c] else "") for c in t.bug.cases)
+        per_run = sum(t.failing.values()) / args.runs
         table.add_row(f"{t.bug.number} {t.bug.name}", t.lang, f"{t.caught}/{args.runs}", f"{t.failed}/{args.runs}",
-                      expected, others or "-", f"{t.seconds / args.runs:.2f}")  # fmt: skip
+                      expected, f"{per_run:.1f} of {len(CASE_NAMES)}", f"{t.seconds / args.runs:.2f}")  # fmt: skip
     console.print(table)
 
     fp = Table(title=f"references: false positives, of {args.fp_runs} check-driver runs each")

@@ -130,8 +130,8 @@ class SteppedE1000(E1000):
 class NeverReadsIcr(SteppedE1000):
     """Bug 1: never reads ICR. The frames are all taken, but ICR is never read -- and so never cleared: on the
     level-triggered line (INTx, the 8254x's) the line stays asserted when the handler returns and it is entered
-    again at once, an interrupt storm (what Linux's "nobody cared" detector disables an IRQ for). On an edge line
-    (MSI) nothing shows."""
+    again at once, an interrupt storm. On an edge line (MSI) nothing shows. (e1000_intr reads ICR first, and
+    returns IRQ_NONE when it holds no cause: the line is shared.)"""
 
     name = "planted-never-reads-icr"
 
