@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from conftest import needs_two_cores
 from pseudonic import hunt as h
 from pseudonic import recording
 from pseudonic.errors import ConfigError
+from pseudonic.faults import KINDS, parse
 from pseudonic.frames import MIN_FRAME, FrameSet
 from pseudonic.hunt_command import hunt_cmd, parse_duration
 from pseudonic.layout import SLOT, SLOT_SPURIOUS
@@ -65,8 +67,11 @@ def test_every_trial_is_in_range_and_its_plan_passes_check(seed: int, index: int
         assert p.pause_ns == 0 or h.PAUSE_NS[0] <= p.pause_ns <= h.PAUSE_NS[1]
     assert t.spurious <= max(1, int(h.MAX_SPURIOUS_FRACTION * t.packets))
 
-    plan = t.plan()
-    plan.check(t.buffer_size)  # every bound a run checks, against this trial's buffer
+    faulted = t.plan()
+    faulted.check(t.buffer_size)  # every bound a run checks, against this trial's buffer
+    assert len(t.faults) <= h.MAX_FAULT_KINDS and all(parse(spec).kind.name in KINDS for spec in t.faults)
+    plan = replace(t, faults=()).plan()  # the timeline, before the faults add entries to it
+    assert len(faulted) >= len(plan) and faulted.packets >= plan.packets
     assert len(plan) == t.packets + t.spurious and plan.packets == t.packets
     assert int(plan.due_ns[0]) == 0
     spurious = (plan.slots["flags"] & SLOT_SPURIOUS) != 0
@@ -354,3 +359,24 @@ def test_the_command_exits_0_and_says_no_failure_is_no_proof(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "no failure in 3 runs" in result.output and "not a proof" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_shrinker_can_take_a_plans_faults_off() -> None:
+    plain = Plan.periodic("10us", 50, 1500)
+    assert h.without_faults(plain) is None
+    faulted = h.faults.apply(plain, ["ce@3", "split:3@5", "lost-irq@7", "early-irq:2us@9"], 1, 64, 2048)
+    step = h.without_faults(faulted)
+    assert step is not None
+    what, simpler = step
+    assert what == "no faults on 4 entries" and len(simpler) == len(faulted)
+    assert not simpler.slots["faults"].any() and not simpler.slots["early_ns"].any()
+    assert not (simpler.slots["flags"] & 0xFF).any() and not (simpler.slots["parts"] > 1).any()
+
+
+def test_some_trials_carry_faults_and_they_come_back_with_the_trial() -> None:
+    drawn = [h.make_trial(5, i) for i in range(60)]
+    with_faults = [t for t in drawn if t.faults]
+    assert 0 < len(with_faults) < len(drawn)
+    again = [h.make_trial(5, t.index) for t in with_faults]
+    assert [t.faults for t in again] == [t.faults for t in with_faults]
+    assert all(a.plan().slots.tobytes() == t.plan().slots.tobytes() for a, t in zip(again, with_faults, strict=True))

@@ -46,10 +46,10 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from . import config
+from . import config, faults
 from .errors import ConfigError
 from .frames import FrameSet, generated_frame
-from .layout import SLOT, SLOT_SPURIOUS
+from .layout import SLOT, SLOT_ERRORS_MASK, SLOT_NO_RAISE, SLOT_SPURIOUS
 from .paths import check_writable
 from .plan import Plan
 from .result import RunResult
@@ -89,6 +89,13 @@ MAX_PACKETS = 2000
 #: Spurious interrupts (entries that raise the line with no packet): in 30 % of trials, up to 5 % of the packets.
 SPURIOUS_SHARE = 0.3
 MAX_SPURIOUS_FRACTION = 0.05
+#: Faults (pseudonic.faults): in 40 % of trials, one or two kinds, each on 0.5 .. 5 % of the packets.
+FAULT_SHARE = 0.4
+MAX_FAULT_KINDS = 2
+FAULT_RATE = (0.005, 0.05)
+#: early-irq delays drawn (log-uniform), and split's most descriptors.
+EARLY_NS = (500, 50_000)
+MAX_SPLIT = 8
 
 #: Defaults of the hunt: runs, replays, and the shrinker's tries per candidate and runs in all.
 DEFAULT_RUNS = 200
@@ -103,8 +110,9 @@ SHRINK_BUDGET = 100
 #: in at least half of 10 replays with 5 of 5, 8 of 10 with 4 of 5, on this shared VM).
 CONFIRM_RUNS = 5
 
-# The streams of one trial, from (seed, index, stream): its parameters, and its timeline's details.
-_PARAMS, _TIMELINE = 0, 1
+# The streams of one trial, from (seed, index, stream): its parameters, its timeline's details, its faults
+# (a stream of their own, so that hunts of a seed drawn before faults existed draw the same trials).
+_PARAMS, _TIMELINE, _FAULTS = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,8 @@ class Trial:
     sizes: tuple[int, ...]
     phases: tuple[Phase, ...]
     spurious: int
+    #: fault specs (pseudonic.faults), drawn with the trial
+    faults: tuple[str, ...] = ()
 
     @property
     def packets(self) -> int:
@@ -164,6 +174,7 @@ class Trial:
         extras = [f"ITR {format_ns(self.itr_ns)}"] if self.itr_ns else []
         extras += [f"NAPI {self.napi_budget}"] if self.napi_budget else []
         extras += [f"{self.spurious} spurious"] if self.spurious else []
+        extras += [f"faults {' '.join(self.faults)}"] if self.faults else []
         sizes = "/".join(str(s) for s in self.sizes)
         head = f"ring {self.ring_size}, buf {self.buffer_size}, irq {self.irq}, {sizes} B"
         return ", ".join([head, *extras]) + ": " + "; ".join(p.describe() for p in self.phases)
@@ -172,6 +183,7 @@ class Trial:
         d = asdict(self)
         d["sizes"] = list(self.sizes)
         d["phases"] = [asdict(p) for p in self.phases]
+        d["faults"] = list(self.faults)
         return d
 
     def plan(self) -> Plan:
@@ -204,7 +216,10 @@ class Trial:
         slots["frame"] = frame
         slots["flags"] = flags
         origin = {"kind": "hunt", "seed": self.seed, "trial": self.index, "params": self.to_dict()}
-        return Plan.make(slots, frames_of(self.sizes), origin)
+        plan = Plan.make(slots, frames_of(self.sizes), origin)
+        # Which packets carry them: from the trial's fault stream too.
+        draw = int(np.random.default_rng([self.seed, self.index, _FAULTS, 1]).integers(1 << 62))
+        return faults.apply(plan, self.faults, draw, self.ring_size, self.buffer_size)
 
 
 @functools.lru_cache(maxsize=64)
@@ -259,7 +274,31 @@ def make_trial(seed: int, index: int, irq: str | None = None, max_packets: int =
     spurious = 0
     if rng.random() < SPURIOUS_SHARE:
         spurious = int(rng.integers(1, max(1, int(MAX_SPURIOUS_FRACTION * total)) + 1))
-    return Trial(seed, index, ring, buf, line, itr, napi, sizes, tuple(phases), spurious)
+    faults_drawn = draw_faults(seed, index, ring, total)
+    return Trial(seed, index, ring, buf, line, itr, napi, sizes, tuple(phases), spurious, faults_drawn)
+
+
+def draw_faults(seed: int, index: int, ring: int, packets: int) -> tuple[str, ...]:
+    """The fault specs of trial ``index`` of hunt ``seed`` (none in most trials), from their own stream.
+
+    A burst fault is drawn at one to three packets, not at a rate: each adds up to two rings of entries."""
+    rng = np.random.default_rng([seed, index, _FAULTS])
+    if rng.random() >= FAULT_SHARE:
+        return ()
+    kinds = rng.choice(list(faults.KINDS), size=int(rng.integers(1, MAX_FAULT_KINDS + 1)), replace=False)
+    specs: list[str] = []
+    for kind in sorted(str(k) for k in kinds):
+        rate = round(float(rng.uniform(*FAULT_RATE)), 4)
+        if kind == "split":
+            kind = f"split:{int(rng.integers(2, min(MAX_SPLIT, ring - 1) + 1))}"
+        elif kind == "early-irq":
+            kind = f"early-irq:{_log_uniform(rng, *EARLY_NS)}ns"
+        elif kind == "burst":
+            at = sorted({int(i) for i in rng.integers(0, packets, int(rng.integers(1, 4)))})
+            specs.append(f"burst:{int(rng.integers(max(2, ring // 2), 2 * ring + 1))}@{','.join(map(str, at))}")
+            continue
+        specs.append(f"{kind}:{rate}")
+    return tuple(specs)
 
 
 # -- the shrinker ---------------------------------------------------------------------------------
@@ -342,8 +381,24 @@ def one_size(plan: Plan) -> tuple[str, Plan] | None:
     return f"one frame size ({plan.frames.sizes[common]} B)", Plan.make(slots, plan.frames, plan.origin)
 
 
+def without_faults(plan: Plan) -> tuple[str, Plan] | None:
+    """The plan with its packets' faults taken off (None if it has none): no error bits, one descriptor a
+    frame that fits one, no lost or early interrupt. Entries a fault added stay, as plain entries."""
+    slots = plan.slots.copy()
+    fits = plan.sizes <= int(plan.origin.get("params", {}).get("buffer_size", 1 << 30))
+    faulty = (slots["faults"] != 0) | ((slots["flags"] & (SLOT_ERRORS_MASK | SLOT_NO_RAISE)) != 0)
+    faulty |= (slots["early_ns"] != 0) | ((slots["parts"] > 1) & fits)
+    if not faulty.any():
+        return None
+    slots["flags"] &= ~np.uint32(SLOT_ERRORS_MASK | SLOT_NO_RAISE)
+    slots["early_ns"] = 0
+    slots["faults"] = 0
+    slots["parts"][fits] = 0
+    return f"no faults on {int(faulty.sum())} entries", Plan.make(slots, plan.frames, plan.origin)
+
+
 #: Whole-plan simplifications, tried in turn on the plan as it is by then.
-_SIMPLER_PLANS = (without_spurious, one_size)
+_SIMPLER_PLANS = (without_faults, without_spurious, one_size)
 
 
 #: Options the shrinker turns off, one at a time: a failure without them is the simpler one to read.
@@ -812,5 +867,6 @@ __all__ = [
     "prefix",
     "shortest_prefix",
     "shrink",
+    "without_faults",
     "without_spurious",
 ]
