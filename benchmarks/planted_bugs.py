@@ -46,6 +46,8 @@ class Tally:
     missed_by: Counter[str] = field(default_factory=Counter)
     #: every case that failed, and in how many runs
     failing: Counter[str] = field(default_factory=Counter)
+    #: per run that did not catch it: (run, case, what the case said)
+    misses: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def planted(runs: int, cc: str | None, where: Path, console: Console) -> list[Tally]:
@@ -57,9 +59,12 @@ def planted(runs: int, cc: str | None, where: Path, console: Console) -> list[Ta
         for lang, driver in drivers.items():
             t = Tally(bug, lang)
             start = time.perf_counter()
-            for _ in range(runs):
+            for k in range(runs):
                 results = check_driver(driver, wait_for_cores=True)
                 missed = not_caught(bug, results)
+                t.misses += [
+                    (k + 1, r.name, ("passed: " if r.passed else "") + r.detail) for r in results if r.name in missed
+                ]
                 t.caught += not missed
                 t.failed += any(not r.passed for r in results)
                 t.missed_by.update(missed)
@@ -126,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(f"{t.bug.number} {t.bug.name}", t.lang, f"{t.caught}/{args.runs}", f"{t.failed}/{args.runs}",
                       expected, f"{per_run:.1f} of {len(CASE_NAMES)}", f"{t.seconds / args.runs:.2f}")  # fmt: skip
     console.print(table)
+    for t in tallies:
+        for run, case, detail in t.misses:
+            console.print(f"not caught: bug {t.bug.number} ({t.lang}), run {run}, {case}: {detail}", highlight=False)
 
     fp = Table(title=f"references: false positives, of {args.fp_runs} check-driver runs each")
     for col in ("driver", "line", "runs with a failing case", "failing cases", "s / check"):

@@ -483,8 +483,7 @@ BUGS: tuple[Bug, ...] = (
         cases={"fault spurious": "RDT written equal to RDH", "fault early-irq": "never delivered"},
         run={"faults": ["spurious:0.1"]}, codes=("ring-rdt-at-head", "undelivered")),
 )  # fmt: skip
-#: The planted drivers in Python by bug, in the issue's order (1..13).
-PLANTED: dict[str, type[SteppedE1000]] = {b.name: b.python for b in BUGS}
+
 #: the targeted runs' plan: 200 frames of 1500 B, 50 us apart (check-driver's fault cases), a fixed seed
 RUN: dict[str, Any] = {"interval": "50us", "count": 200, "size": 1500, "fault_seed": 7}
 
