@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pseudonic.analysis import attribute_outliers, interval_deviation, summarize
+from pseudonic.analysis import attribute_outliers, interval_deviation, summarize, woken_packet
+from pseudonic.layout import IRQ_RECORD, RAISE_RECORD
 
 INTERVAL = 38_000
 
@@ -59,3 +60,14 @@ def test_an_unexplained_delay_counts_against_the_tool() -> None:
 def test_summaries_keep_every_sample() -> None:
     s = summarize(np.array([1, 2, 3, 1_000_000]))
     assert s["max"] == 1_000_000 and s["n"] == 4 and s["min"] == 1
+
+
+def test_each_delivery_is_put_down_to_the_raise_that_woke_the_run_that_made_it() -> None:
+    raises = np.zeros(3, RAISE_RECORD)
+    raises["packet"] = [0, 4, 9]
+    irqs = np.zeros(3, IRQ_RECORD)
+    irqs["doorbell"] = [1, 3, 0]  # the second run saw the doorbell at 3 (raise 2); the third has no raise on record
+    irqs["delivered"] = [2, 2, 5]  # the first run made deliveries 0-1, the second none, the third 2-4
+    assert woken_packet(irqs, raises, 6).tolist() == [0, 0, -1, -1, -1, -1]
+    irqs["doorbell"][2] = 2
+    assert woken_packet(irqs, raises, 5).tolist() == [0, 0, 4, 4, 4]

@@ -846,6 +846,7 @@ def accounted(
     sent: int | None = None,
     checked: list[bool] | None = None,
     partial: list[int] | None = None,
+    woken: list[int] | None = None,
 ) -> dict[str, dict[str, int]]:
     """``faults.accounts`` over ``count`` entries with the fault bits ``marks`` and these deliveries."""
     slots = np.zeros(count, SLOT)
@@ -857,6 +858,7 @@ def accounted(
         np.array(seq, np.int64),
         None if checked is None else np.array(checked, bool),
         None if partial is None else np.array(partial, np.int64),
+        None if woken is None else np.array(woken, np.int64),
     )
 
 
@@ -917,3 +919,15 @@ def test_entries_not_sent_are_not_accounted() -> None:
 
 def test_a_delivery_matched_to_no_sent_packet_counts_for_none() -> None:
     assert accounted({"rxe": [1]}, [0, -1, 5, 2]) == {"rxe": account(1, 0, 1, 0)}
+
+
+@pytest.mark.parametrize("name", ["spurious", "early-irq"])
+def test_a_bad_delivery_in_a_run_a_spurious_or_early_raise_woke_is_that_fault_misdelivered(name: str) -> None:
+    # entry 1 carries the fault; its raise woke the run that made deliveries 1 and 2: 0 again, and no frame
+    got = accounted({name: [1]}, [0, 0, -1, 2], woken=[0, 1, 1, 2])
+    assert got[name]["misdelivered"] == 2
+
+
+@pytest.mark.parametrize("name", ["spurious", "early-irq"])
+def test_good_deliveries_in_a_run_a_spurious_or_early_raise_woke_are_fine(name: str) -> None:
+    assert accounted({name: [1]}, [0, 1, 2], woken=[0, 1, 1])[name]["misdelivered"] == 0

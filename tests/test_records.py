@@ -39,7 +39,7 @@ COLUMNS = {
     "packets": ["index", "due_ns", "deadline_ns", "start_ns", "end_ns", "spin_gap_ns", "slot", "flags", "frame",
                 "length", "errors", "stored", "dropped", "raised", "spurious", "delivered", "deliveries"],
     "raises": ["index", "raised_ns", "packet", "icr"],
-    "handler_runs": ["index", "entry_ns", "exit_ns", "doorbell", "spin_gap_ns"],
+    "handler_runs": ["index", "entry_ns", "exit_ns", "doorbell", "spin_gap_ns", "delivered"],
     "deliveries": ["index", "packet", "delivered_ns"],
     "run": ["t0_ns", "clock_offset_ns", "verified"],
 }  # fmt: skip
@@ -69,6 +69,7 @@ def made_result(with_plan: bool = True) -> RunResult:
     irqs["exit_ns"] = [T0 + 900, T0 + 3_600]
     irqs["doorbell"] = [1, 2]
     irqs["spin_gap_ns"] = [7, 8]
+    irqs["delivered"] = [3, 4]
     zero: dict[str, Any] = {}
     return RunResult(
         config={}, sent=4, stored=3, received=2, missed=1, lost=2, duplicated=1, reordered=0, corrupted=1,
@@ -107,6 +108,7 @@ EXPECTED: dict[str, dict[str, list[Any]]] = {
         "exit_ns": [T0 + 900, T0 + 3_600],
         "doorbell": [1, 2],
         "spin_gap_ns": [7, 8],
+        "delivered": [3, 4],
     },
     "deliveries": {"index": [0, 1, 2, 3], "packet": [0, 1, 1, -1], "delivered_ns": [-1, -1, -1, -1]},
     "run": {"t0_ns": [T0], "clock_offset_ns": [1_700_000_000_000_000_000], "verified": [True]},

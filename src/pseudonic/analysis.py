@@ -47,6 +47,24 @@ def woken_by(
     return known, woke[known]
 
 
+def woken_packet(irqs: np.ndarray[Any, Any], raises: np.ndarray[Any, Any], deliveries: int) -> np.ndarray[Any, Any]:
+    """Per delivery: the schedule entry whose raise woke the handler run that made it (-1: not known).
+
+    Each handler run's record holds the deliveries made when it returned, so delivery k was made by the
+    first run that returned with more than k.
+    """
+    out = np.full(deliveries, -1, dtype=np.int64)
+    if not len(irqs) or not deliveries:
+        return out
+    known, raise_of = woken_by(irqs, raises)
+    packet = np.full(len(irqs), -1, dtype=np.int64)
+    packet[known] = raises["packet"][raise_of].astype(np.int64)
+    run = np.searchsorted(irqs["delivered"].astype(np.int64), np.arange(deliveries), side="right")
+    inside = run < len(irqs)
+    out[inside] = packet[run[inside]]
+    return out
+
+
 def handler_entries(
     irqs: np.ndarray[Any, Any], raises: np.ndarray[Any, Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -629,6 +629,7 @@ class Controller:
             delivered_seq,
             verdict.checked if verdict is not None else None,
             verdict.partial if verdict is not None else None,
+            analysis.woken_packet(irqs, raises, len(delivered_seq)),
         )
         violations = self._violations(view, tx)
         registers = {

@@ -173,6 +173,7 @@ def _host_python_driver(
         conn.send(("ready", None))
         stage = "interrupt"
         handler = driver.interrupt
+        count = nic.upper.count
         if line.mode == LINE_SIGNAL:
             busy = False
 
@@ -188,7 +189,7 @@ def _host_python_driver(
                     while db := _engine.take_irq(seg, seen, runs):
                         seen = db
                         handler(nic)
-                        _engine.record_exit(seg, runs, seen)
+                        _engine.record_exit(seg, runs, seen, count())
                         runs += 1
                 finally:
                     busy = False
@@ -224,7 +225,7 @@ def _host_python_driver(
                     break
                 seen = db
                 handler(nic)
-                _engine.record_exit(seg, runs, seen)
+                _engine.record_exit(seg, runs, seen, count())
                 runs += 1
         stage = "close"
         driver.close(nic)

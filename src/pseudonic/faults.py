@@ -292,28 +292,42 @@ def accounts(
     seq: np.ndarray[Any, Any],
     checked: np.ndarray[Any, Any] | None,
     partial: np.ndarray[Any, Any] | None,
+    woken: np.ndarray[Any, Any] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Per fault kind in the plan: injected, delivered, dropped, misdelivered (the last fails a run).
 
     ``seq`` is, per delivery, the packet it was matched to (-1: none); ``checked`` per delivery, whether the
-    driver marked it checksum-checked; ``partial`` per delivery, the packet it was a part of (split frames).
+    driver marked it checksum-checked; ``partial`` per delivery, the packet it was a part of (split frames);
+    ``woken`` per delivery, the entry whose raise woke the handler run that made it (-1: not known). A bad
+    delivery (matching no frame, or a frame again) made in a run a spurious or an early raise woke is
+    that fault misdelivered: the driver took something the interrupt did not bring.
     """
     sent = len(stored)
     mask = slots["faults"][:sent]
     out: dict[str, dict[str, int]] = {}
     matched = seq[(seq >= 0) & (seq < sent)]
     times = np.bincount(matched, minlength=sent) if sent else np.zeros(0, np.int64)
+    bad = np.zeros(len(seq), dtype=bool)
+    if len(seq):
+        first = np.zeros(len(seq), dtype=bool)
+        good = np.flatnonzero(seq >= 0)
+        first[good[np.unique(seq[good], return_index=True)[1]]] = True
+        bad = ~first
     for kind in KINDS.values():
         has = (mask & (1 << kind.bit)) != 0
         injected = int(has.sum())
         if not injected:
             continue
+        took = 0
+        if woken is not None and len(woken) and kind.name in ("spurious", "early-irq"):
+            by = woken[bad]
+            took = int(np.count_nonzero(has[by[(by >= 0) & (by < sent)]]))
         if kind.name == "spurious":
-            out[kind.name] = {"injected": injected, "delivered": 0, "dropped": 0, "misdelivered": 0}
+            out[kind.name] = {"injected": injected, "delivered": 0, "dropped": 0, "misdelivered": took}
             continue
         delivered = int(np.count_nonzero(has & (times > 0)))
         twice = int((times[has] - 1).clip(min=0).sum())
-        wrong = twice
+        wrong = twice + took
         if kind.error and kind.name in _FRAME_ERRORS:
             wrong += delivered
         elif kind.error and checked is not None and checked.size:

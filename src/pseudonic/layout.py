@@ -169,7 +169,9 @@ TX_RECORD = _padded(
     [("start_ns", "<u8"), ("end_ns", "<u8"), ("spin_gap_ns", "<u8"), ("slot", "<u4"), ("flags", "<u4")], 32
 )
 RAISE_RECORD = _padded([("raised_ns", "<u8"), ("packet", "<u4"), ("icr", "<u4")], 16)
-IRQ_RECORD = _padded([("entry_ns", "<u8"), ("exit_ns", "<u8"), ("doorbell", "<u8"), ("spin_gap_ns", "<u8")], 32)
+IRQ_RECORD = _padded(
+    [("entry_ns", "<u8"), ("exit_ns", "<u8"), ("doorbell", "<u8"), ("spin_gap_ns", "<u8"), ("delivered", "<u8")], 40
+)
 VIOLATION = _padded([("time_ns", "<u8"), ("descriptor", "<u4"), ("rdt", "<u4")], 16)
 SANITIZER = np.dtype(
     [

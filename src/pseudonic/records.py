@@ -38,6 +38,7 @@ addition). Integers are int64 unless said otherwise.
 - ``entry_ns``, ``exit_ns``: when the handler was entered and returned
 - ``doorbell``: the doorbell value it answered (the raise ``doorbell - 1``)
 - ``spin_gap_ns``: the longest gap between two clock reads while the driver node waited for it
+- ``delivered``: deliveries made so far when it returned (this run's: the difference with the run before)
 
 ``deliveries`` -- one row per socket buffer the driver delivered, in order:
 
@@ -155,6 +156,7 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
             exit_ns=irqs["exit_ns"].astype(np.int64),
             doorbell=irqs["doorbell"].astype(np.int64),
             spin_gap_ns=irqs["spin_gap_ns"].astype(np.int64),
+            delivered=irqs["delivered"].astype(np.int64),
         ),
         "deliveries": _table(index=np.arange(seq.size, dtype=np.int64), packet=seq, delivered_ns=when),
         "run": _table(

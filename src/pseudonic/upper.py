@@ -38,6 +38,10 @@ class UpperLayer(Protocol):
 
     def deliver(self, skb: bytes) -> None: ...
 
+    def count(self) -> int:
+        """Deliveries so far."""
+        ...
+
     def deliver_checked(self, skb: bytes) -> None:
         """Deliver a frame whose checksums the device checked and found good (CHECKSUM_UNNECESSARY)."""
         ...
@@ -82,6 +86,9 @@ class NullLayer:
         self.delivered += 1
 
     deliver_checked = deliver
+
+    def count(self) -> int:
+        return self.delivered
 
     def report(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
@@ -152,6 +159,9 @@ class VerifyLayer:
             then(skb)
 
         self.deliver_checked = deliver_checked
+
+    def count(self) -> int:
+        return len(self.skbs)
 
     def report(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False

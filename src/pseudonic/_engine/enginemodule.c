@@ -80,7 +80,7 @@ static const struct layout_entry layout_entries[] = {
     FIELD(tx_record, slot), FIELD(tx_record, flags),
     SIZE(raise_record), FIELD(raise_record, raised_ns), FIELD(raise_record, packet), FIELD(raise_record, icr),
     SIZE(irq_record), FIELD(irq_record, entry_ns), FIELD(irq_record, exit_ns), FIELD(irq_record, doorbell),
-    FIELD(irq_record, spin_gap_ns),
+    FIELD(irq_record, spin_gap_ns), FIELD(irq_record, delivered),
     SIZE(violation), FIELD(violation, time_ns), FIELD(violation, descriptor), FIELD(violation, rdt),
     SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, writes),
     FIELD(sanitizer, spent_ns), FIELD(sanitizer, first_ns), FIELD(sanitizer, count),
@@ -338,13 +338,13 @@ static PyObject *py_record_exit(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
     unsigned int index;
-    unsigned long long doorbell;
+    unsigned long long doorbell, delivered;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*IK", &view, &index, &doorbell))
+    if (!PyArg_ParseTuple(args, "w*IKK", &view, &index, &doorbell, &delivered))
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
-        pnic_record_exit(&seg, index, doorbell);
+        pnic_record_exit(&seg, index, doorbell, delivered);
         result = Py_None;
         Py_INCREF(result);
     }
@@ -588,7 +588,7 @@ static PyMethodDef methods[] = {
      "wait_irq_eventfd(seg, seen, index, fd) -> doorbell, or 0 when finished"},
     {"take_irq", py_take_irq, METH_VARARGS, "take_irq(seg, seen, index) -> doorbell, or 0 if it has not moved"},
     {"idle_wait", py_idle_wait, METH_VARARGS, "idle_wait(seg, seen, signo) -> False when finished"},
-    {"record_exit", py_record_exit, METH_VARARGS, "record_exit(seg, index): stamp the handler's exit"},
+    {"record_exit", py_record_exit, METH_VARARGS, "record_exit(seg, index, doorbell, delivered): stamp the handler's exit"},
     {"write_mask", py_write_mask, METH_VARARGS, "write_mask(seg, 'ims'|'imc'|'itr', value)"},
     {"cdriver_new", py_cdriver_new, METH_VARARGS,
      "cdriver_new(seg, open, interrupt, close, idle, napi_budget, arena|None, lengths|None[, stamps|None]) -> handle"},

@@ -86,7 +86,7 @@ static void on_line_signal(int signo, siginfo_t *info, void *context)
         return;
     signal_seen = db;
     cd->ops.interrupt(&cd->nic);
-    pnic_record_exit(&cd->seg, (uint32_t)signal_runs, db);
+    pnic_record_exit(&cd->seg, (uint32_t)signal_runs, db, cd->upper.count + cd->upper.overflow);
     signal_runs = signal_runs + 1;
 }
 
@@ -148,7 +148,7 @@ uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line
             break;
         seen = db;
         cd->ops.interrupt(&cd->nic);
-        pnic_record_exit(&cd->seg, (uint32_t)runs, db);
+        pnic_record_exit(&cd->seg, (uint32_t)runs, db, cd->upper.count + cd->upper.overflow);
         runs++;
     }
     return runs;

@@ -17,15 +17,19 @@ static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, 
         r->exit_ns = 0;
         r->doorbell = db;
         r->spin_gap_ns = gap;
+        r->delivered = 0;
     }
 }
 
-/* The handler returned having seen every raise up to `doorbell`: stamp its
- * exit, and ack the line (the EOI a level line waits for; pnic_device.c). */
-void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell)
+/* The handler returned having seen every raise up to `doorbell`, with
+ * `delivered` deliveries made so far: stamp its exit, and ack the line (the
+ * EOI a level line waits for; pnic_device.c). */
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered)
 {
-    if (index < seg->hdr->capacity)
+    if (index < seg->hdr->capacity) {
         seg->irqs[index].exit_ns = pnic_now_ns();
+        seg->irqs[index].delivered = delivered;
+    }
     __atomic_store_n(&seg->drv->acked, doorbell, __ATOMIC_RELEASE);
 }
 

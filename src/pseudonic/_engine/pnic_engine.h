@@ -74,7 +74,7 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo);
-void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell);
+void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered);
 
 /* pnic_sanitize.c */
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt);

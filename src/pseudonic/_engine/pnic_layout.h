@@ -259,6 +259,7 @@ struct pnic_irq_record {
     uint64_t exit_ns;     /* the handler returned */
     uint64_t doorbell;    /* doorbell value that woke it */
     uint64_t spin_gap_ns; /* longest gap between two reads while waiting: a machine stall */
+    uint64_t delivered;   /* deliveries the upper layer had when the handler returned: what each run delivered */
 };
 
 /* The sanitizer's state and findings, written by the driver node only (at
@@ -295,6 +296,6 @@ _Static_assert(sizeof(struct pnic_slot) == 24, "schedule entry size");
 _Static_assert(sizeof(struct pnic_frame) == 24, "frame table entry size");
 _Static_assert(sizeof(struct pnic_tx_record) == 32, "tx record size");
 _Static_assert(sizeof(struct pnic_raise_record) == 16, "raise record size");
-_Static_assert(sizeof(struct pnic_irq_record) == 32, "irq record size");
+_Static_assert(sizeof(struct pnic_irq_record) == 40, "irq record size");
 
 #endif /* PNIC_LAYOUT_H */
