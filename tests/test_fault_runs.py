@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pseudonic
-from conftest import needs_two_cores
+from conftest import DRIVERS_DIR, needs_two_cores
 from pseudonic import recording, schedule
 from pseudonic.cli import main
 from pseudonic.faults import KINDS
@@ -107,3 +107,13 @@ def test_a_bad_fault_is_one_line_and_exit_2(option: str, says: str, capsys: pyte
     assert main(["run", "--ring-size", "64", "--fault", option, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
+
+
+def test_a_driver_that_hands_nothing_back_starves_the_ring_and_fails() -> None:
+    # RDT written to next_to_clean: after a batch of 7 into a ring of 8 it equals RDH, and stays there
+    due = [0] * 7 + [1_000_000 + 50_000 * i for i in range(20)]
+    planted = str(DRIVERS_DIR / "planted.py:RdtAtHead")
+    r = pseudonic.run(slots=schedule.from_offsets(due), driver=planted, ring_size=8, itr="100us", sanitize=True,
+                      wait_for_cores=True)  # fmt: skip
+    assert r.missed == 20 and not r.passed
+    assert r.verdict is not None and "ring-starved" in [f.code for f in r.verdict.reasons], r.verdict

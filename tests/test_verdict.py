@@ -42,6 +42,13 @@ def test_a_clean_run_passes() -> None:
         ({"failure": {"kind": "driver crashed", "message": "killed by SIGSEGV", "handler_run": 4}},
          "driver-failed", "SIGSEGV"),
         ({"failure": {"kind": "device node died", "message": "killed by SIGKILL"}}, "run-failed", "SIGKILL"),
+        ({"stored": 7, "received": 7, "missed": 993, "starved": True}, "ring-starved", "next_to_clean - 1"),
+        ({"faults": {"split": {"injected": 3, "delivered": 3, "dropped": 0, "misdelivered": 2}}}, "fault-split",
+         "gather until EOP"),
+        ({"ring_violations": {"dd-still-set": {"count": 4, "first": {"packet": 9, "descriptor": 9, "rdt": 10}}}},
+         "ring-dd-still-set", "first: packet 9, descriptor 9, rdt 10"),
+        ({"corrupted": 5, "received": 995, "poisoned": 5, "corruption": ("delivery 3 carries the poison",)},
+         "corrupted", "(5 poisoned) -- delivery 3 carries the poison"),
     ],
 )  # fmt: skip
 def test_each_failure_fails_and_says_what_it_usually_means(change: dict[str, object], code: str, says: str) -> None:
@@ -78,3 +85,14 @@ def test_a_bad_max_missed_is_a_usage_error_naming_the_range(text: str) -> None:
 def test_an_interrupted_run_says_so_in_its_verdict() -> None:
     v = judge(replace(CLEAN, received=500, stored=500, packets=500), interrupted_by="SIGTERM")
     assert v.line().startswith("INTERRUPTED by SIGTERM (partial figures)")
+
+
+def test_drops_with_descriptors_still_waiting_are_slowness_not_a_starved_ring() -> None:
+    v = judge(replace(CLEAN, stored=900, received=900, missed=100, starved=False))
+    assert v.passed and [n.code for n in v.notes] == ["missed"]
+
+
+def test_a_split_frame_dropped_whole_may_be_counted_or_not() -> None:
+    for rx_errors in (0, 1):
+        assert judge(replace(CLEAN, received=999, split_dropped=1, rx_errors=rx_errors)).passed
+    assert "rx-errors-miscounted" in codes(replace(CLEAN, received=999, split_dropped=1, rx_errors=2))

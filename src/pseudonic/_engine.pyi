@@ -43,6 +43,7 @@ DEV_STORM: int
 IRQ_EDGE: int
 IRQ_LEVEL: int
 SLOT_NO_RAISE: int
+TX_REFUSED: int
 FRAME_IPV4: int
 FRAME_L4: int
 MAX_FRAME: int

@@ -41,6 +41,7 @@ from .layout import (
     RXD_STAT_DD,
     SAN_KINDS,
     SLOT_SPURIOUS,
+    TX_REFUSED,
     TX_STORED,
     SegmentView,
     segment_size,
@@ -612,7 +613,8 @@ class Controller:
         else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
             received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
         span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
-        errored = stored & ((self.slots["flags"][:sent] & RXD_ERR_FRAME) != 0)
+        # Frame errors: the plan's, and RXE where the device refused a buffer outside the pool.
+        errored = stored & (((self.slots["flags"][:sent] & RXD_ERR_FRAME) != 0) | ((tx["flags"] & TX_REFUSED) != 0))
         delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
         matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
         delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
@@ -657,6 +659,7 @@ class Controller:
             rdt_written=registers["rdt"] != 0,
             failure=failure if interrupted is None else None,
             split_dropped=max(split_dropped, 0),
+            starved=registers["rdh"] == registers["rdt"] and not (view.ring["status"] & RXD_STAT_DD).any(),
             poisoned=verdict.poisoned if verdict else 0,
             partial=int(np.count_nonzero(verdict.partial >= 0))
             if verdict is not None and verdict.partial is not None

@@ -36,6 +36,8 @@ TX_STORED: int = _engine.TX_STORED
 TX_DROPPED: int = _engine.TX_DROPPED
 TX_RAISED: int = _engine.TX_RAISED
 TX_SPURIOUS: int = _engine.TX_SPURIOUS
+#: a descriptor whose buffer_addr was outside the pool: written back with RXE and no data
+TX_REFUSED: int = _engine.TX_REFUSED
 SLOT_ERRORS_MASK: int = _engine.SLOT_ERRORS_MASK
 SLOT_SPURIOUS: int = _engine.SLOT_SPURIOUS
 LINE_SPIN: int = _engine.LINE_SPIN

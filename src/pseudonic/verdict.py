@@ -162,6 +162,9 @@ class Counts:
     failure: dict[str, Any] | None = None
     #: stored frames over several descriptors that were not delivered: a driver may drop them whole
     split_dropped: int = 0
+    #: the run ended with the device owning no descriptor (RDT = RDH) and none written back waiting (no DD):
+    #: the driver held every descriptor, cleaned, and handed none back
+    starved: bool = False
     #: of the corrupted deliveries: poisoned by the sanitizer, parts of split frames; how the first differ
     poisoned: int = 0
     partial: int = 0
@@ -251,7 +254,14 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
             "frame errors" + (f" (and {c.split_dropped} split frames were dropped whole)" if c.split_dropped else ""),
             "the driver miscounts its drops (each frame with a frame error is one drop)",
         ))  # fmt: skip
-    if c.missed:
+    if c.missed and c.starved and c.rdt_written:
+        out.append(Finding(
+            "ring-starved", f"{c.missed} packets dropped by the device while the driver held every descriptor, "
+            "cleaned, and handed none back (RDT = RDH when the run ended)",
+            "descriptors taken but never returned: RDT written to next_to_clean instead of next_to_clean - 1, "
+            "or not written after cleaning",
+        ))  # fmt: skip
+    elif c.missed:
         share = c.missed / c.packets if c.packets else 0.0
         what = f"{c.missed} of {c.packets} packets ({100 * share:.2f} %) dropped by the device (MPC)"
         if max_missed is not None and not max_missed.allows(c.missed, c.packets):

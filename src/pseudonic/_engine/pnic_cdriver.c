@@ -92,7 +92,7 @@ static void on_line_signal(int signo, siginfo_t *info, void *context)
 
 static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
 {
-    struct sigaction sa, old;
+    struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_line_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -100,7 +100,7 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
     signal_driver = cd;
     signal_seen = 0;
     signal_runs = 0;
-    sigaction(signo, &sa, &old);
+    sigaction(signo, &sa, NULL);
     for (;;) {
         if (cd->ops.idle != NULL) {
             uint64_t db;
@@ -131,7 +131,12 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
             sigprocmask(SIG_SETMASK, &prev, NULL);
         }
     }
-    sigaction(signo, &old, NULL);
+    /* Ignored from now on, not put back: the device's last kick may land after we
+     * leave, and a real-time signal's default action would kill the node
+     * (the Python host does the same). */
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(signo, &sa, NULL);
     signal_driver = NULL;
     return signal_runs;
 }

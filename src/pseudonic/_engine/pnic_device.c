@@ -18,6 +18,8 @@
  * from the driver's core: long enough for a cross-core transfer, short
  * enough not to fight a driver still handling the previous packet. */
 #define PNIC_RETAKE_NS 400u
+/* The longest a fault's raise is waited on for its answer (await_answer). */
+#define PNIC_ANSWER_MAX_NS 10000000u
 
 static void put_be(uint8_t *p, uint64_t v, int n)
 {
@@ -111,7 +113,8 @@ struct rx_frame {
     uint32_t seq;
     uint64_t stamp_ns;
     uint8_t errors;
-    uint32_t parts; /* 1 or more */
+    uint32_t parts;   /* 1 or more */
+    uint32_t refused; /* set by fill: a descriptor's buffer was outside the pool */
 };
 
 /* A frame's bytes stamped outside the ring, for a frame over several descriptors
@@ -125,7 +128,7 @@ static uint8_t split_scratch[PNIC_MAX_FRAME];
  * one -- which is why real 8254x parts may fetch descriptors ahead.  A frame
  * needs all its descriptors: without them it is dropped whole (MPC, RXO).
  * Returns the first descriptor, or -1 if dropped. */
-static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct rx_frame *f)
+static int64_t fill(struct pnic_segment *seg, uint32_t rdt, struct rx_frame *f)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
@@ -159,6 +162,7 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct rx_fram
                 sum = fold(sum + stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
         } else {
             errors |= PNIC_RXD_ERR_RXE;
+            f->refused = 1;
             len = 0;
         }
         d->length = (uint16_t)len;
@@ -212,7 +216,7 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
                      uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
 {
     uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-    struct rx_frame f = {frame, length, stamp_off, csum_off, 0, 0, seq, stamp_ns, errors, 1};
+    struct rx_frame f = {frame, length, stamp_off, csum_off, 0, 0, seq, stamp_ns, errors, 1, 0};
     int64_t first = fill(seg, rdt, &f);
     if (first >= 0)
         publish(seg, rdt, (uint32_t)first, &f);
@@ -402,6 +406,22 @@ int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan 
     return PNIC_OK;
 }
 
+/* After a fault's raise at `raised_ns`: spin until the driver has answered it
+ * (a handler that saw this doorbell returned: its EOI, drv->acked), at most
+ * PNIC_ANSWER_MAX_NS, or a stop (-1).  So a driver that reads before DD, or
+ * takes what a spurious interrupt did not bring, does so every time, not
+ * only when its handler happens to run before the next write. */
+static int await_answer(struct pnic_segment *seg, uint64_t raised_ns)
+{
+    const uint64_t db = seg->line->doorbell;
+    while (__atomic_load_n(&seg->drv->acked, __ATOMIC_ACQUIRE) < db && pnic_now_ns() - raised_ns < PNIC_ANSWER_MAX_NS) {
+        if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+            return -1;
+        cpu_relax();
+    }
+    return 0;
+}
+
 /* Spin until `until` (the early-interrupt fault's delay), or a stop. */
 static int hold_until(struct pnic_segment *seg, uint64_t until)
 {
@@ -490,7 +510,7 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
             flags = PNIC_TX_SPURIOUS;
         } else {
             struct rx_frame f = {plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, fr->sum, fr->kind,
-                                 i, start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK), sl->parts ? sl->parts : 1u};
+                                 i, start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK), sl->parts ? sl->parts : 1u, 0};
             /* Too few descriptors when we looked: look once more, the driver may have caught up. */
             if (rdt >= h->ring_size || ((rdt - rdh) & (h->ring_size - 1)) < f.parts)
                 rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
@@ -501,17 +521,22 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
                 if (raise)
                     raised = moderated_raise(seg, &plan->line, &mod, i, &end);
                 raise = 0;
-                if (hold_until(seg, start + sl->early_ns) < 0)
+                if (hold_until(seg, start + sl->early_ns) < 0 || (raised && await_answer(seg, end) < 0))
                     goto stopped;
                 rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
             }
             slot = fill(seg, rdt, &f);
-            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED;
+            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED | (f.refused ? PNIC_TX_REFUSED : 0u);
             if (slot >= 0)
                 publish(seg, rdt, (uint32_t)slot, &f);
         }
-        if (raise)
+        if (raise) {
             raised = moderated_raise(seg, &plan->line, &mod, i, &end);
+            /* A spurious raise is answered before anything else is written, so that a handler that
+             * takes what the interrupt did not bring finds nothing -- whatever the machine's timing. */
+            if (raised && (sl->flags & PNIC_SLOT_SPURIOUS) && await_answer(seg, end) < 0)
+                goto stopped;
+        }
         if (raised) {
             flags |= PNIC_TX_RAISED;
             if (plan->line.mode != PNIC_LINE_SPIN) /* the send includes the system call that carries the line */

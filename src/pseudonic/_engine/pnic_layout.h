@@ -102,6 +102,7 @@
 #define PNIC_TX_DROPPED 0x2u /* no free descriptor: counted in MPC */
 #define PNIC_TX_RAISED 0x4u  /* the interrupt line was raised for it */
 #define PNIC_TX_SPURIOUS 0x8u /* a spurious interrupt, no packet (PNIC_SLOT_SPURIOUS) */
+#define PNIC_TX_REFUSED 0x10u /* a buffer_addr outside the pool: written back with RXE and no data */
 
 /* Ring sanitizer violations (pnic_sanitizer.count[...]), each checked at the
  * hand-over of descriptors to the device, i.e. at an RDT write (DESIGN.md
