@@ -12,11 +12,13 @@ does with each kind is stated once, here, in :data:`KINDS` (8254x SDM
 - ``split:N``: a frame over N descriptors, EOP on the last only (also what
   a frame longer than the buffer gets): reassemble it, or drop it whole --
   never deliver a part;
-- ``spurious``: a raise with no new descriptor: take nothing;
+- ``spurious``: a raise with no new descriptor (answered before the device
+  writes on): take nothing;
 - ``lost-irq``: the descriptor is written, the line is not raised: the next
   interrupt collects it;
-- ``early-irq:D``: the line is raised D ns before the frame and its
-  descriptor are written (the interrupt overtook the DMA writes): take
+- ``early-irq:D``: the line is raised D ns -- and the handler it woke has
+  returned -- before the frame and its descriptor are written (the interrupt
+  overtook the DMA writes): take
   nothing that is not DD yet -- its buffer still holds what was there, or
   the sanitizer's poison -- and collect it on the next interrupt;
 - ``burst:N``: N packets back to back at once, more than the ring holds:
@@ -88,10 +90,11 @@ KINDS: dict[str, Kind] = {
                  "deliver it, not marked checksum-checked", error=RXD_ERR_TCPE),
     "split": Kind("split", 7, "the frame over N descriptors, EOP on the last only",
                   "reassemble it, or drop it whole; never deliver a part", arg="N"),
-    "spurious": Kind("spurious", 8, "a raise with no new descriptor", "take nothing"),
+    "spurious": Kind("spurious", 8, "a raise with no new descriptor, answered before the device writes on",
+                     "take nothing"),
     "lost-irq": Kind("lost-irq", 9, "the descriptor written, the line not raised",
                      "collect it at the next interrupt"),
-    "early-irq": Kind("early-irq", 10, "the line raised D ns before the frame and DD are written",
+    "early-irq": Kind("early-irq", 10, "the line raised D ns, and answered, before the frame and DD are written",
                       "take nothing before DD; collect it at the next interrupt", arg="D"),
     "burst": Kind("burst", 11, "N packets back to back, more than the ring holds",
                   "deliver every frame the device stored (it drops the rest: MPC)", arg="N"),
