@@ -674,6 +674,10 @@ class Controller:
 
         # Which packet woke each handler run: the one that raised the doorbell it saw.
         known, raise_of = analysis.woken_by(irqs, raises)
+        # A raise for an entry the device had not finished when it stopped has no deadline on record here.
+        recorded = raises["packet"][raise_of].astype(np.int64) < sent
+        known[known] = recorded
+        raise_of = raise_of[recorded]
         woke_packet = raises["packet"][raise_of].astype(np.int64)
         deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
         deviation["outliers_by_cause"] = analysis.attribute_outliers(

@@ -505,6 +505,7 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         uint32_t flags;
         uint64_t end = start;
         int raise = !(sl->flags & PNIC_SLOT_NO_RAISE), raised = 0;
+        int stopping = 0; /* asked to stop while a raise was awaited: record this entry, then stop */
         if (sl->flags & PNIC_SLOT_SPURIOUS) {
             set_cause(dev, PNIC_ICR_RXT0);
             flags = PNIC_TX_SPURIOUS;
@@ -521,21 +522,22 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
                 if (raise)
                     raised = moderated_raise(seg, &plan->line, &mod, i, &end);
                 raise = 0;
-                if (hold_until(seg, start + sl->early_ns) < 0 || (raised && await_answer(seg, end) < 0))
-                    goto stopped;
+                stopping = hold_until(seg, start + sl->early_ns) < 0 || (raised && await_answer(seg, end) < 0);
                 rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
             }
-            slot = fill(seg, rdt, &f);
-            flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED | (f.refused ? PNIC_TX_REFUSED : 0u);
-            if (slot >= 0)
-                publish(seg, rdt, (uint32_t)slot, &f);
+            flags = 0;
+            if (!stopping) {
+                slot = fill(seg, rdt, &f);
+                flags = slot < 0 ? PNIC_TX_DROPPED : PNIC_TX_STORED | (f.refused ? PNIC_TX_REFUSED : 0u);
+                if (slot >= 0)
+                    publish(seg, rdt, (uint32_t)slot, &f);
+            }
         }
         if (raise) {
             raised = moderated_raise(seg, &plan->line, &mod, i, &end);
             /* A spurious raise is answered before anything else is written, so that a handler that
              * takes what the interrupt did not bring finds nothing -- whatever the machine's timing. */
-            if (raised && (sl->flags & PNIC_SLOT_SPURIOUS) && await_answer(seg, end) < 0)
-                goto stopped;
+            stopping = raised && (sl->flags & PNIC_SLOT_SPURIOUS) && await_answer(seg, end) < 0;
         }
         if (raised) {
             flags |= PNIC_TX_RAISED;
@@ -551,6 +553,8 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
         rec->flags = flags;
         __atomic_store_n(&dev->sent, i + 1, __ATOMIC_RELEASE);
+        if (stopping)
+            goto stopped;
     }
     /* A raise still held back fires when ITR allows or the driver unmasks (or,
      * on the level line, returns from its handler); a driver that keeps its
