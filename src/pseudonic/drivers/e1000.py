@@ -60,7 +60,6 @@ class E1000:
     def __init__(self) -> None:
         self.next_to_clean = 0
         self.rx_errors = 0
-        self.delivered = 0
         #: the parts of a frame over several descriptors, until its EOP
         self.gathered: list[bytes] = []
 
@@ -125,7 +124,6 @@ class E1000:
                 returned = taken
         if taken:
             self.rx_errors += errors
-            self.delivered += taken - errors
             self.next_to_clean = i
             if taken != returned:
                 nic.write_rdt((i - 1) & mask)
