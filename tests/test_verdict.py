@@ -28,7 +28,7 @@ def test_a_clean_run_passes() -> None:
 @pytest.mark.parametrize(
     ("change", "code", "says"),
     [
-        ({"duplicated": 21015}, "duplicated", "DD not cleared"),
+        ({"duplicated": 21015}, "duplicated", "status not cleared"),
         ({"reordered": 3}, "reordered", "out of ring order"),
         ({"corrupted": 1000, "received": 0}, "corrupted", "before DD"),
         ({"received": 990}, "undelivered", "10 of 1000 stored frames never delivered"),

@@ -205,12 +205,13 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     if c.duplicated:
         out.append(Finding(
             "duplicated", f"{c.duplicated} frames delivered more than once",
-            "a descriptor was taken again before the device refilled it (DD not cleared, or next-to-clean "
-            "not advanced)",
+            "a descriptor taken twice: its status not cleared before it was handed back, next-to-clean not "
+            "advanced, or an index that wraps wrong",
         ))  # fmt: skip
     if c.reordered:
         out.append(Finding("reordered", f"{c.reordered} frames delivered out of order",
-                           "descriptors were taken out of ring order"))  # fmt: skip
+                           "descriptors taken out of ring order: next-to-clean reset or skipped, or a batch "
+                           "handed up in another order"))  # fmt: skip
     if c.corrupted:
         kinds = [f"{c.poisoned} poisoned" if c.poisoned else "", f"{c.partial} parts of split frames" if c.partial
                  else ""]  # fmt: skip
