@@ -11,17 +11,21 @@ the detail, never a traceback.
 
 - ``delivery`` -- 1000 frames of 1500 B, 50 µs apart (a pace any driver
   keeps): every frame is delivered once, in order, intact.
-- ``wrap-around`` -- a ring of 8 descriptors and 43 frames: the ring wraps
-  five times. The driver must follow ring ownership (8254x SDM 3.2.6: the
-  device owns RDH..RDT-1; the driver takes descriptors with DD set from its
-  own next-to-clean, clears them and moves RDT past them), including the
-  index wrapping from the last descriptor to the first.
+- ``wrap-around`` -- a ring of 8 descriptors and 67 frames: the ring wraps
+  eight times (at least five even if a stall of the machine makes the device
+  drop some; every frame stored must be delivered, in order). The driver
+  must follow ring ownership (8254x SDM 3.2.6: the device owns RDH..RDT-1;
+  the driver takes descriptors with DD set from its own next-to-clean,
+  clears them and moves RDT past them), including the index wrapping from
+  the last descriptor to the first.
 - ``ring-full recovery`` -- a back-to-back burst of 48 frames into a ring of
   16 fills it; the device never waits for the driver: it drops what does not
   fit and counts it in MPC. Interrupts are held back by ITR (SDM 13.4.18,
   100 µs) during the burst so that the ring fills however fast the driver
   is. Then 100 frames trickle in, 50 µs apart, 2 ms later. Every frame not
-  received must be a counted drop, and the whole trickle is received.
+  received must be a counted drop, and the trickle's second half is received
+  (a driver that did not recover loses it all; a stall of the machine may
+  cost one that did a few early frames).
 - ``ICR, level line`` -- 300 frames on the level-triggered line (INTx, the
   8254x's): a handler that returns without reading ICR (read-to-clear)
   leaves the line asserted and is entered again at once -- an interrupt
@@ -113,7 +117,10 @@ def _delivery_judge(r: RunResult) -> str | None:
 
 
 WRAP_RING = 8
-WRAP_PACKETS = 5 * WRAP_RING + 3
+WRAP_WRAPS = 5
+#: Frames enough for the ring to wrap WRAP_WRAPS times even if a stall of the machine makes the device drop
+#: some: a ring of 8 at 50 µs lasts 400 µs, and this VM takes a core away for longer now and then.
+WRAP_PACKETS = 8 * WRAP_RING + 3
 
 
 def _wrap_params() -> dict[str, Any]:
@@ -121,10 +128,17 @@ def _wrap_params() -> dict[str, Any]:
 
 
 def _wrap_judge(r: RunResult) -> str | None:
-    if r.received != r.sent or not _in_order(r, np.arange(r.sent)):
+    stored = np.flatnonzero((r.tx["flags"] & TX_STORED) != 0)
+    # Every frame stored delivered once, in ring order; a frame the device dropped (MPC) is no fault of the driver.
+    if not _in_order(r, stored) or r.missed != r.lost:
         return (
-            f"{r.received}/{r.sent} delivered through a ring of {WRAP_RING}, {r.reordered} reordered, "
-            f"{r.duplicated} duplicated, {r.corrupted} corrupted, {r.missed} missed by the device"
+            f"{r.received}/{stored.size} stored frames delivered in order through a ring of {WRAP_RING}, "
+            f"{r.reordered} reordered, {r.duplicated} duplicated, {r.corrupted} corrupted"
+        )
+    if stored.size < WRAP_WRAPS * WRAP_RING:
+        return (
+            f"only {stored.size} frames stored ({r.missed} dropped by the device): the ring wrapped fewer than "
+            f"{WRAP_WRAPS} times"
         )
     return None
 
@@ -142,8 +156,10 @@ def _full_params() -> dict[str, Any]:
 
 
 def _trickle_missing(r: RunResult) -> int:
-    trickle = np.arange(BURST, BURST + TRICKLE)
-    return int(np.count_nonzero(~np.isin(trickle, r.delivered_seq)))
+    """Frames of the trickle's second half not received: a driver that did not recover loses them all; one that
+    did may still lose frames early in the trickle if the machine took its core away (the device then drops)."""
+    late = np.arange(BURST + TRICKLE // 2, BURST + TRICKLE)
+    return int(np.count_nonzero(~np.isin(late, r.delivered_seq)))
 
 
 def _full_judge(r: RunResult) -> str | None:
@@ -155,8 +171,8 @@ def _full_judge(r: RunResult) -> str | None:
     missing = _trickle_missing(r)
     if missing:
         return (
-            f"{missing} of the {TRICKLE} frames after the burst were not received "
-            f"({TRICKLE - int(stored.sum())} found no free descriptor): the driver did not recover"
+            f"{missing} of the last {TRICKLE // 2} of {TRICKLE} frames after the burst were not received "
+            f"({TRICKLE - int(stored.sum())} of the {TRICKLE} found no free descriptor): the driver did not recover"
         )
     if r.corrupted or r.duplicated or r.reordered:
         return f"{r.corrupted} corrupted, {r.duplicated} duplicated, {r.reordered} reordered"
@@ -258,7 +274,10 @@ CASES: tuple[_Case, ...] = (
         "wrap-around",
         _wrap_params,
         _wrap_judge,
-        lambda r: f"{r.received}/{r.sent} delivered in order, ring of {WRAP_RING} wrapped {r.sent // WRAP_RING} times",
+        lambda r: (
+            f"{r.received}/{r.sent} delivered in order, ring of {WRAP_RING} wrapped {r.stored // WRAP_RING} times"
+            + (f" ({r.missed} dropped by the device)" if r.missed else "")
+        ),
     ),
     _Case(
         "ring-full recovery",
