@@ -131,6 +131,10 @@ def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
 
 def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.mmap) -> None:
     """Host one run and report it; a driver failure ends the node (SystemExit)."""
+    if run.line.mode == LINE_SIGNAL:
+        # Until the host installs its handler the line's signal is ignored, not fatal (a real-time signal's
+        # default): the device may raise as soon as it hears "ready", and the host looks at the doorbell first.
+        signal.signal(run.line.signo, signal.SIG_IGN)
     view = SegmentView(seg)
     args = (conn, seg, view, driver, run.upper, run.frames, run.slots, run.line, run.napi_budget, run.keep_frames)
     try:
