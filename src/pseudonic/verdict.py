@@ -199,6 +199,8 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     elif undelivered > 0 and c.failure is None:
         out.append(Finding(
             "undelivered", f"{undelivered} of {good} stored frames never delivered",
+            "their buffers were read after they were handed back, or before DD: the poisoned deliveries"
+            if c.poisoned else
             "descriptors with DD set were left in the ring (the handler stopped early, or lost a wake-up)"
             if c.handler_runs else "the driver's handler never ran",
         ))  # fmt: skip
