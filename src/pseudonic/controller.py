@@ -166,8 +166,7 @@ def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConf
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1) if specs else 0
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"fault seed {seed!r} must be a whole number, 0 or more")
-    if "faults" in plan.origin:  # already applied (a replayed plan): keep it as it was
-        return plan
+    # A plan that carries faults already (a replayed one) keeps them; new specs add to them.
     return faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size)
 
 

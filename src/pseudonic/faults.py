@@ -242,7 +242,7 @@ def apply(plan: Plan, specs: Sequence[str | FaultSpec], seed: int, ring_size: in
         raise ConfigError(f"with its faults the plan has {slots.size} entries: give at most {MAX_PACKETS}")
     origin = dict(plan.origin)
     if parsed:
-        origin["faults"] = [s.describe() for s in parsed]
+        origin["faults"] = [*origin.get("faults", []), *(s.describe() for s in parsed)]
         origin["fault_seed"] = seed
     return Plan(slots, plan.frames, origin)
 

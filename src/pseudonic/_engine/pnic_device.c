@@ -305,7 +305,7 @@ struct moderation {
  * - a level line (INTx) is one wire, asserted or not: while a handler runs
  *   (before its EOI, which here is the driver node's `acked`), a new cause
  *   raises nothing more; once the handler has returned, a cause still in
- *   ICR & IMS raises the line again (level_reassert).
+ *   ICR & IMS raises the line again (level_asserted).
  * A held raise is retried from the send loop's wait, so it fires on time
  * whether or not another packet comes.  Returns 1 if the line was raised. */
 static int moderated_raise(struct pnic_segment *seg, const struct pnic_line *line, struct moderation *mod,
