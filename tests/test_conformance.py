@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -176,3 +178,45 @@ def test_a_c_driver_that_segfaults_is_reported_and_nothing_is_left_behind(tmp_pa
     assert "SIGSEGV" in r.error["message"]
     assert isinstance(r.error["last_packet"], int)
     # the conftest's autouse fixture checks that no segment and no node process is left
+
+
+# -- a run the machine disturbed is not judged --------------------------------------------------------
+
+
+class _Disturbed:
+    """A session whose runs come back with these waits for a core (ns) and these verdicts, in turn."""
+
+    def __init__(self, runs: list[tuple[int, bool]]) -> None:
+        self.runs = list(runs)
+        self.made = 0
+
+    def run(self, **kwargs: object) -> SimpleNamespace:
+        waited, good = self.runs[self.made]
+        self.made += 1
+        stalls = {"device": {"run_delay_ns": 0}, "driver": {"run_delay_ns": waited}}
+        return SimpleNamespace(error=None, verdict=None, stalls=stalls, good=good)
+
+
+def _case() -> Any:
+    from pseudonic.conformance import _Case
+
+    return _Case("stub", dict, lambda r: None if r.good else "2 frames short", lambda r: "all there")
+
+
+def test_a_run_the_machine_disturbed_is_run_again_and_not_judged() -> None:
+    from pseudonic.conformance import DISTURBED_NS, _run_case
+
+    session = _Disturbed([(DISTURBED_NS + 1, False), (0, True)])
+    result = _run_case(_case(), session, "spin")  # type: ignore[arg-type]
+    assert result.passed and session.made == 2 and "1 run(s) the machine disturbed not judged" in result.detail
+
+
+def test_a_driver_that_fails_undisturbed_runs_fails_and_disturbed_reruns_are_bounded() -> None:
+    from pseudonic.conformance import ATTEMPTS, DISTURBED_NS, DISTURBED_RERUNS, _run_case
+
+    session = _Disturbed([(0, False)] * ATTEMPTS)
+    assert not _run_case(_case(), session, "spin").passed and session.made == ATTEMPTS  # type: ignore[arg-type]
+    always = _Disturbed([(DISTURBED_NS * 10, False)] * (DISTURBED_RERUNS + ATTEMPTS))
+    result = _run_case(_case(), always, "spin")  # type: ignore[arg-type]
+    assert not result.passed and always.made == DISTURBED_RERUNS + ATTEMPTS
+    assert "the machine kept a node from its core" in result.detail

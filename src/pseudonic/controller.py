@@ -719,8 +719,8 @@ class Controller:
                 irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
             ),
             stalls={
-                "device": analysis.stalls(tx["spin_gap_ns"]),
-                "driver": analysis.stalls(irqs["spin_gap_ns"]),
+                "device": {**analysis.stalls(tx["spin_gap_ns"]), "run_delay_ns": int(view.dev["run_delay_ns"][0])},
+                "driver": {**analysis.stalls(irqs["spin_gap_ns"]), "run_delay_ns": int(view.drv["run_delay_ns"][0])},
             },
             verified=verdict.verified if verdict else False,
             error=failure,

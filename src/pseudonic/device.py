@@ -14,8 +14,9 @@ import numpy as np
 
 from . import _engine
 from .frames import FrameSet
+from .layout import SegmentView
 from .line import Line
-from .node import become_node
+from .node import become_node, run_delay_ns
 
 #: t0 lies this far after the call, so packet 0 is not late for the set-up.
 DEFAULT_LEAD_NS = 200_000
@@ -38,6 +39,7 @@ def device_node(
     irq_mode: int,
 ) -> None:
     become_node(core, parent_pid)
+    waited = run_delay_ns()
     _engine.device_run(
         seg,
         slots,
@@ -52,3 +54,6 @@ def device_node(
         irq_mode,
         STORM_LIMIT,
     )
+    view = SegmentView(seg)
+    view.dev["run_delay_ns"][0] = run_delay_ns() - waited
+    view.release()

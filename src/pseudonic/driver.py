@@ -51,7 +51,7 @@ from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
 from .line import Line
 from .loading import check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
-from .node import become_node, end_descendants
+from .node import become_node, end_descendants, run_delay_ns
 from .segment import Segment
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
@@ -175,6 +175,7 @@ def _host_python_driver(
         driver.open(nic)
         _engine.prefault(seg)
         conn.send(("ready", None))
+        waited = run_delay_ns()
         stage = "interrupt"
         handler = driver.interrupt
         count = nic.upper.count
@@ -231,6 +232,7 @@ def _host_python_driver(
                 handler(nic)
                 _engine.record_exit(seg, runs, seen, count())
                 runs += 1
+        view.drv["run_delay_ns"][0] = run_delay_ns() - waited
         stage = "close"
         driver.close(nic)
     except BaseException as exc:
@@ -287,7 +289,9 @@ def _host_c_driver(
         raise DriverFailed
     _engine.prefault(seg)
     conn.send(("ready", None))
+    waited = run_delay_ns()
     runs = _engine.cdriver_loop(handle, line.mode, line.fd, line.signo)
+    view.drv["run_delay_ns"][0] = run_delay_ns() - waited
     _engine.cdriver_close(handle)
     view.drv["handled"][0] = runs
 

@@ -138,16 +138,17 @@ DEV_REGS = _padded(
         ("", "<u4"),
         ("written", "<u8"),
         ("reasserted", "<u8"),
+        ("run_delay_ns", "<u8"),
     ],
     LINE_PAIR,
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {
-        "names": ["rdt", "ready", "handled", "line_seen", "acked", "icr_reads", "ims", "itr", "rxcsum"],
-        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
+        "names": ["rdt", "ready", "handled", "line_seen", "acked", "icr_reads", "run_delay_ns", "ims", "itr", "rxcsum"],
+        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
         # IMS on a second line pair: see pnic_layout.h
-        "offsets": [0, 4, 8, 16, 24, 32, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
+        "offsets": [0, 4, 8, 16, 24, 32, 40, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
         "itemsize": 2 * LINE_PAIR,
     }
 )

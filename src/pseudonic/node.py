@@ -70,6 +70,15 @@ def become_node(core: int, parent_pid: int) -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+def run_delay_ns() -> int:
+    """How long this thread has waited for a core while runnable, in all (the kernel's schedstat
+    run_delay): what the machine took from a node. 0 where the kernel does not keep it."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def children(pid: int) -> list[int]:
     """The live children of ``pid``, from /proc (a thread or the process may end while we read)."""
     try:

@@ -170,7 +170,10 @@ struct pnic_dev_regs {
      * count of what the device owns). */
     uint64_t written;
     uint64_t reasserted; /* level line: raises with no new cause since the last one */
-    uint64_t _pad[9];
+    /* How long the device node waited for its core while runnable over its send
+     * loop (the kernel's schedstat run_delay), written by the node after it. */
+    uint64_t run_delay_ns;
+    uint64_t _pad[8];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -198,7 +201,8 @@ struct pnic_drv_regs {
      * raised again only once the driver is done with every raise (its EOI). */
     uint64_t acked;
     uint64_t icr_reads; /* ICR reads (pnic_icr_read), for ICR reads per handler run */
-    uint64_t _pad0[11];
+    uint64_t run_delay_ns; /* as pnic_dev_regs.run_delay_ns, for the driver node over its run */
+    uint64_t _pad0[10];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, 256 ns units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
