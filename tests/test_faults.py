@@ -931,3 +931,11 @@ def test_a_bad_delivery_in_a_run_a_spurious_or_early_raise_woke_is_that_fault_mi
 @pytest.mark.parametrize("name", ["spurious", "early-irq"])
 def test_good_deliveries_in_a_run_a_spurious_or_early_raise_woke_are_fine(name: str) -> None:
     assert accounted({name: [1]}, [0, 1, 2], woken=[0, 1, 1])[name]["misdelivered"] == 0
+
+
+@pytest.mark.parametrize("size", [60, 61, 1514, 1515])
+def test_a_frame_received_outside_a_plan_has_its_packet_checksum_too(size: int) -> None:
+    view = device()
+    d = int(_engine.receive(view.buffer, frame_of(size), STAMP_OFF, UDP_CSUM_OFF, 5, 12_345, 0))
+    as_stamped = bytes(view.buffer_of(d)[:size])
+    assert int(view.ring["csum"][d]) == ones_sum(as_stamped[14:])

@@ -7,6 +7,13 @@ against the frame sent in that slot. Success, as in the paper, means the
 driver stored the frame in a socket buffer and handed it up.
 ``null`` only counts.
 
+A driver hands a frame up with ``deliver``, or with ``deliver_checked`` when
+the device's checksum offload vouched for it (Linux's CHECKSUM_UNNECESSARY);
+the verify layer notes which deliveries came marked, so that a frame whose
+checksum the device found bad, marked good, is a misdelivered fault
+(:mod:`pseudonic.faults`). With the ring sanitizer on, a delivery that
+carries its poison is reported as such: a buffer read it did not own.
+
 Asked to (``keep_times``), the verify layer also notes when each delivery
 came, on CLOCK_MONOTONIC (the engine's clock), and its report carries the
 delivered frames and those times -- what a capture of the deliveries needs

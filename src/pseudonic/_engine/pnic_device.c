@@ -212,11 +212,17 @@ static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, cons
     set_cause(dev, cause);
 }
 
+/* One frame received outside a plan (tests, sans-IO): the template's sum is
+ * computed here, as the frame table holds it for a plan; the frame's kind is
+ * not known, so no offload status is given. */
 int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length, uint16_t stamp_off,
                      uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
 {
     uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-    struct rx_frame f = {frame, length, stamp_off, csum_off, 0, 0, seq, stamp_ns, errors, 1, 0};
+    uint32_t sum = 0;
+    for (uint32_t k = PNIC_PCSS; k < length; k += 2)
+        sum += ((uint32_t)frame[k] << 8) | (k + 1 < length ? frame[k + 1] : 0u);
+    struct rx_frame f = {frame, length, stamp_off, csum_off, (uint16_t)fold(fold(sum)), 0, seq, stamp_ns, errors, 1, 0};
     int64_t first = fill(seg, rdt, &f);
     if (first >= 0)
         publish(seg, rdt, (uint32_t)first, &f);
