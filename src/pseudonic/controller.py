@@ -140,22 +140,37 @@ def run(
     bad input, :class:`RunInterrupted` (a ``KeyboardInterrupt`` carrying
     the partial result) when a signal stopped the run.
     """
-    spec = spec_of(driver)
-    cfg = make_config(
-        ring_size=ring_size, buffer_size=buffer_size, device_core=device_core, driver_core=driver_core, irq=irq,
-        upper=upper, driver=spec, itr=itr, napi_budget=napi_budget, irq_mode=irq_mode, sanitize=sanitize,
+    # Everything is checked before the cores are claimed: bad input never waits for them.
+    cfg, plan, limit = _prepared(
+        interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
+        max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
+        driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
+        irq_mode=irq_mode, sanitize=sanitize,
     )  # fmt: skip
-    plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
-    plan.check(cfg.buffer_size, cfg.upper)
-    plan = with_faults(plan, faults, fault_seed, cfg)
-    parse_missed_limit(max_missed)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
                  wait_for_cores=wait_for_cores) as session:  # fmt: skip
-        return session.run(
-            plan=plan, ring_size=ring_size, buffer_size=buffer_size, irq=irq, upper=upper, itr=itr,
-            napi_budget=napi_budget, lead_ns=lead_ns, max_missed=max_missed, progress=progress,
-            keep_frames=keep_frames, irq_mode=irq_mode, sanitize=sanitize,
-        )  # fmt: skip
+        return session._run_prepared(cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
+
+
+def _prepared(
+    interval: str | int,
+    count: int,
+    size: str | int,
+    *,
+    plan: Plan | None,
+    frames: Sequence[Any] | None,
+    slots: np.ndarray[Any, Any] | None,
+    faults: Sequence[str],
+    fault_seed: int | None,
+    max_missed: str | int | None,
+    **platform: Any,
+) -> tuple[RunConfig, Plan, MissedLimit | None]:
+    """A run's checked configuration (``platform``: :func:`make_config`'s arguments), its plan with its
+    faults, and its drop limit: every bound checked here, once, before anything runs."""
+    cfg = make_config(**platform)
+    plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
+    plan.check(cfg.buffer_size, cfg.upper)
+    return cfg, with_faults(plan, faults, fault_seed, cfg), parse_missed_limit(max_missed)
 
 
 def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConfig) -> Plan:
@@ -305,15 +320,27 @@ class Session:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if self.efd < 0:
             raise ConfigError("this session is not open: use it in a with block")
-        cfg = make_config(
-            ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core, driver_core=self.driver_core,
-            irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget, irq_mode=irq_mode,
-            sanitize=sanitize,
+        cfg, ready, limit = _prepared(
+            interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
+            max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
+            driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
+            irq_mode=irq_mode, sanitize=sanitize,
         )  # fmt: skip
-        plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
-        plan.check(cfg.buffer_size, cfg.upper)
-        plan = with_faults(plan, faults, fault_seed, cfg)
-        limit = parse_missed_limit(max_missed)
+        return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
+
+    def _run_prepared(
+        self,
+        cfg: RunConfig,
+        plan: Plan,
+        limit: MissedLimit | None,
+        *,
+        lead_ns: int = DEFAULT_LEAD_NS,
+        progress: Callable[[Progress], None] | None = None,
+        keep_frames: bool = False,
+    ) -> RunResult:
+        """One run of what :func:`_prepared` checked (its driver and cores must be this session's)."""
+        if self.efd < 0:
+            raise ConfigError("this session is not open: use it in a with block")
         return Controller(cfg, self, plan, lead_ns, limit, progress, keep_frames).run()
 
     def load(self) -> str:
