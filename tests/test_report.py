@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from pseudonic.bench import command, machine
+from pseudonic import machine
+from pseudonic.bench import command
 from pseudonic.bench.figures import deviation_histogram, irq_latency_figure, sweep_figure
-from pseudonic.bench.machine import StealMeter, machine_info
 from pseudonic.bench.report import EVALUATIONS, PAPER_REAL_NIC_GBPS, fmt_gbps, fmt_ns, render_report, write_report
+from pseudonic.machine import StealMeter, machine_info
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -24,3 +24,10 @@ class MachineLimitError(ConfigError):
 
 class CoresBusyError(ConfigError):
     """Another run holds a core this run needs (see pseudonic.cores)."""
+
+
+class RealtimeError(MachineLimitError):
+    """A node could not become real-time (SCHED_FIFO, mlockall) as ``--rt`` asked.
+
+    The message is one line: what was refused, and what to change (see pseudonic.realtime).
+    """

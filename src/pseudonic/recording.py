@@ -113,7 +113,7 @@ class Recording:
 
 
 def _machine() -> dict[str, Any]:
-    from .bench.machine import machine_info
+    from .machine import machine_info
 
     return machine_info()
 

@@ -27,12 +27,12 @@ from rich.table import Table
 from .. import __version__, config
 from ..errors import ConfigError
 from ..frames import MIN_FRAME
+from ..machine import StealMeter, machine_info
 from ..plan import Plan
 from ..units import format_ns, parse_interval, parse_size
 from . import evaluations as ev
 from . import report
 from .baseline import measure_baseline
-from .machine import StealMeter, machine_info
 from .search import coarse_grid
 
 DEFAULT_SIZES = "1500,8KiB,16KiB"

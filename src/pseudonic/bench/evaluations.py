@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .. import analysis, controller, schedule
+from ..machine import machine_info
 from ..result import RunResult
-from .machine import machine_info
 from .report import PAPER_SEND_NS, PAPER_THROUGHPUT_GBPS, failure, no_result
 from .search import Point, SearchResult, search_intervals
 
