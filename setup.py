@@ -19,6 +19,7 @@ setup(
                     "pnic_cdriver.c",
                     "pnic_sanitize.c",
                     "pnic_memcpy.c",
+                    "pnic_calibrate.c",
                 )
             ],
             depends=[ENGINE + h for h in ("pnic_layout.h", "pnic_engine.h", "pseudonic.h", "pnic_cpu.h")],

@@ -16,7 +16,7 @@ import pytest
 
 from pseudonic import _engine, segment
 from pseudonic.bench.baseline import our_namespaces
-from pseudonic.layout import IRQ_EDGE, SegmentView, segment_size
+from pseudonic.layout import IRQ_EDGE, LATE_CATCHUP, SegmentView, segment_size
 from pseudonic.line import Line
 from pseudonic.node import descendants
 from pseudonic.plan import Plan
@@ -76,11 +76,13 @@ def plain_segment(ring_size: int = 8, buf_size: int = 2048, capacity: int = 64) 
     return SegmentView.create(bytearray(segment_size(ring_size, buf_size, capacity)), ring_size, buf_size, capacity)
 
 
-def run_device(view: SegmentView, plan: Plan, irq_mode: int = IRQ_EDGE) -> np.ndarray[Any, Any]:
+def run_device(
+    view: SegmentView, plan: Plan, irq_mode: int = IRQ_EDGE, late: int = LATE_CATCHUP
+) -> np.ndarray[Any, Any]:
     """The device's send loop over ``plan``, in this process, on ``view`` (no driver: raises pile up); its
     per-packet records."""
     _engine.device_run(view.buffer, plan.slots, plan.frames.table, plan.frames.blob, 20_000, 0,
-                       Line.make("spin").mode, -1, 0, 0, irq_mode, 0)  # fmt: skip
+                       Line.make("spin").mode, -1, 0, 0, irq_mode, 0, late)  # fmt: skip
     return view.tx[: int(view.dev["sent"][0])].copy()
 
 

@@ -36,10 +36,10 @@ from pseudonic.result import RunResult
 from pseudonic.schedule import from_offsets
 
 COLUMNS = {
-    "packets": ["index", "due_ns", "deadline_ns", "start_ns", "end_ns", "spin_gap_ns", "slot", "flags", "frame",
-                "length", "errors", "stored", "dropped", "raised", "spurious", "delivered", "deliveries"],
+    "packets": ["index", "due_ns", "deadline_ns", "start_ns", "kept_ns", "end_ns", "spin_gap_ns", "slot", "flags",
+                "frame", "length", "errors", "stored", "dropped", "raised", "spurious", "delivered", "deliveries"],
     "raises": ["index", "raised_ns", "packet", "icr"],
-    "handler_runs": ["index", "entry_ns", "exit_ns", "doorbell", "spin_gap_ns", "delivered"],
+    "handler_runs": ["index", "wait_ns", "entry_ns", "exit_ns", "doorbell", "spin_gap_ns", "delivered"],
     "deliveries": ["index", "packet", "delivered_ns"],
     "run": ["t0_ns", "clock_offset_ns", "verified"],
 }  # fmt: skip
@@ -57,6 +57,7 @@ def made_result(with_plan: bool = True) -> RunResult:
     tx = np.zeros(5, TX_RECORD)
     tx["start_ns"] = T0 + np.array([10, 1_020, 2_030, 3_040, 4_050])
     tx["end_ns"] = tx["start_ns"] + 100
+    tx["due_ns"] = T0 + np.array([0, 1_000, 2_500, 3_500, 4_500])  # --late shift moved the schedule at packet 2
     tx["spin_gap_ns"] = [1, 2, 3, 4, 5]
     tx["slot"] = [0, 1, 2, NO_SLOT, NO_SLOT]
     tx["flags"] = [TX_STORED | TX_RAISED, TX_STORED, TX_STORED, TX_SPURIOUS | TX_RAISED, TX_DROPPED]
@@ -65,6 +66,7 @@ def made_result(with_plan: bool = True) -> RunResult:
     raises["packet"] = [0, 3]
     raises["icr"] = [0x80, 0x80]
     irqs = np.zeros(2, IRQ_RECORD)
+    irqs["wait_ns"] = [T0 + 100, T0 + 1_000]
     irqs["entry_ns"] = [T0 + 500, T0 + 3_500]
     irqs["exit_ns"] = [T0 + 900, T0 + 3_600]
     irqs["doorbell"] = [1, 2]
@@ -87,6 +89,7 @@ EXPECTED: dict[str, dict[str, list[Any]]] = {
         "due_ns": [0, 1_000, 2_000, 3_000, 4_000],
         "deadline_ns": [T0, T0 + 1_000, T0 + 2_000, T0 + 3_000, T0 + 4_000],
         "start_ns": [T0 + 10, T0 + 1_020, T0 + 2_030, T0 + 3_040, T0 + 4_050],
+        "kept_ns": [T0, T0 + 1_000, T0 + 2_500, T0 + 3_500, T0 + 4_500],
         "end_ns": [T0 + 110, T0 + 1_120, T0 + 2_130, T0 + 3_140, T0 + 4_150],
         "spin_gap_ns": [1, 2, 3, 4, 5],
         "slot": [0, 1, 2, -1, -1],
@@ -104,6 +107,7 @@ EXPECTED: dict[str, dict[str, list[Any]]] = {
     "raises": {"index": [0, 1], "raised_ns": [T0 + 110, T0 + 3_140], "packet": [0, 3], "icr": [0x80, 0x80]},
     "handler_runs": {
         "index": [0, 1],
+        "wait_ns": [T0 + 100, T0 + 1_000],
         "entry_ns": [T0 + 500, T0 + 3_500],
         "exit_ns": [T0 + 900, T0 + 3_600],
         "doorbell": [1, 2],

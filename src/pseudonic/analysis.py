@@ -5,7 +5,8 @@ interrupt-handler entries on the driver node, against the interval the
 schedule asked for between the packets that raised them. Each node's spin
 loop notes its longest gap between two clock reads (hwlatdetect style); a
 gap over ``STALL_NS`` is the machine taking the core away, and the result
-counts them so that a deviation can be told apart from one the tool made.
+counts them so that a deviation can be told apart from one the tool made
+(:mod:`pseudonic.timing` names the cause of each).
 """
 
 from __future__ import annotations
@@ -87,60 +88,6 @@ def interval_deviation(actual_ns: np.ndarray[Any, Any], due_ns: np.ndarray[Any, 
     out["within_6_25pct"] = float(inside.mean())
     out["outliers"] = int((~inside).sum())
     out["over_1us"] = int((np.abs(dev) > 1000).sum())
-    return out
-
-
-def attribute_outliers(
-    entry_ns: np.ndarray[Any, Any],
-    exit_ns: np.ndarray[Any, Any],
-    driver_gap_ns: np.ndarray[Any, Any],
-    due_ns: np.ndarray[Any, Any],
-    start_ns: np.ndarray[Any, Any],
-    device_gap_ns: np.ndarray[Any, Any],
-    raised_ns: np.ndarray[Any, Any],
-) -> dict[str, int]:
-    """Why each handler-entry interval outside the band is there.
-
-    Arrays are per handler run j: entry, exit, the longest gap of its wait;
-    and for the packet that woke it: deadline, when the device began it, the
-    device wait's longest gap, when the line was raised. An interval
-    j-1 -> j outside the band has one endpoint later than the other; that
-    endpoint's lateness is split into the device's part (began after the
-    deadline) and the line's part (raised -> entered), and the larger names
-    the cause:
-
-    - ``device_late``: the device began the packet late. It spins on its own
-      core, so this is the machine taking the core away (``stalls.device``);
-    - ``driver_busy``: the driver was still in its previous handler when the
-      line was raised -- the driver, not the line, set the interval;
-    - ``driver_stall``: the driver was waiting, but its wait saw a stall;
-    - ``unexplained``: none of these -- count it against the tool.
-    """
-    entry = np.asarray(entry_ns, dtype=np.int64)
-    due = np.asarray(due_ns, dtype=np.int64)
-    out = {"device_late": 0, "driver_busy": 0, "driver_stall": 0, "unexplained": 0}
-    if entry.size < 2:
-        return out
-    expected = np.diff(due)
-    lateness = entry - due
-    dev = np.diff(lateness)
-    paced = expected > 0
-    tol = PRECISION_BAND * np.where(paced, expected, 1)
-    device_part = np.asarray(start_ns, dtype=np.int64) - due
-    line_part = entry - np.asarray(raised_ns, dtype=np.int64)
-    prev_exit = np.concatenate([[0], np.asarray(exit_ns, dtype=np.int64)[:-1]])
-    busy = prev_exit >= np.asarray(raised_ns, dtype=np.int64)
-    driver_gap = np.asarray(driver_gap_ns, dtype=np.int64)
-    for k in np.flatnonzero(paced & (np.abs(dev) > tol)):
-        j = k + 1 if dev[k] > 0 else k  # the endpoint that came late
-        if device_part[j] >= line_part[j]:
-            out["device_late"] += 1
-        elif busy[j]:
-            out["driver_busy"] += 1
-        elif driver_gap[j] > 0 and driver_gap[j] >= line_part[j] // 2:  # a stall in the wait covers most of the delay
-            out["driver_stall"] += 1
-        else:
-            out["unexplained"] += 1
     return out
 
 

@@ -41,9 +41,33 @@ def _ns(v: Any) -> str:
 
 
 def _causes(c: dict[str, int] | None) -> str:
-    return (
-        "-" if not c else " / ".join(str(c[k]) for k in ("device_late", "driver_busy", "driver_stall", "unexplained"))
-    )
+    """The outliers' causes by group, and the causes named (pseudonic.timing)."""
+    from .timing import CAUSES, GROUPS
+
+    if not c or not any(c.values()):
+        return "-"
+    groups = {g: sum(n for k, n in c.items() if CAUSES[k][0] == g) for g in GROUPS}
+    named = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in c.items() if n)
+    return " / ".join(str(groups[g]) for g in GROUPS) + f" ({named})"
+
+
+def _taken(node: dict[str, Any]) -> str:
+    """What the kernel took from a node besides stalls: preemptions, run delay, page faults."""
+    parts = []
+    if node.get("nivcsw"):
+        parts.append(f"preempted {node['nivcsw']}×, waited {format_ns(node.get('run_delay_ns', 0))}")
+    if node.get("minflt"):
+        parts.append(f"{node['minflt']} page faults")
+    return ", ".join(parts)
+
+
+def _timing_line(result: RunResult) -> str | None:
+    t = result.timing
+    if not t or not t.get("intervals"):
+        return None
+    if t["trustworthy"]:
+        return f"[green]timing: trustworthy[/] -- {t['why']}"
+    return f"[yellow]timing: not trustworthy[/] -- {t['why']}"
 
 
 def _plan_line(cfg: dict[str, Any]) -> str:
@@ -98,7 +122,7 @@ def render(result: RunResult, console: Console) -> None:
         ("within ±6.25 %", "-" if within is None else f"{100 * within:.2f} %",
          f"{dev.get('outliers')} outside{paper}"),
         ("outside the band, by cause", _causes(dev.get("outliers_by_cause")),
-         "device late / driver busy / driver stall / unexplained"),
+         "machine / driver / tool (README, \"Timing you can trust\")"),
         ("irq latency p50 / p99", f"{_ns(result.irq_latency_ns['p50'])} / {_ns(result.irq_latency_ns['p99'])}",
          "line raised → handler entered"),
         ("interrupts / handler runs", f"{result.interrupts} / {result.handler_runs}",
@@ -110,7 +134,9 @@ def render(result: RunResult, console: Console) -> None:
          + ("; set by the pace (the driver took every packet)" if paced else "")),
         ("machine stalls > 10 µs", f"device {result.stalls['device']['over_10us']}, "
          f"driver {result.stalls['driver']['over_10us']}",
-         f"longest {format_ns(max(result.stalls['device']['max_ns'], result.stalls['driver']['max_ns']))}"),
+         f"longest {format_ns(max(result.stalls['device']['max_ns'], result.stalls['driver']['max_ns']))}"
+         + "".join(f"; {node}: {_taken(result.stalls[node])}" for node in ("device", "driver")
+                   if _taken(result.stalls[node]))),
     ]  # fmt: skip
     for row in rows:
         t.add_row(*row)
@@ -141,6 +167,9 @@ def render(result: RunResult, console: Console) -> None:
                           f"(the first, poisoning the whole pool: {format_ns(cost['first_write_ns'])})[/]")  # fmt: skip
     if cfg.get("itr_note"):
         console.print(f"note: {cfg['itr_note']}")
+    timing_line = _timing_line(result)
+    if timing_line is not None:
+        console.print(timing_line, highlight=False, soft_wrap=True)
     if result.error and not result.interrupted:
         console.print(f"[bold red]run stopped[/]: {result.error['kind']}: {failure_text(result.error)}")
     v = result.verdict
@@ -294,6 +323,18 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
 @click.option("--sanitize", is_flag=True,
               help="Check every hand-over of descriptors (RDT writes) and poison every buffer handed back: a "
                    "driver that breaks ring ownership, or reads a buffer it does not own, fails the run.")  # fmt: skip
+@click.option("--late", type=click.Choice(config.LATE_MODES), default=config.DEFAULT_LATE, show_default=True,
+              help="After a late start (a stall of the device core): catch-up keeps the absolute schedule "
+                   "(overdue packets back to back, as pktgen does); shift keeps the intervals.")  # fmt: skip
+@click.option("--busy-poll", default="0", show_default=True, metavar="D",
+              help="eventfd and signal lines: the driver node spins on the doorbell for D (e.g. 50us) before it "
+                   "sleeps, as Linux's busy_poll does (0 = sleep at once).")  # fmt: skip
+@click.option("--rt", type=click.Choice(config.RT_MODES[1:]), is_flag=False, flag_value="on", default=None,
+              help="SCHED_FIFO and locked memory on both nodes (--rt; refused with a message when not "
+                   "permitted), or where permitted (--rt=try).")  # fmt: skip
+@click.option("--calibrate", "calibrate", default=None, is_flag=False, flag_value="1s", metavar="[D]",
+              help="Measure the two cores' noise floor for D (default 1s) before and after the run, and "
+                   "judge the run's timing against it.")  # fmt: skip
 @click.option("--max-missed", default=None, metavar="N|P%",
               help="Fail the verdict when the device drops (MPC) more than N packets or P % of them "
                    "[default: drops alone never fail a run].")  # fmt: skip
@@ -323,7 +364,8 @@ def run_cmd(
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
-    fault_seed: int | None, irq_mode: str, sanitize: bool, **traffic: Any,
+    fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
+    calibrate: str | None, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -350,7 +392,8 @@ def run_cmd(
             device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
-            irq_mode=irq_mode, sanitize=sanitize,
+            irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
+            calibrate=calibrate,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

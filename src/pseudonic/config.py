@@ -42,6 +42,15 @@ DEFAULT_NAPI_BUDGET = 0  # interrupt mode; Linux's NAPI weight is 64
 # what PCIe NICs after the 8254x (e1000e, igb) and VFIO's eventfd give a driver. Level (the 8254x's
 # INTx) is the mode that catches a handler leaving its cause in ICR: check-driver and hunt use it.
 DEFAULT_IRQ_MODE = "edge"
+#: After a late start: keep the absolute schedule (overdue packets back to back, as pktgen does),
+#: or keep the intervals (every later deadline moves by the lateness); pnic_layout.h, PNIC_LATE_*.
+LATE_MODES = ("catch-up", "shift")
+DEFAULT_LATE = "catch-up"
+#: Linux's busy_poll is set in microseconds, 50 being the value its documentation suggests; past
+#: 10 ms a poll is a spin line that sleeps now and then, which the spin line already is.
+MAX_BUSY_POLL_NS = 10_000_000
+#: ``off``; ``on``: SCHED_FIFO and mlockall on both nodes, or the run is refused; ``try``: where permitted.
+RT_MODES = ("off", "on", "try")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class RunConfig:
     irq_mode: str = DEFAULT_IRQ_MODE
     #: every RDT write checked, every buffer handed back poisoned (pnic_sanitize.c)
     sanitize: bool = False
+    late: str = DEFAULT_LATE
+    #: eventfd and signal lines: how long the driver node spins on the doorbell before it sleeps
+    busy_poll_ns: int = 0
+    rt: str = "off"
     #: What was made of the ITR asked for when it was not a whole number of steps, for the user to see.
     itr_note: str | None = None
 
@@ -123,6 +136,9 @@ def make_config(
     napi_budget: int = DEFAULT_NAPI_BUDGET,
     irq_mode: str = DEFAULT_IRQ_MODE,
     sanitize: bool = False,
+    late: str = DEFAULT_LATE,
+    busy_poll: str | int = 0,
+    rt: str | bool = "off",
 ) -> RunConfig:
     """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
     ring_size = _int(ring_size, "ring size")
@@ -160,6 +176,16 @@ def make_config(
         raise ConfigError(f"sanitize must be True or False, not {sanitize!r}")
     if upper not in UPPER_LAYERS:
         raise ConfigError(f"upper layer {upper!r} is unknown: give one of {', '.join(UPPER_LAYERS)}")
+    if late not in LATE_MODES:
+        raise ConfigError(f"late mode {late!r} is unknown: give one of {', '.join(LATE_MODES)}")
+    busy_poll_ns = parse_interval(busy_poll, "busy poll", signed=True)
+    if not 0 <= busy_poll_ns <= MAX_BUSY_POLL_NS:
+        raise ConfigError(f"busy poll {busy_poll!r} is out of range: give 0 (off) .. {MAX_BUSY_POLL_NS // 1000} us")
+    if busy_poll_ns and irq == "spin":
+        raise ConfigError("busy poll applies to the eventfd and signal lines: the spin line polls all the time")
+    rt = {True: "on", False: "off"}.get(rt, rt) if isinstance(rt, bool) else rt
+    if rt not in RT_MODES:
+        raise ConfigError(f"real-time mode {rt!r} is unknown: give one of {', '.join(RT_MODES)}")
     return RunConfig(
         ring_size,
         buf,
@@ -172,5 +198,8 @@ def make_config(
         napi_budget,
         irq_mode,
         sanitize,
+        late,
+        busy_poll_ns,
+        rt,
         itr_note=itr_note,
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, cores, faults
+from . import _engine, analysis, config, cores, faults, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .driver import NodeRun, driver_node
@@ -35,6 +35,8 @@ from .layout import (
     DEV_STORM,
     IRQ_EDGE,
     IRQ_LEVEL,
+    LATE_CATCHUP,
+    LATE_SHIFT,
     LINE_EVENTFD,
     LINE_SIGNAL,
     RXD_ERR_FRAME,
@@ -113,6 +115,10 @@ def run(
     fault_seed: int | None = None,
     irq_mode: str = config.DEFAULT_IRQ_MODE,
     sanitize: bool = False,
+    late: str = config.DEFAULT_LATE,
+    busy_poll: str | int = 0,
+    rt: str | bool = "off",
+    calibrate: str | int | None = None,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -134,6 +140,11 @@ def run(
     ``faults`` are :mod:`pseudonic.faults` specs (``"ce:0.01"``, ``"split:3@5"``), drawn with
     ``fault_seed`` (one is drawn and kept in the result's plan when None); ``irq_mode`` is ``level``
     (INTx, the e1000's) or ``edge`` (MSI); ``sanitize`` checks every hand-over of the ring.
+    ``late`` is what the device does after a late start: ``catch-up`` (overdue packets back to back)
+    or ``shift`` (keep the intervals). ``busy_poll`` (eventfd and signal lines) spins the driver node
+    that long before it sleeps. ``rt`` (``on``, ``try``) runs both nodes SCHED_FIFO with their memory
+    locked; ``calibrate`` (a duration) measures the two cores' noise floor before and after the run
+    (``RunResult.calibration``), and the timing verdict compares the run with it.
     The run holds its two cores for its whole life; another run on either
     raises :class:`~pseudonic.errors.CoresBusyError` unless
     ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
@@ -145,11 +156,18 @@ def run(
         interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
         max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
-        irq_mode=irq_mode, sanitize=sanitize,
+        irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt,
     )  # fmt: skip
+    calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
                  wait_for_cores=wait_for_cores) as session:  # fmt: skip
-        return session._run_prepared(cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
+        if calibration is None:
+            return session._run_prepared(cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
+        return _calibrated(
+            session, calibration, lambda: session._run_prepared(
+                cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames
+            ),
+        )  # fmt: skip
 
 
 def _prepared(
@@ -171,6 +189,37 @@ def _prepared(
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
     return cfg, with_faults(plan, faults, fault_seed, cfg), parse_missed_limit(max_missed)
+
+
+def _calibration_of(duration: str | int | None) -> int | None:
+    """The length of each calibration asked for (ns), checked as ``calibrate`` checks it; None: none asked."""
+    if duration is None:
+        return None
+    from .calibrate import check_duration
+
+    return check_duration(duration)
+
+
+def _calibrated(session: Session, duration_ns: int, one_run: Callable[[], RunResult]) -> RunResult:
+    """``one_run`` between two calibrations of the session's cores; its timing verdict compared with them."""
+    from .calibrate import calibrate
+
+    cores_ = (session.device_core, session.driver_core)
+    before = calibrate(duration_ns, cores_)
+    result = one_run()
+    after = calibrate(duration_ns, cores_)
+    interval = result.plan.median_interval_ns() if result.plan is not None else 0
+    expected = None
+    if interval > 0:
+        expected = (before.expected_disturbed_share(interval, late=result.config["late"])
+                    + after.expected_disturbed_share(interval, late=result.config["late"])) / 2  # fmt: skip
+    result.calibration = {"before": before.to_dict(), "after": after.to_dict(), "interval_ns": interval,
+                          "expected_disturbed_share": expected}  # fmt: skip
+    if result.attribution is not None:
+        result.timing = timing.timing_verdict(
+            result.attribution, result.stalls, expected_disturbed_share=expected, cores=cores_
+        )
+    return result
 
 
 def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConfig) -> Plan:
@@ -316,6 +365,9 @@ class Session:
         fault_seed: int | None = None,
         irq_mode: str = config.DEFAULT_IRQ_MODE,
         sanitize: bool = False,
+        late: str = config.DEFAULT_LATE,
+        busy_poll: str | int = 0,
+        rt: str | bool = "off",
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if self.efd < 0:
@@ -324,7 +376,7 @@ class Session:
             interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
             max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
             driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
-            irq_mode=irq_mode, sanitize=sanitize,
+            irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt,
         )  # fmt: skip
         return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
 
@@ -416,7 +468,7 @@ class Controller:
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         try:
-            self.line = Line.make(cfg.irq, self.session.efd if cfg.irq == "eventfd" else -1)
+            self.line = Line.make(cfg.irq, self.session.efd if cfg.irq == "eventfd" else -1, cfg.busy_poll_ns)
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
@@ -478,7 +530,18 @@ class Controller:
         mode = IRQ_LEVEL if cfg.irq_mode == "level" else IRQ_EDGE
         dev = self.ctx.Process(
             target=device_node,
-            args=(seg.map, cfg.device_core, me, self.slots, self.frames, self.lead_ns, self.line, drv.pid, mode),
+            args=(
+                seg.map,
+                cfg.device_core,
+                me,
+                self.slots,
+                self.frames,
+                self.lead_ns,
+                self.line,
+                drv.pid,
+                mode,
+                LATE_SHIFT if cfg.late == "shift" else LATE_CATCHUP,
+            ),
             name="pseudonic-device",
             daemon=True,
         )
@@ -706,15 +769,28 @@ class Controller:
         raise_of = raise_of[recorded]
         woke_packet = raises["packet"][raise_of].astype(np.int64)
         deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
-        deviation["outliers_by_cause"] = analysis.attribute_outliers(
-            irqs["entry_ns"][known],
-            irqs["exit_ns"][known],
-            irqs["spin_gap_ns"][known],
-            t0 + due[woke_packet],
-            tx["start_ns"][woke_packet],
-            tx["spin_gap_ns"][woke_packet],
-            raises["raised_ns"][raise_of],
+        attribution = timing.attribute(
+            timing.Records(
+                planned_ns=t0 + due,
+                due_ns=tx["due_ns"],
+                start_ns=tx["start_ns"],
+                end_ns=tx["end_ns"],
+                device_gap_ns=tx["spin_gap_ns"],
+                woke=woke_packet,
+                raised_ns=raises["raised_ns"][raise_of],
+                wait_ns=irqs["wait_ns"][known],
+                entry_ns=irqs["entry_ns"][known],
+                exit_ns=irqs["exit_ns"][known],
+                driver_gap_ns=irqs["spin_gap_ns"][known],
+                sleeping_line=self.line.sleeps,
+            )
         )
+        deviation["outliers_by_cause"] = attribution.counts
+        stalls = {
+            "device": {**analysis.stalls(tx["spin_gap_ns"]), **self._taken(view.dev)},
+            "driver": {**analysis.stalls(irqs["spin_gap_ns"]), **self._taken(view.drv)},
+        }
+        timing_verdict = timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
         return RunResult(
             config={
                 **cfg.as_dict(),
@@ -745,10 +821,9 @@ class Controller:
             irq_latency_ns=analysis.summarize(
                 irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
             ),
-            stalls={
-                "device": {**analysis.stalls(tx["spin_gap_ns"]), "run_delay_ns": int(view.dev["run_delay_ns"][0])},
-                "driver": {**analysis.stalls(irqs["spin_gap_ns"]), "run_delay_ns": int(view.drv["run_delay_ns"][0])},
-            },
+            stalls=stalls,
+            timing=timing_verdict,
+            attribution=attribution,
             verified=verdict.verified if verdict else False,
             error=failure,
             spurious=spurious,
@@ -774,6 +849,11 @@ class Controller:
             partial=counts.partial,
             corruption=list(counts.corruption),
         )
+
+    @staticmethod
+    def _taken(regs: np.ndarray[Any, Any]) -> dict[str, int]:
+        """What the machine took from a node over its loop (pseudonic.node.disturbance)."""
+        return {k: int(regs[k][0]) for k in ("run_delay_ns", "minflt", "nivcsw")}
 
     def _sanitizer_cost(self, view: SegmentView) -> dict[str, Any]:
         if not self.cfg.sanitize:

@@ -16,7 +16,7 @@ from . import _engine
 from .frames import FrameSet
 from .layout import SegmentView
 from .line import Line
-from .node import become_node, run_delay_ns
+from .node import become_node, disturbance, record_disturbance
 
 #: t0 lies this far after the call, so packet 0 is not late for the set-up.
 DEFAULT_LEAD_NS = 200_000
@@ -37,9 +37,14 @@ def device_node(
     line: Line,
     driver_pid: int,
     irq_mode: int,
+    late: int,
 ) -> None:
     become_node(core, parent_pid)
-    waited = run_delay_ns()
+    # The shared segment is not mapped in a forked child until touched: fault it in before the
+    # count begins (device_run does so again, for callers that did not), so that the faults counted
+    # are those of the schedule.
+    _engine.prefault(seg)
+    before = disturbance()
     _engine.device_run(
         seg,
         slots,
@@ -53,7 +58,9 @@ def device_node(
         line.signo,
         irq_mode,
         STORM_LIMIT,
+        late,
     )
+    after = disturbance()  # before the view's own allocations fault pages in
     view = SegmentView(seg)
-    view.dev["run_delay_ns"][0] = run_delay_ns() - waited
+    record_disturbance(view.dev, before, after)
     view.release()

@@ -51,7 +51,7 @@ from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
 from .line import Line
 from .loading import check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
-from .node import become_node, end_descendants, run_delay_ns
+from .node import become_node, disturbance, end_descendants, record_disturbance
 from .segment import Segment
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
@@ -175,7 +175,7 @@ def _host_python_driver(
         driver.open(nic)
         _engine.prefault(seg)
         conn.send(("ready", None))
-        waited = run_delay_ns()
+        before = disturbance()
         stage = "interrupt"
         handler = driver.interrupt
         count = nic.upper.count
@@ -205,7 +205,7 @@ def _host_python_driver(
                 state, doorbell, stop = view.line["state"], view.line["doorbell"], view.ctl["stop"]
                 while True:
                     if idle is None:
-                        if not _engine.idle_wait(seg, seen, line.signo):
+                        if not _engine.idle_wait(seg, seen, line.signo, line.busy_poll_ns):
                             break
                     elif stop[0] or (state[0] >= DEV_DONE and doorbell[0] == seen):
                         break
@@ -222,7 +222,7 @@ def _host_python_driver(
             wait = _engine.wait_irq
             while True:
                 db = (
-                    _engine.wait_irq_eventfd(seg, seen, runs, line.fd)
+                    _engine.wait_irq_eventfd(seg, seen, runs, line.fd, line.busy_poll_ns)
                     if line.mode == LINE_EVENTFD
                     else wait(seg, seen, runs)
                 )
@@ -232,7 +232,7 @@ def _host_python_driver(
                 handler(nic)
                 _engine.record_exit(seg, runs, seen, count())
                 runs += 1
-        view.drv["run_delay_ns"][0] = run_delay_ns() - waited
+        record_disturbance(view.drv, before)
         stage = "close"
         driver.close(nic)
     except BaseException as exc:
@@ -289,9 +289,9 @@ def _host_c_driver(
         raise DriverFailed
     _engine.prefault(seg)
     conn.send(("ready", None))
-    waited = run_delay_ns()
-    runs = _engine.cdriver_loop(handle, line.mode, line.fd, line.signo)
-    view.drv["run_delay_ns"][0] = run_delay_ns() - waited
+    before = disturbance()
+    runs = _engine.cdriver_loop(handle, line.mode, line.fd, line.signo, line.busy_poll_ns)
+    record_disturbance(view.drv, before)
     _engine.cdriver_close(handle)
     view.drv["handled"][0] = runs
 

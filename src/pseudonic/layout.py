@@ -55,6 +55,8 @@ PCSS: int = _engine.PCSS
 DEV_STORM: int = _engine.DEV_STORM
 IRQ_EDGE: int = _engine.IRQ_EDGE
 IRQ_LEVEL: int = _engine.IRQ_LEVEL
+LATE_CATCHUP: int = _engine.LATE_CATCHUP
+LATE_SHIFT: int = _engine.LATE_SHIFT
 SLOT_NO_RAISE: int = _engine.SLOT_NO_RAISE
 FRAME_IPV4: int = _engine.FRAME_IPV4
 FRAME_L4: int = _engine.FRAME_L4
@@ -139,16 +141,32 @@ DEV_REGS = _padded(
         ("written", "<u8"),
         ("reasserted", "<u8"),
         ("run_delay_ns", "<u8"),
+        ("minflt", "<u8"),
+        ("nivcsw", "<u8"),
     ],
     LINE_PAIR,
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {
-        "names": ["rdt", "ready", "handled", "line_seen", "acked", "icr_reads", "run_delay_ns", "ims", "itr", "rxcsum"],
-        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
+        "names": [
+            "rdt",
+            "ready",
+            "handled",
+            "line_seen",
+            "acked",
+            "icr_reads",
+            "run_delay_ns",
+            "minflt",
+            "nivcsw",
+            "waiting_since",
+            "ims",
+            "itr",
+            "rxcsum",
+        ],
+        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
         # IMS on a second line pair: see pnic_layout.h
-        "offsets": [0, 4, 8, 16, 24, 32, 40, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
+        "offsets": [0, 4, 8, 16, 24, 32, 40, 48, 56, 64, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
         "itemsize": 2 * LINE_PAIR,
     }
 )
@@ -169,11 +187,27 @@ FRAME = _padded(
     24,
 )
 TX_RECORD = _padded(
-    [("start_ns", "<u8"), ("end_ns", "<u8"), ("spin_gap_ns", "<u8"), ("slot", "<u4"), ("flags", "<u4")], 32
+    [
+        ("start_ns", "<u8"),
+        ("end_ns", "<u8"),
+        ("due_ns", "<u8"),
+        ("spin_gap_ns", "<u8"),
+        ("slot", "<u4"),
+        ("flags", "<u4"),
+    ],
+    40,
 )
 RAISE_RECORD = _padded([("raised_ns", "<u8"), ("packet", "<u4"), ("icr", "<u4")], 16)
 IRQ_RECORD = _padded(
-    [("entry_ns", "<u8"), ("exit_ns", "<u8"), ("doorbell", "<u8"), ("spin_gap_ns", "<u8"), ("delivered", "<u8")], 40
+    [
+        ("wait_ns", "<u8"),
+        ("entry_ns", "<u8"),
+        ("exit_ns", "<u8"),
+        ("doorbell", "<u8"),
+        ("spin_gap_ns", "<u8"),
+        ("delivered", "<u8"),
+    ],
+    48,
 )
 VIOLATION = _padded([("time_ns", "<u8"), ("descriptor", "<u4"), ("rdt", "<u4")], 16)
 SANITIZER = np.dtype(

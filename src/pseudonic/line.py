@@ -23,11 +23,19 @@ class Line:
     mode: int
     fd: int = -1  # the eventfd, inherited by both nodes across fork
     signo: int = 0
+    #: eventfd and signal: the driver node spins on the doorbell this long before it sleeps (Linux's
+    #: busy_poll), since waking a sleeping core costs microseconds; 0 sleeps at once
+    busy_poll_ns: int = 0
 
     @classmethod
-    def make(cls, name: str, fd: int = -1) -> Line:
+    def make(cls, name: str, fd: int = -1, busy_poll_ns: int = 0) -> Line:
         if name == "eventfd":
-            return cls(name, LINE_EVENTFD, fd=fd)
+            return cls(name, LINE_EVENTFD, fd=fd, busy_poll_ns=busy_poll_ns)
         if name == "signal":
-            return cls(name, LINE_SIGNAL, signo=int(signal.SIGRTMIN))
+            return cls(name, LINE_SIGNAL, signo=int(signal.SIGRTMIN), busy_poll_ns=busy_poll_ns)
         return cls(name, LINE_SPIN)
+
+    @property
+    def sleeps(self) -> bool:
+        """The driver node sleeps between interrupts (for longer than its busy poll, if any)."""
+        return self.mode != LINE_SPIN

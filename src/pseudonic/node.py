@@ -12,8 +12,10 @@ import ctypes
 import ctypes.util
 import faulthandler
 import os
+import resource
 import signal
 from pathlib import Path
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -77,6 +79,19 @@ def run_delay_ns() -> int:
         return int(Path("/proc/thread-self/schedstat").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def disturbance() -> dict[str, int]:
+    """What the machine has taken from this thread so far: time waiting for a core while runnable
+    (``run_delay_ns``), minor page faults (``minflt``), involuntary context switches (``nivcsw``)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return {"run_delay_ns": run_delay_ns(), "minflt": usage.ru_minflt, "nivcsw": usage.ru_nivcsw}
+
+
+def record_disturbance(regs: Any, before: dict[str, int], after: dict[str, int] | None = None) -> None:
+    """Write what the machine took from this node from ``before`` to ``after`` (now) into its registers."""
+    for key, value in (after or disturbance()).items():
+        regs[key][0] = value - before[key]
 
 
 def children(pid: int) -> list[int]:

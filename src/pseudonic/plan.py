@@ -117,6 +117,12 @@ class Plan:
         """The interval if the plan is periodic, else None."""
         return schedule.interval_of(self.slots)
 
+    def median_interval_ns(self) -> int:
+        """The median of the planned intervals that are not zero (0 for a plan of one packet or one burst)."""
+        gaps = np.diff(self.due_ns.astype(np.int64))
+        gaps = gaps[gaps > 0]
+        return int(np.median(gaps)) if gaps.size else 0
+
     @property
     def sizes(self) -> np.ndarray[Any, Any]:
         """Per schedule entry: the frame's length in bytes."""

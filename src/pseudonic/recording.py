@@ -47,12 +47,12 @@ from .result import RunResult
 
 FORMAT = "pseudonic-record"
 #: Bumped whenever a field changes meaning or is added: a record of another version is refused, never guessed at.
-VERSION = 2
+VERSION = 3
 TIMINGS = ("plan", "measured")
 #: The run options a record keeps: the keyword arguments of pseudonic.run, with the plan beside them.
 OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
-    "max_missed", "irq_mode", "sanitize",
+    "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt",
 )  # fmt: skip
 _ARRAYS = {
     "slots": SLOT,
@@ -141,6 +141,9 @@ def options_of(result: RunResult) -> dict[str, Any]:
         "max_missed": c.get("max_missed"),
         "irq_mode": c.get("irq_mode", "edge"),
         "sanitize": bool(c.get("sanitize", False)),
+        "late": c.get("late", "catch-up"),
+        "busy_poll": c.get("busy_poll_ns", 0),
+        "rt": c.get("rt", "off"),
     }
 
 

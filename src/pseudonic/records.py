@@ -12,7 +12,10 @@ addition). Integers are int64 unless said otherwise.
 - ``due_ns``: its deadline, ns after t0 (the plan's)
 - ``deadline_ns``: the deadline on the clock, ``t0_ns + due_ns``
 - ``start_ns``: when the device began handling it (a stamped frame carries it as its send timestamp)
-- ``end_ns``: when the device raised the line for it, or finished with it if it raised none
+- ``kept_ns``: the deadline the device kept: ``deadline_ns``, plus how far ``--late shift`` had moved
+  the schedule by then
+- ``end_ns``: when the device had raised the line for it (after the doorbell's store, and the system call
+  of an eventfd or signal line), or tried to if it raised none
 - ``spin_gap_ns``: the longest gap between two clock reads while the device waited for the deadline
   (a stall of the machine, not of the driver)
 - ``slot``: the receive descriptor the frame was written to; -1 if none (dropped, or a spurious entry)
@@ -35,6 +38,8 @@ addition). Integers are int64 unless said otherwise.
 ``handler_runs`` -- one row per run of the driver's interrupt handler:
 
 - ``index``: the handler run
+- ``wait_ns``: when the driver node went back to waiting for the line before it (0: not known); a raise
+  before it found the node busy
 - ``entry_ns``, ``exit_ns``: when the handler was entered and returned
 - ``doorbell``: the doorbell value it answered (the raise ``doorbell - 1``)
 - ``spin_gap_ns``: the longest gap between two clock reads while the driver node waited for it
@@ -122,6 +127,7 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
         due_ns=due,
         deadline_ns=due + t0,
         start_ns=tx["start_ns"].astype(np.int64),
+        kept_ns=tx["due_ns"].astype(np.int64),
         end_ns=tx["end_ns"].astype(np.int64),
         spin_gap_ns=tx["spin_gap_ns"].astype(np.int64),
         slot=slot,
@@ -152,6 +158,7 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
         ),
         "handler_runs": _table(
             index=np.arange(len(irqs), dtype=np.int64),
+            wait_ns=irqs["wait_ns"].astype(np.int64),
             entry_ns=irqs["entry_ns"].astype(np.int64),
             exit_ns=irqs["exit_ns"].astype(np.int64),
             doorbell=irqs["doorbell"].astype(np.int64),

@@ -13,6 +13,7 @@ from .verdict import Verdict
 
 if TYPE_CHECKING:
     from .plan import Plan
+    from .timing import Attribution
 
 _EMPTY = np.zeros(0)
 
@@ -87,6 +88,15 @@ class RunResult:
     partial: int = 0
     #: how the first deliveries that matched no frame differ from what was sent
     corruption: list[str] = field(default_factory=list)
+    #: whether the run's timing can be trusted, and if not what disturbed it (pseudonic.timing.timing_verdict)
+    timing: dict[str, Any] = field(default_factory=dict)
+    #: per handler-entry interval: its deviation and the cause of it, when outside the band (pseudonic.timing)
+    attribution: Attribution | None = field(default=None, repr=False)
+    #: the machine: CPU, governor, kernel, isolated cores, virtualisation; steal and interrupts on the run's
+    #: cores during the run (pseudonic.machine)
+    machine: dict[str, Any] = field(default_factory=dict)
+    #: the noise floor of the run's cores measured before and after it (``calibrate``), when asked for
+    calibration: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,7 +122,7 @@ class RunResult:
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
             "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
-            "corruption",
+            "corruption", "timing", "machine", "calibration",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None

@@ -67,19 +67,21 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, sanitize),
     SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted), FIELD(dev_regs, run_delay_ns),
+    FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
+    FIELD(drv_regs, minflt), FIELD(drv_regs, nivcsw), FIELD(drv_regs, waiting_since),
     FIELD(drv_regs, rxcsum),
     SIZE(ctl), FIELD(ctl, stop),
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
     FIELD(slot, early_ns),
     SIZE(frame), FIELD(frame, data_off), FIELD(frame, length), FIELD(frame, stamp_off), FIELD(frame, csum_off),
     FIELD(frame, sum), FIELD(frame, kind),
-    SIZE(tx_record), FIELD(tx_record, start_ns), FIELD(tx_record, end_ns), FIELD(tx_record, spin_gap_ns),
+    SIZE(tx_record), FIELD(tx_record, start_ns), FIELD(tx_record, end_ns), FIELD(tx_record, due_ns), FIELD(tx_record, spin_gap_ns),
     FIELD(tx_record, slot), FIELD(tx_record, flags),
     SIZE(raise_record), FIELD(raise_record, raised_ns), FIELD(raise_record, packet), FIELD(raise_record, icr),
-    SIZE(irq_record), FIELD(irq_record, entry_ns), FIELD(irq_record, exit_ns), FIELD(irq_record, doorbell),
+    SIZE(irq_record), FIELD(irq_record, wait_ns), FIELD(irq_record, entry_ns), FIELD(irq_record, exit_ns), FIELD(irq_record, doorbell),
     FIELD(irq_record, spin_gap_ns), FIELD(irq_record, delivered),
     SIZE(violation), FIELD(violation, time_ns), FIELD(violation, descriptor), FIELD(violation, rdt),
     SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, writes),
@@ -182,11 +184,11 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view, slots, frames, blob;
     unsigned long long lead_ns, drain_ns;
-    unsigned int mode, irq_mode, storm_limit;
+    unsigned int mode, irq_mode, storm_limit, late;
     int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiII", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
-                          &pid, &signo, &irq_mode, &storm_limit))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
+                          &pid, &signo, &irq_mode, &storm_limit, &late))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
@@ -205,6 +207,7 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .line = {.mode = mode, .fd = fd, .pid = pid, .signo = signo},
                 .irq_mode = irq_mode,
                 .storm_limit = storm_limit,
+                .late = late,
             };
             Py_BEGIN_ALLOW_THREADS rc = pnic_device_run(&seg, &plan);
             Py_END_ALLOW_THREADS
@@ -288,13 +291,14 @@ static PyObject *py_wait_irq_eventfd(PyObject *Py_UNUSED(self), PyObject *args)
     unsigned long long seen;
     unsigned int index;
     int fd;
+    unsigned long long busy_poll_ns;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*KIi", &view, &seen, &index, &fd))
+    if (!PyArg_ParseTuple(args, "w*KIiK", &view, &seen, &index, &fd, &busy_poll_ns))
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
         uint64_t db;
-        Py_BEGIN_ALLOW_THREADS db = pnic_wait_irq_eventfd(&seg, seen, index, fd);
+        Py_BEGIN_ALLOW_THREADS db = pnic_wait_irq_eventfd(&seg, seen, index, fd, busy_poll_ns);
         Py_END_ALLOW_THREADS result = PyLong_FromUnsignedLongLong(db);
     }
     PyBuffer_Release(&view);
@@ -321,13 +325,14 @@ static PyObject *py_idle_wait(PyObject *Py_UNUSED(self), PyObject *args)
     Py_buffer view;
     unsigned long long seen;
     int signo;
+    unsigned long long busy_poll_ns;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*Ki", &view, &seen, &signo))
+    if (!PyArg_ParseTuple(args, "w*KiK", &view, &seen, &signo, &busy_poll_ns))
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
         int more;
-        Py_BEGIN_ALLOW_THREADS more = pnic_idle_wait(&seg, seen, signo);
+        Py_BEGIN_ALLOW_THREADS more = pnic_idle_wait(&seg, seen, signo, busy_poll_ns);
         Py_END_ALLOW_THREADS result = PyBool_FromLong(more);
     }
     PyBuffer_Release(&view);
@@ -511,14 +516,15 @@ static PyObject *py_cdriver_loop(PyObject *Py_UNUSED(self), PyObject *args)
     PyObject *cap;
     unsigned int mode;
     int fd, signo;
-    if (!PyArg_ParseTuple(args, "OIii", &cap, &mode, &fd, &signo))
+    unsigned long long busy_poll_ns;
+    if (!PyArg_ParseTuple(args, "OIiiK", &cap, &mode, &fd, &signo, &busy_poll_ns))
         return NULL;
     struct hosted *h = hosted_of(cap);
     if (h == NULL)
         return NULL;
     if (mode > PNIC_LINE_SIGNAL)
         return fail(PNIC_EINVAL);
-    struct pnic_line line = {.mode = mode, .fd = fd, .pid = 0, .signo = signo};
+    struct pnic_line line = {.mode = mode, .fd = fd, .pid = 0, .signo = signo, .busy_poll_ns = busy_poll_ns};
     uint64_t runs;
     Py_BEGIN_ALLOW_THREADS runs = pnic_cdriver_loop(&h->cd, &line);
     Py_END_ALLOW_THREADS return PyLong_FromUnsignedLongLong(runs);
@@ -568,6 +574,33 @@ static PyObject *py_memcpy_bench(PyObject *Py_UNUSED(self), PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_spin_gaps(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer hist, starts, lengths;
+    unsigned long long start_ns, duration_ns, threshold_ns;
+    if (!PyArg_ParseTuple(args, "KKKw*w*w*", &start_ns, &duration_ns, &threshold_ns, &hist, &starts, &lengths))
+        return NULL;
+    PyObject *result = NULL;
+    if (hist.len != PNIC_GAP_BUCKETS * sizeof(uint64_t) || starts.len % sizeof(uint64_t) != 0 ||
+        lengths.len != starts.len || duration_ns > UINT64_MAX - start_ns) {
+        fail(PNIC_EINVAL);
+    } else {
+        struct pnic_gaps g = {
+            .hist = (uint64_t *)hist.buf,
+            .starts = (uint64_t *)starts.buf,
+            .lengths = (uint64_t *)lengths.buf,
+            .capacity = (uint64_t)starts.len / sizeof(uint64_t),
+        };
+        Py_BEGIN_ALLOW_THREADS pnic_spin_gaps(start_ns, duration_ns, threshold_ns, &g);
+        Py_END_ALLOW_THREADS result = Py_BuildValue("(KKKK)", (unsigned long long)g.loops, (unsigned long long)g.recorded,
+                                                    (unsigned long long)g.overflowed, (unsigned long long)g.worst_ns);
+    }
+    PyBuffer_Release(&hist);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&lengths);
+    return result;
+}
+
 static PyObject *py_now_ns(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
     return PyLong_FromUnsignedLongLong(pnic_now_ns());
@@ -582,24 +615,26 @@ static PyMethodDef methods[] = {
      "receive(seg, frame, stamp_off, csum_off, seq, stamp_ns, errors) -> slot, or -1 if dropped"},
     {"raise_irq", py_raise_irq, METH_VARARGS, "raise_irq(seg, packet) -> (raised, raise time ns)"},
     {"device_run", py_device_run, METH_VARARGS,
-     "device_run(seg, slots, frames, blob, lead_ns, drain_ns, line_mode, fd, pid, signo): the send loop"},
+     "device_run(seg, slots, frames, blob, lead_ns, drain_ns, line_mode, fd, pid, signo, irq_mode, storm_limit, late): the send loop"},
     {"wait_irq", py_wait_irq, METH_VARARGS, "wait_irq(seg, seen, index) -> doorbell, or 0 when finished"},
     {"wait_irq_eventfd", py_wait_irq_eventfd, METH_VARARGS,
-     "wait_irq_eventfd(seg, seen, index, fd) -> doorbell, or 0 when finished"},
+     "wait_irq_eventfd(seg, seen, index, fd, busy_poll_ns) -> doorbell, or 0 when finished"},
     {"take_irq", py_take_irq, METH_VARARGS, "take_irq(seg, seen, index) -> doorbell, or 0 if it has not moved"},
-    {"idle_wait", py_idle_wait, METH_VARARGS, "idle_wait(seg, seen, signo) -> False when finished"},
+    {"idle_wait", py_idle_wait, METH_VARARGS, "idle_wait(seg, seen, signo, busy_poll_ns) -> False when finished"},
     {"record_exit", py_record_exit, METH_VARARGS, "record_exit(seg, index, doorbell, delivered): stamp the handler's exit"},
     {"write_mask", py_write_mask, METH_VARARGS, "write_mask(seg, 'ims'|'imc'|'itr', value)"},
     {"cdriver_new", py_cdriver_new, METH_VARARGS,
      "cdriver_new(seg, open, interrupt, close, idle, napi_budget, arena|None, lengths|None[, stamps|None]) -> handle"},
     {"cdriver_open", py_cdriver_open, METH_VARARGS, "cdriver_open(handle) -> the driver's return code"},
-    {"cdriver_loop", py_cdriver_loop, METH_VARARGS, "cdriver_loop(handle, line_mode, fd, signo) -> handler runs"},
+    {"cdriver_loop", py_cdriver_loop, METH_VARARGS, "cdriver_loop(handle, line_mode, fd, signo, busy_poll_ns) -> handler runs"},
     {"cdriver_close", py_cdriver_close, METH_VARARGS, "cdriver_close(handle)"},
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},
     {"write_rdt", py_write_rdt, METH_VARARGS, "write_rdt(seg, value)"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
+    {"spin_gaps", py_spin_gaps, METH_VARARGS,
+     "spin_gaps(start_ns, duration_ns, threshold_ns, hist, starts, lengths) -> (loops, recorded, overflowed, worst_ns)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -624,7 +659,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(LINE_SPIN) < 0 || CONST(LINE_EVENTFD) < 0 || CONST(LINE_SIGNAL) < 0 || CONST(DRIVER_ABI) < 0 ||
         CONST(RXD_STAT_IXSM) < 0 || CONST(RXD_STAT_TCPCS) < 0 || CONST(RXD_STAT_IPCS) < 0 ||
         CONST(RXD_ERR_FRAME) < 0 || CONST(RXCSUM_IPOFL) < 0 || CONST(RXCSUM_TUOFL) < 0 || CONST(PCSS) < 0 ||
-        CONST(DEV_STORM) < 0 || CONST(IRQ_EDGE) < 0 || CONST(IRQ_LEVEL) < 0 || CONST(SLOT_NO_RAISE) < 0 || CONST(TX_REFUSED) < 0 ||
+        CONST(DEV_STORM) < 0 || CONST(IRQ_EDGE) < 0 || CONST(IRQ_LEVEL) < 0 || CONST(LATE_CATCHUP) < 0 || CONST(LATE_SHIFT) < 0 || CONST(SLOT_NO_RAISE) < 0 || CONST(TX_REFUSED) < 0 ||
         CONST(FRAME_IPV4) < 0 || CONST(FRAME_L4) < 0 || CONST(MAX_FRAME) < 0 || CONST(SAN_RDT_OUTSIDE) < 0 ||
         CONST(SAN_RDT_AT_HEAD) < 0 || CONST(SAN_RDT_OWNED) < 0 || CONST(SAN_DD_SET) < 0 || CONST(SAN_BUF_OUTSIDE) < 0 ||
         CONST(SAN_BUF_SHARED) < 0 || CONST(SAN_KINDS) < 0 || PyModule_AddIntConstant(m, "POISON", (long)PNIC_POISON) < 0)

@@ -90,7 +90,7 @@ static void on_line_signal(int signo, siginfo_t *info, void *context)
     signal_runs = signal_runs + 1;
 }
 
-static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
+static uint64_t signal_loop(struct pnic_cdriver *cd, int signo, uint64_t busy_poll_ns)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -116,7 +116,7 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
             if (done)
                 break;
             cd->ops.idle(&cd->nic);
-        } else if (pnic_idle_wait(&cd->seg, signal_seen, signo) == 0) {
+        } else if (pnic_idle_wait(&cd->seg, signal_seen, signo, busy_poll_ns) == 0) {
             break;
         }
         /* A raise that came without a signal (the device sends none while one is
@@ -144,10 +144,10 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo)
 uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line)
 {
     if (line->mode == PNIC_LINE_SIGNAL)
-        return signal_loop(cd, line->signo);
+        return signal_loop(cd, line->signo, line->busy_poll_ns);
     uint64_t seen = 0, runs = 0;
     for (;;) {
-        uint64_t db = line->mode == PNIC_LINE_EVENTFD ? pnic_wait_irq_eventfd(&cd->seg, seen, (uint32_t)runs, line->fd)
+        uint64_t db = line->mode == PNIC_LINE_EVENTFD ? pnic_wait_irq_eventfd(&cd->seg, seen, (uint32_t)runs, line->fd, line->busy_poll_ns)
                                                       : pnic_wait_irq(&cd->seg, seen, (uint32_t)runs);
         if (db == 0)
             break;

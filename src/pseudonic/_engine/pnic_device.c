@@ -388,7 +388,7 @@ static int retry_raise(struct pnic_segment *seg, const struct pnic_send_plan *pl
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan)
 {
     const struct pnic_header *h = seg->hdr;
-    if (plan->nslots > h->capacity || plan->nframes == 0 || plan->irq_mode > PNIC_IRQ_LEVEL)
+    if (plan->nslots > h->capacity || plan->nframes == 0 || plan->irq_mode > PNIC_IRQ_LEVEL || plan->late > PNIC_LATE_SHIFT)
         return PNIC_EINVAL;
     for (uint32_t f = 0; f < plan->nframes; f++) {
         const struct pnic_frame *fr = &plan->frames[f];
@@ -456,11 +456,12 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
     seg->hdr->t0_ns = t0;
     uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
     uint32_t last = 0;
+    uint64_t shift = 0; /* PNIC_LATE_SHIFT: how far the schedule has moved so far */
 
     for (uint32_t i = 0; i < plan->nslots; i++) {
         const struct pnic_slot *sl = &plan->slots[i];
         const struct pnic_frame *fr = &plan->frames[sl->frame];
-        const uint64_t due = t0 + sl->due_ns;
+        const uint64_t due = t0 + sl->due_ns + shift;
 
         /* Prepare while waiting, off the clock: what the next send writes was
          * last touched by the driver's core (the descriptor it cleared, the
@@ -507,6 +508,8 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
             goto stopped;
 
         const uint64_t start = now;
+        if (plan->late == PNIC_LATE_SHIFT && start - due > PNIC_LATE_SLACK_NS)
+            shift += start - due;
         int64_t slot = -1;
         uint32_t flags;
         uint64_t end = start;
@@ -547,14 +550,16 @@ int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan)
         }
         if (raised) {
             flags |= PNIC_TX_RAISED;
-            if (plan->line.mode != PNIC_LINE_SPIN) /* the send includes the system call that carries the line */
-                end = pnic_now_ns();
+            /* After the doorbell store (and the system call that carries the line, if
+             * any): a stall between the raise's stamp and its store shows here. */
+            end = pnic_now_ns();
         }
         last = i;
 
         struct pnic_tx_record *rec = &seg->tx[i];
         rec->start_ns = start;
         rec->end_ns = end;
+        rec->due_ns = due;
         rec->spin_gap_ns = gap;
         rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
         rec->flags = flags;

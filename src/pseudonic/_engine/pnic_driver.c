@@ -9,10 +9,19 @@
 #include "pnic_cpu.h"
 #include "pnic_engine.h"
 
+/* The longest gap a signal line's busy poll saw, for the entry it found. */
+static uint64_t polled_gap;
+
+static void begin_wait(struct pnic_segment *seg, uint64_t now)
+{
+    __atomic_store_n(&seg->drv->waiting_since, now, __ATOMIC_RELAXED);
+}
+
 static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, uint64_t entry, uint64_t gap)
 {
     if (index < seg->hdr->capacity) {
         struct pnic_irq_record *r = &seg->irqs[index];
+        r->wait_ns = seg->drv->waiting_since;
         r->entry_ns = entry;
         r->exit_ns = 0;
         r->doorbell = db;
@@ -27,8 +36,10 @@ static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, 
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered)
 {
     if (index < seg->hdr->capacity) {
-        seg->irqs[index].exit_ns = pnic_now_ns();
+        uint64_t now = pnic_now_ns();
+        seg->irqs[index].exit_ns = now;
         seg->irqs[index].delivered = delivered;
+        begin_wait(seg, now); /* a signal may take the node from here on; a wait that begins later says so */
     }
     __atomic_store_n(&seg->drv->acked, doorbell, __ATOMIC_RELEASE);
 }
@@ -49,34 +60,67 @@ static int finished(struct pnic_segment *seg, uint64_t seen, uint64_t *db)
  * `seen`; then record the handler entry as irq record `index` and return the
  * new doorbell.  Returns 0 when the device has finished and raised nothing
  * new, or the controller asked to stop. */
+/* Spin on the doorbell until it moves past `seen`, the device finishes, or
+ * `limit` (CLOCK_MONOTONIC ns) passes.  Returns the new doorbell, 0 when
+ * finished, or `seen` at the limit; *at is the clock read that followed the
+ * look which found it, and *gap the longest gap between two clock reads up
+ * to it -- so a stall anywhere between the wait's start and *at shows. */
+static uint64_t spin_for(struct pnic_segment *seg, uint64_t seen, uint64_t limit, uint64_t *at, uint64_t *gap)
+{
+    uint64_t now = pnic_now_ns(), db;
+    for (;;) {
+        int done = finished(seg, seen, &db);
+        uint64_t later = pnic_now_ns();
+        if (later - now > *gap)
+            *gap = later - now;
+        now = later;
+        if (done)
+            return 0;
+        if (db != seen || now >= limit) {
+            *at = now;
+            return db;
+        }
+        cpu_relax();
+    }
+}
+
+/* Spin on the doorbell (the analogue of the paper's IPI) until it moves past
+ * `seen`; then record the handler entry as irq record `index` and return the
+ * new doorbell.  Returns 0 when the device has finished and raised nothing
+ * new, or the controller asked to stop. */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
 {
-    uint64_t now = pnic_now_ns(), gap = 0, db;
+    uint64_t gap = 0, at = 0;
+    begin_wait(seg, pnic_now_ns());
+    uint64_t db = spin_for(seg, seen, UINT64_MAX, &at, &gap);
+    if (db != 0)
+        record_entry(seg, index, db, at, gap);
+    return db;
+}
+
+/* As pnic_wait_irq, asleep on the eventfd between looks -- after spinning
+ * for `busy_poll_ns` first, as Linux's busy_poll does, since waking a
+ * sleeping core costs microseconds.  The counter is sticky, so a raise
+ * between our look and our read wakes the read at once (and one taken by
+ * the spin leaves a count that costs one empty wake-up later). */
+uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd, uint64_t busy_poll_ns)
+{
+    uint64_t db, count, gap = 0, at = 0, since = pnic_now_ns();
+    begin_wait(seg, since);
+    if (busy_poll_ns != 0) {
+        db = spin_for(seg, seen, since + busy_poll_ns, &at, &gap);
+        if (db == 0)
+            return 0;
+        if (db != seen) {
+            record_entry(seg, index, db, at, gap);
+            return db;
+        }
+    }
     for (;;) {
         if (finished(seg, seen, &db))
             return 0;
         if (db != seen) {
             record_entry(seg, index, db, pnic_now_ns(), gap);
-            return db;
-        }
-        cpu_relax();
-        uint64_t later = pnic_now_ns();
-        if (later - now > gap)
-            gap = later - now;
-        now = later;
-    }
-}
-
-/* As pnic_wait_irq, asleep on the eventfd between looks.  The counter is
- * sticky, so a raise between our look and our read wakes the read at once. */
-uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd)
-{
-    uint64_t db, count;
-    for (;;) {
-        if (finished(seg, seen, &db))
-            return 0;
-        if (db != seen) {
-            record_entry(seg, index, db, pnic_now_ns(), 0);
             return db;
         }
         if (read(fd, &count, sizeof(count)) < 0 && errno != EINTR && errno != EAGAIN)
@@ -104,24 +148,32 @@ uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
         db = answer(seg, seen);
     if (db == seen)
         return 0;
-    record_entry(seg, index, db, pnic_now_ns(), 0);
+    record_entry(seg, index, db, pnic_now_ns(), polled_gap);
+    polled_gap = 0;
     return db;
 }
 
 /* Sleep until the line's signal arrives, without the race between looking
  * and sleeping: the signal is blocked while we look and unblocked only by
- * sigsuspend.  Returns 0 when the device has finished and every raise is
- * taken (or on stop), 1 after a signal (its handler has run, or -- for
- * Python's handler -- will run at the next bytecode). */
-int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo)
+ * sigsuspend.  With `busy_poll_ns`, spin on the doorbell that long first
+ * (the signal blocked meanwhile: a raise the spin sees is taken by the
+ * caller, from the doorbell).  Returns 0 when the device has finished and
+ * every raise is taken (or on stop), 1 after a signal or a raise seen (its
+ * handler has run, or -- for Python's handler -- will run at the next
+ * bytecode; the caller looks at the doorbell in any case). */
+int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo, uint64_t busy_poll_ns)
 {
     sigset_t block, old;
-    uint64_t db;
+    uint64_t db, at, since = pnic_now_ns();
     sigemptyset(&block);
     sigaddset(&block, signo);
     sigprocmask(SIG_BLOCK, &block, &old);
+    begin_wait(seg, since);
+    polled_gap = 0;
     int result = 1;
-    if (finished(seg, seen, &db)) {
+    if (busy_poll_ns != 0 && (db = spin_for(seg, seen, since + busy_poll_ns, &at, &polled_gap)) != seen) {
+        result = db != 0;
+    } else if (finished(seg, seen, &db)) {
         result = 0;
     } else if (db == seen && answer(seg, seen) == seen) {
         sigset_t wait = old;

@@ -52,6 +52,7 @@ struct pnic_line {
     int fd;        /* eventfd, for PNIC_LINE_EVENTFD */
     int pid;       /* driver node's thread, for PNIC_LINE_SIGNAL */
     int signo;     /* the real-time signal, for PNIC_LINE_SIGNAL */
+    uint64_t busy_poll_ns; /* eventfd and signal lines: the driver node spins this long before it sleeps */
 };
 struct pnic_send_plan {
     const struct pnic_slot *slots;
@@ -65,15 +66,16 @@ struct pnic_send_plan {
     struct pnic_line line;
     uint32_t irq_mode;     /* PNIC_IRQ_* */
     uint32_t storm_limit;  /* level line: raises in a row with no new cause and no ICR read before it stops */
+    uint32_t late;         /* PNIC_LATE_* */
 };
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
 int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan);
 
 /* pnic_driver.c */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
-uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd);
+uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd, uint64_t busy_poll_ns);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
-int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo);
+int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo, uint64_t busy_poll_ns);
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered);
 
 /* pnic_sanitize.c */
@@ -106,5 +108,16 @@ uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);
+
+/* pnic_calibrate.c */
+#define PNIC_GAP_BUCKETS 64 /* bucket k: gaps of [2^k, 2^(k+1)) ns; bucket 0 takes 0 too */
+struct pnic_gaps {
+    uint64_t *hist;    /* PNIC_GAP_BUCKETS counts */
+    uint64_t *starts;  /* per gap over the threshold: the read before it (CLOCK_MONOTONIC ns) */
+    uint64_t *lengths; /* and its length in ns */
+    uint64_t capacity; /* entries of starts and lengths */
+    uint64_t loops, recorded, overflowed, worst_ns; /* out: overflowed = over the threshold, not kept */
+};
+void pnic_spin_gaps(uint64_t start_ns, uint64_t duration_ns, uint64_t threshold_ns, struct pnic_gaps *g);
 
 #endif /* PNIC_ENGINE_H */

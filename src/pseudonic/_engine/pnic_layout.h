@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 5u
+#define PNIC_LAYOUT_VERSION 6u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -80,6 +80,12 @@
 #define PNIC_IRQ_EDGE 0u  /* MSI: one message per raise, whatever the driver does with ICR */
 #define PNIC_IRQ_LEVEL 1u /* INTx (the 8254x's INTA#): asserted while ICR & IMS != 0, so the
                            * line is raised again when a handler returns without clearing it */
+
+/* What the device does after it began a packet late (pnic_send_plan.late). */
+#define PNIC_LATE_CATCHUP 0u /* keep the absolute schedule: overdue packets go back to back (pktgen) */
+#define PNIC_LATE_SHIFT 1u   /* keep the intervals: every later deadline moves by the lateness */
+/* Lateness below this is the loop's own wake-up, not a late start: shifting by it would drift. */
+#define PNIC_LATE_SLACK_NS 1000u
 
 /* Per-packet schedule flags (pnic_slot.flags); the low byte is copied into
  * the descriptor's error field, for fault injection. */
@@ -173,7 +179,11 @@ struct pnic_dev_regs {
     /* How long the device node waited for its core while runnable over its send
      * loop (the kernel's schedstat run_delay), written by the node after it. */
     uint64_t run_delay_ns;
-    uint64_t _pad[8];
+    /* Minor page faults and involuntary context switches of the node over its
+     * loop (getrusage RUSAGE_THREAD), written by the node after it. */
+    uint64_t minflt;
+    uint64_t nivcsw;
+    uint64_t _pad[6];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -202,7 +212,14 @@ struct pnic_drv_regs {
     uint64_t acked;
     uint64_t icr_reads; /* ICR reads (pnic_icr_read), for ICR reads per handler run */
     uint64_t run_delay_ns; /* as pnic_dev_regs.run_delay_ns, for the driver node over its run */
-    uint64_t _pad0[10];
+    uint64_t minflt;       /* as pnic_dev_regs.minflt */
+    uint64_t nivcsw;       /* as pnic_dev_regs.nivcsw */
+    /* When the node last went back to waiting for the line (a wait began, or
+     * -- signal line -- a handler returned): a raise before it found the node
+     * still busy, in its handler or in the host around it.  On the line pair
+     * the exit's `acked` dirties anyway. */
+    uint64_t waiting_since;
+    uint64_t _pad0[7];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, 256 ns units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
@@ -245,7 +262,8 @@ struct pnic_frame {
 /* Device record, one per schedule entry. */
 struct pnic_tx_record {
     uint64_t start_ns;  /* the device began handling the due packet */
-    uint64_t end_ns;    /* the line was raised (or, if not raised, handling ended) */
+    uint64_t end_ns;    /* the raise was done: after the doorbell store and the system call carrying it (if not raised: the try) */
+    uint64_t due_ns;    /* the deadline it kept: t0 + the plan's, plus the shift so far under PNIC_LATE_SHIFT */
     uint64_t spin_gap_ns; /* longest gap between two clock reads while waiting: a machine stall */
     uint32_t slot;      /* descriptor index, or UINT32_MAX if dropped */
     uint32_t flags;     /* PNIC_TX_* */
@@ -260,6 +278,7 @@ struct pnic_raise_record {
 
 /* Driver-node record, one per handler run. */
 struct pnic_irq_record {
+    uint64_t wait_ns;     /* the driver node was back waiting for the line (0: not known) */
     uint64_t entry_ns;    /* the driver node saw the line and entered the handler */
     uint64_t exit_ns;     /* the handler returned */
     uint64_t doorbell;    /* doorbell value that woke it */
@@ -299,8 +318,8 @@ _Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_LINE_PAIR, "IMS on th
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_LINE_PAIR, "control fills one line pair");
 _Static_assert(sizeof(struct pnic_slot) == 24, "schedule entry size");
 _Static_assert(sizeof(struct pnic_frame) == 24, "frame table entry size");
-_Static_assert(sizeof(struct pnic_tx_record) == 32, "tx record size");
+_Static_assert(sizeof(struct pnic_tx_record) == 40, "tx record size");
 _Static_assert(sizeof(struct pnic_raise_record) == 16, "raise record size");
-_Static_assert(sizeof(struct pnic_irq_record) == 40, "irq record size");
+_Static_assert(sizeof(struct pnic_irq_record) == 48, "irq record size");
 
 #endif /* PNIC_LAYOUT_H */

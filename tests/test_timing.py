@@ -1,0 +1,273 @@
+"""Whose is each deviation: synthetic timelines with known causes, each one named, and never a wrong one.
+
+A timeline here is what the records of a run would hold if the machine, the driver or the tool did
+exactly one thing to it. Every test states the cause it planted, and checks that it is the one named,
+for the interval before and the interval after the late handler entry (a late endpoint bends both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pseudonic.timing import CAUSES, GROUPS, WITHIN, Attribution, Records, attribute, timing_verdict
+
+L = 38_000  # the paper's E2 interval
+TOL = int(0.0625 * L)
+
+
+def timeline(n: int = 12, *, interval: int = L, sleeping: bool = False) -> dict[str, Any]:
+    """A clean run: the device begins each packet 20 ns after its deadline, sends in 150 ns, the
+    driver (waiting since its last exit) enters 250 ns after the raise and runs 2 us."""
+    due = 1_000_000 + np.arange(n, dtype=np.int64) * interval
+    start = due + 20
+    raised = start + 150
+    entry = raised + (14_000 if sleeping else 250)
+    exit_ = entry + 2_000
+    wait = np.concatenate([[due[0] - 10_000], exit_[:-1] + 300])
+    return {
+        "planned_ns": due.copy(),
+        "due_ns": due,
+        "start_ns": start,
+        "end_ns": raised + 30,
+        "device_gap_ns": np.full(n, 60, np.int64),
+        "woke": np.arange(n, dtype=np.int64),
+        "raised_ns": raised,
+        "wait_ns": wait,
+        "entry_ns": entry,
+        "exit_ns": exit_,
+        "driver_gap_ns": np.full(n, 80, np.int64),
+        "sleeping_line": sleeping,
+    }
+
+
+def delay_from(t: dict[str, Any], stage: str, j: int, by: int) -> None:
+    """Push packet j's timeline from ``stage`` on by ``by`` ns (each later stage follows)."""
+    order = ["start_ns", "raised_ns", "entry_ns"]
+    for key in order[order.index(stage) :]:
+        t[key][j] += by
+    t["end_ns"][j] = t["raised_ns"][j] + 30
+    t["exit_ns"][j] = t["entry_ns"][j] + 2_000
+    if j + 1 < len(t["wait_ns"]):
+        t["wait_ns"][j + 1] = max(t["wait_ns"][j + 1], t["exit_ns"][j] + 300)
+
+
+def causes(t: dict[str, Any]) -> dict[str, int]:
+    return {k: v for k, v in attribute(Records(**t)).counts.items() if v}
+
+
+def test_a_clean_run_has_no_outlier_and_no_cause() -> None:
+    a = attribute(Records(**timeline()))
+    assert a.outliers == 0 and not any(a.counts.values())
+    assert (a.cause == WITHIN).all() and a.paced == 11
+
+
+def test_a_stall_the_device_loop_saw_is_the_machine() -> None:
+    t = timeline()
+    delay_from(t, "start_ns", 5, 20_000)
+    t["device_gap_ns"][5] = 20_010
+    assert causes(t) == {"device_stall": 2}
+
+
+def test_catching_up_after_a_device_stall_stays_the_machine() -> None:
+    # A 50 us stall: packet 5 begins 50 us late and packet 6, overdue, right after it (catch-up).
+    t = timeline()
+    delay_from(t, "start_ns", 5, 50_000)
+    t["device_gap_ns"][5] = 50_010
+    delay_from(t, "start_ns", 6, 50_000 - L + 200)  # no stall in its wait: the loop came back late
+    t["device_gap_ns"][6] = 0
+    a = attribute(Records(**t))
+    assert {k: v for k, v in a.counts.items() if v} == {"device_stall": a.outliers} and a.outliers >= 2
+
+
+def test_a_device_that_began_late_without_a_stall_is_not_blamed_on_the_machine() -> None:
+    t = timeline()
+    delay_from(t, "start_ns", 5, 10_000)
+    t["device_gap_ns"][5] = 0  # its loop came back after the deadline: the send before it ran long
+    t["end_ns"][4] = t["start_ns"][5] - 10
+    got = causes(t)
+    assert got == {"device_send": 2}
+    assert all(CAUSES[k][0] == "tool" for k in got)
+
+
+def test_a_stall_between_the_raise_stamp_and_the_driver_seeing_it_that_the_driver_loop_saw() -> None:
+    t = timeline()
+    delay_from(t, "entry_ns", 7, 12_000)
+    t["driver_gap_ns"][7] = 12_100
+    assert causes(t) == {"driver_stall": 2}
+
+
+def test_a_driver_still_in_its_handler_is_the_driver() -> None:
+    t = timeline()
+    # run 4's handler takes 40 us: the line for packet 5 is raised while it runs
+    t["exit_ns"][4] = t["entry_ns"][4] + 40_000
+    t["wait_ns"][5] = t["exit_ns"][4] + 300
+    t["entry_ns"][5] = t["wait_ns"][5] + 100
+    t["exit_ns"][5] = t["entry_ns"][5] + 2_000
+    got = causes(t)
+    assert set(got) == {"handler_slow"} and sum(got.values()) == 2
+    assert CAUSES["handler_slow"][0] == "driver"
+
+
+def test_an_interval_shorter_than_the_handler_is_the_driver_busy() -> None:
+    # 10 us apart, a 12 us handler every time: each raise finds the driver in its handler.
+    t = timeline(interval=10_000)
+    t["exit_ns"] = t["entry_ns"] + 12_000
+    for j in range(1, len(t["entry_ns"])):
+        t["wait_ns"][j] = t["exit_ns"][j - 1] + 300
+        t["entry_ns"][j] = max(t["entry_ns"][j], t["wait_ns"][j] + 100)
+        t["exit_ns"][j] = t["entry_ns"][j] + 12_000
+    got = causes(t)
+    assert got and set(got) <= {"driver_busy"}
+
+
+def test_a_node_that_came_back_to_its_wait_late_with_its_handler_done_is_the_host() -> None:
+    t = timeline()
+    t["wait_ns"][6] = t["raised_ns"][6] + 8_000  # handler 5 returned long before; the host took its time
+    t["entry_ns"][6] = t["wait_ns"][6] + 100
+    t["exit_ns"][6] = t["entry_ns"][6] + 2_000
+    assert causes(t) == {"host": 2}
+
+
+def test_a_raise_held_after_its_send_is_what_the_driver_programmed() -> None:
+    t = timeline()
+    delay_from(t, "raised_ns", 3, 20_000)
+    t["end_ns"][3] = t["start_ns"][3] + 180  # the send ended; the raise came later (ITR, IMS)
+    assert causes(t) == {"held": 2}
+
+
+def test_a_sleeping_line_that_wakes_late_or_early_is_the_line() -> None:
+    t = timeline(sleeping=True)
+    t["entry_ns"][4] += 9_000
+    t["entry_ns"][8] -= 9_000  # woke sooner than it usually does
+    for j in (4, 8):
+        t["exit_ns"][j] = t["entry_ns"][j] + 2_000
+    assert causes(t) == {"line_wake": 4}
+
+
+def test_a_delay_no_record_explains_counts_against_the_tool() -> None:
+    t = timeline()
+    delay_from(t, "entry_ns", 4, 10_000)  # the driver waited, saw no stall, and the spin line was late
+    assert causes(t) == {"unexplained": 2}
+
+
+def test_a_stall_too_short_to_cover_the_delay_is_not_taken_for_its_cause() -> None:
+    t = timeline()
+    delay_from(t, "entry_ns", 4, 10_000)
+    t["driver_gap_ns"][4] = 3_000  # a 3 us gap does not make a 10 us delay
+    assert causes(t) == {"unexplained": 2}
+
+
+def test_a_shifted_schedule_counts_one_outlier_per_stall_and_names_it() -> None:
+    # --late shift: after a 20 us device stall at packet 5, every later deadline moves by 20 us.
+    t = timeline()
+    t["start_ns"][5:] += 20_000
+    t["raised_ns"][5:] += 20_000
+    t["end_ns"][5:] += 20_000
+    t["entry_ns"][5:] += 20_000
+    t["exit_ns"][5:] += 20_000
+    t["wait_ns"][6:] += 20_000
+    t["due_ns"][6:] += 20_000  # kept deadlines after the shift; packet 5's is the one it was late for
+    t["device_gap_ns"][5] = 20_010
+    a = attribute(Records(**t))
+    assert a.outliers == 1 and a.counts["device_stall"] == 1
+
+
+def test_unpaced_intervals_have_no_band() -> None:
+    t = timeline()
+    for key in ("planned_ns", "due_ns", "start_ns", "raised_ns", "end_ns", "entry_ns", "exit_ns"):
+        t[key][3] = t[key][2] + (t[key][3] - t[key][2]) * 0 + 1  # packet 3 planned with packet 2
+    t["planned_ns"][3] = t["planned_ns"][2]
+    a = attribute(Records(**t))
+    assert a.paced == 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 10),
+            st.sampled_from(["device", "driver", "none"]),
+            st.integers(2 * TOL + 500, 30_000),
+        ),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda x: x[0],
+    )
+)
+def test_planted_stalls_are_named_the_machine_and_nothing_else(plants: list[tuple[int, str, int]]) -> None:
+    """Stalls planted where a loop saw them are named the machine's; a delay no loop saw never is."""
+    plants = sorted(plants)
+    # keep plants two packets apart, so that each bends only its own two intervals
+    kept: list[tuple[int, str, int]] = []
+    for p in plants:
+        if not kept or p[0] - kept[-1][0] >= 2:
+            kept.append(p)
+    t = timeline(13)
+    for j, where, by in kept:
+        if where == "device":
+            delay_from(t, "start_ns", j, by)
+            t["device_gap_ns"][j] = by + 10
+        elif where == "driver":
+            delay_from(t, "entry_ns", j, by)
+            t["driver_gap_ns"][j] = by + 10
+        else:
+            delay_from(t, "entry_ns", j, by)
+    a = attribute(Records(**t))
+    groups = a.by_group()
+    unseen = sum(1 for _, where, _ in kept if where == "none")
+    seen = len(kept) - unseen
+    assert groups["machine"] == 2 * seen
+    assert a.counts["unexplained"] == 2 * unseen
+    assert groups["driver"] == 0
+
+
+def verdict_of(counts: dict[str, int], paced: int = 1000, **kw: Any) -> dict[str, Any]:
+    full = {name: counts.get(name, 0) for name in CAUSES}
+    cause = np.full(paced, WITHIN, np.int64)
+    cause[: sum(full.values())] = 0
+    return timing_verdict(
+        Attribution(np.zeros(paced, np.int64), cause, paced, full),
+        {"device": {"over_10us": 14, "max_ns": 52_000}, "driver": {"over_10us": 0, "max_ns": 900}},
+        cores=(0, 1),
+        **kw,
+    )
+
+
+def test_a_run_the_machine_disturbed_is_not_trusted_and_says_which_core() -> None:
+    v = verdict_of({"device_stall": 38, "unexplained": 2})
+    assert not v["trustworthy"]
+    assert v["raw_off_share"] == pytest.approx(0.040) and v["tool_attributed_share"] == pytest.approx(0.002)
+    assert "core 0 (device) 14 times" in v["why"] and "38 of 40 outliers" in v["why"]
+
+
+def test_a_run_whose_outliers_are_the_drivers_own_is_trusted() -> None:
+    v = verdict_of({"driver_busy": 30, "device_stall": 2})
+    assert v["trustworthy"] and v["driver_share"] == pytest.approx(0.030)
+
+
+def test_the_tools_share_alone_can_make_a_run_untrustworthy() -> None:
+    v = verdict_of({"line_wake": 5})
+    assert not v["trustworthy"] and "5 line wake" in v["why"]
+
+
+def test_a_calibration_puts_the_run_beside_what_the_machine_predicts() -> None:
+    v = verdict_of({"device_stall": 20}, expected_disturbed_share=0.02)
+    assert v["expected_disturbed_share"] == 0.02 and "×1.00" in v["why"]
+
+
+def test_every_cause_has_a_group_and_a_meaning() -> None:
+    for name, (group, meaning) in CAUSES.items():
+        assert group in GROUPS and len(meaning) > 20, name
+
+
+def test_attribution_needs_two_runs() -> None:
+    t = timeline(1)
+    a = attribute(Records(**t))
+    assert a.outliers == 0 and a.paced == 0
+    assert replace(Records(**t), sleeping_line=True).sleeping_line
