@@ -61,6 +61,23 @@ def _taken(node: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _realtime_lines(result: RunResult) -> list[str]:
+    """What --rt did, and what it could not do (isolation, throttling)."""
+    rt = result.machine.get("realtime") or {}
+    if rt.get("asked", "off") == "off":
+        return []
+    if rt.get("refused"):
+        return [f"[yellow]real-time: not applied[/] -- {rt['refused']}"]
+    fifo = [n for n in ("device", "driver") if rt.get(f"{n}_fifo")]
+    out = [f"real-time: SCHED_FIFO {rt.get('priority')} with memory locked on the {' and '.join(fifo) or 'no'} "
+           f"node{'s' if len(fifo) != 1 else ''}"]  # fmt: skip
+    advice = (result.machine.get("driver_core_isolation") or {}).get("advice")
+    for note in (advice, rt.get("throttle")):
+        if note:
+            out.append(f"[dim]note: {note}[/]")
+    return out
+
+
 def _timing_line(result: RunResult) -> str | None:
     t = result.timing
     if not t or not t.get("intervals"):
@@ -167,6 +184,8 @@ def render(result: RunResult, console: Console) -> None:
                           f"(the first, poisoning the whole pool: {format_ns(cost['first_write_ns'])})[/]")  # fmt: skip
     if cfg.get("itr_note"):
         console.print(f"note: {cfg['itr_note']}")
+    for line in _realtime_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
     timing_line = _timing_line(result)
     if timing_line is not None:
         console.print(timing_line, highlight=False, soft_wrap=True)

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, cores, faults, timing
+from . import _engine, analysis, config, cores, faults, machine, realtime, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .driver import NodeRun, driver_node
-from .errors import ConfigError, DriverLoadError
+from .errors import ConfigError, DriverLoadError, RealtimeError
 from .layout import (
     DEV_STORM,
     IRQ_EDGE,
@@ -186,6 +186,10 @@ def _prepared(
     """A run's checked configuration (``platform``: :func:`make_config`'s arguments), its plan with its
     faults, and its drop limit: every bound checked here, once, before anything runs."""
     cfg = make_config(**platform)
+    if cfg.rt == "on":
+        refusal = realtime.check_rt()
+        if refusal is not None:
+            raise RealtimeError(f"--rt: {refusal} (--rt=try runs without it where it is not permitted)")
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
     return cfg, with_faults(plan, faults, fault_seed, cfg), parse_missed_limit(max_missed)
@@ -461,6 +465,10 @@ class Controller:
         self.started = time.monotonic()
         #: the driver node reported this run whole: the session keeps it for the next run
         self.node_done = False
+        #: --rt: why it is not applied (None: applied, or not asked)
+        self.rt_refusal = realtime.check_rt() if cfg.rt != "off" else None
+        self.rt = cfg.rt != "off" and self.rt_refusal is None
+        self.core_meter = machine.CoreMeter((cfg.device_core, cfg.driver_core))
 
     def run(self) -> RunResult:
         cfg = self.cfg
@@ -476,7 +484,8 @@ class Controller:
             view.header["sanitize"][0] = int(cfg.sanitize)
             self.recv: Connection | None = None
             try:
-                failure, report = self._run_nodes(seg, view, procs)
+                with self.core_meter:
+                    failure, report = self._run_nodes(seg, view, procs)
             except KeyboardInterrupt as exc:
                 signo = int(getattr(exc, "signo", signal.SIGINT))
                 if len(procs) < 2:
@@ -522,7 +531,7 @@ class Controller:
         self.recv = conn
         self.driver_label = self.session.label
         conn.send(("run", NodeRun(seg.name, cfg.upper, self.frames, self.slots, self.line, cfg.napi_budget,
-                                  self.keep_frames)))  # fmt: skip
+                                  self.keep_frames, self.rt)))  # fmt: skip
         msg = self.next_message(conn, drv, OPEN_TIMEOUT_S)
         if msg is None or msg[0] != "ready":
             return self._driver_failure(msg, drv, view, "open"), None
@@ -541,6 +550,7 @@ class Controller:
                 drv.pid,
                 mode,
                 LATE_SHIFT if cfg.late == "shift" else LATE_CATCHUP,
+                self.rt,
             ),
             name="pseudonic-device",
             daemon=True,
@@ -824,6 +834,7 @@ class Controller:
             stalls=stalls,
             timing=timing_verdict,
             attribution=attribution,
+            machine=self._machine(view),
             verified=verdict.verified if verdict else False,
             error=failure,
             spurious=spurious,
@@ -849,6 +860,28 @@ class Controller:
             partial=counts.partial,
             corruption=list(counts.corruption),
         )
+
+    def _machine(self, view: SegmentView) -> dict[str, Any]:
+        """The machine, what it did to the run's two cores during the run, and the real-time set-up."""
+        cfg = self.cfg
+        try:
+            cores_seen = self.core_meter.result()
+        except RuntimeError:  # the nodes never started: nothing was measured
+            cores_seen = {}
+        span = int(self.slots["due_ns"][-1]) + self.lead_ns if len(self.slots) else 0
+        return {
+            **machine.machine_info(),
+            "run_cores": cores_seen,
+            "realtime": {
+                "asked": cfg.rt,
+                "device_fifo": bool(view.dev["rt"][0]),
+                "driver_fifo": bool(view.drv["rt"][0]),
+                "refused": self.rt_refusal,
+                "priority": realtime.RT_PRIORITY if cfg.rt != "off" else None,
+                "throttle": realtime.rt_throttle_note(span) if self.rt else None,
+            },
+            "driver_core_isolation": realtime.isolation(cfg.driver_core),
+        }
 
     @staticmethod
     def _taken(regs: np.ndarray[Any, Any]) -> dict[str, int]:

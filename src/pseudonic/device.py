@@ -7,6 +7,7 @@ done or the controller sets the stop flag.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from typing import Any
 
@@ -16,7 +17,9 @@ from . import _engine
 from .frames import FrameSet
 from .layout import SegmentView
 from .line import Line
+from .errors import RealtimeError
 from .node import become_node, disturbance, record_disturbance
+from .realtime import become_rt
 
 #: t0 lies this far after the call, so packet 0 is not late for the set-up.
 DEFAULT_LEAD_NS = 200_000
@@ -38,8 +41,14 @@ def device_node(
     driver_pid: int,
     irq_mode: int,
     late: int,
+    rt: bool = False,
 ) -> None:
     become_node(core, parent_pid)
+    if rt:
+        # Permitted when the run began (controller); if the kernel says no now, the run goes on
+        # without it, and the result says so (dev.rt).
+        with contextlib.suppress(RealtimeError):
+            become_rt()
     # The shared segment is not mapped in a forked child until touched: fault it in before the
     # count begins (device_run does so again, for callers that did not), so that the faults counted
     # are those of the schedule.

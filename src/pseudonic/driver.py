@@ -30,8 +30,10 @@ ns, stamped as the driver hands it up), for a capture of the deliveries.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
+import os
 import mmap
 import signal
 import traceback
@@ -45,13 +47,14 @@ import numpy as np
 
 from . import _engine
 from .cdriver import CDriver
-from .errors import DriverLoadError
+from .errors import DriverLoadError, RealtimeError
 from .frames import FrameSet
 from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
 from .line import Line
 from .loading import check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
 from .node import become_node, disturbance, end_descendants, record_disturbance
+from .realtime import become_rt
 from .segment import Segment
 from .upper import NullLayer, VerifyLayer, make_upper, warm_heap
 
@@ -87,6 +90,8 @@ class NodeRun:
     napi_budget: int
     #: the report's Deliveries carries ``frames`` and ``delivered_ns`` (verify layer only)
     keep_frames: bool = False
+    #: host the run SCHED_FIFO with memory locked (--rt); the node goes back to SCHED_OTHER after it
+    rt: bool = False
 
 
 def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) -> None:
@@ -121,10 +126,17 @@ def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) 
 def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
     """Host one run on its segment, then unmap it: a node serves many runs and must not keep their memory."""
     segment = Segment.attach(run.segment)
+    policy = os.sched_getscheduler(0), os.sched_getparam(0)
     try:
         assert segment.map is not None
+        if run.rt:
+            with contextlib.suppress(RealtimeError):  # the result says so (drv.rt)
+                become_rt()
         _host_run(conn, driver, run, segment.map)
     finally:
+        # A session's next run may not ask for --rt (memory stays locked: MCL_FUTURE is for the node's life).
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, *policy)
         gc.collect()  # views held in cycles (a driver that keeps its nic) would pin the mapping
         segment.close()
 

@@ -143,6 +143,7 @@ DEV_REGS = _padded(
         ("run_delay_ns", "<u8"),
         ("minflt", "<u8"),
         ("nivcsw", "<u8"),
+        ("rt", "<u8"),
     ],
     LINE_PAIR,
 )
@@ -159,14 +160,15 @@ DRV_REGS: np.dtype[Any] = np.dtype(
             "run_delay_ns",
             "minflt",
             "nivcsw",
+            "rt",
             "waiting_since",
             "ims",
             "itr",
             "rxcsum",
         ],
-        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
+        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
         # IMS on a second line pair: see pnic_layout.h
-        "offsets": [0, 4, 8, 16, 24, 32, 40, 48, 56, 64, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
+        "offsets": [0, 4, 8, 16, 24, 32, 40, 48, 56, 64, 72, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
         "itemsize": 2 * LINE_PAIR,
     }
 )

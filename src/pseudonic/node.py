@@ -89,9 +89,11 @@ def disturbance() -> dict[str, int]:
 
 
 def record_disturbance(regs: Any, before: dict[str, int], after: dict[str, int] | None = None) -> None:
-    """Write what the machine took from this node from ``before`` to ``after`` (now) into its registers."""
+    """Write what the machine took from this node from ``before`` to ``after`` (now) into its registers,
+    and whether it ran SCHED_FIFO (--rt)."""
     for key, value in (after or disturbance()).items():
         regs[key][0] = value - before[key]
+    regs["rt"][0] = int(os.sched_getscheduler(0) == os.SCHED_FIFO)
 
 
 def children(pid: int) -> list[int]:

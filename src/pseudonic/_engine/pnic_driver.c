@@ -60,26 +60,27 @@ static int finished(struct pnic_segment *seg, uint64_t seen, uint64_t *db)
  * `seen`; then record the handler entry as irq record `index` and return the
  * new doorbell.  Returns 0 when the device has finished and raised nothing
  * new, or the controller asked to stop. */
-/* Spin on the doorbell until it moves past `seen`, the device finishes, or
- * `limit` (CLOCK_MONOTONIC ns) passes.  Returns the new doorbell, 0 when
- * finished, or `seen` at the limit; *at is the clock read that followed the
- * look which found it, and *gap the longest gap between two clock reads up
- * to it -- so a stall anywhere between the wait's start and *at shows. */
-static uint64_t spin_for(struct pnic_segment *seg, uint64_t seen, uint64_t limit, uint64_t *at, uint64_t *gap)
+/* Spin on the doorbell until it moves past `seen` (returns 1, the new
+ * doorbell in *db), the device finishes (-1), or `limit` (CLOCK_MONOTONIC ns)
+ * passes (0).  *at is the clock read that followed the look which found it,
+ * and *gap the longest gap between two clock reads up to it -- so a stall
+ * anywhere between the wait's start and *at shows. */
+static int spin_for(struct pnic_segment *seg, uint64_t seen, uint64_t limit, uint64_t *db, uint64_t *at, uint64_t *gap)
 {
-    uint64_t now = pnic_now_ns(), db;
+    uint64_t now = pnic_now_ns();
     for (;;) {
-        int done = finished(seg, seen, &db);
+        int done = finished(seg, seen, db);
         uint64_t later = pnic_now_ns();
         if (later - now > *gap)
             *gap = later - now;
         now = later;
+        *at = now;
         if (done)
+            return -1;
+        if (*db != seen)
+            return 1;
+        if (now >= limit)
             return 0;
-        if (db != seen || now >= limit) {
-            *at = now;
-            return db;
-        }
         cpu_relax();
     }
 }
@@ -90,11 +91,11 @@ static uint64_t spin_for(struct pnic_segment *seg, uint64_t seen, uint64_t limit
  * new, or the controller asked to stop. */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
 {
-    uint64_t gap = 0, at = 0;
+    uint64_t gap = 0, at = 0, db = 0;
     begin_wait(seg, pnic_now_ns());
-    uint64_t db = spin_for(seg, seen, UINT64_MAX, &at, &gap);
-    if (db != 0)
-        record_entry(seg, index, db, at, gap);
+    if (spin_for(seg, seen, UINT64_MAX, &db, &at, &gap) < 0)
+        return 0;
+    record_entry(seg, index, db, at, gap);
     return db;
 }
 
@@ -108,10 +109,10 @@ uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t
     uint64_t db, count, gap = 0, at = 0, since = pnic_now_ns();
     begin_wait(seg, since);
     if (busy_poll_ns != 0) {
-        db = spin_for(seg, seen, since + busy_poll_ns, &at, &gap);
-        if (db == 0)
+        int found = spin_for(seg, seen, since + busy_poll_ns, &db, &at, &gap);
+        if (found < 0)
             return 0;
-        if (db != seen) {
+        if (found > 0) {
             record_entry(seg, index, db, at, gap);
             return db;
         }
@@ -171,8 +172,9 @@ int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo, uint64_t 
     begin_wait(seg, since);
     polled_gap = 0;
     int result = 1;
-    if (busy_poll_ns != 0 && (db = spin_for(seg, seen, since + busy_poll_ns, &at, &polled_gap)) != seen) {
-        result = db != 0;
+    int found = busy_poll_ns != 0 ? spin_for(seg, seen, since + busy_poll_ns, &db, &at, &polled_gap) : 0;
+    if (found != 0) {
+        result = found > 0;
     } else if (finished(seg, seen, &db)) {
         result = 0;
     } else if (db == seen && answer(seg, seen) == seen) {

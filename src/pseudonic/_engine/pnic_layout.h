@@ -183,7 +183,8 @@ struct pnic_dev_regs {
      * loop (getrusage RUSAGE_THREAD), written by the node after it. */
     uint64_t minflt;
     uint64_t nivcsw;
-    uint64_t _pad[6];
+    uint64_t rt; /* 1: the node ran SCHED_FIFO with its memory locked (--rt) */
+    uint64_t _pad[5];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -214,12 +215,13 @@ struct pnic_drv_regs {
     uint64_t run_delay_ns; /* as pnic_dev_regs.run_delay_ns, for the driver node over its run */
     uint64_t minflt;       /* as pnic_dev_regs.minflt */
     uint64_t nivcsw;       /* as pnic_dev_regs.nivcsw */
+    uint64_t rt;           /* as pnic_dev_regs.rt */
     /* When the node last went back to waiting for the line (a wait began, or
      * -- signal line -- a handler returned): a raise before it found the node
      * still busy, in its handler or in the host around it.  On the line pair
      * the exit's `acked` dirties anyway. */
     uint64_t waiting_since;
-    uint64_t _pad0[7];
+    uint64_t _pad0[6];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, 256 ns units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
