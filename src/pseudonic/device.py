@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from . import _engine
+from .errors import RealtimeError
 from .frames import FrameSet
 from .layout import SegmentView
 from .line import Line
-from .errors import RealtimeError
 from .node import become_node, disturbance, record_disturbance
 from .realtime import become_rt
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import gc
-import os
 import mmap
+import os
 import signal
 import traceback
 from collections.abc import Callable
