@@ -258,9 +258,9 @@ def timing_verdict(
     if tool:
         named = ", ".join(f"{attribution.counts[n]} {n.replace('_', ' ')}" for n in CAUSE_NAMES
                           if CAUSES[n][0] == "tool" and attribution.counts.get(n))  # fmt: skip
-        reasons.append(f"{tool} are the tool's ({named})")
+        reasons.append(f"{tool} {'is' if tool == 1 else 'are'} the tool's ({named})")
     if groups["driver"] and not trustworthy:
-        reasons.append(f"{groups['driver']} the driver's own")
+        reasons.append(f"{groups['driver']} {'is' if groups['driver'] == 1 else 'are'} the driver's own")
     if trustworthy:
         why = (f"{machine + tool} of {paced} intervals off the band through the machine or the tool "
                f"(limit {limit * 100:.1f} %)")  # fmt: skip

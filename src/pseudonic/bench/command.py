@@ -175,13 +175,29 @@ def show_precision(p: dict[str, Any] | None) -> None:
                     f"({_text(p.get('driver'))}, {_text(p.get('irq'))})")  # fmt: skip
     for c in ("as seen by", "within ±6.25 %", "off > 1 µs", "worst |dev|", "min", "p50", "p99", "max"):
         t.add_column(c, justify="right")
-    for who, s in (("driver (handler entries)", p), ("device (sends)", p.get("device") or {})):
-        i = s.get("intervals_ns") or {}
-        within = s.get("within_6_25pct")
-        t.add_row(who, _fixed(None if within is None else 100 * within, ".2f", " %"), _text(s.get("over_1us")),
-                  _ns(s.get("max_abs_dev_ns")), _ns(i.get("min")), _ns(i.get("p50")), _ns(i.get("p99")),
-                  _ns(i.get("max")))  # fmt: skip
+    runs = [(f"× {_text(p.get('count'))}", p)]
+    if isinstance(p.get("long"), dict):
+        runs.append((f"× {_text(p['long'].get('count'))}", p["long"]))
+    for label, r in runs:
+        for who, s in ((f"{label}: driver (handler entries)", r), (f"{label}: device (sends)", r.get("device") or {})):
+            i = s.get("intervals_ns") or {}
+            within = s.get("within_6_25pct")
+            t.add_row(who, _fixed(None if within is None else 100 * within, ".2f", " %"), _text(s.get("over_1us")),
+                      _ns(s.get("max_abs_dev_ns")), _ns(i.get("min")), _ns(i.get("p50")), _ns(i.get("p99")),
+                      _ns(i.get("max")))  # fmt: skip
     console.print(t)
+    cal = p.get("calibration") or {}
+    if cal.get("expected_disturbed_share") is not None:
+        console.print(f"calibration (before and after, same cores): {cal['expected_disturbed_share'] * 100:.2f} % "
+                      "of intervals this long expected off the band")  # fmt: skip
+    for label, r in runs:
+        t_ = r.get("timing") or {}
+        if t_:
+            trust = "trustworthy" if t_.get("trustworthy") else "not trustworthy"
+            console.print(f"{label}: {t_['raw_off_share'] * 100:.2f} % off the band (machine "
+                          f"{t_['machine_share'] * 100:.2f} %, driver {t_['driver_share'] * 100:.2f} %, tool "
+                          f"{t_['tool_attributed_share'] * 100:.2f} %); timing {trust}: {t_.get('why')}",
+                          highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def show_sweep(rows: list[dict[str, Any]] | None) -> None:
@@ -218,11 +234,12 @@ def show_irq(rows: list[dict[str, Any]] | None) -> None:
     if _nothing("irq lines", rows):
         return
     t = Table(title="interrupt latency per line (raised → handler entered)")
-    for c in ("line", "driver", "min", "p50", "p99", "max", "interrupts"):
+    for c in ("line", "busy poll", "driver", "min", "p50", "p99", "max", "interrupts"):
         t.add_column(c, justify="right")
     for r in rows or []:
-        t.add_row(_text(r.get("line")), _text(r.get("driver")), _ns(r.get("min")), _ns(r.get("p50")),
-                  _ns(r.get("p99")), _ns(r.get("max")), _text(r.get("interrupts")))  # fmt: skip
+        t.add_row(_text(r.get("line")), _ns(r.get("busy_poll_ns")) if r.get("busy_poll_ns") else "-",
+                  _text(r.get("driver")), _ns(r.get("min")), _ns(r.get("p50")), _ns(r.get("p99")), _ns(r.get("max")),
+                  _text(r.get("interrupts")))  # fmt: skip
     console.print(t)
     for note in sorted({str(r["note"]) for r in rows or [] if r.get("note")}):
         console.print(f"eventfd, signal: {note}")
@@ -249,9 +266,13 @@ def step_send_time(sizes: list[int], repeat: int, rounds: int) -> list[dict[str,
     return rows
 
 
-def step_precision(interval_ns: int, count: int, out: Path | None, driver: str, irq: str) -> dict[str, Any]:
-    with _progress("precision", 1) as tick:
-        p = ev.precision(interval_ns, count, driver=driver, irq=irq, out=out, progress=tick)
+def step_precision(
+    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False
+) -> dict[str, Any]:
+    with _progress("precision", 4) as tick:
+        p = ev.precision(interval_ns, count, driver=driver, irq=irq, out=out, progress=tick,
+                         long_count=2000 if quick else ev.LONG_PRECISION_COUNT,
+                         calibration_ns=300_000_000 if quick else ev.CALIBRATION_NS)  # fmt: skip
     show_precision(p)
     return p
 
@@ -277,7 +298,7 @@ def step_baseline(count: int, intervals: list[int] | None) -> dict[str, Any]:
 
 
 def step_irq(lines: list[str], drivers: list[str], count: int) -> list[dict[str, Any]]:
-    with _progress("irq lines", len(lines) * len(drivers)) as tick:
+    with _progress("irq lines", len(ev.irq_variants(lines)) * len(drivers)) as tick:
         rows = ev.irq_lines(lines, drivers, count=count, progress=tick)
     show_irq(rows)
     return rows
@@ -352,7 +373,7 @@ def precision_cmd(interval: str, count: int, driver: str, irq: str, quick: bool,
     config.make_config(irq=irq, driver=driver)
     plan = Plan.periodic(interval, count, 1500)
     plan.check(config.DEFAULT_BUFFER_SIZE)
-    p = step_precision(plan.origin["interval_ns"], len(plan), where, driver, irq)
+    p = step_precision(plan.origin["interval_ns"], len(plan), where, driver, irq, quick)
     _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "precision": p})
 
 
@@ -521,7 +542,7 @@ def all_cmd(out: str, quick: bool) -> None:
 
     steps: dict[str, Callable[[], Any]] = {
         "send_time": lambda: step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5),
-        "precision": lambda: step_precision(38_000, 200 if quick else 1000, where, "python", "spin"),
+        "precision": lambda: step_precision(38_000, 200 if quick else 1000, where, "python", "spin", quick),
         "sweep": sweep_rows,
         "baseline": lambda: step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None),
         "irq_lines": lambda: step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000),

@@ -56,7 +56,19 @@ def _window_us(samples: Sequence[np.ndarray], band_us: float) -> float:
     return float(min(max(bulk, 2 * band_us), MAX_WINDOW_BANDS * band_us))
 
 
-def _deviation_panel(ax: Axes, dev_us: np.ndarray, who: str, band_us: float, window_us: float, color: str) -> None:
+#: Colours of the driver panel's stacks, by whose the interval's deviation is (pseudonic.timing.GROUPS).
+GROUP_COLOURS = {"within the band": "tab:blue", "machine": "0.55", "driver": "tab:purple", "tool": "tab:red"}
+
+
+def _deviation_panel(
+    ax: Axes,
+    dev_us: np.ndarray,
+    who: str,
+    band_us: float,
+    window_us: float,
+    color: str,
+    groups: np.ndarray | None = None,
+) -> None:
     n = int(dev_us.size)
     ax.axvspan(-band_us, band_us, color="tab:green", alpha=0.12, label=f"±6.25 % band (±{_fmt_us(band_us)})")
     ax.axvline(0.0, color="0.4", linewidth=0.8)
@@ -80,7 +92,22 @@ def _deviation_panel(ax: Axes, dev_us: np.ndarray, who: str, band_us: float, win
         worst = float(dev_us[np.argmax(np.abs(dev_us))])
         label += f"\n{n_out} outside ±{_fmt_us(window_us)}, piled in edge bins (worst {worst:+,.1f} µs)"
     # counts of 0 cannot be drawn on a log axis: bars of height 0 are simply absent
-    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.85, label=label)
+    if groups is None:
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.85, label=label)
+    else:
+        # Stacked by whose each interval's deviation is, so machine-caused and tool-caused tell apart.
+        from ..timing import GROUPS
+
+        ax.plot([], [], " ", label=label)
+        bottom = np.zeros(counts.size)
+        for code, (name, colour) in enumerate(GROUP_COLOURS.items(), start=-1):
+            part, _ = np.histogram(shown[groups == code], bins=edges)
+            if part.any():
+                n_part = int(part.sum())
+                what = f"{name}: {n_part}" if code < 0 else f"off the band, {GROUPS[code]}'s: {n_part}"
+                ax.bar(edges[:-1], part, width=np.diff(edges), align="edge", bottom=bottom, color=colour,
+                       alpha=0.9, label=what)  # fmt: skip
+                bottom += part
     for side, mask in ((-1, below), (1, above)):
         k = int(mask.sum())
         if k:
@@ -100,10 +127,19 @@ def _deviation_panel(ax: Axes, dev_us: np.ndarray, who: str, band_us: float, win
     ax.legend(loc="upper right", fontsize=8)
 
 
-def deviation_histogram(driver_dev_ns: np.ndarray, device_dev_ns: np.ndarray, interval_ns: int, path: Path) -> Path:
+def deviation_histogram(
+    driver_dev_ns: np.ndarray,
+    device_dev_ns: np.ndarray,
+    interval_ns: int,
+    path: Path,
+    *,
+    driver_groups: np.ndarray | None = None,
+) -> Path:
     """Fig. 7: how far each interval (actual minus asked) strayed: the driver's handler entries, the device's sends.
 
-    Two panels sharing the x axis (µs); the green band is ±6.25 % of the interval.
+    Two panels sharing the x axis (µs); the green band is ±6.25 % of the interval. With
+    ``driver_groups`` (per driver interval: -1 within the band, else the index of the group its
+    cause is in, pseudonic.timing), the driver panel's bars are stacked by group.
     """
     driver_us = np.asarray(driver_dev_ns, dtype=np.float64).ravel() / 1000.0
     device_us = np.asarray(device_dev_ns, dtype=np.float64).ravel() / 1000.0
@@ -111,7 +147,8 @@ def deviation_histogram(driver_dev_ns: np.ndarray, device_dev_ns: np.ndarray, in
     window_us = _window_us([driver_us, device_us], band_us)
     fig = Figure(figsize=(8, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True)
-    _deviation_panel(top, driver_us, "driver: interrupt-handler entries", band_us, window_us, "tab:blue")
+    _deviation_panel(top, driver_us, "driver: interrupt-handler entries", band_us, window_us, "tab:blue",
+                     None if driver_groups is None else np.asarray(driver_groups))  # fmt: skip
     _deviation_panel(bottom, device_us, "device: sends", band_us, window_us, "tab:orange")
     top.set_title(f"Interval deviation at a {_interval_text(interval_ns)} interval (paper Fig. 7)")
     bottom.set_xlabel("deviation of each interval from the one asked (actual − asked, µs)")
