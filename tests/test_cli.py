@@ -77,6 +77,12 @@ BAD = [
     (["--offsets", "/nonexistent/offsets.csv"], "offsets.csv"),
     (["--speed", "2"], "give --pcap FILE"),
     (["--pcap", "/nonexistent/x.pcap"], "x.pcap"),
+    (["--late", "never"], "catch-up"),
+    (["--busy-poll", "50us"], "eventfd and signal lines"),
+    (["--irq", "eventfd", "--busy-poll", "20ms"], "0 (off) .. 10000 us"),
+    (["--rt=always"], "'on', 'try'"),
+    (["--calibrate", "50ms"], "100 ms .. 600 s"),
+    (["--calibrate", "soon"], "calibration duration"),
 ]
 
 
