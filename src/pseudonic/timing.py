@@ -189,6 +189,11 @@ def attribute(r: Records, band: float = PRECISION_BAND) -> Attribution:
             return int(device_code[j]) if device_code[j] != WITHIN else _CODE["unexplained"]
         if biggest == 1:
             return _CODE["held"] if held[j] else _CODE["device_send"]
+        if not r.sleeping_line and 2 * (end[j] - raised[j]) >= amount:
+            # The spin line's raise is one store after its stamp: a raise that ended long after its
+            # stamp is the device core taken away between the two (the eventfd's and the signal's
+            # end includes their system call, and says nothing of the kind).
+            return _CODE["device_stall"]
         if wait[j] > raised[j] and j > 0 and exit_[j - 1] >= raised[j]:
             # Still in its previous handler: that handler ran long, or began late and passes it on.
             if 2 * handler_excess[j - 1] >= amount:
