@@ -577,6 +577,102 @@ def check_driver_cmd(driver: str, irq: str, wait_for_cores: bool) -> None:
         sys.exit(1)
 
 
+def _add_calibrate() -> None:
+    from . import calibrate as cal
+
+    @cli.command("calibrate")
+    @click.option("--duration", default=cal.DEFAULT_DURATION, show_default=True, metavar="T",
+                  help="How long both cores spin: 100ms .. 600s.")  # fmt: skip
+    @click.option("--cores", "core_list", default=",".join(map(str, cal.DEFAULT_CORES)), show_default=True,
+                  metavar="DEVICE,DRIVER",
+                  help="The two cores as a run uses them: the device's, then the driver's.")  # fmt: skip
+    @click.option("--interval", "intervals", multiple=True, metavar="L",
+                  help="Give the expected disturbed share for intervals of L (repeatable) "
+                       f"[default: {config.DEFAULT_INTERVAL}].")  # fmt: skip
+    @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the figures as JSON here.")
+    @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if a run holds them.")
+    def calibrate_cmd(
+        duration: str, core_list: str, intervals: tuple[str, ...], json_path: str | None, wait_for_cores: bool
+    ) -> None:  # fmt: skip
+        """Measure the noise floor of a run's two cores: spin on both at once,
+        reading the clock as hwlatdetect does, and report per core the gaps
+        per second over 1, 10 and 100 µs, the share of time lost, the worst
+        gap, and the histogram of all gaps between clock reads (log2 buckets).
+
+        From the two traces, taken at the same time, it then gives the share of
+        intervals of each --interval the machine alone would disturb beyond
+        ±6.25 % in a run, with late packets caught up and with them shifted
+        (--late): what a run on these cores cannot do better than."""
+        duration_ns = cal.check_duration(duration)
+        try:
+            pair = tuple(int(c) for c in core_list.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"--cores {core_list!r} is not a list of core numbers: give two, the device's and the driver's "
+                "(e.g. 0,1)"
+            ) from None
+        pair = cal.check_cores(pair)
+        lengths = [cal.check_interval(i, duration_ns) for i in intervals or (config.DEFAULT_INTERVAL,)]
+        if json_path is not None:
+            check_writable(json_path, "--json")
+        err = Console(stderr=True)
+        if err.is_terminal:
+            err.print(f"spinning on cores {pair[0]} and {pair[1]} for {format_ns(duration_ns)}", highlight=False)
+        result = cal.calibrate(duration_ns, pair, wait_for_cores=wait_for_cores)
+        expected = [
+            {"interval_ns": n, "band": cal.DEFAULT_BAND, "latency_ns": cal.DEFAULT_LATENCY_NS,
+             **{late: result.expected_disturbed_share(n, late=late) for late in config.LATE_MODES}}
+            for n in lengths
+        ]  # fmt: skip
+        _render_calibration(result, expected, Console())
+        if json_path is not None:
+            import json
+
+            Path(json_path).write_text(json.dumps({**result.to_dict(), "expected": expected}, indent=2) + "\n")
+
+
+def _render_calibration(result: Any, expected: list[dict[str, Any]], console: Console) -> None:
+    """Per core the figures and the histogram, then the expected disturbed shares."""
+    from .calibrate import FIGURE_THRESHOLDS_NS
+
+    noise = result.noise
+    heads = [f"core {n.core} ({role})" for n, role in zip(noise, ("device", "driver"), strict=True)]
+    t = Table(title=f"noise floor over {format_ns(result.duration_ns)}, both cores at once")
+    for col in ("", *heads):
+        t.add_column(col, justify="right")
+    for over in FIGURE_THRESHOLDS_NS:
+        t.add_row(f"gaps/s over {format_ns(over)}", *(f"{n.gaps_per_s(over):.0f}" for n in noise))
+    t.add_row("time lost", *(f"{100 * n.lost_share:.2f} %" for n in noise))
+    t.add_row("worst gap", *(format_ns(n.worst_ns) for n in noise))
+    t.add_row("of it, given to other tasks", *(format_ns(n.run_delay_ns) for n in noise))
+    t.add_row("one clock read every", *(format_ns(n.read_ns) for n in noise))
+    console.print(t)
+    h = Table(title="gaps between clock reads (log2 buckets)")
+    for col in ("gap", *heads):
+        h.add_column(col, justify="right")
+    counts = [{(lo, hi): c for lo, hi, c in n.histogram_rows()} for n in noise]
+    for lo, hi in sorted({bucket for per_core in counts for bucket in per_core}):
+        h.add_row(f"{format_ns(lo)} .. {format_ns(hi)}", *(str(c.get((lo, hi), 0)) for c in counts))
+    console.print(h)
+    for n in noise:
+        if not n.complete:
+            console.print(
+                f"[yellow]core {n.core}: {n.overflowed} gaps over {format_ns(n.record_threshold_ns)} did not fit the "
+                "record: the figures above and the shares below count only those kept[/]",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+    band = f"±{100 * expected[0]['band']:g} %" if expected else ""
+    e = Table(title=f"expected share of intervals the machine disturbs beyond {band}")
+    for col in ("interval", *(f"late {late}" for late in config.LATE_MODES)):
+        e.add_column(col, justify="right")
+    for row in expected:
+        e.add_row(format_ns(row["interval_ns"]), *(f"{100 * row[late]:.2f} %" for late in config.LATE_MODES))
+    console.print(e)
+
+
+_add_calibrate()
+
+
 def _add_bench() -> None:
     from .bench.command import bench
     from .hunt_command import hunt_cmd
