@@ -373,6 +373,7 @@ BAD_CLI = [
     (["--cores", "0,99"], "core 99 does not exist here"),
     (["--cores", "0,0"], "two different cores"),
     (["--cores", "zero,one"], "not a list of core numbers"),
+    (["--cores", "1"], "cores 1: give two cores"),
     (["--interval", "10s"], "half the calibration"),
     (["--json", "/nonexistent/dir/c.json"], "does not exist"),
 ]

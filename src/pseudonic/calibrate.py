@@ -95,7 +95,9 @@ class CoreNoise:
     loops: int  # clock reads after the start: the histogram's total
     overflowed: int  # gaps over the threshold that did not fit the record (counted, not kept)
     worst_ns: int  # the longest gap, whether recorded or not
-    run_delay_ns: int = 0  # of it, what the guest's scheduler gave another task (schedstat run delay)
+    #: What the guest's scheduler gave other tasks while the spinner waited for the start and spun
+    #: (schedstat run delay); the rest of the time lost went to interrupts and to the host.
+    run_delay_ns: int = 0
 
     @property
     def gaps(self) -> GapTrace:
@@ -210,7 +212,8 @@ def check_duration(duration: str | int) -> int:
 def check_cores(pair: Any) -> tuple[int, int]:
     """Two distinct cores this process may run on (the device's, then the driver's)."""
     if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
-        raise ConfigError(f"cores {pair!r}: give two cores, the device's and the driver's (e.g. 0,1)")
+        shown = ",".join(map(str, pair)) if isinstance(pair, (tuple, list)) else repr(pair)
+        raise ConfigError(f"cores {shown}: give two cores, the device's and the driver's (e.g. 0,1)")
     allowed = available_cores()
     device, driver = (_int(c, "core") for c in pair)
     for core in (device, driver):

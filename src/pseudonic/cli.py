@@ -644,7 +644,7 @@ def _render_calibration(result: Any, expected: list[dict[str, Any]], console: Co
         t.add_row(f"gaps/s over {format_ns(over)}", *(f"{n.gaps_per_s(over):.0f}" for n in noise))
     t.add_row("time lost", *(f"{100 * n.lost_share:.2f} %" for n in noise))
     t.add_row("worst gap", *(format_ns(n.worst_ns) for n in noise))
-    t.add_row("of it, given to other tasks", *(format_ns(n.run_delay_ns) for n in noise))
+    t.add_row("given to other tasks (schedstat)", *(format_ns(n.run_delay_ns) for n in noise))
     t.add_row("one clock read every", *(format_ns(n.read_ns) for n in noise))
     console.print(t)
     h = Table(title="gaps between clock reads (log2 buckets)")
