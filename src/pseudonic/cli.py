@@ -78,6 +78,21 @@ def _realtime_lines(result: RunResult) -> list[str]:
     return out
 
 
+def _calibration_lines(cal: dict[str, Any] | None) -> list[str]:
+    """The noise floor measured before and after the run (--calibrate), per core."""
+    if not cal:
+        return []
+    out = []
+    for when in ("before", "after"):
+        cores = cal[when]["per_core"]
+        lost = ", ".join(f"core {c['core']} ({c['role']}) lost {100 * c['lost_share']:.2f} %, worst "
+                         f"{format_ns(c['worst_ns'])}" for c in cores)  # fmt: skip
+        out.append(f"calibration {when}: {lost}")
+    if cal.get("note"):
+        out.append(f"[dim]note: {cal['note']}[/]")
+    return out
+
+
 def _timing_line(result: RunResult) -> str | None:
     t = result.timing
     if not t or not t.get("intervals"):
@@ -185,6 +200,8 @@ def render(result: RunResult, console: Console) -> None:
     if cfg.get("itr_note"):
         console.print(f"note: {cfg['itr_note']}")
     for line in _realtime_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    for line in _calibration_lines(result.calibration):
         console.print(line, highlight=False, soft_wrap=True)
     timing_line = _timing_line(result)
     if timing_line is not None:

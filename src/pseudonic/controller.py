@@ -54,6 +54,7 @@ from .node import STOP_SIGNALS, end_group
 from .plan import Plan
 from .result import RunResult
 from .segment import Segment
+from .units import format_ns
 from .upper import Deliveries
 from .verdict import Counts, MissedLimit, judge, parse_missed_limit
 
@@ -206,19 +207,25 @@ def _calibration_of(duration: str | int | None) -> int | None:
 
 def _calibrated(session: Session, duration_ns: int, one_run: Callable[[], RunResult]) -> RunResult:
     """``one_run`` between two calibrations of the session's cores; its timing verdict compared with them."""
-    from .calibrate import calibrate
+    from .calibrate import MIN_MODEL_INTERVAL_NS, calibrate
 
     cores_ = (session.device_core, session.driver_core)
     before = calibrate(duration_ns, cores_)
     result = one_run()
     after = calibrate(duration_ns, cores_)
     interval = result.plan.median_interval_ns() if result.plan is not None else 0
-    expected = None
-    if interval > 0:
-        expected = (before.expected_disturbed_share(interval, late=result.config["late"])
-                    + after.expected_disturbed_share(interval, late=result.config["late"])) / 2  # fmt: skip
+    expected, note = None, None
+    if MIN_MODEL_INTERVAL_NS <= interval <= duration_ns // 2:
+        late = result.config["late"]
+        expected = (before.expected_disturbed_share(interval, late=late)
+                    + after.expected_disturbed_share(interval, late=late)) / 2  # fmt: skip
+    else:
+        # The model lays the run's interval over the calibration at least twice, and takes a send as
+        # instantaneous: neither holds outside this range.
+        span = f"{format_ns(MIN_MODEL_INTERVAL_NS)} .. {format_ns(duration_ns // 2)}"
+        note = f"no prediction for a {format_ns(interval)} interval: the model takes {span}, half the calibration"
     result.calibration = {"before": before.to_dict(), "after": after.to_dict(), "interval_ns": interval,
-                          "expected_disturbed_share": expected}  # fmt: skip
+                          "expected_disturbed_share": expected, "note": note}  # fmt: skip
     if result.attribution is not None:
         result.timing = timing.timing_verdict(
             result.attribution, result.stalls, expected_disturbed_share=expected, cores=cores_
