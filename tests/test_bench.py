@@ -193,7 +193,9 @@ def fake_send_time(sizes: list[int], repeat: int, rounds: int) -> list[dict[str,
             for s in sizes]  # fmt: skip
 
 
-def fake_precision(interval_ns: int, count: int, out: Path | None, driver: str, irq: str) -> dict[str, Any]:
+def fake_precision(
+    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False
+) -> dict[str, Any]:
     from pseudonic.bench.figures import deviation_histogram
 
     section: dict[str, Any] = {
