@@ -85,14 +85,38 @@ def test_catching_up_after_a_device_stall_stays_the_machine() -> None:
     assert {k: v for k, v in a.counts.items() if v} == {"device_stall": a.outliers} and a.outliers >= 2
 
 
-def test_a_device_that_began_late_without_a_stall_is_not_blamed_on_the_machine() -> None:
+def overrun_send(t: dict[str, Any], p: int, by: int) -> None:
+    """Packet p's send ends ``by`` ns after packet p+1's deadline: the device's loop comes back late for it."""
+    t["end_ns"][p] = t["due_ns"][p + 1] + by
+    delay_from(t, "start_ns", p + 1, by + 20 - (t["start_ns"][p + 1] - t["due_ns"][p + 1]))
+    t["device_gap_ns"][p + 1] = 0  # the loop never waited: nothing in its wait to see
+
+
+def test_a_spin_send_a_stall_long_is_the_machine() -> None:
     t = timeline()
-    delay_from(t, "start_ns", 5, 10_000)
-    t["device_gap_ns"][5] = 0  # its loop came back after the deadline: the send before it ran long
-    t["end_ns"][4] = t["start_ns"][5] - 10
+    overrun_send(t, 4, 30_000)
+    assert causes(t) == {"device_stall": 2}
+
+
+def test_a_send_a_little_long_is_not_blamed_on_the_machine() -> None:
+    t = timeline(interval=4_000)
+    overrun_send(t, 4, 1_500)  # a 5.5 us send: past a 4 us interval's band, short of a stall
     got = causes(t)
     assert got == {"device_send": 2}
     assert all(CAUSES[k][0] == "tool" for k in got)
+
+
+def test_a_long_send_on_a_line_with_a_system_call_is_the_tools() -> None:
+    t = timeline(sleeping=True)
+    overrun_send(t, 4, 30_000)  # the eventfd write or the signal's tgkill took it
+    assert causes(t) == {"device_send": 2}
+
+
+def test_a_device_late_for_an_interval_shorter_than_a_send_is_the_tools() -> None:
+    t = timeline()
+    delay_from(t, "start_ns", 5, 10_000)
+    t["device_gap_ns"][5] = 0  # late, no stall in its wait, and the send before it was as usual
+    assert causes(t) == {"device_busy": 2}
 
 
 def test_a_stall_between_the_raise_stamp_and_the_driver_seeing_it_that_the_driver_loop_saw() -> None:

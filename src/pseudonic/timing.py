@@ -32,7 +32,8 @@ PRECISION_BAND = 0.0625
 #: The paper's E2 result: 996 of 1000 intervals exact, so 4 in 1000 may be off and the timing still
 #: be as good as the paper's (bare metal, no other task on either core).
 TRUST_LIMIT = 0.004
-#: A loop gap this long is a stall of the machine (hwlatdetect's default threshold), for the summary.
+#: A gap this long between two clock reads with only computation between them is a stall of the machine
+#: (hwlatdetect's default threshold): for the summary, and for a send that ran this far past its median.
 STALL_NS = 10_000
 
 #: cause -> (group, what it means and what to do), in the order the summary lists them.
@@ -48,7 +49,8 @@ CAUSES: dict[str, tuple[str, str]] = {
                        "while a handler ran"),
     "device_busy": ("tool", "the device was still sending earlier packets: the plan asked for packets closer "
                             "together than one send"),
-    "device_send": ("tool", "the device's send took far longer than its median, and no loop saw a stall"),
+    "device_send": ("tool", "the device's send ran past its median, by less than a stall or in the line's system "
+                            "call (eventfd, signal)"),
     "host": ("tool", "the driver node went back to waiting only after the raise, its handler long returned: "
                      "the host's own time between handlers"),
     "line_wake": ("tool", "the sleeping line took longer than usual to wake the driver node (--busy-poll, or the "
@@ -131,7 +133,10 @@ def device_causes(r: Records, slack_ns: int) -> np.ndarray[Any, Any]:
     A device that began late with a stall in its wait covering most of the lateness was taken
     away; one whose wait saw no stall began late because it was still busy with the entry before
     (its loop comes back after its deadline), and inherits that entry's cause -- or, if that entry
-    was on time, its send ran long (``device_send``) or the plan's interval was shorter than a send.
+    was on time, its send ran long or the plan's interval was shorter than a send (``device_busy``).
+    A send on the spin line is straight-line code between two clock reads: one that ran a stall's
+    length past its median was the core taken away (``device_stall``), as a gap in a loop is; one a
+    little long, or on a line whose send ends in a system call, is ``device_send``.
     """
     due, start, end, gap = _i64(r.due_ns), _i64(r.start_ns), _i64(r.end_ns), _i64(r.device_gap_ns)
     late = start - due
@@ -144,7 +149,8 @@ def device_causes(r: Records, slack_ns: int) -> np.ndarray[Any, Any]:
         elif p > 0 and codes[p - 1] != WITHIN:
             codes[p] = codes[p - 1]
         elif p > 0 and send[p - 1] - usual_send > slack_ns:
-            codes[p] = _CODE["device_send"]
+            stalled = not r.sleeping_line and send[p - 1] - usual_send >= STALL_NS
+            codes[p] = _CODE["device_stall"] if stalled else _CODE["device_send"]
         else:
             codes[p] = _CODE["device_busy"]
     return codes
@@ -188,7 +194,10 @@ def attribute(r: Records, band: float = PRECISION_BAND) -> Attribution:
         if biggest == 0:
             return int(device_code[j]) if device_code[j] != WITHIN else _CODE["unexplained"]
         if biggest == 1:
-            return _CODE["held"] if held[j] else _CODE["device_send"]
+            # From beginning the packet to stamping its raise is straight-line code on every line.
+            if held[j]:
+                return _CODE["held"]
+            return _CODE["device_stall"] if amount >= STALL_NS else _CODE["device_send"]
         if not r.sleeping_line and 2 * (end[j] - raised[j]) >= amount:
             # The spin line's raise is one store after its stamp: a raise that ended long after its
             # stamp is the device core taken away between the two (the eventfd's and the signal's
