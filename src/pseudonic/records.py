@@ -14,8 +14,8 @@ addition). Integers are int64 unless said otherwise.
 - ``start_ns``: when the device began handling it (a stamped frame carries it as its send timestamp)
 - ``kept_ns``: the deadline the device kept: ``deadline_ns``, plus how far ``--late shift`` had moved
   the schedule by then
-- ``end_ns``: when the device had raised the line for it (after the doorbell's store, and the system call
-  of an eventfd or signal line), or tried to if it raised none
+- ``end_ns``: when the device raised the line for it (on the eventfd and signal lines: after the system
+  call that carries it), or tried to if it raised none
 - ``spin_gap_ns``: the longest gap between two clock reads while the device waited for the deadline
   (a stall of the machine, not of the driver)
 - ``slot``: the receive descriptor the frame was written to; -1 if none (dropped, or a spurious entry)

@@ -198,11 +198,6 @@ def attribute(r: Records, band: float = PRECISION_BAND) -> Attribution:
             if held[j]:
                 return _CODE["held"]
             return _CODE["device_stall"] if amount >= STALL_NS else _CODE["device_send"]
-        if not r.sleeping_line and 2 * (end[j] - raised[j]) >= amount:
-            # The spin line's raise is one store after its stamp: a raise that ended long after its
-            # stamp is the device core taken away between the two (the eventfd's and the signal's
-            # end includes their system call, and says nothing of the kind).
-            return _CODE["device_stall"]
         if wait[j] > raised[j] and j > 0 and exit_[j - 1] >= raised[j]:
             # Still in its previous handler: that handler ran long, or began late and passes it on.
             if 2 * handler_excess[j - 1] >= amount:

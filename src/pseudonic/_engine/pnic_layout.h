@@ -264,7 +264,7 @@ struct pnic_frame {
 /* Device record, one per schedule entry. */
 struct pnic_tx_record {
     uint64_t start_ns;  /* the device began handling the due packet */
-    uint64_t end_ns;    /* the raise was done: after the doorbell store and the system call carrying it (if not raised: the try) */
+    uint64_t end_ns;    /* the line was raised (eventfd, signal: after its system call; if not raised: the try) */
     uint64_t due_ns;    /* the deadline it kept: t0 + the plan's, plus the shift so far under PNIC_LATE_SHIFT */
     uint64_t spin_gap_ns; /* longest gap between two clock reads while waiting: a machine stall */
     uint32_t slot;      /* descriptor index, or UINT32_MAX if dropped */
