@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from .config import parse_cpu_list
 
@@ -349,7 +349,47 @@ def _read_cpu_jiffies() -> list[int] | None:
     return parse_proc_stat(text).get("cpu") if text is not None else None
 
 
-class StealMeter:
+Sample = TypeVar("Sample")
+
+
+class _Span(Generic[Sample]):
+    """A ``with`` block's span: a sample of the counters on entry and on exit, and the time between."""
+
+    _start: Sample  # set on entry
+    _end: Sample  # set on exit
+
+    def __init__(self) -> None:
+        self._t0: int | None = None
+        self._t1: int | None = None
+
+    def _sample(self) -> Sample:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._start = self._sample()
+        self._t0 = time.monotonic_ns()
+        self._t1 = None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._t1 = time.monotonic_ns()
+        self._end = self._sample()
+
+    def _span(self) -> tuple[Sample, Sample, int]:
+        """The samples at the start and the end (now, before the block has ended), and the ns between."""
+        if self._t0 is None:
+            raise RuntimeError(f"{type(self).__name__}.result() before the with block was entered")
+        if self._t1 is not None:
+            return self._start, self._end, self._t1 - self._t0
+        return self._start, self._sample(), time.monotonic_ns() - self._t0
+
+
+class StealMeter(_Span[list[int] | None]):
     """Measure the share of CPU time the hypervisor stole across all CPUs during a ``with`` block.
 
     >>> with StealMeter() as meter:
@@ -361,36 +401,13 @@ class StealMeter:
     For the run's own cores, and interrupts as well, see CoreMeter.
     """
 
-    def __init__(self) -> None:
-        self._start: list[int] | None = None
-        self._end: list[int] | None = None
-        self._t0: float | None = None
-        self._t1: float | None = None
-
-    def __enter__(self) -> StealMeter:
-        self._start = _read_cpu_jiffies()
-        self._end = None
-        self._t0 = time.monotonic()
-        self._t1 = None
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._t1 = time.monotonic()
-        self._end = _read_cpu_jiffies()
+    def _sample(self) -> list[int] | None:
+        return _read_cpu_jiffies()
 
     def result(self) -> dict[str, Any]:
         """``steal_pct`` (None when unavailable), ``seconds`` of the span, ``available``; before exit, up to now."""
-        if self._t0 is None:
-            raise RuntimeError("StealMeter.result() before the with block was entered")
-        t1 = self._t1 if self._t1 is not None else time.monotonic()
-        end = self._end if self._t1 is not None else _read_cpu_jiffies()
-        seconds = t1 - self._t0
-        start = self._start
+        start, end, span_ns = self._span()
+        seconds = span_ns / 1e9
         if start is None or end is None or len(start) <= _STEAL or len(end) <= _STEAL:
             return {"steal_pct": None, "seconds": seconds, "available": False}
         delta = [b - a for a, b in zip(start[:_GUEST], end[:_GUEST], strict=False)]
@@ -450,7 +467,10 @@ def parse_interrupts(text: str, cores: list[int]) -> dict[int, dict[str, int]]:
 # ---------------------------------------------------------------------------- per-core meter
 
 
-class CoreMeter:
+_CoreSample = tuple[dict[str, list[int]], dict[int, dict[str, int]]]
+
+
+class CoreMeter(_Span[_CoreSample]):
     """What the machine did to ``cores`` during a ``with`` block: steal time and interrupts, per core.
 
     >>> with CoreMeter([0, 1]) as meter:
@@ -472,13 +492,10 @@ class CoreMeter:
     """
 
     def __init__(self, cores: Iterable[int]) -> None:
+        super().__init__()
         self.cores = sorted(set(cores))
-        self._start: tuple[dict[str, list[int]], dict[int, dict[str, int]]] | None = None
-        self._end: tuple[dict[str, list[int]], dict[int, dict[str, int]]] | None = None
-        self._t0: int | None = None
-        self._t1: int | None = None
 
-    def _sample(self) -> tuple[dict[str, list[int]], dict[int, dict[str, int]]]:
+    def _sample(self) -> _CoreSample:
         stat = _read(PROC_STAT)
         interrupts = _read(PROC_INTERRUPTS)
         return (
@@ -486,32 +503,10 @@ class CoreMeter:
             parse_interrupts(interrupts, self.cores) if interrupts is not None else {},
         )
 
-    def __enter__(self) -> CoreMeter:
-        self._start = self._sample()
-        self._end = None
-        self._t0 = time.monotonic_ns()
-        self._t1 = None
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._t1 = time.monotonic_ns()
-        self._end = self._sample()
-
     def result(self) -> dict[str, Any]:
         """{"span_ns", "jiffy_ns", "cores": {core: {"steal_ns", "steal_share", "interrupts", "interrupts_total"}}};
         before the block has ended, up to now."""
-        if self._start is None or self._t0 is None:
-            raise RuntimeError("CoreMeter.result() before the with block was entered")
-        if self._end is not None and self._t1 is not None:
-            end, t1 = self._end, self._t1
-        else:
-            end, t1 = self._sample(), time.monotonic_ns()
-        (stat0, irq0), (stat1, irq1) = self._start, end
+        (stat0, irq0), (stat1, irq1), span_ns = self._span()
         cores: dict[int, dict[str, Any]] = {}
         for core in self.cores:
             entry: dict[str, Any] = {
@@ -534,4 +529,4 @@ class CoreMeter:
                 entry["interrupts"] = fired
                 entry["interrupts_total"] = sum(fired.values())
             cores[core] = entry
-        return {"span_ns": t1 - self._t0, "jiffy_ns": JIFFY_NS, "cores": cores}
+        return {"span_ns": span_ns, "jiffy_ns": JIFFY_NS, "cores": cores}
