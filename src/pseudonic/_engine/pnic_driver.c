@@ -56,10 +56,6 @@ static int finished(struct pnic_segment *seg, uint64_t seen, uint64_t *db)
     return *db == seen && state >= PNIC_DEV_DONE;
 }
 
-/* Spin on the doorbell (the analogue of the paper's IPI) until it moves past
- * `seen`; then record the handler entry as irq record `index` and return the
- * new doorbell.  Returns 0 when the device has finished and raised nothing
- * new, or the controller asked to stop. */
 /* Spin on the doorbell until it moves past `seen` (returns 1, the new
  * doorbell in *db), the device finishes (-1), or `limit` (CLOCK_MONOTONIC ns)
  * passes (0).  *at is the clock read that followed the look which found it,
