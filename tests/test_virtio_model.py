@@ -1,0 +1,153 @@
+"""virtio-net receive queue rules (VIRTIO 1.1 §2.6, §5.1.6), sans-IO: the device and a correct driver on one buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pseudonic.models import virtio_net as v
+
+FEATURES_ALL = v.OFFERED
+NO_MERGE = v.OFFERED & ~(1 << v.VIRTIO_NET_F_MRG_RXBUF)
+NO_EVENT_IDX = v.OFFERED & ~(1 << v.VIRTIO_RING_F_EVENT_IDX)
+
+
+def queue(size: int = 8, buf_size: int = 2048, features: int = FEATURES_ALL, start: int = 0) -> tuple[Any, Any]:
+    """A device and a set-up driver sharing one buffer; both counters begin at ``start`` (to test the 16-bit wrap)."""
+    layout = v.QueueLayout.of(size)
+    buf = bytearray(layout.total + size * buf_size)
+    vq = v.Virtqueue(buf, layout)
+    mem = np.frombuffer(buf, np.uint8)
+    drv = v.DriverRx(vq, mem, buf_size, base=layout.total, features=features)
+    drv.setup()
+    if start:
+        vq.avail_idx[0] = (start + size) & 0xFFFF
+        vq.used_idx[0] = start
+        vq.used_event[0] = start
+        for k in range(size):
+            vq.avail_ring[(start + k) % size] = k
+        drv.last_used = drv.notified_avail = start
+    dev = v.DeviceRx(vq, mem, features, last_avail=start, signalled_used=start)
+    return dev, drv
+
+
+def frame(i: int, n: int = 1500) -> bytes:
+    return bytes([i & 0xFF]) * n
+
+
+@pytest.mark.parametrize(
+    ("event", "new", "old", "fires"),
+    [(0, 1, 0, True), (5, 6, 5, True), (5, 5, 4, False), (5, 9, 2, True), (5, 4, 2, False), (65535, 0, 65535, True),
+     (10, 10, 10, False)],
+)  # fmt: skip
+def test_need_event_fires_once_the_index_passes_the_event(event: int, new: int, old: int, fires: bool) -> None:
+    assert v.need_event(event, new, old) is fires
+
+
+@pytest.mark.parametrize("size", [0, 3, 65536, 32769, -8])
+def test_a_queue_size_must_be_a_power_of_two_up_to_32768(size: int) -> None:
+    with pytest.raises(ValueError, match=r"power of two 1\.\.32768"):
+        v.QueueLayout.of(size)
+
+
+def test_the_layout_keeps_the_specs_alignments() -> None:
+    lay = v.QueueLayout.of(256)
+    assert lay.desc % 16 == 0 and lay.avail % 2 == 0 and lay.used % 4 == 0
+    assert lay.avail == 256 * 16 and lay.used >= lay.avail + 2 * 256 + 6
+
+
+def test_the_whole_ring_then_a_drop_then_room_again() -> None:
+    dev, drv = queue(8)
+    assert all(dev.receive(frame(i)) for i in range(8))
+    assert not dev.receive(frame(8)) and dev.counts.dropped == 1  # every chain used, none available
+    assert drv.take() == [frame(i) for i in range(8)]
+    assert dev.receive(frame(9)) and drv.take() == [frame(9)]
+
+
+@pytest.mark.parametrize("start", [0, 65530])
+def test_one_by_one_across_the_wrap(start: int) -> None:
+    dev, drv = queue(4, start=start)
+    for i in range(40):
+        assert dev.receive(frame(i, 60 + i))
+        assert drv.take() == [frame(i, 60 + i)]
+    assert int(dev.vq.used_idx[0]) == (start + 40) & 0xFFFF
+
+
+def test_a_frame_over_several_buffers_says_how_many_in_its_header() -> None:
+    dev, drv = queue(8, buf_size=1024)
+    big = bytes(range(256)) * 12  # 3072 B + the 12 B header: 4 buffers of 1024
+    assert dev.receive(big)
+    first = int(dev.vq.used_ring[0]["id"])
+    hdr = dev.memory[drv.base + first * 1024 : drv.base + first * 1024 + 12].view(v.NET_HDR)[0]
+    assert int(hdr["num_buffers"]) == 4 and int(dev.vq.used_idx[0]) == 4
+    assert [int(e["len"]) for e in dev.vq.used_ring[:4]] == [1024, 1024, 1024, 12 + 3072 - 3 * 1024]
+    assert drv.take() == [big]
+
+
+def test_without_mergeable_buffers_a_short_buffer_is_refused_and_counted() -> None:
+    dev, drv = queue(8, buf_size=1024, features=NO_MERGE)
+    assert not dev.receive(bytes(2000))
+    assert dev.counts.too_small == 1 and int(dev.vq.used_ring[0]["len"]) == 0
+    assert drv.take() == [] and int(dev.vq.avail_idx[0]) == 9  # the driver gave the chain back
+
+
+def test_a_chain_the_device_may_not_write_is_refused() -> None:
+    dev, _ = queue(8)
+    dev.vq.desc[0]["flags"] = 0  # no WRITE: a buffer for the device to read, in a receive queue
+    assert not dev.receive(frame(1)) and dev.counts.bad_chain == 1
+
+
+def test_event_idx_interrupts_once_until_the_driver_moves_used_event() -> None:
+    dev, drv = queue(8)
+    dev.receive(frame(0))
+    assert dev.should_interrupt()  # used_event 0: the first used entry
+    dev.receive(frame(1))
+    assert not dev.should_interrupt()  # the driver has not taken anything: it asked for nothing more
+    drv.take()  # used_event = 2: interrupt me when used.idx passes 2
+    dev.receive(frame(2))
+    assert dev.should_interrupt()
+
+
+def test_without_event_idx_no_interrupt_is_the_drivers_flag() -> None:
+    dev, _ = queue(8, features=NO_EVENT_IDX)
+    dev.vq.avail_flags[0] = v.VIRTQ_AVAIL_F_NO_INTERRUPT
+    dev.receive(frame(0))
+    assert not dev.should_interrupt()
+    dev.vq.avail_flags[0] = 0
+    dev.receive(frame(1))
+    assert dev.should_interrupt()
+
+
+def test_event_idx_notification_follows_the_devices_avail_event() -> None:
+    dev, drv = queue(4)
+    for i in range(4):
+        dev.receive(frame(i))
+    drv.take()  # four chains made available again: the device asked to hear past its last_avail (4)
+    assert drv.should_notify()
+    assert not drv.should_notify()  # nothing new since
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 5000), st.booleans()), min_size=1, max_size=60),
+    st.sampled_from([0, 65500]),
+    st.sampled_from([FEATURES_ALL, NO_EVENT_IDX]),
+)
+def test_every_frame_the_device_takes_is_delivered_once_in_order_intact(
+    steps: list[tuple[int, bool]], start: int, features: int
+) -> None:
+    dev, drv = queue(8, buf_size=1024, features=features, start=start)
+    sent, got = [], []
+    for i, (size, take) in enumerate(steps):
+        f = bytes([(i + k) & 0xFF for k in range(size)])
+        if dev.receive(f):
+            sent.append(f)
+        if take:
+            got += drv.take()
+    got += drv.take()
+    assert got == sent
+    assert dev.counts.received == len(sent) and dev.counts.bad_chain == 0 and dev.counts.too_small == 0
