@@ -151,3 +151,44 @@ def test_every_frame_the_device_takes_is_delivered_once_in_order_intact(
     got += drv.take()
     assert got == sent
     assert dev.counts.received == len(sent) and dev.counts.bad_chain == 0 and dev.counts.too_small == 0
+
+
+def sanitized(size: int = 8, **kw: Any) -> tuple[Any, Any]:
+    dev, drv = queue(size, **kw)
+    dev.sanitize = True
+    return dev, drv
+
+
+def test_a_correct_driver_breaks_no_ownership_rule() -> None:
+    dev, drv = sanitized(4, start=65530)
+    for i in range(30):
+        dev.receive(frame(i))
+        drv.take()
+    assert dev.counts.violations == {}
+
+
+def test_a_buffer_made_available_again_before_it_was_used_is_caught() -> None:
+    dev, _ = sanitized(8)
+    dev.receive(frame(0))  # the device now owns heads 1..7 (available, not used)
+    vq = dev.vq
+    vq.avail_ring[int(vq.avail_idx[0]) % 8] = 3  # head 3 given again while the device holds it
+    vq.avail_idx[0] += 1
+    dev.receive(frame(1))
+    assert dev.counts.violations == {"buffer-reused": 1}
+
+
+def test_an_avail_index_past_the_ring_is_caught() -> None:
+    dev, _ = sanitized(8)
+    dev.vq.avail_idx[0] = 20  # 20 entries published over a ring of 8
+    dev.receive(frame(0))
+    assert dev.counts.violations == {"avail-overrun": 1}
+
+
+def test_a_head_past_the_table_is_caught() -> None:
+    dev, _ = sanitized(8)
+    dev.receive(frame(0))
+    vq = dev.vq
+    vq.avail_ring[int(vq.avail_idx[0]) % 8] = 99
+    vq.avail_idx[0] += 1
+    dev.receive(frame(1))
+    assert dev.counts.violations.get("head-outside") == 1

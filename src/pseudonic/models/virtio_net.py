@@ -120,6 +120,16 @@ class Virtqueue:
         self.avail_event = mem[layout.used + 4 + 8 * n : layout.used + 6 + 8 * n].view("<u2")
 
 
+#: Ownership violations the device sees when it reads the available ring (the sanitizer's, for virtio).
+VIOLATIONS = {
+    "avail-overrun": "avail.idx moved more than the queue's size past what the device consumed (or backwards): "
+                     "the driver published entries it had not written",
+    "buffer-reused": "a chain made available again while the device still owned it (before it was used): the "
+                     "driver reused a buffer it had not got back",
+    "head-outside": "an available entry names a descriptor past the table",
+}  # fmt: skip
+
+
 @dataclass
 class RxCounts:
     """What the device model counted (each a rule a driver can break, or the device's own drop)."""
@@ -132,6 +142,7 @@ class RxCounts:
     #: a descriptor the device was to write without the WRITE flag, or a chain that loops or leaves the table
     bad_chain: int = 0
     interrupts: int = 0
+    violations: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,6 +159,38 @@ class DeviceRx:
     #: used.idx when the device last decided whether to interrupt (QEMU's signalled_used)
     signalled_used: int = 0
     counts: RxCounts = field(default_factory=RxCounts)
+    #: the sanitizer: check every newly available entry against who owns its chain
+    sanitize: bool = False
+    #: avail.idx as far as the sanitizer has checked it
+    checked_avail: int = 0
+    #: per descriptor head: made available and not used yet (the device's)
+    owned: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        self.checked_avail = self.last_avail
+        if self.owned.size != self.vq.size:
+            self.owned = np.zeros(self.vq.size, bool)
+
+    def _violation(self, kind: str) -> None:
+        self.counts.violations[kind] = self.counts.violations.get(kind, 0) + 1
+
+    def check_avail(self) -> None:
+        """The sanitizer: every entry made available since the last look names a chain the driver owned."""
+        vq = self.vq
+        avail = int(vq.avail_idx[0])
+        if (avail - self.last_avail) & 0xFFFF > vq.size:
+            self._violation("avail-overrun")
+            self.checked_avail = avail
+            return
+        while self.checked_avail != avail:
+            head = int(vq.avail_ring[self.checked_avail % vq.size])
+            self.checked_avail = (self.checked_avail + 1) & 0xFFFF
+            if head >= vq.size:
+                self._violation("head-outside")
+            elif self.owned[head]:
+                self._violation("buffer-reused")
+            else:
+                self.owned[head] = True
 
     @property
     def mergeable(self) -> bool:
@@ -179,6 +222,8 @@ class DeviceRx:
     def receive(self, frame: bytes) -> bool:
         """Write ``frame`` (with its header) into the next available chain(s) and use them; False if dropped."""
         vq = self.vq
+        if self.sanitize:
+            self.check_avail()
         need = NET_HDR_SIZE + len(frame)
         avail = int(vq.avail_idx[0])
         chains: list[tuple[int, list[tuple[int, int]]]] = []
@@ -225,6 +270,8 @@ class DeviceRx:
         for k, (head, length) in enumerate(entries):
             slot = vq.used_ring[(idx + k) % vq.size]
             slot["id"], slot["len"] = head, length
+            if head < vq.size:
+                self.owned[head] = False
         self.last_avail = taken
         vq.used_idx[0] = (idx + len(entries)) & 0xFFFF
         if self.event_idx:
