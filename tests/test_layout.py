@@ -64,3 +64,16 @@ def test_a_foreign_buffer_is_refused() -> None:
         SegmentView(bytearray(4096))
     with pytest.raises(_engine.EngineError):
         _engine.read_icr(bytearray(4096))
+
+
+def test_e1000_facts_come_from_the_engine() -> None:
+    from pseudonic import config, layout
+
+    # Stated once in pnic_layout.h; the Python side only reads them.
+    assert layout.BUFFER_SIZES == _engine.BUFFER_SIZES == (256, 512, 1024, 2048, 4096, 8192, 16384)
+    assert config.ITR_UNIT_NS == layout.ITR_UNIT_NS == _engine.ITR_UNIT_NS == 256
+    assert config.MAX_ITR_NS == 0xFFFF * 256
+    assert layout.LINE_PAIR == _engine.LINE_PAIR == 128
+    assert layout.DEV_REGS.itemsize == layout.IRQ_LINE.itemsize == layout.CTL.itemsize == _engine.LINE_PAIR
+    assert layout.DRV_REGS.itemsize == 2 * _engine.LINE_PAIR
+    assert C_STRUCTS["drv_regs"]["ims"] == _engine.LINE_PAIR

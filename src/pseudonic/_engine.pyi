@@ -57,6 +57,9 @@ SAN_BUF_OUTSIDE: int
 SAN_BUF_SHARED: int
 SAN_KINDS: int
 POISON: int
+LINE_PAIR: int
+ITR_UNIT_NS: int
+BUFFER_SIZES: tuple[int, ...]
 
 def layout(ring_size: int, buf_size: int, capacity: int, /) -> dict[str, int]: ...
 def structs() -> dict[str, dict[str, int]]: ...

@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .layout import BUFFER_SIZES
+from .layout import BUFFER_SIZES, ITR_UNIT_NS
 from .node import available_cores
 from .units import parse_interval, parse_size
 
 # e1000 RDLEN is a multiple of 128 bytes (8 descriptors); Linux caps a ring at 4096 (E1000_MAX_RXD).
 RING_SIZES = tuple(1 << k for k in range(3, 13))
 IRQ_LINES = ("spin", "eventfd", "signal")
-#: ITR is a 16-bit count of 256 ns units (8254x SDM 13.4.18).
-ITR_UNIT_NS = 256
+#: ITR is a 16-bit count of ITR_UNIT_NS units (8254x SDM 13.4.18).
 MAX_ITR_NS = 0xFFFF * ITR_UNIT_NS
 MAX_NAPI_BUDGET = 4096
 UPPER_LAYERS = ("verify", "null")

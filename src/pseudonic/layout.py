@@ -73,9 +73,10 @@ SAN_KINDS: dict[int, str] = {
     _engine.SAN_BUF_SHARED: "buffer-shared",
 }
 
-# e1000 RCTL.BSIZE choices (SDM 13.4.22): the receive buffer sizes a real
-# 8254x can be programmed with.
-BUFFER_SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
+#: the receive buffer sizes an 8254x can be programmed with (RCTL.BSIZE, SDM 13.4.22)
+BUFFER_SIZES: tuple[int, ...] = _engine.BUFFER_SIZES
+#: ITR's unit (SDM 13.4.18)
+ITR_UNIT_NS: int = _engine.ITR_UNIT_NS
 
 
 def _padded(fields: list[tuple[str, str]], itemsize: int) -> np.dtype[Any]:
@@ -127,8 +128,8 @@ HEADER = _padded(
     ],
     128,
 )
-#: Register blocks are a 128-byte line pair each (pnic_layout.h: the adjacent-line prefetcher).
-LINE_PAIR = 128
+#: Register blocks are a line pair each (pnic_layout.h: the adjacent-line prefetcher).
+LINE_PAIR: int = _engine.LINE_PAIR
 DEV_REGS = _padded(
     [
         ("rdh", "<u4"),

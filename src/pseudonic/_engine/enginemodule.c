@@ -662,7 +662,24 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(DEV_STORM) < 0 || CONST(IRQ_EDGE) < 0 || CONST(IRQ_LEVEL) < 0 || CONST(LATE_CATCHUP) < 0 || CONST(LATE_SHIFT) < 0 || CONST(SLOT_NO_RAISE) < 0 || CONST(TX_REFUSED) < 0 ||
         CONST(FRAME_IPV4) < 0 || CONST(FRAME_L4) < 0 || CONST(MAX_FRAME) < 0 || CONST(SAN_RDT_OUTSIDE) < 0 ||
         CONST(SAN_RDT_AT_HEAD) < 0 || CONST(SAN_RDT_OWNED) < 0 || CONST(SAN_DD_SET) < 0 || CONST(SAN_BUF_OUTSIDE) < 0 ||
-        CONST(SAN_BUF_SHARED) < 0 || CONST(SAN_KINDS) < 0 || PyModule_AddIntConstant(m, "POISON", (long)PNIC_POISON) < 0)
+        CONST(SAN_BUF_SHARED) < 0 || CONST(SAN_KINDS) < 0 || PyModule_AddIntConstant(m, "POISON", (long)PNIC_POISON) < 0 ||
+        CONST(LINE_PAIR) < 0 || CONST(ITR_UNIT_NS) < 0)
+        return NULL;
+    static const unsigned int sizes[] = PNIC_BUFFER_SIZES;
+    PyObject *t = PyTuple_New(sizeof(sizes) / sizeof(sizes[0]));
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        PyObject *v = PyLong_FromUnsignedLong(sizes[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, v);
+    }
+    int rc = PyModule_AddObjectRef(m, "BUFFER_SIZES", t);
+    Py_DECREF(t);
+    if (rc < 0)
         return NULL;
     return m;
 }

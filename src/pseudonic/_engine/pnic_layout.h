@@ -64,6 +64,13 @@
  * (after a 14-byte Ethernet header); the register window is issue 13's. */
 #define PNIC_PCSS 14u
 
+/* RCTL.BSIZE with BSEX (8254x SDM 13.4.22): the receive buffer sizes an 8254x
+ * can be programmed with, and so the only ones a segment is laid out with. */
+#define PNIC_BUFFER_SIZES {256u, 512u, 1024u, 2048u, 4096u, 8192u, 16384u}
+
+/* ITR counts in 256 ns units (8254x SDM 13.4.18), 16 bits of them. */
+#define PNIC_ITR_UNIT_NS 256u
+
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
 #define PNIC_ICR_RXDMT0 0x10u /* receive descriptor minimum threshold */
 #define PNIC_ICR_RXO 0x40u    /* receiver overrun: a packet was dropped */
@@ -223,7 +230,7 @@ struct pnic_drv_regs {
     uint64_t waiting_since;
     uint64_t _pad0[6];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
-    uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, 256 ns units */
+    uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, PNIC_ITR_UNIT_NS units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
     uint32_t _pad1;
     uint64_t _pad2[14];
