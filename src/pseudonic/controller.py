@@ -26,25 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, analysis, config, cores, faults, machine, realtime, timing
+from . import _engine, config, cores, faults, machine, realtime, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .driver import NodeRun, driver_node
 from .errors import ConfigError, DriverLoadError, RealtimeError
 from .layout import (
-    DEV_STORM,
     IRQ_EDGE,
     IRQ_LEVEL,
     LATE_CATCHUP,
     LATE_SHIFT,
     LINE_EVENTFD,
     LINE_SIGNAL,
-    RXD_ERR_FRAME,
     RXD_STAT_DD,
-    SAN_KINDS,
-    SLOT_SPURIOUS,
-    TX_REFUSED,
-    TX_STORED,
     SegmentView,
     segment_size,
 )
@@ -52,11 +46,10 @@ from .line import Line
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
 from .node import STOP_SIGNALS, end_group
 from .plan import Plan
-from .result import RunResult
+from .result import RunEnd, RunResult, build_result
 from .segment import Segment
 from .units import format_ns
-from .upper import Deliveries
-from .verdict import Counts, MissedLimit, judge, parse_missed_limit
+from .verdict import MissedLimit, parse_missed_limit
 
 #: How long the driver may take to open.
 OPEN_TIMEOUT_S = 30.0
@@ -695,177 +688,32 @@ class Controller:
         report: dict[str, Any] | None,
         interrupted: int | None = None,
     ) -> RunResult:
-        cfg = self.cfg
-        dev = view.dev[0]
-        sent = int(dev["sent"])
-        # Spurious-interrupt entries of a schedule carry no packet.
-        spurious = int(np.count_nonzero(self.slots["flags"][:sent] & SLOT_SPURIOUS))
-        packets = sent - spurious
-        tx = view.tx[:sent].copy()
+        """What the run left, copied out of its segment, made into its result (result.build_result: pure)."""
+        sent = int(view.dev["sent"][0])
         raised = int(view.line["doorbell"][0])
-        raises = view.raises[: min(raised, view.capacity)].copy()
         runs = int(np.count_nonzero(view.irqs["entry_ns"]))
-        irqs = view.irqs[:runs].copy()
-        t0 = int(view.header["t0_ns"][0])
-        due = self.slots["due_ns"][:sent].astype(np.int64)
-        stored = (tx["flags"] & TX_STORED) != 0
-
-        verdict: Deliveries | None = report["deliveries"] if report else None
-        received = verdict.received if verdict else 0
-        sizes = np.array(self.frames.sizes, dtype=np.int64)[self.slots["frame"][:sent]]
-        if verdict is not None and verdict.verified:
-            got = np.unique(verdict.seq[verdict.seq >= 0])
-            received_bytes = int(sizes[got].sum())
-        else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
-            received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
-        span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
-        # Frame errors: the plan's, and RXE where the device refused a buffer outside the pool.
-        errored = stored & (((self.slots["flags"][:sent] & RXD_ERR_FRAME) != 0) | ((tx["flags"] & TX_REFUSED) != 0))
-        delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
-        matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
-        delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
-        rx_errors: int | None = report["rx_errors"] if report else 0
-        if failure is None and int(view.line["state"][0]) == DEV_STORM:
-            failure = storm_failure(int(view.dev["reasserted"][0]), int(view.drv["icr_reads"][0]), runs)
-        parts = self.slots["parts"][:sent]
-        split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
-            int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
-        )
-        fault_accounts = faults.accounts(
-            self.slots,
-            stored,
-            delivered_seq,
-            verdict.checked if verdict is not None else None,
-            verdict.partial if verdict is not None else None,
-            analysis.woken_packet(irqs, raises, len(delivered_seq)),
-        )
-        violations = self._violations(view, tx)
-        registers = {
-            "rdh": int(view.dev["rdh"][0]),
-            "rdt": int(view.drv["rdt"][0]),
-            "icr": int(view.dev["icr"][0]),
-            "ims": int(view.drv["ims"][0]),
-            "itr": int(view.drv["itr"][0]),
-        }
-        counts = Counts(
-            packets=packets,
-            stored=int(stored.sum()),
-            error_descriptors=int(errored.sum()),
-            received=received,
-            delivered_with_error=delivered_with_error,
-            missed=int(dev["mpc"]),
-            duplicated=verdict.duplicated if verdict else 0,
-            reordered=verdict.reordered if verdict else 0,
-            corrupted=verdict.corrupted if verdict else 0,
-            rx_errors=rx_errors,
-            verified=verdict.verified if verdict else cfg.upper == "verify",
-            interrupts=raised,
-            handler_runs=runs,
-            ims=registers["ims"],
-            rdt_written=registers["rdt"] != 0,
-            failure=failure if interrupted is None else None,
-            split_dropped=max(split_dropped, 0),
-            starved=registers["rdh"] == registers["rdt"] and not (view.ring["status"] & RXD_STAT_DD).any(),
-            poisoned=verdict.poisoned if verdict else 0,
-            partial=int(np.count_nonzero(verdict.partial >= 0))
-            if verdict is not None and verdict.partial is not None
-            else 0,
-            corruption=tuple(verdict.corruption) if verdict else (),
-            faults=fault_accounts,
-            ring_violations=violations,
-        )
-        run_verdict = judge(
-            counts, self.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
-        )
-
-        # Which packet woke each handler run: the one that raised the doorbell it saw.
-        known, raise_of = analysis.woken_by(irqs, raises)
-        # A raise for an entry the device had not finished when it stopped has no deadline on record here.
-        recorded = raises["packet"][raise_of].astype(np.int64) < sent
-        known[known] = recorded
-        raise_of = raise_of[recorded]
-        woke_packet = raises["packet"][raise_of].astype(np.int64)
-        deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
-        attribution = timing.attribute(
-            timing.Records(
-                planned_ns=t0 + due,
-                due_ns=tx["due_ns"],
-                start_ns=tx["start_ns"],
-                end_ns=tx["end_ns"],
-                device_gap_ns=tx["spin_gap_ns"],
-                woke=woke_packet,
-                raised_ns=raises["raised_ns"][raise_of],
-                wait_ns=irqs["wait_ns"][known],
-                entry_ns=irqs["entry_ns"][known],
-                exit_ns=irqs["exit_ns"][known],
-                driver_gap_ns=irqs["spin_gap_ns"][known],
+        return build_result(
+            RunEnd(
+                config=self.cfg,
+                plan=self.plan,
+                tx=view.tx[:sent].copy(),
+                raises=view.raises[: min(raised, view.capacity)].copy(),
+                irqs=view.irqs[:runs].copy(),
+                dev=view.dev.copy(),
+                line=view.line.copy(),
+                drv=view.drv.copy(),
+                san=view.san.copy(),
+                ring_status=view.ring["status"].copy(),
+                t0_ns=int(view.header["t0_ns"][0]),
+                driver_label=self.driver_label,
+                report=report,
+                failure=failure,
+                interrupted=interrupted,
+                max_missed=self.max_missed,
                 sleeping_line=self.line.sleeps,
+                machine=self._machine(view),
+                clock_offset_ns=time.time_ns() - time.monotonic_ns(),
             )
-        )
-        deviation["outliers_by_cause"] = attribution.counts
-        stalls = {
-            "device": {**analysis.stalls(tx["spin_gap_ns"]), **self._taken(view.dev)},
-            "driver": {**analysis.stalls(irqs["spin_gap_ns"]), **self._taken(view.drv)},
-        }
-        timing_verdict = timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
-        return RunResult(
-            config={
-                **cfg.as_dict(),
-                # interval_ns is None when the plan is not periodic: its deadlines are in due_ns
-                **self.plan.summary(),
-                "driver": self.driver_label,
-                "driver_spec": cfg.driver,
-                "max_missed": str(self.max_missed) if self.max_missed is not None else None,
-            },
-            sent=packets,
-            stored=counts.stored,
-            received=received,
-            missed=counts.missed,
-            lost=packets - received,
-            duplicated=counts.duplicated,
-            reordered=counts.reordered,
-            corrupted=counts.corrupted,
-            rx_errors=rx_errors,
-            error_descriptors=counts.error_descriptors,
-            delivered_with_error=delivered_with_error,
-            success_rate=received / packets if packets else 0.0,
-            throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
-            interrupts=raised,
-            handler_runs=runs,
-            send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),
-            interval_deviation_ns=deviation,
-            device_interval_deviation_ns=analysis.interval_deviation(tx["start_ns"], t0 + due),
-            irq_latency_ns=analysis.summarize(
-                irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
-            ),
-            stalls=stalls,
-            timing=timing_verdict,
-            attribution=attribution,
-            machine=self._machine(view),
-            verified=verdict.verified if verdict else False,
-            error=failure,
-            spurious=spurious,
-            due_ns=due,
-            tx=tx,
-            raises=raises,
-            irqs=irqs,
-            delivered_seq=delivered_seq,
-            t0_ns=t0,
-            registers=registers,
-            verdict=run_verdict,
-            interrupted=interrupted,
-            plan=self.plan,
-            clock_offset_ns=time.time_ns() - time.monotonic_ns(),
-            delivered_frames=verdict.frames if verdict is not None else None,
-            delivered_ns=verdict.delivered_ns if verdict is not None else None,
-            faults=fault_accounts,
-            ring_violations=violations,
-            sanitizer_cost=self._sanitizer_cost(view),
-            reasserted=int(view.dev["reasserted"][0]),
-            icr_reads=int(view.drv["icr_reads"][0]),
-            poisoned=counts.poisoned,
-            partial=counts.partial,
-            corruption=list(counts.corruption),
         )
 
     def _machine(self, view: SegmentView) -> dict[str, Any]:
@@ -889,57 +737,6 @@ class Controller:
             },
             "driver_core_isolation": realtime.isolation(cfg.driver_core),
         }
-
-    @staticmethod
-    def _taken(regs: np.ndarray[Any, Any]) -> dict[str, int]:
-        """What the machine took from a node over its loop (pseudonic.node.disturbance)."""
-        return {k: int(regs[k][0]) for k in ("run_delay_ns", "minflt", "nivcsw")}
-
-    def _sanitizer_cost(self, view: SegmentView) -> dict[str, Any]:
-        if not self.cfg.sanitize:
-            return {}
-        san = view.san[0]
-        writes, spent, first = int(san["writes"]), int(san["spent_ns"]), int(san["first_ns"])
-        # The first write (in open) poisons the whole pool; the rest are the per-packet cost.
-        return {
-            "rdt_writes": writes, "spent_ns": spent, "first_write_ns": first,
-            "ns_per_write": (spent - first) / (writes - 1) if writes > 1 else None,
-        }  # fmt: skip
-
-    @staticmethod
-    def _violations(view: SegmentView, tx: np.ndarray[Any, Any]) -> dict[str, dict[str, Any]]:
-        """The sanitizer's findings, each with its first occurrence; its packet is the last one the device
-        had written into that descriptor by then."""
-        san = view.san[0]
-        out: dict[str, dict[str, Any]] = {}
-        for index, name in SAN_KINDS.items():
-            count = int(san["count"][index])
-            if not count:
-                continue
-            first = san["first"][index]
-            desc, when = int(first["descriptor"]), int(first["time_ns"])
-            before = np.flatnonzero((tx["slot"] == desc) & (tx["start_ns"] <= when))
-            out[name] = {
-                "count": count,
-                "first": {
-                    "packet": int(before[-1]) if before.size else None,
-                    "descriptor": desc,
-                    "rdt": int(first["rdt"]),
-                    "time_ns": when,
-                },
-            }
-        return out
-
-
-def storm_failure(reasserted: int, icr_reads: int, runs: int) -> dict[str, Any]:
-    """The run stopped because the level line never went down: what it means."""
-    read = "never read ICR" if icr_reads == 0 else f"read ICR {icr_reads} times in {runs} handler runs"
-    return {
-        "kind": "driver interrupt storm", "stage": "interrupt", "handler_run": None,
-        "message": f"the level line stayed asserted through {reasserted} raises with no new packet: the driver "
-        f"{read}, so its cause stays set and INTx re-enters the handler at once; read ICR (read-to-clear) "
-        "in the handler",
-    }  # fmt: skip
 
 
 __all__ = ["Controller", "Session", "run"]

@@ -1,19 +1,29 @@
-"""A run's result: the figures, the configuration, and the per-packet records."""
+"""A run's result: the figures, the configuration, and the per-packet records.
+
+:func:`build_result` makes one from what a run left (:class:`RunEnd`: the records and registers copied
+out of its segment, the driver node's report): pure, so that every figure can be tested on records
+built by hand, with no process and no clock.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .verdict import Verdict
+from . import analysis, faults, timing
+from .layout import DEV_STORM, RXD_ERR_FRAME, RXD_STAT_DD, SAN_KINDS, SLOT_SPURIOUS, TX_REFUSED, TX_STORED
+from .verdict import Counts, MissedLimit, Verdict, judge
 
 if TYPE_CHECKING:
+    from .config import RunConfig
     from .plan import Plan
     from .timing import Attribution
+    from .upper import Deliveries
 
 _EMPTY = np.zeros(0)
 
@@ -130,3 +140,275 @@ class RunResult:
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What a run left when it ended: :func:`build_result`'s one input.
+
+    The controller copies it out of the segment and the nodes' messages; tests build it by hand. The
+    register blocks are one-record arrays of the segment's dtypes (``layout.DEV_REGS``, ``IRQ_LINE``,
+    ``DRV_REGS``, ``SANITIZER``), so each figure reads the register it names.
+    """
+
+    config: RunConfig
+    plan: Plan
+    #: per schedule entry the device sent (``dev.sent`` of them): layout.TX_RECORD
+    tx: np.ndarray[Any, Any]
+    #: per raise on record (the doorbell's count, up to the records' capacity): layout.RAISE_RECORD
+    raises: np.ndarray[Any, Any]
+    #: per handler run: layout.IRQ_RECORD
+    irqs: np.ndarray[Any, Any]
+    dev: np.ndarray[Any, Any]
+    line: np.ndarray[Any, Any]
+    drv: np.ndarray[Any, Any]
+    san: np.ndarray[Any, Any]
+    #: per descriptor: its status byte when the run ended
+    ring_status: np.ndarray[Any, Any]
+    t0_ns: int
+    #: the driver's name as it loaded
+    driver_label: str
+    #: the driver node's report (``deliveries``: upper.Deliveries, ``rx_errors``); None when it gave none
+    report: dict[str, Any] | None = None
+    #: what stopped the run, if anything did (the controller's failure dict)
+    failure: dict[str, Any] | None = None
+    #: the signal that stopped the run early
+    interrupted: int | None = None
+    max_missed: MissedLimit | None = None
+    #: the driver node slept between interrupts (eventfd, signal lines: pseudonic.line.Line.sleeps)
+    sleeping_line: bool = False
+    #: the machine and what it did to the run's cores (read by the controller: pseudonic.machine)
+    machine: dict[str, Any] = field(default_factory=dict)
+    #: CLOCK_REALTIME - CLOCK_MONOTONIC (ns) at the run
+    clock_offset_ns: int = 0
+
+
+def build_result(end: RunEnd) -> RunResult:
+    """Every figure of a run, and its verdict, from what it left (pure: no process, no clock)."""
+    cfg, plan, dev_regs = end.config, end.plan, end.dev
+    slots = plan.slots
+    dev = dev_regs[0]
+    tx = end.tx
+    sent = len(tx)
+    # Spurious-interrupt entries of a schedule carry no packet.
+    spurious = int(np.count_nonzero(slots["flags"][:sent] & SLOT_SPURIOUS))
+    packets = sent - spurious
+    raised = int(end.line["doorbell"][0])
+    raises = end.raises
+    irqs = end.irqs
+    runs = len(irqs)
+    t0 = end.t0_ns
+    due = slots["due_ns"][:sent].astype(np.int64)
+    stored = (tx["flags"] & TX_STORED) != 0
+    report = end.report
+    failure = end.failure
+    interrupted = end.interrupted
+
+    verdict: Deliveries | None = report["deliveries"] if report else None
+    received = verdict.received if verdict else 0
+    sizes = np.array(plan.frames.sizes, dtype=np.int64)[slots["frame"][:sent]]
+    if verdict is not None and verdict.verified:
+        got = np.unique(verdict.seq[verdict.seq >= 0])
+        received_bytes = int(sizes[got].sum())
+    else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
+        received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
+    span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
+    # Frame errors: the plan's, and RXE where the device refused a buffer outside the pool.
+    errored = stored & (((slots["flags"][:sent] & RXD_ERR_FRAME) != 0) | ((tx["flags"] & TX_REFUSED) != 0))
+    delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
+    matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
+    delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
+    rx_errors: int | None = report["rx_errors"] if report else 0
+    if failure is None and int(end.line["state"][0]) == DEV_STORM:
+        failure = storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
+    parts = slots["parts"][:sent]
+    split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
+        int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
+    )
+    fault_accounts = faults.accounts(
+        slots,
+        stored,
+        delivered_seq,
+        verdict.checked if verdict is not None else None,
+        verdict.partial if verdict is not None else None,
+        analysis.woken_packet(irqs, raises, len(delivered_seq)),
+    )
+    violations = ring_violations(end.san, tx)
+    registers = {
+        "rdh": int(dev_regs["rdh"][0]),
+        "rdt": int(end.drv["rdt"][0]),
+        "icr": int(dev_regs["icr"][0]),
+        "ims": int(end.drv["ims"][0]),
+        "itr": int(end.drv["itr"][0]),
+    }
+    counts = Counts(
+        packets=packets,
+        stored=int(stored.sum()),
+        error_descriptors=int(errored.sum()),
+        received=received,
+        delivered_with_error=delivered_with_error,
+        missed=int(dev["mpc"]),
+        duplicated=verdict.duplicated if verdict else 0,
+        reordered=verdict.reordered if verdict else 0,
+        corrupted=verdict.corrupted if verdict else 0,
+        rx_errors=rx_errors,
+        verified=verdict.verified if verdict else cfg.upper == "verify",
+        interrupts=raised,
+        handler_runs=runs,
+        ims=registers["ims"],
+        rdt_written=registers["rdt"] != 0,
+        failure=failure if interrupted is None else None,
+        split_dropped=max(split_dropped, 0),
+        starved=registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any(),
+        poisoned=verdict.poisoned if verdict else 0,
+        partial=int(np.count_nonzero(verdict.partial >= 0))
+        if verdict is not None and verdict.partial is not None
+        else 0,
+        corruption=tuple(verdict.corruption) if verdict else (),
+        faults=fault_accounts,
+        ring_violations=violations,
+    )
+    run_verdict = judge(
+        counts, end.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
+    )
+
+    # Which packet woke each handler run: the one that raised the doorbell it saw.
+    known, raise_of = analysis.woken_by(irqs, raises)
+    # A raise for an entry the device had not finished when it stopped has no deadline on record here.
+    recorded = raises["packet"][raise_of].astype(np.int64) < sent
+    known[known] = recorded
+    raise_of = raise_of[recorded]
+    woke_packet = raises["packet"][raise_of].astype(np.int64)
+    deviation = analysis.interval_deviation(irqs["entry_ns"][known], t0 + due[woke_packet])
+    attribution = timing.attribute(
+        timing.Records(
+            planned_ns=t0 + due,
+            due_ns=tx["due_ns"],
+            start_ns=tx["start_ns"],
+            end_ns=tx["end_ns"],
+            device_gap_ns=tx["spin_gap_ns"],
+            woke=woke_packet,
+            raised_ns=raises["raised_ns"][raise_of],
+            wait_ns=irqs["wait_ns"][known],
+            entry_ns=irqs["entry_ns"][known],
+            exit_ns=irqs["exit_ns"][known],
+            driver_gap_ns=irqs["spin_gap_ns"][known],
+            sleeping_line=end.sleeping_line,
+        )
+    )
+    deviation["outliers_by_cause"] = attribution.counts
+    stalls = {
+        "device": {**analysis.stalls(tx["spin_gap_ns"]), **_taken(dev_regs)},
+        "driver": {**analysis.stalls(irqs["spin_gap_ns"]), **_taken(end.drv)},
+    }
+    timing_verdict = timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
+    return RunResult(
+        config={
+            **cfg.as_dict(),
+            # interval_ns is None when the plan is not periodic: its deadlines are in due_ns
+            **plan.summary(),
+            "driver": end.driver_label,
+            "driver_spec": cfg.driver,
+            "max_missed": str(end.max_missed) if end.max_missed is not None else None,
+        },
+        sent=packets,
+        stored=counts.stored,
+        received=received,
+        missed=counts.missed,
+        lost=packets - received,
+        duplicated=counts.duplicated,
+        reordered=counts.reordered,
+        corrupted=counts.corrupted,
+        rx_errors=rx_errors,
+        error_descriptors=counts.error_descriptors,
+        delivered_with_error=delivered_with_error,
+        success_rate=received / packets if packets else 0.0,
+        throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
+        interrupts=raised,
+        handler_runs=runs,
+        send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),
+        interval_deviation_ns=deviation,
+        device_interval_deviation_ns=analysis.interval_deviation(tx["start_ns"], t0 + due),
+        irq_latency_ns=analysis.summarize(
+            irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
+        ),
+        stalls=stalls,
+        timing=timing_verdict,
+        attribution=attribution,
+        machine=end.machine,
+        verified=verdict.verified if verdict else False,
+        error=failure,
+        spurious=spurious,
+        due_ns=due,
+        tx=tx,
+        raises=raises,
+        irqs=irqs,
+        delivered_seq=delivered_seq,
+        t0_ns=t0,
+        registers=registers,
+        verdict=run_verdict,
+        interrupted=interrupted,
+        plan=plan,
+        clock_offset_ns=end.clock_offset_ns,
+        delivered_frames=verdict.frames if verdict is not None else None,
+        delivered_ns=verdict.delivered_ns if verdict is not None else None,
+        faults=fault_accounts,
+        ring_violations=violations,
+        sanitizer_cost=sanitizer_cost(end.san) if cfg.sanitize else {},
+        reasserted=int(dev_regs["reasserted"][0]),
+        icr_reads=int(end.drv["icr_reads"][0]),
+        poisoned=counts.poisoned,
+        partial=counts.partial,
+        corruption=list(counts.corruption),
+    )
+
+
+def _taken(regs: np.ndarray[Any, Any]) -> dict[str, int]:
+    """What the machine took from a node over its loop (pseudonic.node.disturbance)."""
+    return {k: int(regs[k][0]) for k in ("run_delay_ns", "minflt", "nivcsw")}
+
+
+def sanitizer_cost(san: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """The ring sanitizer's cost, from its registers (layout.SANITIZER)."""
+    rec = san[0]
+    writes, spent, first = int(rec["writes"]), int(rec["spent_ns"]), int(rec["first_ns"])
+    # The first write (in open) poisons the whole pool; the rest are the per-packet cost.
+    return {
+        "rdt_writes": writes, "spent_ns": spent, "first_write_ns": first,
+        "ns_per_write": (spent - first) / (writes - 1) if writes > 1 else None,
+    }  # fmt: skip
+
+
+def ring_violations(san: np.ndarray[Any, Any], tx: np.ndarray[Any, Any]) -> dict[str, dict[str, Any]]:
+    """The sanitizer's findings, each with its first occurrence; its packet is the last one the device
+    had written into that descriptor by then."""
+    rec = san[0]
+    out: dict[str, dict[str, Any]] = {}
+    for index, name in SAN_KINDS.items():
+        count = int(rec["count"][index])
+        if not count:
+            continue
+        first = rec["first"][index]
+        desc, when = int(first["descriptor"]), int(first["time_ns"])
+        before = np.flatnonzero((tx["slot"] == desc) & (tx["start_ns"] <= when))
+        out[name] = {
+            "count": count,
+            "first": {
+                "packet": int(before[-1]) if before.size else None,
+                "descriptor": desc,
+                "rdt": int(first["rdt"]),
+                "time_ns": when,
+            },
+        }
+    return out
+
+
+def storm_failure(reasserted: int, icr_reads: int, runs: int) -> dict[str, Any]:
+    """The run stopped because the level line never went down: what it means."""
+    read = "never read ICR" if icr_reads == 0 else f"read ICR {icr_reads} times in {runs} handler runs"
+    return {
+        "kind": "driver interrupt storm", "stage": "interrupt", "handler_run": None,
+        "message": f"the level line stayed asserted through {reasserted} raises with no new packet: the driver "
+        f"{read}, so its cause stays set and INTx re-enters the handler at once; read ICR (read-to-clear) "
+        "in the handler",
+    }  # fmt: skip
