@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from pseudonic.bench import baseline
 from pseudonic.bench.search import Point
+from pseudonic.frames import internet_checksum
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the kernel baseline needs root: it creates network namespaces and a veth pair"
@@ -177,13 +179,22 @@ def test_frame_parses_back_with_a_valid_ip_checksum() -> None:
         del again.chksum
         assert IP(bytes(again)).chksum == ip.chksum
         header = frame[baseline.ETH_HEADER : baseline.ETH_HEADER + 20]
-        assert baseline.ipv4_checksum(header) == 0
+        assert internet_checksum(header) == 0
         # The sequence number goes at the start of the UDP payload, where the receiver reads it.
         assert len(frame) - len(bytes(udp.payload)) == baseline.SEQ_OFFSET
     textbook = bytes.fromhex("450000730000400040110000c0a80001c0a800c7")  # the usual worked example
-    assert baseline.ipv4_checksum(textbook) == 0xB861
+    assert internet_checksum(textbook) == 0xB861
     with pytest.raises(ValueError):
         baseline.udp_frame(1501, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
+
+
+def test_frames_are_as_the_baseline_built_them_before_it_used_frames_py() -> None:
+    # Recorded from the baseline's own builder (struct and its own checksum) before it took frames.py's.
+    small = baseline.udp_frame(32, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
+    assert small.hex() == ("020000000001020000000002080045000020000040004011b6c9c0000202c0000201c0000009000c"
+                           "000000000000")  # fmt: skip
+    mtu = baseline.udp_frame(1500, src_mac="02:00:00:00:00:02", dst_mac="02:00:00:00:00:01")
+    assert hashlib.sha256(mtu).hexdigest() == "f5e047953ef4c0e2a8a2eb7fc3a135d0a793eedc4c62c725f966b55d1fe01a18"
 
 
 def _library_or_skip() -> Any:

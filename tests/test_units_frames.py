@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,7 +13,19 @@ from scapy.layers.l2 import Ether
 
 from pseudonic import schedule
 from pseudonic.errors import ConfigError
-from pseudonic.frames import FrameSet, generated_frame, internet_checksum, ipv4_udp_ok, read_stamp
+from pseudonic.frames import (
+    DST_IP,
+    DST_MAC,
+    SRC_IP,
+    SRC_MAC,
+    FrameSet,
+    generated_frame,
+    internet_checksum,
+    ipv4_udp_frame,
+    ipv4_udp_ok,
+    ones_sum,
+    read_stamp,
+)
 from pseudonic.plan import Plan
 from pseudonic.units import parse_interval, parse_size
 from pseudonic.upper import VerifyLayer, _count
@@ -64,6 +78,35 @@ def test_generated_frames_are_what_scapy_reads(size: int) -> None:
     again = Ether(bytes(pkt))
     assert (again[IP].chksum, again[UDP].chksum) == (ip_sum, udp_sum)
     assert ipv4_udp_ok(raw) and read_stamp(raw) == (0, 0)
+
+
+def scapy_udp(payload: bytes, **udp: Any) -> bytes:
+    return bytes(Ether(src=SRC_MAC, dst=DST_MAC) / IP(src=SRC_IP, dst=DST_IP, ttl=64, flags="DF", id=0)
+                 / UDP(sport=9, dport=9, **udp) / payload)  # fmt: skip
+
+
+@pytest.mark.parametrize("length", [0, 1, 18, 19, 100, 1458, 9000, 16330])
+def test_the_udp_frame_builder_is_byte_for_byte_scapys(length: int) -> None:
+    payload = (np.arange(length, dtype=np.uint32) * 13 + 5).astype(np.uint8).tobytes()
+    assert ipv4_udp_frame(payload) == scapy_udp(payload)
+    # the kernel baseline's frames: no UDP checksum
+    assert ipv4_udp_frame(payload, udp_checksum=False) == scapy_udp(payload, chksum=0)
+
+
+def test_a_udp_checksum_of_zero_goes_as_all_ones() -> None:
+    # a payload whose last word makes the sum 0xffff: its checksum computes to 0, which means "none"
+    unsummed = ipv4_udp_frame(b"abcdefgh\0\0", udp_checksum=False)
+    udp = unsummed[34:]
+    pseudo = unsummed[26:34] + bytes([0, 17]) + len(udp).to_bytes(2, "big")
+    payload = b"abcdefgh" + (0xFFFF - ones_sum(pseudo + udp)).to_bytes(2, "big")
+    frame = ipv4_udp_frame(payload)
+    assert frame[40:42] == b"\xff\xff" and frame == scapy_udp(payload) and ipv4_udp_ok(frame)
+
+
+@pytest.mark.parametrize("size", [60, 61, 1514, 9014])
+def test_generated_frames_are_the_builders(size: int) -> None:
+    frame = generated_frame(size)
+    assert ipv4_udp_frame(frame[42:]) == frame
 
 
 def test_checksum_against_rfc1071_example() -> None:

@@ -11,6 +11,7 @@ Addresses are from RFC 5737's documentation range; nothing leaves the host.
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,46 @@ def read_stamp(frame: bytes) -> tuple[int, int] | None:
         return None
     seq, ts = struct.unpack_from("!IQ", frame, STAMP_OFF)
     return seq, ts
+
+
+def ipv4_udp_frame(
+    payload: bytes,
+    *,
+    src_mac: str = SRC_MAC,
+    dst_mac: str = DST_MAC,
+    src_ip: str = SRC_IP,
+    dst_ip: str = DST_IP,
+    sport: int = UDP_PORT,
+    dport: int = UDP_PORT,
+    udp_checksum: bool = True,
+) -> bytes:
+    """Ethernet II / IPv4 / UDP around ``payload``, as scapy builds it with these fields.
+
+    IPv4 without options, DF set, id 0, TTL 64, its header checksum set. The UDP checksum is set too
+    (a sum of 0 goes as 0xffff, RFC 768), or, without ``udp_checksum``, left 0: "no checksum", which
+    IPv4 allows (the kernel baseline's frames, as a UDP socket over a veth sends them).
+    """
+    udp_len = UDP_HLEN + len(payload)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,  # version 4, 5 words of header
+        0,  # DSCP/ECN
+        IP_HLEN + udp_len,
+        0,  # id
+        0x4000,  # DF, fragment offset 0
+        64,  # TTL
+        socket.IPPROTO_UDP,
+        0,  # the header checksum, filled in below
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
+    ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
+    if udp_checksum:
+        pseudo = ip[12:20] + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
+        udp = udp[:6] + struct.pack("!H", internet_checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + b"\x08\x00"
+    return eth + ip + udp
 
 
 def generated_frame(size: int) -> bytes:

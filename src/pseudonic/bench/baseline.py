@@ -42,7 +42,6 @@ import multiprocessing
 import os
 import secrets
 import socket
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from pseudonic.bench.search import Point, search_intervals
+from pseudonic.frames import ipv4_udp_frame
 from pseudonic.node import pid_alive
 
 NETNS_PREFIX = "pseudonic-"
@@ -185,14 +185,6 @@ def _library() -> ctypes.CDLL:
 # --- the frame ---------------------------------------------------------------------------------------------------
 
 
-def ipv4_checksum(header: bytes) -> int:
-    """RFC 791/1071: the ones' complement of the ones' complement sum of the header's 16-bit words."""
-    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def udp_frame(
     size: int,
     *,
@@ -213,23 +205,8 @@ def udp_frame(
     """
     if not IP_UDP_HEADERS + 4 <= size <= MTU:
         raise ValueError(f"size must be {IP_UDP_HEADERS + 4}..{MTU} B, got {size}")
-    ip = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,  # version 4, 5 words of header
-        0,  # DSCP/ECN
-        size,  # total length
-        0,  # id
-        0x4000,  # flags DF, fragment offset 0
-        64,  # TTL
-        socket.IPPROTO_UDP,
-        0,  # checksum, filled in below
-        socket.inet_aton(src_ip),
-        socket.inet_aton(dst_ip),
-    )
-    ip = ip[:10] + struct.pack("!H", ipv4_checksum(ip)) + ip[12:]
-    udp = struct.pack("!HHHH", sport, dport, size - 20, 0)
-    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + struct.pack("!H", 0x0800)
-    return eth + ip + udp + bytes(size - IP_UDP_HEADERS)
+    return ipv4_udp_frame(bytes(size - IP_UDP_HEADERS), src_mac=src_mac, dst_mac=dst_mac, src_ip=src_ip,
+                          dst_ip=dst_ip, sport=sport, dport=dport, udp_checksum=False)  # fmt: skip
 
 
 # --- namespaces ------------------------------------------------------------------------------------------------
