@@ -27,7 +27,7 @@ from pseudonic.frames import (
     read_stamp,
 )
 from pseudonic.plan import Plan
-from pseudonic.units import parse_interval, parse_size
+from pseudonic.units import format_ns, parse_interval, parse_size
 from pseudonic.upper import VerifyLayer, _count
 
 
@@ -64,6 +64,19 @@ def test_sizes(text: str, size: int) -> None:
 def test_interval_in_any_unit_round_trips(ns: int) -> None:
     assert parse_interval(f"{ns}ns") == ns
     assert parse_interval(f"{ns / 1000}us") == pytest.approx(ns, abs=1)
+
+
+def test_one_duration_formatter_with_the_decimals_asked() -> None:
+    from pseudonic.bench.figures import _fmt_us
+    from pseudonic.bench.report import fmt_ns
+
+    assert [format_ns(v) for v in (850, 38_000, 1_500_000, 2.5e9, -38_000)] == [
+        "850 ns", "38.000 µs", "1.500 ms", "2.500 s", "-38.000 µs"]  # fmt: skip
+    assert format_ns(38_000, digits=2) == "38.00 µs" and format_ns(250_000, digits=0) == "250 µs"
+    assert format_ns(850.4, digits=2) == "850 ns"  # ns are whole
+    # the bench's tables and figures are format_ns with their decimals
+    assert [fmt_ns(v) for v in (None, 205, 38_000, 1_500_000)] == ["—", "205 ns", "38.00 µs", "1.50 ms"]
+    assert [_fmt_us(v) for v in (0.5, 2.375, 250, 1_250)] == ["500 ns", "2.38 µs", "250 µs", "1.25 ms"]
 
 
 @given(st.integers(60, 16384))

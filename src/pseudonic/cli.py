@@ -37,6 +37,7 @@ EXIT_USAGE = 2
 
 
 def _ns(v: Any) -> str:
+    """units.format_ns for a summary's figure, which is None where the run had no sample of it."""
     return "-" if v is None else format_ns(float(v))
 
 

@@ -1,4 +1,4 @@
-"""Parsing of the quantities users type: intervals and sizes."""
+"""Parsing of the quantities users type: intervals and sizes; durations for people (:func:`format_ns`)."""
 
 from __future__ import annotations
 
@@ -75,13 +75,18 @@ def parse_size(text: str | int, what: str = "size", *, signed: bool = False) -> 
     return nbytes
 
 
-def format_ns(ns: float) -> str:
-    """A duration for people: 38000 -> '38.000 µs'."""
+def format_ns(ns: float, digits: int = 3) -> str:
+    """A duration for people, in the unit that fits, with ``digits`` decimals (ns are whole):
+    38000 -> '38.000 µs'; with ``digits=2``, 1_500_000 -> '1.50 ms'.
+
+    The one duration formatter: the CLI, the bench's tables and report, and the figures all print
+    through it, each with its own number of decimals.
+    """
     a = abs(ns)
     if a >= 1e9:
-        return f"{ns / 1e9:.3f} s"
+        return f"{ns / 1e9:.{digits}f} s"
     if a >= 1e6:
-        return f"{ns / 1e6:.3f} ms"
+        return f"{ns / 1e6:.{digits}f} ms"
     if a >= 1e3:
-        return f"{ns / 1e3:.3f} µs"
+        return f"{ns / 1e3:.{digits}f} µs"
     return f"{ns:.0f} ns"

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pseudonic.bench.search import Point, shortest_full
+from pseudonic.units import format_ns
 
 DPI = 120
 #: the paper's precision band: a real 1 GbE NIC's 38 ± 2 µs is ±5.3 %; the paper states all within 6.25 %
@@ -36,15 +37,13 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _fmt_us(us: float) -> str:
-    if abs(us) >= 100:
-        return f"{us:,.0f} µs"
-    if abs(us) >= 1:
-        return f"{us:.2f} µs"
-    return f"{us * 1000:.0f} ns"
+    """A duration given in µs, as units.format_ns prints it; a label has room for no decimals from 100 µs
+    to 1 ms."""
+    return format_ns(us * 1000, digits=0 if 100 <= abs(us) < 1000 else 2)
 
 
 def _interval_text(interval_ns: int) -> str:
-    return _fmt_us(interval_ns / 1000) if interval_ns >= 1000 else f"{interval_ns} ns"
+    return _fmt_us(interval_ns / 1000)
 
 
 def _window_us(samples: Sequence[np.ndarray], band_us: float) -> float:
