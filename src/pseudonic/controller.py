@@ -36,13 +36,11 @@ from .layout import (
     IRQ_LEVEL,
     LATE_CATCHUP,
     LATE_SHIFT,
-    LINE_EVENTFD,
-    LINE_SIGNAL,
     RXD_STAT_DD,
     SegmentView,
     segment_size,
 )
-from .line import Line
+from .line import Lines
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
 from .node import STOP_SIGNALS, end_group
 from .plan import Plan
@@ -311,12 +309,11 @@ class Session:
         #: how many times the driver was loaded (a failed run ends its node; the next run loads again)
         self.loads = 0
         self._held = contextlib.ExitStack()
-        self.efd = -1
+        self.lines = Lines()
 
     def __enter__(self) -> Session:
         self._held.enter_context(cores.claim({self.device_core, self.driver_core}, wait=self.wait_for_cores))
-        # Inherited by every node across fork: the eventfd line of every run of the session.
-        self.efd = os.eventfd(0, os.EFD_CLOEXEC)
+        self.lines.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -335,9 +332,7 @@ class Session:
                 Controller.reap([node])
             if conn is not None:
                 conn.close()
-            if self.efd >= 0:
-                os.close(self.efd)
-                self.efd = -1
+            self.lines.close()
             self._held.close()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -374,7 +369,7 @@ class Session:
         rt: str | bool = "off",
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
-        if self.efd < 0:
+        if not self.lines.is_open:
             raise ConfigError("this session is not open: use it in a with block")
         cfg, ready, limit = _prepared(
             interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
@@ -395,13 +390,13 @@ class Session:
         keep_frames: bool = False,
     ) -> RunResult:
         """One run of what :func:`_prepared` checked (its driver and cores must be this session's)."""
-        if self.efd < 0:
+        if not self.lines.is_open:
             raise ConfigError("this session is not open: use it in a with block")
         return Controller(cfg, self, plan, lead_ns, limit, progress, keep_frames).run()
 
     def load(self) -> str:
         """Load the driver now (else the first run does); its name. :class:`DriverLoadError` if it cannot load."""
-        if self.efd < 0:
+        if not self.lines.is_open:
             raise ConfigError("this session is not open: use it in a with block")
         procs: list[BaseProcess] = []
         try:
@@ -476,7 +471,7 @@ class Controller:
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         try:
-            self.line = Line.make(cfg.irq, self.session.efd if cfg.irq == "eventfd" else -1, cfg.busy_poll_ns)
+            self.line = self.session.lines.line(cfg.irq, cfg.busy_poll_ns)
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
@@ -513,14 +508,8 @@ class Controller:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _kick(self, procs: list[BaseProcess]) -> None:
-        """Wake a driver node asleep on its line, so that it sees the stop flag."""
-        if self.line.mode == LINE_EVENTFD:
-            os.eventfd_write(self.line.fd, 1)
-        elif self.line.mode == LINE_SIGNAL:
-            for node in procs:
-                if node.name == "pseudonic-driver" and node.is_alive() and node.pid is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(node.pid, self.line.signo)
+        """Wake the driver node, if it is among ``procs``, asleep on its line, so that it sees the stop flag."""
+        self.line.kick(next((p.pid for p in procs if p.name == "pseudonic-driver" and p.is_alive()), None))
 
     # -- the nodes ------------------------------------------------------------------------
     def _run_nodes(

@@ -5,10 +5,17 @@
 - ``signal``: a real-time signal to the driver node's thread (truly asynchronous). The line is one
   pending bit, as an interrupt controller's is: the device signals again only once the node has
   answered (``carry`` in ``_engine/pnic_device.c``).
+
+The device node raises a line in C (``_engine/pnic_device.c``); the driver node waits on it in C
+(``_engine/pnic_driver.c``, ``_engine/pnic_cdriver.c``). What Python does with a line is here: the
+kernel objects a session's lines need (:class:`Lines`), and the controller's own raise, which wakes
+a sleeping driver node so that it sees the stop flag (:meth:`Line.kick`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from dataclasses import dataclass
 
@@ -39,3 +46,41 @@ class Line:
     def sleeps(self) -> bool:
         """The driver node sleeps between interrupts (for longer than its busy poll, if any)."""
         return self.mode != LINE_SPIN
+
+    def kick(self, pid: int | None) -> None:
+        """Raise the line from outside the device: the driver node ``pid`` (None: none to signal) wakes.
+
+        The eventfd is written whether or not a node waits on it: the count a node kept for the
+        session's next run finds there costs it one empty wake-up, the doorbell being unchanged.
+        """
+        if self.mode == LINE_EVENTFD:
+            os.eventfd_write(self.fd, 1)
+        elif self.mode == LINE_SIGNAL and pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # the node ended meanwhile: nothing to wake
+                os.kill(pid, self.signo)
+
+
+class Lines:
+    """The kernel objects behind a session's lines, opened once for all its runs.
+
+    The eventfd is made before any node forks, so that every node of every run inherits it.
+    """
+
+    def __init__(self) -> None:
+        self.efd = -1
+
+    @property
+    def is_open(self) -> bool:
+        return self.efd >= 0
+
+    def open(self) -> None:
+        self.efd = os.eventfd(0, os.EFD_CLOEXEC)
+
+    def close(self) -> None:
+        if self.efd >= 0:
+            os.close(self.efd)
+            self.efd = -1
+
+    def line(self, name: str, busy_poll_ns: int = 0) -> Line:
+        """The line ``name`` (spin, eventfd, signal) over this session's objects."""
+        return Line.make(name, self.efd, busy_poll_ns)
