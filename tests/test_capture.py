@@ -39,7 +39,6 @@ from pseudonic.capture import (
     sent_frames,
     write_pcap,
 )
-from pseudonic.cdriver import CDriver, reference_library
 from pseudonic.drivers.e1000 import E1000
 from pseudonic.errors import ConfigError
 from pseudonic.frames import STAMP_OFF, UDP_CSUM_OFF, FrameSet, generated_frame, ipv4_udp_ok, read_stamp
@@ -52,6 +51,7 @@ from pseudonic.layout import (
     TX_STORED,
 )
 from pseudonic.line import Line
+from pseudonic.loading import CDriver, reference_library
 from pseudonic.plan import MAX_PACKETS, Plan
 from pseudonic.schedule import from_offsets
 

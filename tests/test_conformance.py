@@ -13,8 +13,8 @@ import pytest
 import pseudonic
 from conftest import needs_two_cores
 from drivers.broken import DeliversErrorsE1000, NoSpuriousE1000
-from pseudonic.cdriver import include_dir, reference_library
 from pseudonic.conformance import CASE_NAMES, CaseResult, check_driver
+from pseudonic.loading import include_dir, reference_library
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 CC = shutil.which("cc")

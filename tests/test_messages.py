@@ -15,9 +15,9 @@ import pytest
 
 from conftest import DRIVERS_DIR
 from pseudonic import config
-from pseudonic.cdriver import CDriver, check_library, include_dir
 from pseudonic.config import make_config, online_cores, parse_cpu_list
 from pseudonic.errors import ConfigError, DriverLoadError
+from pseudonic.loading import CDriver, check_library, include_dir
 from pseudonic.node import available_cores
 from pseudonic.plan import Plan
 from pseudonic.units import parse_interval, parse_size

@@ -564,7 +564,7 @@ def replay_cmd(
 @cli.command("include-dir")
 def include_dir_cmd() -> None:
     """Print the directory of pseudonic.h, for building a C driver with cc -I."""
-    from .cdriver import include_dir
+    from .loading import include_dir
 
     click.echo(str(include_dir()))
 

@@ -18,7 +18,7 @@ delivered, reports to the controller through a pipe, and unmaps the segment. How
   between any two bytecodes, but never in the middle of a C call. For a C
   driver ``pnic_driver_interrupt`` runs inside the signal handler itself.
 
-A C driver (:mod:`pseudonic.cdriver`) runs its whole loop in C. An
+A C driver (:mod:`pseudonic.loading.library`) runs its whole loop in C. An
 exception in a Python driver ends the node with a report of where and why;
 a C driver that crashes kills only its node. Either way the device node and
 the controller carry on. Processes the driver forks end with its run.
@@ -46,12 +46,11 @@ from typing import Any
 import numpy as np
 
 from . import _engine
-from .cdriver import CDriver
 from .errors import DriverLoadError, RealtimeError
 from .frames import FrameSet
 from .layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, SegmentView
 from .line import Line
-from .loading import check_driver_class, driver_name, load_driver, spec_of
+from .loading import CDriver, check_driver_class, driver_name, load_driver, spec_of
 from .nic import Nic
 from .node import become_node, disturbance, end_descendants, record_disturbance
 from .realtime import become_rt

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pseudonic
-from pseudonic.cdriver import include_dir
 from pseudonic.conformance import CaseResult
 from pseudonic.drivers.e1000 import E1000, RX_BUFFER_WRITE, RX_CAUSES
 from pseudonic.layout import (
@@ -34,6 +33,7 @@ from pseudonic.layout import (
     RXD_STAT_IXSM,
     RXD_STAT_TCPCS,
 )
+from pseudonic.loading import include_dir
 from pseudonic.nic import Nic
 from pseudonic.result import RunResult
 

@@ -22,8 +22,8 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from . import _engine
-from .errors import DriverLoadError
+from .. import _engine
+from ..errors import DriverLoadError
 
 ENTRY_POINTS = ("pnic_driver_open", "pnic_driver_interrupt", "pnic_driver_close")
 OPTIONAL_ENTRY_POINTS = ("pnic_driver_idle",)
@@ -46,12 +46,12 @@ _ELF_HEADER_SIZE = {32: 52, 64: 64}
 
 def include_dir() -> Path:
     """Where ``pseudonic.h`` and ``pnic_layout.h`` are, for ``cc -I``."""
-    return Path(__file__).parent / "_engine"
+    return Path(__file__).parent.parent / "_engine"
 
 
 def reference_library() -> Path:
     """The reference C driver the package build made (``--driver c``)."""
-    here = Path(__file__).parent / "drivers"
+    here = Path(__file__).parent.parent / "drivers"
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = here / f"_e1000_c{suffix}"
         if path.is_file():

@@ -27,8 +27,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from .cdriver import CDriver, check_library, looks_like_library, reference_library
-from .errors import DriverLoadError
+from ..errors import DriverLoadError
+from .library import CDriver, check_library, looks_like_library, reference_library
 
 DRIVER_METHODS = ("open", "interrupt", "close")
 REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
