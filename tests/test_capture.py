@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 
 from conftest import needs_two_cores, plain_segment, run_device
 from pseudonic import _engine
-from pseudonic import driver as driver_module
 from pseudonic.capture import (
     LINKTYPE_ETHERNET,
     Capture,
@@ -42,6 +41,7 @@ from pseudonic.capture import (
 from pseudonic.drivers.e1000 import E1000
 from pseudonic.errors import ConfigError
 from pseudonic.frames import STAMP_OFF, UDP_CSUM_OFF, FrameSet, generated_frame, ipv4_udp_ok, read_stamp
+from pseudonic.hosts import HostPlan, c_host, python_host
 from pseudonic.layout import (
     ICR_RXT0,
     SLOT_SPURIOUS,
@@ -613,8 +613,8 @@ def host_after_device(host: Host, driver: Any, keep_frames: bool, upper: str = "
     recv_end, send_end = Pipe(duplex=False)
     try:
         before = _engine.now_ns()
-        report = host(send_end, view.buffer, view, driver, upper, plan.frames, plan.slots, Line.make("spin"), 0,
-                      keep_frames)()  # fmt: skip
+        report = host(HostPlan(send_end, view.buffer, view, upper, plan.frames, plan.slots, Line.make("spin"), 0,
+                               keep_frames), driver)()  # fmt: skip
         after = _engine.now_ns()
         assert recv_end.recv() == ("ready", None)
     finally:
@@ -624,8 +624,8 @@ def host_after_device(host: Host, driver: Any, keep_frames: bool, upper: str = "
 
 
 HOSTS = [
-    pytest.param(driver_module._host_python_driver, lambda: E1000, id="python"),
-    pytest.param(driver_module._host_c_driver, lambda: CDriver.load(str(reference_library())), id="c"),
+    pytest.param(python_host.host_python, lambda: E1000, id="python"),
+    pytest.param(c_host.host_c, lambda: CDriver.load(str(reference_library())), id="c"),
 ]
 
 
@@ -633,7 +633,7 @@ HOSTS = [
 def test_a_host_asked_to_keep_frames_reports_each_delivery_and_when_it_came(
     monkeypatch: pytest.MonkeyPatch, host: Host, driver: Callable[[], Any]
 ) -> None:
-    monkeypatch.setattr(driver_module.faulthandler, "disable", lambda: None)  # the C host's; not this process's
+    monkeypatch.setattr(c_host.faulthandler, "disable", lambda: None)  # the C host's; not this process's
     got, (plan, tx), before, after = host_after_device(host, driver(), keep_frames=True)
     stored = np.flatnonzero(tx["flags"] & TX_STORED).tolist()
     assert got.received == 9 and got.seq.tolist() == stored
@@ -649,7 +649,7 @@ def test_a_host_asked_to_keep_frames_reports_each_delivery_and_when_it_came(
 def test_a_host_not_asked_keeps_no_frames(
     monkeypatch: pytest.MonkeyPatch, host: Host, driver: Callable[[], Any]
 ) -> None:
-    monkeypatch.setattr(driver_module.faulthandler, "disable", lambda: None)
+    monkeypatch.setattr(c_host.faulthandler, "disable", lambda: None)
     for upper in ("verify", "null"):
         got, _, _, _ = host_after_device(host, driver(), keep_frames=upper == "null", upper=upper)
         assert got.delivered == 9 and got.frames is None and got.delivered_ns is None

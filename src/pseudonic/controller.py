@@ -29,8 +29,8 @@ import numpy as np
 from . import _engine, config, cores, faults, machine, realtime, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
-from .driver import NodeRun, driver_node
 from .errors import ConfigError, DriverLoadError, RealtimeError
+from .hosts import NodeRun, driver_node
 from .layout import (
     IRQ_EDGE,
     IRQ_LEVEL,

@@ -47,6 +47,12 @@ class Line:
         """The driver node sleeps between interrupts (for longer than its busy poll, if any)."""
         return self.mode != LINE_SPIN
 
+    def ignore(self) -> None:
+        """From now on a raise of this line that no host takes is ignored, not fatal (a real-time signal's
+        default action ends the process)."""
+        if self.mode == LINE_SIGNAL:
+            signal.signal(self.signo, signal.SIG_IGN)
+
     def kick(self, pid: int | None) -> None:
         """Raise the line from outside the device: the driver node ``pid`` (None: none to signal) wakes.
 

@@ -1,0 +1,119 @@
+"""The driver node's life: load the driver under test once, then host one run after another.
+
+The node pins itself and loads the driver (:mod:`pseudonic.loading`: driver code runs here, never
+in the controller). For each run the controller sends it a :class:`NodeRun`; the node maps the
+run's segment, hands the run to the host for the driver's kind (:mod:`.python_host`,
+:mod:`.c_host`) as a :class:`~.host_plan.HostPlan`, reports to the controller through a pipe, and
+unmaps the segment. A driver that fails ends the node; the device node and the controller carry
+on. Processes the driver forks end with its run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import mmap
+import os
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from ..errors import DriverLoadError, RealtimeError
+from ..frames import FrameSet
+from ..layout import SegmentView
+from ..line import Line
+from ..loading import CDriver, check_driver_class, driver_name, load_driver, spec_of
+from ..node import become_node, end_descendants
+from ..realtime import become_rt
+from ..segment import Segment
+from .c_host import host_c
+from .host_plan import DriverFailed, HostPlan
+from .python_host import host_python
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    """One run for a loaded driver node: the segment by name, and what its hosts need."""
+
+    segment: str
+    upper: str
+    frames: FrameSet
+    slots: np.ndarray[Any, Any]
+    line: Line
+    napi_budget: int
+    #: the report's Deliveries carries ``frames`` and ``delivered_ns`` (verify layer only)
+    keep_frames: bool = False
+    #: host the run SCHED_FIFO with memory locked (--rt); the node goes back to SCHED_OTHER after it
+    rt: bool = False
+
+
+def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) -> None:
+    """The driver node's life: load the driver once (here, never in the controller), then host runs.
+
+    Like a kernel module, the driver is loaded once and probed for every run: each run gets a
+    fresh driver object (``Driver()``, or ``pnic_driver_open`` again) on its own segment. The
+    node serves runs until the controller says ``quit`` or goes away; a driver that fails ends
+    the node (the next run loads the driver again, in a new node).
+    """
+    become_node(core, parent_pid)
+    try:
+        name = spec_of(spec)
+        driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
+    except DriverLoadError as exc:
+        conn.send(("load-error", str(exc)))
+        return
+    conn.send(("loaded", driver_name(driver, name)))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] != "run":
+            return
+        try:
+            _serve(conn, driver, msg[1])
+        finally:
+            end_descendants()  # whatever the driver forked ends with its run
+
+
+def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
+    """Host one run on its segment, then unmap it: a node serves many runs and must not keep their memory."""
+    segment = Segment.attach(run.segment)
+    policy = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        assert segment.map is not None
+        if run.rt:
+            with contextlib.suppress(RealtimeError):  # the result says so (drv.rt)
+                become_rt()
+        _host_run(conn, driver, run, segment.map)
+    finally:
+        # A session's next run may not ask for --rt (memory stays locked: MCL_FUTURE is for the node's life).
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, *policy)
+        gc.collect()  # views held in cycles (a driver that keeps its nic) would pin the mapping
+        segment.close()
+
+
+def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.mmap) -> None:
+    """Host one run and report it; a driver failure ends the node (SystemExit)."""
+    # Until the host takes the line, a raise is ignored: the device may raise as soon as it hears "ready",
+    # and the host looks at the doorbell first.
+    run.line.ignore()
+    view = SegmentView(seg)
+    plan = HostPlan(conn, seg, view, run.upper, run.frames, run.slots, run.line, run.napi_budget, run.keep_frames)
+    try:
+        host = host_c(plan, driver) if isinstance(driver, CDriver) else host_python(plan, driver)
+    except DriverFailed:
+        raise SystemExit(1) from None
+    try:
+        report = host()
+    except BaseException as exc:
+        # pseudonic's own work after the driver finished (verifying what it delivered) failed:
+        # say so as pseudonic's failure, never as the driver's.
+        conn.send(("error", {"kind": "pseudonic error", "stage": "verify", "handler_run": None,
+                             "message": f"{type(exc).__name__}: {exc} (verifying the deliveries)"}))  # fmt: skip
+        raise SystemExit(1) from None
+    conn.send(("done", report))
+    view.release()
