@@ -14,7 +14,8 @@ setup(
                 for name in (
                     "enginemodule.c",
                     "pnic_segment.c",
-                    "pnic_device.c",
+                    "pnic_send.c",
+                    "pnic_e1000.c",
                     "pnic_driver.c",
                     "pnic_cdriver.c",
                     "pnic_sanitize.c",
@@ -22,7 +23,10 @@ setup(
                     "pnic_calibrate.c",
                 )
             ],
-            depends=[ENGINE + h for h in ("pnic_layout.h", "pnic_engine.h", "pseudonic.h", "pnic_cpu.h")],
+            depends=[
+                ENGINE + h
+                for h in ("pnic_layout.h", "pnic_engine.h", "pseudonic.h", "pnic_cpu.h", "pnic_model.h", "pnic_stamp.h")
+            ],
             extra_compile_args=CFLAGS,
         ),
         # Plain shared libraries (no Python API), loaded with ctypes.

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "pnic_engine.h"
+#include "pnic_model.h"
 
 static PyObject *EngineError;
 
@@ -209,7 +209,9 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .storm_limit = storm_limit,
                 .late = late,
             };
-            Py_BEGIN_ALLOW_THREADS rc = pnic_device_run(&seg, &plan);
+            struct pnic_e1000 model;
+            pnic_e1000_init(&model, &seg, irq_mode);
+            Py_BEGIN_ALLOW_THREADS rc = pnic_send_run(&seg, &plan, &model.model);
             Py_END_ALLOW_THREADS
         }
         if (rc == PNIC_OK) {

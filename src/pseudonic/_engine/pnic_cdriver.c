@@ -120,7 +120,7 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo, uint64_t busy_po
             break;
         }
         /* A raise that came without a signal (the device sends none while one is
-         * unanswered: see carry() in pnic_device.c) is taken here, with the signal
+         * unanswered: see carry() in pnic_send.c) is taken here, with the signal
          * blocked, as the handler would. */
         if (__atomic_load_n(&cd->seg.line->doorbell, __ATOMIC_ACQUIRE) != signal_seen) {
             sigset_t block, prev;

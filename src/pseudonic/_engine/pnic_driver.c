@@ -32,7 +32,7 @@ static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, 
 
 /* The handler returned having seen every raise up to `doorbell`, with
  * `delivered` deliveries made so far: stamp its exit, and ack the line (the
- * EOI a level line waits for; pnic_device.c). */
+ * EOI a level line waits for; e1000_decide in pnic_e1000.c). */
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered)
 {
     if (index < seg->hdr->capacity) {
@@ -128,7 +128,7 @@ uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t
 /* Tell the device (signal line) that every raise up to `seen` is taken, then
  * look at the doorbell once more: a raise the device made meanwhile without
  * a signal (it saw the last one unanswered) is found here.  See carry() in
- * pnic_device.c for the other half. */
+ * pnic_send.c for the other half. */
 static uint64_t answer(struct pnic_segment *seg, uint64_t seen)
 {
     __atomic_store_n(&seg->drv->line_seen, seen, __ATOMIC_RELEASE);

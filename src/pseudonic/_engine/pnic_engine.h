@@ -42,11 +42,13 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg);
 void pnic_prefault(uint8_t *base, size_t len);
 uint64_t pnic_now_ns(void);
 
-/* pnic_device.c */
+/* pnic_e1000.c: one frame received, one raise, outside a plan (sans-IO) */
 int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length,
                      uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t stamp_ns,
                      uint8_t errors);
 int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now);
+
+/* pnic_send.c: the send loop, over a device model (pnic_model.h) */
 struct pnic_line {
     uint32_t mode; /* PNIC_LINE_* */
     int fd;        /* eventfd, for PNIC_LINE_EVENTFD */
@@ -62,14 +64,15 @@ struct pnic_send_plan {
     const uint8_t *blob;
     size_t blob_len;
     uint64_t lead_ns;  /* t0 = now + lead_ns */
-    uint64_t drain_ns; /* after the schedule: how long a raise held back by IMS may wait for an unmask */
+    uint64_t drain_ns; /* after the schedule: how long a raise the model holds back (e1000: IMS) may wait */
     struct pnic_line line;
-    uint32_t irq_mode;     /* PNIC_IRQ_* */
-    uint32_t storm_limit;  /* level line: raises in a row with no new cause and no ICR read before it stops */
+    uint32_t irq_mode;     /* PNIC_IRQ_*, for the model */
+    uint32_t storm_limit;  /* raises in a row that announce nothing new before the run stops (pnic_model.storm) */
     uint32_t late;         /* PNIC_LATE_* */
 };
+struct pnic_model;
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
-int pnic_device_run(struct pnic_segment *seg, const struct pnic_send_plan *plan);
+int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *model);
 
 /* pnic_driver.c */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);

@@ -213,7 +213,7 @@ struct pnic_drv_regs {
     uint64_t handled; /* interrupts handled */
     /* The doorbell the driver node last looked at before it went back to
      * waiting: on the signal line the device sends no new signal while one it
-     * sent is not yet answered (see carry() in pnic_device.c). */
+     * sent is not yet answered (see carry() in pnic_send.c). */
     uint64_t line_seen;
     /* The doorbell the last finished handler run had seen: the level line is
      * raised again only once the driver is done with every raise (its EOI). */

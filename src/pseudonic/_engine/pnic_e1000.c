@@ -1,0 +1,310 @@
+/*
+ * pnic_e1000.c -- the e1000 (Intel 8254x) receive model behind pnic_model.h:
+ * the receive step (descriptors, RDH/RDT, checksum offload status), the
+ * interrupt causes in ICR, and the raise policy (IMS, ITR, the level line).
+ *
+ * Ring ownership (8254x SDM 3.2.6): the device owns the descriptors from RDH
+ * up to RDT-1.  RDH == RDT means it owns none; a packet due then is dropped
+ * and counted in MPC with ICR.RXO set -- the device never waits for the
+ * driver, so a slow driver shows as lost packets, as in the paper's E3.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "pnic_model.h"
+#include "pnic_stamp.h"
+
+/* Set interrupt causes with a plain load and a release store, not a locked
+ * OR: a locked OR costs the send 30-50 ns here.  The race with the driver's
+ * read-to-clear (an exchange) cannot lose a cause: if the driver reads ICR
+ * between our load and our store, it receives the old causes and our store
+ * puts them back beside the new one -- the driver sees them twice, which it
+ * must tolerate anyway (a spurious interrupt) -- and the doorbell store that
+ * follows makes it look at ICR again.  Skipping the store when the bits are
+ * already set would not be safe: then a read racing ahead of our descriptor
+ * could clear them with nothing left to announce that descriptor. */
+static inline void set_cause(struct pnic_dev_regs *dev, uint32_t cause)
+{
+    uint32_t icr = __atomic_load_n(&dev->icr, __ATOMIC_RELAXED);
+    __atomic_store_n(&dev->icr, icr | cause, __ATOMIC_RELEASE);
+}
+
+/* Checksum offload (8254x SDM 3.2.3.1 and RXCSUM): the status bits the EOP
+ * descriptor carries for a frame of `kind`; the error bits IPE/TCPE come from
+ * the plan, which is how a bad checksum is injected. */
+static uint8_t offload_status(const struct pnic_segment *seg, uint16_t kind)
+{
+    uint32_t rxcsum = __atomic_load_n(&seg->drv->rxcsum, __ATOMIC_RELAXED);
+    if (!(rxcsum & (PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL)))
+        return PNIC_RXD_STAT_IXSM;
+    uint8_t status = 0;
+    if ((rxcsum & PNIC_RXCSUM_IPOFL) && (kind & PNIC_FRAME_IPV4))
+        status |= PNIC_RXD_STAT_IPCS;
+    if ((rxcsum & PNIC_RXCSUM_TUOFL) && (kind & PNIC_FRAME_L4))
+        status |= PNIC_RXD_STAT_TCPCS;
+    return status;
+}
+
+/* A frame's bytes stamped outside the ring, for a frame over several descriptors
+ * (the stamp may straddle two of them). */
+static uint8_t split_scratch[PNIC_MAX_FRAME];
+
+/* The receive step, part one, with an RDT the caller observed (with acquire):
+ * write the frame's bytes and every descriptor field but status.  An old RDT
+ * is safe: the driver only ever moves RDT forward, handing over more
+ * descriptors, so a descriptor owned under an old RDT is owned under the new
+ * one -- which is why real 8254x parts may fetch descriptors ahead.  A frame
+ * needs all its descriptors: without them it is dropped whole (MPC, RXO).
+ * Returns the first descriptor, or -1 if dropped; *refused is set if a
+ * descriptor's buffer was outside the pool. */
+static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx_frame *f, uint32_t *refused)
+{
+    struct pnic_dev_regs *dev = seg->dev;
+    const struct pnic_header *h = seg->hdr;
+    const uint32_t mask = h->ring_size - 1, rdh = dev->rdh;
+    const uint32_t owned = rdt < h->ring_size ? (rdt - rdh) & mask : 0;
+    if (owned < f->parts) {
+        __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
+        set_cause(dev, PNIC_ICR_RXO);
+        return -1;
+    }
+    const uint64_t pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
+    const uint32_t chunk = (f->length + f->parts - 1) / f->parts;
+    const uint8_t *src = f->data;
+    uint32_t sum = f->sum;
+    if (f->parts > 1 && f->stamp_off != 0) {
+        memcpy(split_scratch, f->data, f->length);
+        sum = pnic_fold(sum + pnic_stamp_frame(split_scratch, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+        src = split_scratch;
+    }
+    uint8_t errors = f->errors;
+    for (uint32_t k = 0; k < f->parts; k++) {
+        struct pnic_rx_desc *d = &seg->ring[(rdh + k) & mask];
+        uint32_t off = k * chunk, len = f->length - off < chunk ? f->length - off : chunk;
+        /* The driver may point a descriptor at any buffer of the pool, but never
+         * outside it: a real NIC would DMA anywhere, we refuse to. */
+        uint64_t addr = d->buffer_addr;
+        if (addr >= h->buf_off && addr + len <= pool_end) {
+            uint8_t *buf = seg->base + addr;
+            memcpy(buf, src + off, len);
+            if (f->parts == 1 && f->stamp_off != 0)
+                sum = pnic_fold(sum + pnic_stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+        } else {
+            errors |= PNIC_RXD_ERR_RXE;
+            *refused = 1;
+            len = 0;
+        }
+        d->length = (uint16_t)len;
+        d->special = 0;
+        /* Checksum and errors are valid on the EOP descriptor only (SDM 3.2.3). */
+        d->csum = k + 1 == f->parts ? (uint16_t)sum : 0;
+        d->errors = k + 1 == f->parts ? errors : 0;
+    }
+    return rdh;
+}
+
+/* The receive step, part two: DD (and EOP, and the offload status, on the
+ * last), then RDH, the statistics and the causes. */
+static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, const struct pnic_rx_frame *f)
+{
+    struct pnic_dev_regs *dev = seg->dev;
+    const uint32_t n = seg->hdr->ring_size, mask = n - 1;
+    const uint8_t offload = offload_status(seg, f->kind);
+    uint8_t errors = 0;
+    for (uint32_t k = 0; k < f->parts; k++) {
+        struct pnic_rx_desc *d = &seg->ring[(first + k) & mask];
+        uint8_t status = PNIC_RXD_STAT_DD;
+        if (k + 1 == f->parts) {
+            status |= PNIC_RXD_STAT_EOP | offload;
+            /* A checksum error only where the offload checked: IPE with IPCS, TCPE with TCPCS. */
+            if (!(offload & PNIC_RXD_STAT_IPCS))
+                d->errors &= (uint8_t)~PNIC_RXD_ERR_IPE;
+            if (!(offload & PNIC_RXD_STAT_TCPCS))
+                d->errors &= (uint8_t)~PNIC_RXD_ERR_TCPE;
+            errors = d->errors;
+        }
+        /* Counted before DD: see pnic_dev_regs.written. */
+        __atomic_store_n(&dev->written, dev->written + 1, __ATOMIC_RELAXED);
+        /* DD last, with release: the driver that sees DD sees the frame. */
+        __atomic_store_n(&d->status, status, __ATOMIC_RELEASE);
+    }
+    uint32_t next = (first + f->parts) & mask;
+    __atomic_store_n(&dev->rdh, next, __ATOMIC_RELEASE);
+    if (!(errors & PNIC_RXD_ERR_FRAME)) {
+        __atomic_store_n(&dev->gprc, dev->gprc + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&dev->gorc, dev->gorc + f->length, __ATOMIC_RELAXED);
+    }
+    uint32_t cause = PNIC_ICR_RXT0;
+    /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
+    if (((rdt - first) & mask) > n / 2 && ((rdt - next) & mask) <= n / 2)
+        cause |= PNIC_ICR_RXDMT0;
+    set_cause(dev, cause);
+}
+
+/* One frame received outside a plan (tests, sans-IO): the template's sum is
+ * computed here, as the frame table holds it for a plan; the frame's kind is
+ * not known, so no offload status is given. */
+int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t length, uint16_t stamp_off,
+                     uint16_t csum_off, uint32_t seq, uint64_t stamp_ns, uint8_t errors)
+{
+    uint32_t rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    uint32_t sum = 0, refused = 0;
+    for (uint32_t k = PNIC_PCSS; k < length; k += 2)
+        sum += ((uint32_t)frame[k] << 8) | (k + 1 < length ? frame[k + 1] : 0u);
+    struct pnic_rx_frame f = {frame, length, stamp_off, csum_off, (uint16_t)pnic_fold(pnic_fold(sum)), 0, seq, stamp_ns, errors, 1};
+    int64_t first = fill(seg, rdt, &f, &refused);
+    if (first >= 0)
+        publish(seg, rdt, (uint32_t)first, &f);
+    return first;
+}
+
+/* Raise the line outside a plan if a pending cause is unmasked (no ITR, no
+ * level line: those are the send loop's). */
+int pnic_raise(struct pnic_segment *seg, uint32_t packet, uint64_t *now)
+{
+    uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
+    uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
+    *now = pnic_now_ns();
+    /* A masked cause stays in ICR and raises nothing (SDM 13.4.20). */
+    if ((icr & ims) == 0)
+        return 0;
+    pnic_ring_doorbell(seg, packet, icr, *now);
+    return 1;
+}
+
+static struct pnic_e1000 *e1000_of(struct pnic_model *m)
+{
+    return (struct pnic_e1000 *)((uint8_t *)m - offsetof(struct pnic_e1000, model));
+}
+
+/* What the next receive writes was last touched by the driver's core: the
+ * descriptor at RDH (which it cleared, and whose line holds the one before),
+ * our register block (it read ICR), IMS (read when raising), and the buffer
+ * it copied from.  Nothing while the ring is empty. */
+static void e1000_prepare(struct pnic_model *m, uint32_t length, struct pnic_warm *w)
+{
+    struct pnic_e1000 *e = e1000_of(m);
+    struct pnic_segment *seg = m->seg;
+    const uint32_t rdh = seg->dev->rdh;
+    if (rdh == e->rdt)
+        e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    w->nwrite = w->nread = 0;
+    w->stream = w->stream_end = NULL;
+    if (rdh == e->rdt)
+        return;
+    w->write[w->nwrite++] = (const uint8_t *)&seg->ring[rdh];
+    w->write[w->nwrite++] = (const uint8_t *)seg->dev;
+    w->read[w->nread++] = (const uint8_t *)&seg->drv->ims;
+    const uint32_t buf_size = seg->hdr->buf_size;
+    const uint8_t *pre = seg->base + seg->ring[rdh].buffer_addr;
+    const uint8_t *pre_end = pre + (length < buf_size ? length : buf_size);
+    if (pre >= seg->bufs && pre_end <= seg->bufs + (uint64_t)seg->hdr->ring_size * buf_size) {
+        w->stream = pre;
+        w->stream_end = pre_end;
+    }
+}
+
+static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f, int look_again, uint32_t *flags)
+{
+    struct pnic_e1000 *e = e1000_of(m);
+    struct pnic_segment *seg = m->seg;
+    const uint32_t n = seg->hdr->ring_size;
+    /* Too few descriptors when we looked: look once more, the driver may have caught up. */
+    if (look_again || e->rdt >= n || ((e->rdt - seg->dev->rdh) & (n - 1)) < f->parts)
+        e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    uint32_t refused = 0;
+    int64_t first = fill(seg, e->rdt, f, &refused);
+    if (first < 0) {
+        *flags = PNIC_TX_DROPPED;
+        return -1;
+    }
+    *flags = PNIC_TX_STORED | (refused ? PNIC_TX_REFUSED : 0u);
+    publish(seg, e->rdt, (uint32_t)first, f);
+    return first;
+}
+
+/* A raise with no descriptor behind it still says "packet received". */
+static void e1000_fault_cause(struct pnic_model *m)
+{
+    set_cause(m->seg->dev, PNIC_ICR_RXT0);
+}
+
+/* The raise policy:
+ * - a cause masked in IMS stays in ICR and raises nothing until the driver
+ *   unmasks it, which then raises at once (SDM 13.4.20/21);
+ * - ITR (SDM 13.4.18) keeps interrupts at least ITR x PNIC_ITR_UNIT_NS apart:
+ *   a cause set sooner waits and shares the next interrupt with what follows;
+ * - a level line (INTx) is one wire, asserted or not: while a handler runs
+ *   (before its EOI, which here is the driver node's `acked`), a new cause
+ *   raises nothing more; once the handler has returned, a cause still in
+ *   ICR & IMS raises the line again (e1000_reassert). */
+static uint32_t e1000_decide(struct pnic_model *m, uint64_t *now, uint32_t *announce)
+{
+    struct pnic_e1000 *e = e1000_of(m);
+    struct pnic_segment *seg = m->seg;
+    uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
+    uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
+    *now = pnic_now_ns();
+    if (icr == 0) /* the driver has read ICR since: nothing is left to announce */
+        return PNIC_RAISE_NONE;
+    uint64_t itr_ns = (uint64_t)__atomic_load_n(&seg->drv->itr, __ATOMIC_RELAXED) * PNIC_ITR_UNIT_NS;
+    int in_service = e->level && __atomic_load_n(&seg->drv->acked, __ATOMIC_ACQUIRE) != seg->line->doorbell;
+    if ((icr & ims) == 0 || in_service || (itr_ns != 0 && e->raised && *now - e->last_ns < itr_ns))
+        return PNIC_RAISE_HOLD;
+    if (e->level) {
+        uint32_t sent = seg->dev->sent;
+        uint64_t reads = __atomic_load_n(&seg->drv->icr_reads, __ATOMIC_RELAXED);
+        if (e->raised && sent == e->sent_at_raise && reads == e->reads_at_raise) {
+            /* Nothing new and ICR never read: the line simply stayed asserted. */
+            __atomic_store_n(&seg->dev->reasserted, seg->dev->reasserted + 1, __ATOMIC_RELAXED);
+            m->storm++;
+        } else {
+            m->storm = 0;
+        }
+        e->sent_at_raise = sent;
+        e->reads_at_raise = reads;
+    }
+    e->last_ns = *now;
+    e->raised = 1;
+    *announce = icr;
+    return PNIC_RAISE_NOW;
+}
+
+/* A level line still asserted once the handler has returned (ICR & IMS set,
+ * every raise acked) is raised again, as INTx re-interrupts after the EOI. */
+static int e1000_reassert(struct pnic_model *m)
+{
+    struct pnic_e1000 *e = e1000_of(m);
+    if (!e->level)
+        return 0;
+    struct pnic_segment *seg = m->seg;
+    uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
+    return (icr & __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE)) != 0 &&
+           __atomic_load_n(&seg->drv->acked, __ATOMIC_ACQUIRE) == seg->line->doorbell;
+}
+
+/* A level line with a cause still set: a handler running now will return to it asserted. */
+static int e1000_waiting(struct pnic_model *m)
+{
+    struct pnic_segment *seg = m->seg;
+    return e1000_of(m)->level && (__atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE) &
+                                  __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE)) != 0;
+}
+
+static const struct pnic_model_ops e1000_ops = {
+    .prepare = e1000_prepare,
+    .receive = e1000_receive,
+    .fault_cause = e1000_fault_cause,
+    .decide = e1000_decide,
+    .reassert = e1000_reassert,
+    .waiting = e1000_waiting,
+};
+
+void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode)
+{
+    memset(e, 0, sizeof(*e));
+    e->model.ops = &e1000_ops;
+    e->model.seg = seg;
+    e->level = irq_mode == PNIC_IRQ_LEVEL;
+    e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+}

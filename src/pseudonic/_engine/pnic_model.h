@@ -1,0 +1,105 @@
+/*
+ * pnic_model.h -- a device model, as the send loop (pnic_send.c) sees it.
+ *
+ * The loop owns time: it waits for each deadline, stamps the records, rings
+ * the line and carries it to a sleeping driver node, stops, drains the raises
+ * held back, and ends a storm.  A model owns what the device is: where a
+ * frame goes (descriptors, ring indices, buffers), which registers say so,
+ * and when its interrupt may be raised.  e1000 (pnic_e1000.c) is one; a
+ * virtio-net split virtqueue (descriptor table, avail and used rings,
+ * EVENT_IDX, MRG_RXBUF) is meant to be the next, behind the same calls.
+ *
+ * A model is called from the device node only, one call at a time.
+ * receive, fault_cause and decide run on the clock (between a deadline and
+ * its record), one indirect call each; prepare, reassert and waiting run
+ * while the loop waits.
+ */
+#ifndef PNIC_MODEL_H
+#define PNIC_MODEL_H
+
+#include <stdint.h>
+
+#include "pnic_engine.h"
+
+/* One frame to receive now: a template from the plan's frame table, and what
+ * the stamp (pnic_stamp.h) puts into it. */
+struct pnic_rx_frame {
+    const uint8_t *data;
+    uint32_t length;
+    uint16_t stamp_off, csum_off; /* 0: none (struct pnic_frame) */
+    uint16_t sum;                 /* the template's one's complement sum from PNIC_PCSS */
+    uint16_t kind;                /* PNIC_FRAME_* */
+    uint32_t seq;
+    uint64_t stamp_ns;
+    uint8_t errors; /* the plan's injected error bits (PNIC_SLOT_ERRORS_MASK), the model's to place */
+    uint32_t parts; /* buffers the frame is written over, 1 or more */
+};
+
+/* Lines to take into the device's cache while it waits for a deadline: what
+ * the next receive and raise will touch, last touched by the driver's core.
+ * The loop decides when (pnic_send.c); the model says which. */
+#define PNIC_WARM_MAX 2
+struct pnic_warm {
+    const uint8_t *write[PNIC_WARM_MAX]; /* taken for writing, and again just before the deadline */
+    const uint8_t *read[PNIC_WARM_MAX];  /* read by the raise */
+    uint32_t nwrite, nread;
+    const uint8_t *stream, *stream_end; /* the buffer the frame will be written to (empty: none) */
+};
+
+/* What the raise policy says (decide). */
+#define PNIC_RAISE_NONE 0u /* nothing is left to announce: forget a held raise */
+#define PNIC_RAISE_HOLD 1u /* a cause waits (masked, throttled, or its line in service): retry later */
+#define PNIC_RAISE_NOW 2u  /* raise the line now; the model has counted the raise */
+
+struct pnic_model;
+struct pnic_model_ops {
+    /* Before the wait for the next frame of `length` bytes: which lines to warm. */
+    void (*prepare)(struct pnic_model *m, uint32_t length, struct pnic_warm *warm);
+    /* Receive one frame: write it and hand it to the driver, with its cause.
+     * look_again: a fault held the frame back, so the driver's side of the
+     * ring may have moved since prepare.  Returns where it went (the first
+     * descriptor or ring entry), or -1 if it was dropped; *flags gets the
+     * PNIC_TX_* bits of what happened to it. */
+    int64_t (*receive)(struct pnic_model *m, const struct pnic_rx_frame *f, int look_again, uint32_t *flags);
+    /* The cause a raise with no frame behind it announces: the spurious and
+     * early-interrupt faults (PNIC_SLOT_SPURIOUS, pnic_slot.early_ns). */
+    void (*fault_cause)(struct pnic_model *m);
+    /* May the line be raised now?  *now is read inside, after the model's
+     * registers and just before the loop's doorbell store: a driver never
+     * enters its handler before the raise time on record.  On
+     * PNIC_RAISE_NOW, *announce is what the raise record keeps (e1000: ICR). */
+    uint32_t (*decide)(struct pnic_model *m, uint64_t *now, uint32_t *announce);
+    /* Should the line be raised again with no new cause?  (A level line
+     * still asserted once the handler is done with every raise.) */
+    int (*reassert)(struct pnic_model *m);
+    /* Is a cause still waiting to be announced?  After the schedule, the loop
+     * keeps retrying while one is (the drain). */
+    int (*waiting)(struct pnic_model *m);
+};
+
+/* The part of every model the loop reads.  `storm` is the storm limit's
+ * hook: raises in a row that announced nothing new (a level line that stays
+ * asserted); the loop ends the run once it reaches pnic_send_plan.storm_limit. */
+struct pnic_model {
+    const struct pnic_model_ops *ops;
+    struct pnic_segment *seg;
+    uint32_t storm;
+};
+
+/* pnic_send.c: the line's device side, for a model's raise outside a plan. */
+void pnic_ring_doorbell(struct pnic_segment *seg, uint32_t packet, uint32_t announce, uint64_t now);
+
+/* pnic_e1000.c: the 8254x receive model.  Its state: RDT as last read, and
+ * what its raise policy (IMS, ITR, the level line) remembers. */
+struct pnic_e1000 {
+    struct pnic_model model;
+    uint32_t rdt;
+    uint32_t level;   /* the plan's line is level-triggered (PNIC_IRQ_LEVEL) */
+    uint32_t raised;  /* raised at least once */
+    uint64_t last_ns; /* when the line was last raised: ITR counts from it */
+    uint32_t sent_at_raise;  /* schedule entries handled at the last raise */
+    uint64_t reads_at_raise; /* ICR reads at the last raise */
+};
+void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode);
+
+#endif /* PNIC_MODEL_H */

@@ -1,0 +1,67 @@
+/*
+ * pnic_stamp.h -- what every model writes into a frame besides its template:
+ * the packet's sequence number and send time, with its checksums patched.
+ * Inline: it is on the clock, once per frame.
+ */
+#ifndef PNIC_STAMP_H
+#define PNIC_STAMP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pnic_layout.h"
+
+static inline void pnic_put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* One's complement arithmetic (RFC 1071): fold carries back in. */
+static inline uint32_t pnic_fold(uint32_t sum)
+{
+    sum = (sum & 0xffffu) + (sum >> 16);
+    return (sum & 0xffffu) + (sum >> 16);
+}
+
+/* Sum of big-endian 16-bit words of p[0..n) (n even), as they fall from PNIC_PCSS: a word at an odd
+ * distance from it is summed byte-swapped (RFC 1071 section 2(B)). */
+static inline uint32_t pnic_sum_at(const uint8_t *p, uint32_t n, uint32_t off)
+{
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < n; k += 2)
+        sum += ((uint32_t)p[k] << 8) | p[k + 1];
+    sum = pnic_fold(sum);
+    return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
+}
+
+/* Sequence number and send timestamp into the frame, then the one's
+ * complement checksum patched for the 12 new bytes (RFC 1624, eqn. 3; the
+ * template holds zeros there, so there is nothing to subtract).  Returns what
+ * the stamp adds to the frame's sum from PNIC_PCSS (e1000: the descriptor's csum). */
+static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t ts)
+{
+    uint8_t s[12];
+    pnic_put_be(s, seq, 4);
+    pnic_put_be(s + 4, ts, 8);
+    memcpy(buf + stamp_off, s, sizeof(s));
+    uint32_t added = pnic_sum_at(s, sizeof(s), stamp_off);
+    if (csum_off == 0)
+        return added;
+    uint32_t old = ((uint32_t)buf[csum_off] << 8) | buf[csum_off + 1];
+    if (old == 0) /* UDP over IPv4: zero means "no checksum" (RFC 768) */
+        return added;
+    uint32_t sum = ~old & 0xffffu;
+    for (int k = 0; k < 12; k += 2)
+        sum += ((uint32_t)s[k] << 8) | s[k + 1];
+    sum = pnic_fold(sum);
+    uint16_t c = (uint16_t)~sum;
+    if (c == 0)
+        c = 0xffffu;
+    buf[csum_off] = (uint8_t)(c >> 8);
+    buf[csum_off + 1] = (uint8_t)c;
+    uint8_t words[4] = {(uint8_t)(c >> 8), (uint8_t)c, (uint8_t)(~old >> 8), (uint8_t)~old};
+    return pnic_fold(added + pnic_sum_at(words, 4, csum_off)); /* the new checksum in, the old one out */
+}
+
+#endif /* PNIC_STAMP_H */
