@@ -286,7 +286,7 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
-/* seg, seen, index [, extra int] -> the line functions of pnic_driver.c */
+/* seg, seen, index [, extra int] -> the line functions of pnic_wait.c */
 static PyObject *py_wait_irq_eventfd(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
@@ -393,7 +393,7 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
 
 /* A hosted C driver, kept in a capsule with the buffers it writes into. */
 struct hosted {
-    struct pnic_cdriver cd;
+    struct pnic_chost cd;
     uint8_t *checked; /* per delivery the store layer can keep: delivered as checksum-checked */
     Py_buffer seg_view, arena, lengths, stamps;
     int has_arena, has_stamps;
@@ -470,7 +470,7 @@ static PyObject *py_cdriver_new(PyObject *Py_UNUSED(self), PyObject *args)
         PyMem_Free(h);
         return fail(rc);
     }
-    pnic_cdriver_init(&h->cd, &seg, budget, h->has_arena);
+    pnic_chost_init(&h->cd, &seg, budget, h->has_arena);
     h->cd.ops.open = (int (*)(struct pnic_nic *))(uintptr_t)open_fn;
     h->cd.ops.interrupt = (void (*)(struct pnic_nic *))(uintptr_t)irq_fn;
     h->cd.ops.close = (void (*)(struct pnic_nic *))(uintptr_t)close_fn;
@@ -528,7 +528,7 @@ static PyObject *py_cdriver_loop(PyObject *Py_UNUSED(self), PyObject *args)
         return fail(PNIC_EINVAL);
     struct pnic_line line = {.mode = mode, .fd = fd, .pid = 0, .signo = signo, .busy_poll_ns = busy_poll_ns};
     uint64_t runs;
-    Py_BEGIN_ALLOW_THREADS runs = pnic_cdriver_loop(&h->cd, &line);
+    Py_BEGIN_ALLOW_THREADS runs = pnic_chost_loop(&h->cd, &line);
     Py_END_ALLOW_THREADS return PyLong_FromUnsignedLongLong(runs);
 }
 

@@ -74,7 +74,7 @@ struct pnic_model;
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
 int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *model);
 
-/* pnic_driver.c */
+/* pnic_wait.c: the driver node's side of the lines */
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd, uint64_t busy_poll_ns);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
@@ -84,7 +84,7 @@ void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbel
 /* pnic_sanitize.c */
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt);
 
-/* pnic_cdriver.c */
+/* pnic_chost.c: the C host */
 struct pnic_upper {
     uint8_t *arena; /* store layer: deliveries back to back */
     uint64_t arena_len, used;
@@ -100,14 +100,14 @@ struct pnic_driver_ops {
     void (*close)(struct pnic_nic *);
     void (*idle)(struct pnic_nic *); /* optional */
 };
-struct pnic_cdriver {
+struct pnic_chost {
     struct pnic_segment seg;
     struct pnic_nic nic;
     struct pnic_driver_ops ops;
     struct pnic_upper upper;
 };
-void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
-uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line);
+void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
+uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line);
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);

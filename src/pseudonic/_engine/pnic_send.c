@@ -53,7 +53,7 @@ static void kick(const struct pnic_line *line)
  * kernel deliver signals back to back faster than a Python driver's handler
  * could run, and the node made no progress until the schedule ended.  The
  * node publishes line_seen and then looks at the doorbell once more before
- * it waits (pnic_driver.c); we store the doorbell and then read line_seen
+ * it waits (pnic_wait.c); we store the doorbell and then read line_seen
  * (both with full fences), so one of us sees the other's store: either the
  * node sees the new doorbell, or we see it answered and signal again. */
 static void carry(struct pnic_segment *seg, const struct pnic_line *line, uint64_t *signalled)

@@ -1,4 +1,4 @@
-/* pnic_driver.c -- the driver node's side of the interrupt line: waiting for
+/* pnic_wait.c -- the driver node's side of the interrupt line: waiting for
  * the doorbell to move (spinning, blocked on an eventfd, or asleep until a
  * signal), and stamping the handler entry.  Register access with hardware
  * semantics is in pseudonic.h, shared with drivers written in C. */

@@ -1,4 +1,4 @@
-/* pnic_cdriver.c -- hosting a driver written in C: its interrupt loop on
+/* pnic_chost.c -- hosting a driver written in C: its interrupt loop on
  * each line, and the upper layers it delivers to, all in C so that no Python
  * runs per packet.  The Python layer loads the library, checks its entry
  * points, and verifies what the store layer kept after the run. */
@@ -49,11 +49,11 @@ static void deliver_null(struct pnic_nic *nic, const uint8_t *frame, uint32_t le
 /* RDT writes under --sanitize (pseudonic.h: pnic_rdt_write). */
 static void rdt_checked(struct pnic_nic *nic, uint32_t rdt)
 {
-    struct pnic_cdriver *cd = (struct pnic_cdriver *)((uint8_t *)nic - offsetof(struct pnic_cdriver, nic));
+    struct pnic_chost *cd = (struct pnic_chost *)((uint8_t *)nic - offsetof(struct pnic_chost, nic));
     pnic_rdt_checked(&cd->seg, rdt);
 }
 
-void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32_t napi_budget, int keep)
+void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int keep)
 {
     struct pnic_nic *nic = &cd->nic;
     memset(nic, 0, sizeof(*nic));
@@ -74,13 +74,13 @@ void pnic_cdriver_init(struct pnic_cdriver *cd, struct pnic_segment *seg, uint32
 
 /* The signal line's handler: the driver's interrupt entry runs here, in
  * signal context.  One C driver per node, so the loop's state is global. */
-static struct pnic_cdriver *signal_driver;
+static struct pnic_chost *signal_driver;
 static volatile uint64_t signal_seen, signal_runs;
 
 static void on_line_signal(int signo, siginfo_t *info, void *context)
 {
     (void)signo, (void)info, (void)context;
-    struct pnic_cdriver *cd = signal_driver;
+    struct pnic_chost *cd = signal_driver;
     uint64_t db = pnic_take_irq(&cd->seg, signal_seen, (uint32_t)signal_runs);
     if (db == 0)
         return;
@@ -90,7 +90,7 @@ static void on_line_signal(int signo, siginfo_t *info, void *context)
     signal_runs = signal_runs + 1;
 }
 
-static uint64_t signal_loop(struct pnic_cdriver *cd, int signo, uint64_t busy_poll_ns)
+static uint64_t signal_loop(struct pnic_chost *cd, int signo, uint64_t busy_poll_ns)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -141,7 +141,7 @@ static uint64_t signal_loop(struct pnic_cdriver *cd, int signo, uint64_t busy_po
     return signal_runs;
 }
 
-uint64_t pnic_cdriver_loop(struct pnic_cdriver *cd, const struct pnic_line *line)
+uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line)
 {
     if (line->mode == PNIC_LINE_SIGNAL)
         return signal_loop(cd, line->signo, line->busy_poll_ns);
