@@ -36,6 +36,7 @@ from ..layout import (
     ICR_RXDMT0,
     ICR_RXO,
     ICR_RXT0,
+    RX_DESC,
     RXD_ERR_FRAME,
     RXD_ERR_IPE,
     RXD_ERR_TCPE,
@@ -50,6 +51,11 @@ RX_CAUSES = ICR_RXT0 | ICR_RXO | ICR_RXDMT0
 #: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
 RX_BUFFER_WRITE = 16
 _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
+# Where a descriptor's fields lie (the layout's, checked against pnic_layout.h): descriptor i
+# starts at byte i << _DESC_SHIFT (16 bytes: a static_assert there); its length is u16 word _LENGTH_WORD of it.
+_DESC_SHIFT = RX_DESC.itemsize.bit_length() - 1
+_FIELD_AT = {name: int(field[1]) for name, field in (RX_DESC.fields or {}).items()}
+_STATUS, _ERRORS, _LENGTH_WORD = _FIELD_AT["status"], _FIELD_AT["errors"], _FIELD_AT["length"] // 2
 
 
 class E1000:
@@ -65,8 +71,8 @@ class E1000:
 
     def open(self, nic: Nic) -> None:
         raw = nic.ring.view(np.uint8).reshape(-1).data
-        self._desc = raw  # bytes of the ring: status at 16*i + 12, errors at 16*i + 13
-        self._desc16 = raw.cast("H")  # little-endian u16 words: length of descriptor i at 8*i + 4
+        self._desc = raw  # bytes of the ring
+        self._desc16 = raw.cast("H")  # little-endian u16 words, for the length
         self._offset = (nic.ring["buffer_addr"] - nic.buf_off).astype(np.int64).tolist()
         self._pool = nic.pool.data
         self._mask = nic.ring_size - 1
@@ -94,15 +100,16 @@ class E1000:
         i = self.next_to_clean
         taken = errors = returned = 0
         gathered = self.gathered
+        shift, status_at, errors_at, length_at = _DESC_SHIFT, _STATUS, _ERRORS, _LENGTH_WORD
         while taken < limit:
-            o = i << 4
-            status = desc[o + 12]
+            o = i << shift
+            status = desc[o + status_at]
             if not status & RXD_STAT_DD:
                 break
-            err = desc[o + 13]
+            err = desc[o + errors_at]
             start = offset[i]
             if gathered or not status & RXD_STAT_EOP:
-                gathered.append(bytes(pool[start : start + desc16[(o >> 1) + 4]]))
+                gathered.append(bytes(pool[start : start + desc16[(o >> 1) + length_at]]))
                 if status & RXD_STAT_EOP:
                     if err & RXD_ERR_FRAME:
                         errors += 1
@@ -113,10 +120,10 @@ class E1000:
             elif err & RXD_ERR_FRAME:
                 errors += 1
             elif status & RXD_STAT_TCPCS and not status & RXD_STAT_IXSM and not err & _CSUM_ERRORS:
-                deliver_checked(bytes(pool[start : start + desc16[(o >> 1) + 4]]))
+                deliver_checked(bytes(pool[start : start + desc16[(o >> 1) + length_at]]))
             else:
-                deliver(bytes(pool[start : start + desc16[(o >> 1) + 4]]))
-            desc[o + 12] = 0
+                deliver(bytes(pool[start : start + desc16[(o >> 1) + length_at]]))
+            desc[o + status_at] = 0
             i = (i + 1) & mask
             taken += 1
             if taken - returned == RX_BUFFER_WRITE:
