@@ -4,12 +4,13 @@
 - ``eventfd``: the device writes an eventfd the driver node blocks on (how VFIO delivers MSI-X);
 - ``signal``: a real-time signal to the driver node's thread (truly asynchronous). The line is one
   pending bit, as an interrupt controller's is: the device signals again only once the node has
-  answered (``carry`` in ``_engine/pnic_device.c``).
+  answered (``carry`` in ``_engine/pnic_send.c``).
 
-The device node raises a line in C (``_engine/pnic_device.c``); the driver node waits on it in C
-(``_engine/pnic_driver.c``, ``_engine/pnic_cdriver.c``). What Python does with a line is here: the
-kernel objects a session's lines need (:class:`Lines`), and the controller's own raise, which wakes
-a sleeping driver node so that it sees the stop flag (:meth:`Line.kick`).
+The device node raises a line in C (``_engine/pnic_send.c``); the driver node waits on it in C
+(``_engine/pnic_wait.c``, and the C host's loop in ``_engine/pnic_chost.c``). What Python does with a
+line is here: the kernel objects a session's lines need (:class:`Lines`), the controller's own raise,
+which wakes a sleeping driver node so that it sees the stop flag (:meth:`Line.kick`), and a node's
+shield against a raise no host takes yet (:meth:`Line.ignore`).
 """
 
 from __future__ import annotations
