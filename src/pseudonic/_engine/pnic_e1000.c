@@ -306,5 +306,7 @@ void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t ir
     e->model.ops = &e1000_ops;
     e->model.seg = seg;
     e->level = irq_mode == PNIC_IRQ_LEVEL;
-    e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    /* RDT == RDH reads as "none owned", so the first prepare reads RDT: once
+     * the loop has prefaulted the segment, as late as it can. */
+    e->rdt = seg->dev->rdh;
 }
