@@ -1,7 +1,7 @@
 """Faults: their specs, the device model carrying them out, the ring sanitizer, and the accounts (sans-IO).
 
 DESIGN §4. A fault is a flag on a plan entry (``pseudonic.faults``); the device
-model writes it into the ring (``_engine/pnic_device.c``); the sanitizer checks
+model writes it into the ring (``_engine/pnic_e1000.c``); the sanitizer checks
 every hand-over of descriptors at the RDT write (``_engine/pnic_sanitize.c``);
 the verdict accounts for each kind: injected, delivered, dropped, misdelivered.
 Everything here runs on plain buffers: the device's send loop in this process

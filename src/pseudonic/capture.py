@@ -386,7 +386,7 @@ def sent_frames(plan: Plan, tx: np.ndarray[Any, Any], upto: int | None = None) -
 
 
 def _patch_checksum(rows: np.ndarray[Any, Any], csum_off: int, words: np.ndarray[Any, Any]) -> None:
-    """stamp_frame in _engine/pnic_device.c, row by row: RFC 1624 eqn. 3 over a stamp that was zeros."""
+    """pnic_stamp_frame in _engine/pnic_stamp.h, row by row: RFC 1624 eqn. 3 over a stamp that was zeros."""
     old = (int(rows[0, csum_off]) << 8) | int(rows[0, csum_off + 1])
     if old == 0:  # UDP over IPv4: zero means "no checksum" (RFC 768)
         return

@@ -1,7 +1,7 @@
 """Faults: per-packet flags of a plan the device model honours, and what a correct driver does with each.
 
 DESIGN §4: a fault is a flag on a plan entry; the device model carries it
-out (``_engine/pnic_device.c``), and the verdict accounts for it per kind:
+out (``_engine/pnic_e1000.c``, the device model), and the verdict accounts for it per kind:
 injected, delivered, dropped, misdelivered. What a correct e1000 driver
 does with each kind is stated once, here, in :data:`KINDS` (8254x SDM
 3.2.3; Linux ``e1000_clean_rx_irq`` / ``e1000_rx_checksum``):

@@ -175,7 +175,7 @@ class FrameSet:
         for i, t in enumerate(templates):
             table[i]["data_off"] = off
             table[i]["length"] = len(t)
-            # The descriptor's csum is this plus what the stamp adds (pnic_device.c: stamp_frame).
+            # The descriptor's csum is this plus what the stamp adds (pnic_stamp.h: pnic_stamp_frame).
             table[i]["sum"] = ones_sum(t[PCSS:])
             table[i]["kind"] = offload_kind(t)
             if stamped:
