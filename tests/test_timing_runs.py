@@ -17,7 +17,7 @@ import pseudonic
 from conftest import leftover_segments, needs_two_cores, plain_segment, run_device
 from pseudonic import _engine, faults, realtime
 from pseudonic.errors import ConfigError
-from pseudonic.layout import LATE_CATCHUP, LATE_SHIFT
+from pseudonic.layout import LATE_CATCHUP, LATE_SHIFT, LATE_SLACK_NS
 from pseudonic.plan import Plan
 
 HOLD_NS = 100_000  # the early-interrupt fault holds the device this long at packet 2 (no driver answers)
@@ -43,12 +43,17 @@ def test_catch_up_keeps_the_absolute_schedule() -> None:
 
 def test_shift_keeps_the_intervals_after_a_late_start() -> None:
     tx, planned = held_device(LATE_SHIFT)
-    kept = tx["due_ns"].astype(np.int64)
-    late = int(tx["start_ns"][3]) - int(planned[3])
-    assert late >= HOLD_NS - INTERVAL_NS
-    assert (kept[:4] == planned[:4]).all()  # packet 3 was late for the deadline as planned
-    assert (kept[4:] - planned[4:] == late).all()  # every later one moved by exactly that lateness
-    assert (tx["start_ns"][4:].astype(np.int64) >= kept[4:]).all()
+    kept, start = tx["due_ns"].astype(np.int64), tx["start_ns"].astype(np.int64)
+    # The rule, packet by packet (pnic_layout.h, PNIC_LATE_SHIFT): a start more than the slack past the
+    # deadline kept moves every later deadline by that lateness. (This loop runs unpinned, in the test's
+    # own process: a stall of its core may shift the schedule at other packets too; the rule still holds.)
+    shift = 0
+    for i in range(len(tx)):
+        assert kept[i] == planned[i] + shift, i
+        if start[i] - kept[i] > LATE_SLACK_NS:
+            shift += int(start[i] - kept[i])
+    assert start[3] - kept[3] >= HOLD_NS - INTERVAL_NS  # the fault's hold made packet 3 late ...
+    assert (kept[4:] - planned[4:] >= HOLD_NS - INTERVAL_NS).all()  # ... and every deadline after it moved
 
 
 @needs_two_cores
@@ -100,7 +105,10 @@ def test_a_calibrated_run_is_judged_against_the_calibration() -> None:
 
 
 @needs_two_cores
-@pytest.mark.skipif(realtime.check_rt() is not None, reason="this process may not use SCHED_FIFO (not root)")
+@pytest.mark.skipif(
+    realtime.check_rt() is not None,
+    reason="SCHED_FIFO with mlockall is not permitted here (CAP_SYS_NICE, CAP_IPC_LOCK)",
+)
 def test_rt_runs_both_nodes_sched_fifo() -> None:
     r = pseudonic.run(count=200, rt="on", wait_for_cores=True)
     rt = r.machine["realtime"]

@@ -57,6 +57,7 @@ IRQ_EDGE: int = _engine.IRQ_EDGE
 IRQ_LEVEL: int = _engine.IRQ_LEVEL
 LATE_CATCHUP: int = _engine.LATE_CATCHUP
 LATE_SHIFT: int = _engine.LATE_SHIFT
+LATE_SLACK_NS: int = _engine.LATE_SLACK_NS
 SLOT_NO_RAISE: int = _engine.SLOT_NO_RAISE
 FRAME_IPV4: int = _engine.FRAME_IPV4
 FRAME_L4: int = _engine.FRAME_L4
