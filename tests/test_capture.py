@@ -41,7 +41,7 @@ from pseudonic.capture import (
 from pseudonic.drivers.e1000 import E1000
 from pseudonic.errors import ConfigError
 from pseudonic.frames import STAMP_OFF, UDP_CSUM_OFF, FrameSet, generated_frame, ipv4_udp_ok, read_stamp
-from pseudonic.hosts import HostPlan, c_host, python_host
+from pseudonic.hosts import HostPlan, NodeRun, c_host, python_host
 from pseudonic.layout import (
     ICR_RXT0,
     SLOT_SPURIOUS,
@@ -613,8 +613,8 @@ def host_after_device(host: Host, driver: Any, keep_frames: bool, upper: str = "
     recv_end, send_end = Pipe(duplex=False)
     try:
         before = _engine.now_ns()
-        report = host(HostPlan(send_end, view.buffer, view, upper, plan.frames, plan.slots, Line.make("spin"), 0,
-                               keep_frames), driver)()  # fmt: skip
+        run = NodeRun("", upper, plan.frames, plan.slots, Line.make("spin"), 0, keep_frames)
+        report = host(HostPlan.of(run, send_end, view.buffer, view), driver)()
         after = _engine.now_ns()
         assert recv_end.recv() == ("ready", None)
     finally:

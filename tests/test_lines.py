@@ -25,7 +25,15 @@ def test_every_line_delivers_every_packet(irq: str, driver: str) -> None:
     assert r.ok, r.error
     assert r.received == r.sent == 500 and r.verified and r.corrupted == 0
     assert r.config["irq"] == irq and r.config["driver"] == driver
-    assert r.interrupts == 500, "no moderation: one interrupt per packet"
+    # No moderation: every packet raises its own interrupt -- unless a handler running while it was written
+    # and raised read its cause out of ICR first (a stall of the machine can stretch a handler that long).
+    unraised = np.flatnonzero((r.tx["flags"] & TX_RAISED) == 0)
+    entry, exit_ = r.irqs["entry_ns"].astype(np.int64), r.irqs["exit_ns"].astype(np.int64)
+    start, end = r.tx["start_ns"].astype(np.int64), r.tx["end_ns"].astype(np.int64)
+    for p in unraised:
+        running = (entry <= end[p]) & (exit_ >= start[p])
+        assert running.any(), f"packet {p} raised nothing, with no handler running to take its cause"
+    assert r.interrupts == 500 - unraised.size
     assert 0 < r.handler_runs <= r.interrupts
     lat = r.irq_latency_ns
     assert lat["n"] == r.handler_runs and lat["min"] >= 0, "no handler entered before its raise"

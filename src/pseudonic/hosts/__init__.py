@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .host_plan import DriverFailed, HostPlan, Reporter
-from .node import NodeRun, driver_node
+from .host_plan import DriverFailed, HostPlan, NodeRun, Reporter
+from .node import driver_node
 
 __all__ = ["DriverFailed", "HostPlan", "NodeRun", "Reporter", "driver_node"]

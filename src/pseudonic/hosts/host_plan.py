@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -32,15 +32,11 @@ class DriverFailed(Exception):
     """The driver under test failed; its report has been sent to the controller."""
 
 
-@dataclass(frozen=True, eq=False)
-class HostPlan:
-    """One run as a host sees it: the mapped segment, what the driver delivers to, and where to report."""
+@dataclass(frozen=True)
+class NodeRun:
+    """One run for a loaded driver node, as the controller sends it: the segment by name, and what its hosts need."""
 
-    #: to the controller: ("ready", None) once the driver is open, ("error", why) if it fails
-    conn: Connection
-    seg: mmap.mmap
-    view: SegmentView
-    #: the upper layer's name (verify, null)
+    segment: str
     upper: str
     frames: FrameSet
     slots: np.ndarray[Any, Any]
@@ -48,3 +44,19 @@ class HostPlan:
     napi_budget: int
     #: the report's Deliveries carries ``frames`` and ``delivered_ns`` (verify layer only)
     keep_frames: bool = False
+    #: host the run SCHED_FIFO with memory locked (--rt); the node goes back to SCHED_OTHER after it
+    rt: bool = False
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class HostPlan(NodeRun):
+    """One run as a host sees it: the run, its segment mapped, and where to report."""
+
+    #: to the controller: ("ready", None) once the driver is open, ("error", why) if it fails
+    conn: Connection
+    seg: mmap.mmap
+    view: SegmentView
+
+    @classmethod
+    def of(cls, run: NodeRun, conn: Connection, seg: mmap.mmap, view: SegmentView) -> HostPlan:
+        return cls(**{f.name: getattr(run, f.name) for f in fields(run)}, conn=conn, seg=seg, view=view)

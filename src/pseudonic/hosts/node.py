@@ -14,39 +14,17 @@ import contextlib
 import gc
 import mmap
 import os
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
-
-import numpy as np
 
 from ..errors import DriverLoadError, RealtimeError
-from ..frames import FrameSet
 from ..layout import SegmentView
-from ..line import Line
 from ..loading import CDriver, check_driver_class, driver_name, load_driver, spec_of
 from ..node import become_node, end_descendants
 from ..realtime import become_rt
 from ..segment import Segment
 from .c_host import host_c
-from .host_plan import DriverFailed, HostPlan
+from .host_plan import DriverFailed, HostPlan, NodeRun
 from .python_host import host_python
-
-
-@dataclass(frozen=True)
-class NodeRun:
-    """One run for a loaded driver node: the segment by name, and what its hosts need."""
-
-    segment: str
-    upper: str
-    frames: FrameSet
-    slots: np.ndarray[Any, Any]
-    line: Line
-    napi_budget: int
-    #: the report's Deliveries carries ``frames`` and ``delivered_ns`` (verify layer only)
-    keep_frames: bool = False
-    #: host the run SCHED_FIFO with memory locked (--rt); the node goes back to SCHED_OTHER after it
-    rt: bool = False
 
 
 def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) -> None:
@@ -102,7 +80,7 @@ def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.
     # and the host looks at the doorbell first.
     run.line.ignore()
     view = SegmentView(seg)
-    plan = HostPlan(conn, seg, view, run.upper, run.frames, run.slots, run.line, run.napi_budget, run.keep_frames)
+    plan = HostPlan.of(run, conn, seg, view)
     try:
         host = host_c(plan, driver) if isinstance(driver, CDriver) else host_python(plan, driver)
     except DriverFailed:
