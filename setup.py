@@ -27,7 +27,9 @@ setup(
                 ENGINE + h
                 for h in ("pnic_layout.h", "pnic_engine.h", "pseudonic.h", "pnic_cpu.h", "pnic_model.h", "pnic_stamp.h")
             ],
-            extra_compile_args=CFLAGS,
+            # The engine's functions are its own (only PyInit__engine is exported): calls between its
+            # files go direct, not through the PLT, and a function may be inlined where it is called.
+            extra_compile_args=[*CFLAGS, "-fvisibility=hidden", "-fno-semantic-interposition"],
         ),
         # Plain shared libraries (no Python API), loaded with ctypes.
         Extension(
