@@ -153,13 +153,11 @@ def run(
     calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
                  wait_for_cores=wait_for_cores) as session:  # fmt: skip
-        if calibration is None:
+
+        def one_run() -> RunResult:
             return session._run_prepared(cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
-        return _calibrated(
-            session, calibration, lambda: session._run_prepared(
-                cfg, plan, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames
-            ),
-        )  # fmt: skip
+
+        return one_run() if calibration is None else _calibrated(session, calibration, one_run)
 
 
 def _prepared(

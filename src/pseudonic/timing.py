@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 
-#: The paper's E2 band: every interval within +-6.25 % of 38 us.
-PRECISION_BAND = 0.0625
+# The band (the paper's E2) and the stall threshold (hwlatdetect's) are analysis's; a send on the spin
+# line that ran STALL_NS past its median is a stall as a gap of that length between two clock reads is.
+from .analysis import PRECISION_BAND, STALL_NS
+
 #: The paper's E2 result: 996 of 1000 intervals exact, so 4 in 1000 may be off and the timing still
 #: be as good as the paper's (bare metal, no other task on either core).
 TRUST_LIMIT = 0.004
-#: A gap this long between two clock reads with only computation between them is a stall of the machine
-#: (hwlatdetect's default threshold): for the summary, and for a send that ran this far past its median.
-STALL_NS = 10_000
 
 #: cause -> (group, what it means and what to do), in the order the summary lists them.
 CAUSES: dict[str, tuple[str, str]] = {
