@@ -72,7 +72,27 @@ SAN_KINDS: dict[int, str] = {
     _engine.SAN_DD_SET: "dd-still-set",
     _engine.SAN_BUF_OUTSIDE: "buffer-outside-pool",
     _engine.SAN_BUF_SHARED: "buffer-shared",
+    _engine.SAN_AVAIL_OVERRUN: "avail-overrun",
+    _engine.SAN_AVAIL_REUSED: "buffer-reused",
+    _engine.SAN_HEAD_OUTSIDE: "head-outside",
+    _engine.SAN_NOT_WRITABLE: "not-writable",
 }
+
+#: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
+MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
+# virtio-net (VIRTIO 1.1): feature bits, descriptor and ring flags, the header before each frame
+VIRTIO_NET_F_MRG_RXBUF: int = _engine.VIRTIO_NET_F_MRG_RXBUF
+VIRTIO_RING_F_EVENT_IDX: int = _engine.VIRTIO_RING_F_EVENT_IDX
+VIRTIO_F_VERSION_1: int = _engine.VIRTIO_F_VERSION_1
+#: the feature bits the model offers; a driver accepting any other is refused at open
+VIRTIO_OFFERED: int = _engine.VIRTIO_OFFERED
+VIRTQ_DESC_F_NEXT: int = _engine.VIRTQ_DESC_F_NEXT
+VIRTQ_DESC_F_WRITE: int = _engine.VIRTQ_DESC_F_WRITE
+VIRTQ_AVAIL_F_NO_INTERRUPT: int = _engine.VIRTQ_AVAIL_F_NO_INTERRUPT
+VIRTQ_USED_F_NO_NOTIFY: int = _engine.VIRTQ_USED_F_NO_NOTIFY
+VIRTIO_MAX_QUEUE: int = _engine.VIRTIO_MAX_QUEUE
+VIRTIO_NET_HDR: int = _engine.VIRTIO_NET_HDR
+VIRTIO_HDR_ROOM: int = _engine.VIRTIO_HDR_ROOM
 
 #: the receive buffer sizes an 8254x can be programmed with (RCTL.BSIZE, SDM 13.4.22)
 BUFFER_SIZES: tuple[int, ...] = _engine.BUFFER_SIZES
@@ -126,8 +146,41 @@ HEADER = _padded(
         ("t0_ns", "<u8"),
         ("san_off", "<u8"),
         ("sanitize", "<u4"),
+        ("model", "<u4"),
+        ("buf_stride", "<u4"),
+        ("", "<u4"),
+        ("offered", "<u8"),
+        ("avail_off", "<u8"),
+        ("used_off", "<u8"),
     ],
-    128,
+    192,
+)
+VQ_DESC = _padded([("addr", "<u8"), ("len", "<u4"), ("flags", "<u2"), ("next", "<u2")], 16)
+VQ_USED_ELEM = _padded([("id", "<u4"), ("len", "<u4")], 8)
+
+
+def _ring_head(entry: Any) -> np.dtype[Any]:
+    """flags, idx and then ring[] -- a flexible array of ``entry``, as the C struct ends."""
+    return np.dtype(
+        {"names": ["flags", "idx", "ring"], "formats": ["<u2", "<u2", (entry, (0,))], "offsets": [0, 2, 4],
+         "itemsize": 4}
+    )  # fmt: skip
+
+
+VQ_AVAIL = _ring_head("<u2")
+VQ_USED = _ring_head(VQ_USED_ELEM)
+#: struct virtio_net_hdr with VIRTIO_F_VERSION_1 (VIRTIO 1.1 5.1.6): before every frame
+VIRTIO_NET_HDR_T = _padded(
+    [
+        ("flags", "u1"),
+        ("gso_type", "u1"),
+        ("hdr_len", "<u2"),
+        ("gso_size", "<u2"),
+        ("csum_start", "<u2"),
+        ("csum_offset", "<u2"),
+        ("num_buffers", "<u2"),
+    ],
+    12,
 )
 #: Register blocks are a line pair each (pnic_layout.h: the adjacent-line prefetcher).
 LINE_PAIR: int = _engine.LINE_PAIR
@@ -146,6 +199,7 @@ DEV_REGS = _padded(
         ("minflt", "<u8"),
         ("nivcsw", "<u8"),
         ("rt", "<u8"),
+        ("quiet", "<u8"),
     ],
     LINE_PAIR,
 )
@@ -164,13 +218,32 @@ DRV_REGS: np.dtype[Any] = np.dtype(
             "nivcsw",
             "rt",
             "waiting_since",
+            "notifies",
             "ims",
             "itr",
             "rxcsum",
+            "features",
         ],
-        "formats": ["<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u8", "<u4", "<u4", "<u4"],
+        "formats": ["<u4", "<u4"] + ["<u8"] * 10 + ["<u4", "<u4", "<u4", "<u8"],
         # IMS on a second line pair: see pnic_layout.h
-        "offsets": [0, 4, 8, 16, 24, 32, 40, 48, 56, 64, 72, LINE_PAIR, LINE_PAIR + 4, LINE_PAIR + 8],
+        "offsets": [
+            0,
+            4,
+            8,
+            16,
+            24,
+            32,
+            40,
+            48,
+            56,
+            64,
+            72,
+            80,
+            LINE_PAIR,
+            LINE_PAIR + 4,
+            LINE_PAIR + 8,
+            LINE_PAIR + 16,
+        ],
         "itemsize": 2 * LINE_PAIR,
     }
 )
@@ -241,12 +314,17 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "irq_record": IRQ_RECORD,
     "violation": VIOLATION,
     "sanitizer": SANITIZER,
+    "vq_desc": VQ_DESC,
+    "vq_used_elem": VQ_USED_ELEM,
+    "vq_avail": VQ_AVAIL,
+    "vq_used": VQ_USED,
+    "virtio_net_hdr": VIRTIO_NET_HDR_T,
 }
 
 
-def segment_size(ring_size: int, buf_size: int, capacity: int) -> int:
+def segment_size(ring_size: int, buf_size: int, capacity: int, model: int = _engine.MODEL_E1000) -> int:
     """Bytes a segment with these dimensions needs (computed by the engine)."""
-    return int(_engine.layout(ring_size, buf_size, capacity)["total_size"])
+    return int(_engine.layout(ring_size, buf_size, capacity, model)["total_size"])
 
 
 class SegmentView:
@@ -267,6 +345,10 @@ class SegmentView:
             raise ValueError("buffer does not hold a pseudonic segment of this layout version")
         self.ring_size = int(h["ring_size"])
         self.buf_size = int(h["buf_size"])
+        #: PNIC_MODEL_*: the device whose receive queue the segment holds
+        self.model = int(h["model"])
+        #: bytes from one receive buffer to the next (virtio-net: room for its header besides buf_size)
+        self.buf_stride = int(h["buf_stride"])
         self.capacity = int(h["capacity"])
         if int(h["total_size"]) > len(raw):
             raise ValueError("segment header claims more bytes than the buffer holds")
@@ -285,18 +367,34 @@ class SegmentView:
         self.ring = region("ring_off", RX_DESC, self.ring_size)
         buf_off = int(h["buf_off"])
         #: the receive buffer pool, flat; descriptor i's buffer starts at buffer_addr - buf_off.
-        self.pool = raw[buf_off : buf_off + self.ring_size * self.buf_size]
+        self.pool = raw[buf_off : buf_off + self.ring_size * self.buf_stride]
         self.buf_off = buf_off
         self.tx = region("tx_rec_off", TX_RECORD, self.capacity)
         self.raises = region("raise_rec_off", RAISE_RECORD, self.capacity)
         self.irqs = region("irq_rec_off", IRQ_RECORD, self.capacity)
         #: the ring sanitizer's counts and first findings (driver-written, at its RDT writes)
         self.san = region("san_off", SANITIZER, 1)
+        if self.model == _engine.MODEL_VIRTIO_NET:
+            n = self.ring_size
+            avail_off, used_off = int(h["avail_off"]), int(h["used_off"])
+            #: virtio-net's split virtqueue (VIRTIO 1.1 2.6): the descriptor table where e1000's ring is,
+            self.desc = region("ring_off", VQ_DESC, n)
+            avail = raw[avail_off : avail_off + 2 * (n + 3)].view("<u2")
+            #: the available ring (driver-written): flags, idx, ring[n], used_event
+            self.avail_flags, self.avail_idx = avail[0:1], avail[1:2]
+            self.avail_ring, self.used_event = avail[2 : 2 + n], avail[2 + n : 3 + n]
+            used = raw[used_off : used_off + 4].view("<u2")
+            #: the used ring (device-written): flags, idx, ring[n] of {id, len}, avail_event
+            self.used_flags, self.used_idx = used[0:1], used[1:2]
+            self.used_ring = raw[used_off + 4 : used_off + 4 + 8 * n].view(VQ_USED_ELEM)
+            self.avail_event = raw[used_off + 4 + 8 * n : used_off + 6 + 8 * n].view("<u2")
 
     @classmethod
-    def create(cls, buffer: Any, ring_size: int, buf_size: int, capacity: int) -> SegmentView:
+    def create(
+        cls, buffer: Any, ring_size: int, buf_size: int, capacity: int, model: int = _engine.MODEL_E1000
+    ) -> SegmentView:
         """Lay out a fresh segment in ``buffer`` (zeroed, descriptors pointing at their buffers)."""
-        _engine.segment_init(buffer, ring_size, buf_size, capacity)
+        _engine.segment_init(buffer, ring_size, buf_size, capacity, model)
         return cls(buffer)
 
     def buffer_of(self, index: int) -> np.ndarray[Any, Any]:
@@ -306,6 +404,8 @@ class SegmentView:
 
     def release(self) -> None:
         """Drop every view so the underlying mapping can be closed."""
-        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs", "san"):
+        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs", "san", "desc",
+                     "avail_flags", "avail_idx", "avail_ring", "used_event", "used_flags", "used_idx", "used_ring",
+                     "avail_event"):  # fmt: skip
             self.__dict__.pop(name, None)
         self.buffer = None

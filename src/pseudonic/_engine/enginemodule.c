@@ -37,15 +37,16 @@ static int attach(Py_buffer *view, struct pnic_segment *seg)
 
 static PyObject *py_layout(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    unsigned int ring, bufsz, cap;
+    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000;
     struct pnic_header h;
-    if (!PyArg_ParseTuple(args, "III", &ring, &bufsz, &cap))
+    if (!PyArg_ParseTuple(args, "III|I", &ring, &bufsz, &cap, &model))
         return NULL;
-    pnic_layout_size(ring, bufsz, cap, &h);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "total_size", h.total_size, "dev_regs",
-                         h.dev_regs_off, "irq_line", h.irq_line_off, "drv_regs", h.drv_regs_off, "ctl", h.ctl_off, "ring", h.ring_off,
-                         "buffers", h.buf_off, "tx_records", h.tx_rec_off, "raise_records", h.raise_rec_off,
-                         "irq_records", h.irq_rec_off, "sanitizer", h.san_off);
+    pnic_layout_size(ring, bufsz, cap, model, &h);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:I}", "total_size", h.total_size,
+                         "dev_regs", h.dev_regs_off, "irq_line", h.irq_line_off, "drv_regs", h.drv_regs_off, "ctl",
+                         h.ctl_off, "ring", h.ring_off, "buffers", h.buf_off, "tx_records", h.tx_rec_off,
+                         "raise_records", h.raise_rec_off, "irq_records", h.irq_rec_off, "sanitizer", h.san_off,
+                         "avail", h.avail_off, "used", h.used_off, "buf_stride", h.buf_stride);
 }
 
 /* Every shared struct's size and field offsets, for the Python view's check. */
@@ -64,15 +65,23 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, drv_regs_off),
     FIELD(header, ctl_off), FIELD(header, ring_off), FIELD(header, buf_off), FIELD(header, tx_rec_off),
     FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns), FIELD(header, san_off),
-    FIELD(header, sanitize),
+    FIELD(header, sanitize), FIELD(header, model), FIELD(header, buf_stride), FIELD(header, offered),
+    FIELD(header, avail_off), FIELD(header, used_off),
+    SIZE(vq_desc), FIELD(vq_desc, addr), FIELD(vq_desc, len), FIELD(vq_desc, flags), FIELD(vq_desc, next),
+    SIZE(vq_avail), FIELD(vq_avail, flags), FIELD(vq_avail, idx), FIELD(vq_avail, ring),
+    SIZE(vq_used), FIELD(vq_used, flags), FIELD(vq_used, idx), FIELD(vq_used, ring),
+    SIZE(vq_used_elem), FIELD(vq_used_elem, id), FIELD(vq_used_elem, len),
+    SIZE(virtio_net_hdr), FIELD(virtio_net_hdr, flags), FIELD(virtio_net_hdr, gso_type),
+    FIELD(virtio_net_hdr, hdr_len), FIELD(virtio_net_hdr, gso_size), FIELD(virtio_net_hdr, csum_start),
+    FIELD(virtio_net_hdr, csum_offset), FIELD(virtio_net_hdr, num_buffers),
     SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted), FIELD(dev_regs, run_delay_ns),
-    FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw), FIELD(dev_regs, rt),
+    FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw), FIELD(dev_regs, rt), FIELD(dev_regs, quiet),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
     FIELD(drv_regs, minflt), FIELD(drv_regs, nivcsw), FIELD(drv_regs, rt), FIELD(drv_regs, waiting_since),
-    FIELD(drv_regs, rxcsum),
+    FIELD(drv_regs, rxcsum), FIELD(drv_regs, notifies), FIELD(drv_regs, features),
     SIZE(ctl), FIELD(ctl, stop),
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
     FIELD(slot, early_ns),
@@ -120,10 +129,10 @@ static PyObject *py_structs(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noarg
 static PyObject *py_segment_init(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
-    unsigned int ring, bufsz, cap;
-    if (!PyArg_ParseTuple(args, "w*III", &view, &ring, &bufsz, &cap))
+    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000;
+    if (!PyArg_ParseTuple(args, "w*III|I", &view, &ring, &bufsz, &cap, &model))
         return NULL;
-    int rc = pnic_segment_init((uint8_t *)view.buf, (size_t)view.len, ring, bufsz, cap);
+    int rc = pnic_segment_init((uint8_t *)view.buf, (size_t)view.len, ring, bufsz, cap, model);
     PyBuffer_Release(&view);
     if (rc != PNIC_OK)
         return fail(rc);
@@ -209,9 +218,19 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .storm_limit = storm_limit,
                 .late = late,
             };
-            struct pnic_e1000 model;
-            pnic_e1000_init(&model, &seg, irq_mode);
-            Py_BEGIN_ALLOW_THREADS rc = pnic_send_run(&seg, &plan, &model.model);
+            union {
+                struct pnic_e1000 e1000;
+                struct pnic_virtio virtio;
+            } model;
+            struct pnic_model *m;
+            if (seg.hdr->model == PNIC_MODEL_VIRTIO_NET) {
+                pnic_virtio_init(&model.virtio, &seg);
+                m = &model.virtio.model;
+            } else {
+                pnic_e1000_init(&model.e1000, &seg, irq_mode);
+                m = &model.e1000.model;
+            }
+            Py_BEGIN_ALLOW_THREADS rc = pnic_send_run(&seg, &plan, m);
             Py_END_ALLOW_THREADS
         }
         if (rc == PNIC_OK) {
@@ -278,6 +297,31 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
                 pnic_rdt_checked(&seg, rdt);
             else
                 __atomic_store_n(&seg.drv->rdt, rdt, __ATOMIC_RELEASE);
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* virtio-net: publish avail.idx, through the sanitizer when it is on (pseudonic.h: pnic_vq_avail_publish). */
+static PyObject *py_publish_avail(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned int idx;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*I", &view, &idx))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        if (seg.vq_avail == NULL || idx > 0xffff) {
+            fail(PNIC_EINVAL);
+        } else {
+            if (seg.hdr->sanitize)
+                pnic_avail_checked(&seg, (uint16_t)idx);
+            else
+                __atomic_store_n(&seg.vq_avail->idx, (uint16_t)idx, __ATOMIC_RELEASE);
             result = Py_None;
             Py_INCREF(result);
         }
@@ -633,6 +677,7 @@ static PyMethodDef methods[] = {
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},
     {"write_rdt", py_write_rdt, METH_VARARGS, "write_rdt(seg, value)"},
+    {"publish_avail", py_publish_avail, METH_VARARGS, "publish_avail(seg, idx): virtio-net's avail.idx"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
     {"spin_gaps", py_spin_gaps, METH_VARARGS,
@@ -665,7 +710,13 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(FRAME_IPV4) < 0 || CONST(FRAME_L4) < 0 || CONST(MAX_FRAME) < 0 || CONST(SAN_RDT_OUTSIDE) < 0 ||
         CONST(SAN_RDT_AT_HEAD) < 0 || CONST(SAN_RDT_OWNED) < 0 || CONST(SAN_DD_SET) < 0 || CONST(SAN_BUF_OUTSIDE) < 0 ||
         CONST(SAN_BUF_SHARED) < 0 || CONST(SAN_KINDS) < 0 || PyModule_AddIntConstant(m, "POISON", (long)PNIC_POISON) < 0 ||
-        CONST(LINE_PAIR) < 0 || CONST(ITR_UNIT_NS) < 0)
+        CONST(LINE_PAIR) < 0 || CONST(ITR_UNIT_NS) < 0 || CONST(MODEL_E1000) < 0 || CONST(MODEL_VIRTIO_NET) < 0 ||
+        CONST(VIRTIO_NET_F_MRG_RXBUF) < 0 || CONST(VIRTIO_RING_F_EVENT_IDX) < 0 || CONST(VIRTIO_F_VERSION_1) < 0 ||
+        PyModule_AddObject(m, "VIRTIO_OFFERED", PyLong_FromUnsignedLongLong(PNIC_VIRTIO_OFFERED)) < 0 ||
+        CONST(VIRTQ_DESC_F_NEXT) < 0 || CONST(VIRTQ_DESC_F_WRITE) < 0 || CONST(VIRTQ_AVAIL_F_NO_INTERRUPT) < 0 ||
+        CONST(VIRTQ_USED_F_NO_NOTIFY) < 0 || CONST(VIRTIO_MAX_QUEUE) < 0 || CONST(VIRTIO_NET_HDR) < 0 ||
+        CONST(VIRTIO_HDR_ROOM) < 0 || CONST(VIRTIO_ISR_QUEUE) < 0 || CONST(SAN_AVAIL_OVERRUN) < 0 ||
+        CONST(SAN_AVAIL_REUSED) < 0 || CONST(SAN_HEAD_OUTSIDE) < 0 || CONST(SAN_NOT_WRITABLE) < 0)
         return NULL;
     static const unsigned int sizes[] = PNIC_BUFFER_SIZES;
     PyObject *t = PyTuple_New(sizeof(sizes) / sizeof(sizes[0]));

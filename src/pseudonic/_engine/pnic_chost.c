@@ -53,6 +53,13 @@ static void rdt_checked(struct pnic_nic *nic, uint32_t rdt)
     pnic_rdt_checked(&cd->seg, rdt);
 }
 
+/* avail.idx publications under --sanitize (pseudonic.h: pnic_vq_avail_publish). */
+static void avail_checked(struct pnic_nic *nic, uint16_t idx)
+{
+    struct pnic_chost *cd = (struct pnic_chost *)((uint8_t *)nic - offsetof(struct pnic_chost, nic));
+    pnic_avail_checked(&cd->seg, idx);
+}
+
 void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int keep)
 {
     struct pnic_nic *nic = &cd->nic;
@@ -69,6 +76,16 @@ void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t n
     nic->deliver_checked = keep ? deliver_store_checked : deliver_null;
     nic->rdt_checked = seg->hdr->sanitize ? rdt_checked : NULL;
     nic->upper = &cd->upper;
+    nic->model = seg->hdr->model;
+    nic->buf_stride = seg->hdr->buf_stride;
+    nic->offered = seg->hdr->offered;
+    nic->buf_off = seg->hdr->buf_off;
+    if (nic->model == PNIC_MODEL_VIRTIO_NET) {
+        nic->desc = seg->vq_desc;
+        nic->avail = seg->vq_avail;
+        nic->used = seg->vq_used;
+        nic->avail_checked = seg->hdr->sanitize ? avail_checked : NULL;
+    }
     cd->seg = *seg;
 }
 

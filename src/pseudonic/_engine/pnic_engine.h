@@ -26,6 +26,10 @@ struct pnic_segment {
     struct pnic_drv_regs *drv;
     struct pnic_ctl *ctl;
     struct pnic_rx_desc *ring;
+    /* virtio-net: the split virtqueue (vq_desc is where e1000's ring is; NULL rings for e1000) */
+    struct pnic_vq_desc *vq_desc;
+    struct pnic_vq_avail *vq_avail;
+    struct pnic_vq_used *vq_used;
     uint8_t *bufs;
     struct pnic_tx_record *tx;
     struct pnic_raise_record *raises;
@@ -36,8 +40,10 @@ struct pnic_segment {
 };
 
 /* pnic_segment.c */
-uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, struct pnic_header *out);
-int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity);
+uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, uint32_t model,
+                          struct pnic_header *out);
+int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity,
+                      uint32_t model);
 int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg);
 void pnic_prefault(uint8_t *base, size_t len);
 uint64_t pnic_now_ns(void);
@@ -83,6 +89,7 @@ void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbel
 
 /* pnic_sanitize.c */
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt);
+void pnic_avail_checked(struct pnic_segment *seg, uint16_t idx);
 
 /* pnic_chost.c: the C host */
 struct pnic_upper {

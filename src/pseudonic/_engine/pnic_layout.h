@@ -8,13 +8,19 @@
  * 2, "keep apart what each side writes").  The Python view (pseudonic.layout) is checked against the
  * offsets exported from here by tests/test_layout.py.
  *
- *   [header | device regs | irq line | driver regs | control | ring | buffers |
+ *   [header | device regs | irq line | driver regs | control | ring |
+ *    (virtio-net: avail ring | used ring) | buffers |
  *    tx records | raise records | irq records | sanitizer]
  *
- * Receive descriptors and registers follow the Intel 8254x (e1000) family
- * Software Developer's Manual: legacy receive descriptor section 3.2.3,
- * status bits table 3-2, error bits table 3-3, RDH/RDT section 13.4.28/29,
- * ICR section 13.4.17, IMS/IMC 13.4.20/21, ITR 13.4.18, MPC 13.6.
+ * The segment holds one device model's receive queue (pnic_header.model).
+ * e1000: receive descriptors and registers follow the Intel 8254x (e1000)
+ * family Software Developer's Manual: legacy receive descriptor section
+ * 3.2.3, status bits table 3-2, error bits table 3-3, RDH/RDT section
+ * 13.4.28/29, ICR section 13.4.17, IMS/IMC 13.4.20/21, ITR 13.4.18, MPC 13.6.
+ * virtio-net: a split virtqueue (VIRTIO 1.1 section 2.6) -- the descriptor
+ * table where e1000's ring is, then the available ring (the driver area)
+ * and the used ring (the device area), each on a page of its own -- and
+ * the network device's receive queue (section 5.1.6).
  */
 #ifndef PNIC_LAYOUT_H
 #define PNIC_LAYOUT_H
@@ -23,7 +29,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 6u
+#define PNIC_LAYOUT_VERSION 7u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -70,6 +76,33 @@
 
 /* ITR counts in 256 ns units (8254x SDM 13.4.18), 16 bits of them. */
 #define PNIC_ITR_UNIT_NS 256u
+
+/* The device models (pnic_header.model). */
+#define PNIC_MODEL_E1000 0u
+#define PNIC_MODEL_VIRTIO_NET 1u
+
+/* virtio-net (VIRTIO 1.1): feature bits (sections 6 and 5.1.3), descriptor
+ * flags (2.6.5), ring flags (2.6.6, 2.6.8). */
+#define PNIC_VIRTIO_NET_F_MRG_RXBUF 15u
+#define PNIC_VIRTIO_RING_F_EVENT_IDX 29u
+#define PNIC_VIRTIO_F_VERSION_1 32u
+/* What the model offers.  VERSION_1 is required: the header is 12 bytes,
+ * num_buffers included (5.1.6), and the rings little-endian. */
+#define PNIC_VIRTIO_OFFERED ((1ull << PNIC_VIRTIO_F_VERSION_1) | (1ull << PNIC_VIRTIO_NET_F_MRG_RXBUF) | \
+                             (1ull << PNIC_VIRTIO_RING_F_EVENT_IDX))
+#define PNIC_VIRTQ_DESC_F_NEXT 1u
+#define PNIC_VIRTQ_DESC_F_WRITE 2u
+#define PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT 1u
+#define PNIC_VIRTQ_USED_F_NO_NOTIFY 1u
+/* Queue sizes are powers of two up to this (2.6). */
+#define PNIC_VIRTIO_MAX_QUEUE 32768u
+/* struct virtio_net_hdr with VERSION_1 (5.1.6): it precedes every frame. */
+#define PNIC_VIRTIO_NET_HDR 12u
+/* The room each receive buffer has beyond the frame's: the header, rounded
+ * up to a cache line so that buffers stay line-aligned. */
+#define PNIC_VIRTIO_HDR_ROOM 64u
+/* The ISR bit a raise announces (4.1.4.5: a used buffer notification). */
+#define PNIC_VIRTIO_ISR_QUEUE 1u
 
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
 #define PNIC_ICR_RXDMT0 0x10u /* receive descriptor minimum threshold */
@@ -126,7 +159,12 @@
 #define PNIC_SAN_DD_SET 3u       /* a descriptor handed back with DD still set */
 #define PNIC_SAN_BUF_OUTSIDE 4u  /* a buffer_addr outside the buffer pool */
 #define PNIC_SAN_BUF_SHARED 5u   /* a buffer given to the device by two descriptors at once */
-#define PNIC_SAN_KINDS 6u
+/* virtio-net's, checked at each publication of avail.idx (VIRTIO 1.1 2.6.13). */
+#define PNIC_SAN_AVAIL_OVERRUN 6u /* avail.idx more than the queue's size past the used entries, or back */
+#define PNIC_SAN_AVAIL_REUSED 7u  /* a chain made available again before the device used it */
+#define PNIC_SAN_HEAD_OUTSIDE 8u  /* an available entry naming a descriptor past the table */
+#define PNIC_SAN_NOT_WRITABLE 9u  /* a receive descriptor without VIRTQ_DESC_F_WRITE, or a chain that loops */
+#define PNIC_SAN_KINDS 10u
 #define PNIC_SAN_NONE 0xffffffffu
 /* What the sanitizer fills every buffer it hands to the device with (the
  * bytes DE AD BE EF repeated), so a driver that reads a buffer it does not
@@ -142,6 +180,39 @@ struct pnic_rx_desc {
     uint8_t status;
     uint8_t errors;
     uint16_t special;
+};
+
+/* virtio-net's split virtqueue (VIRTIO 1.1 2.6.5, 2.6.6, 2.6.8).  addr is an
+ * offset into the segment, as buffer_addr is.  The avail ring's used_event
+ * follows its ring[size]; the used ring's avail_event follows its. */
+struct pnic_vq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags; /* PNIC_VIRTQ_DESC_F_* */
+    uint16_t next;
+};
+struct pnic_vq_avail {
+    uint16_t flags; /* PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT */
+    uint16_t idx;   /* free-running: where the driver puts the next entry */
+    uint16_t ring[];
+};
+struct pnic_vq_used_elem {
+    uint32_t id;  /* the head of the chain used */
+    uint32_t len; /* bytes the device wrote into it */
+};
+struct pnic_vq_used {
+    uint16_t flags; /* PNIC_VIRTQ_USED_F_NO_NOTIFY */
+    uint16_t idx;   /* free-running: where the device puts the next entry */
+    struct pnic_vq_used_elem ring[];
+};
+struct pnic_virtio_net_hdr {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t num_buffers; /* the used entries this frame took (MRG_RXBUF), 1 without it */
 };
 
 /* Written once by the controller before either node starts; read-only after. */
@@ -164,7 +235,13 @@ struct pnic_header {
     uint64_t t0_ns; /* CLOCK_MONOTONIC time of packet 0's deadline (device writes before start) */
     uint64_t san_off;
     uint32_t sanitize; /* nonzero: every RDT write goes through the sanitizer (pnic_sanitize.c) */
+    uint32_t model;    /* PNIC_MODEL_* */
+    uint32_t buf_stride; /* bytes from one receive buffer to the next (virtio-net: buf_size + PNIC_VIRTIO_HDR_ROOM) */
     uint32_t _pad0;
+    uint64_t offered;   /* virtio-net: the feature bits the device offers (PNIC_VIRTIO_OFFERED) */
+    uint64_t avail_off; /* virtio-net: the available ring */
+    uint64_t used_off;  /* virtio-net: the used ring */
+    uint64_t _pad1[4];
 };
 
 /* Written by the device only (one cache line).  The driver's read-to-clear of
@@ -191,7 +268,10 @@ struct pnic_dev_regs {
     uint64_t minflt;
     uint64_t nivcsw;
     uint64_t rt; /* 1: the node ran SCHED_FIFO with its memory locked (--rt) */
-    uint64_t _pad[5];
+    /* virtio-net: used entries the driver asked not to hear about (used_event,
+     * VIRTQ_AVAIL_F_NO_INTERRUPT): no interrupt announced them (VIRTIO 1.1 2.6.7). */
+    uint64_t quiet;
+    uint64_t _pad[4];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -228,12 +308,14 @@ struct pnic_drv_regs {
      * still busy, in its handler or in the host around it.  On the line pair
      * the exit's `acked` dirties anyway. */
     uint64_t waiting_since;
-    uint64_t _pad0[6];
+    uint64_t notifies; /* virtio-net: the driver's available buffer notifications (2.6.10) */
+    uint64_t _pad0[5];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, PNIC_ITR_UNIT_NS units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
     uint32_t _pad1;
-    uint64_t _pad2[14];
+    uint64_t features; /* virtio-net: the features the driver accepted at open (a subset of offered) */
+    uint64_t _pad2[13];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */
@@ -319,7 +401,10 @@ _Static_assert(offsetof(struct pnic_rx_desc, csum) == 10, "descriptor csum offse
 _Static_assert(offsetof(struct pnic_rx_desc, status) == 12, "descriptor status offset");
 _Static_assert(offsetof(struct pnic_rx_desc, errors) == 13, "descriptor errors offset");
 _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special offset");
-_Static_assert(sizeof(struct pnic_header) == 128, "header size");
+_Static_assert(sizeof(struct pnic_header) == 192, "header size");
+_Static_assert(sizeof(struct pnic_vq_desc) == 16, "virtq descriptor is 16 bytes");
+_Static_assert(sizeof(struct pnic_vq_used_elem) == 8, "used element is 8 bytes");
+_Static_assert(sizeof(struct pnic_virtio_net_hdr) == PNIC_VIRTIO_NET_HDR, "virtio_net_hdr is 12 bytes");
 _Static_assert(sizeof(struct pnic_dev_regs) == PNIC_LINE_PAIR, "device registers fill one line pair");
 _Static_assert(sizeof(struct pnic_irq_line) == PNIC_LINE_PAIR, "interrupt line fills one line pair");
 _Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_LINE_PAIR, "driver registers fill two line pairs");

@@ -5,9 +5,9 @@
  * the line and carries it to a sleeping driver node, stops, drains the raises
  * held back, and ends a storm.  A model owns what the device is: where a
  * frame goes (descriptors, ring indices, buffers), which registers say so,
- * and when its interrupt may be raised.  e1000 (pnic_e1000.c) is one; a
- * virtio-net split virtqueue (descriptor table, avail and used rings,
- * EVENT_IDX, MRG_RXBUF) is meant to be the next, behind the same calls.
+ * and when its interrupt may be raised.  e1000 (pnic_e1000.c) is one,
+ * virtio-net's split virtqueue (pnic_virtio.c: descriptor table, avail and
+ * used rings, EVENT_IDX, MRG_RXBUF) the other, behind the same calls.
  *
  * A model is called from the device node only, one call at a time.
  * receive, fault_cause and decide run on the clock (between a deadline and
@@ -101,5 +101,19 @@ struct pnic_e1000 {
     uint64_t reads_at_raise; /* ICR reads at the last raise */
 };
 void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode);
+
+/* pnic_virtio.c: virtio-net's receive queue (split virtqueue).  Its state:
+ * the two free-running indices the device keeps, and what it last told the
+ * driver.  Its line is MSI-X: edge, one message per raise. */
+struct pnic_virtio {
+    struct pnic_model model;
+    uint64_t pool_end;   /* where the buffer pool ends (an offset, as addr is) */
+    uint16_t last_avail; /* the next available entry the device takes */
+    uint16_t used;       /* used.idx as the device last published it */
+    uint16_t signalled;  /* used.idx at the last interrupt decision (QEMU's signalled_used) */
+    uint16_t fault;      /* a fault's raise (spurious, early) is due whatever the driver asked */
+    uint32_t asked;      /* the device asked to be notified: it went without a buffer */
+};
+void pnic_virtio_init(struct pnic_virtio *v, struct pnic_segment *seg);
 
 #endif /* PNIC_MODEL_H */

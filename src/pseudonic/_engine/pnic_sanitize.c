@@ -138,3 +138,80 @@ void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
     __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
     account(s, began);
 }
+
+/* -- virtio-net: every publication of avail.idx (VIRTIO 1.1 2.6.13) -------------
+ *
+ * The sanitizer keeps, per descriptor head, whether the device owns the chain
+ * (given_buf[head]: 1 owned, PNIC_SAN_NONE not).  handed counts available
+ * entries checked (so avail.idx as checked is handed mod 2^16), released the
+ * used entries seen (the used.idx it has caught up with).  A chain goes back
+ * to the driver only when its used entry is published. */
+static void release_used(struct pnic_segment *seg)
+{
+    struct pnic_sanitizer *s = seg->san;
+    const uint32_t n = seg->hdr->ring_size;
+    const uint16_t used = __atomic_load_n(&seg->vq_used->idx, __ATOMIC_ACQUIRE);
+    for (; (uint16_t)s->released != used; s->released++) {
+        uint32_t head = seg->vq_used->ring[(uint16_t)s->released & (n - 1)].id;
+        if (head < n)
+            seg->given_buf[head] = PNIC_SAN_NONE;
+    }
+}
+
+/* One chain made available: each descriptor device-writable, inside the
+ * pool, the chain no longer than the table; each buffer poisoned over its
+ * length, so a driver that reads it before the device has used it reads
+ * poison. */
+static void offer(struct pnic_segment *seg, uint16_t head, uint16_t idx)
+{
+    const struct pnic_header *h = seg->hdr;
+    const uint32_t n = h->ring_size;
+    const uint64_t pool_end = h->buf_off + (uint64_t)n * h->buf_stride;
+    if (head >= n) {
+        violation(seg, PNIC_SAN_HEAD_OUTSIDE, head, idx);
+        return;
+    }
+    if (seg->given_buf[head] != PNIC_SAN_NONE) {
+        violation(seg, PNIC_SAN_AVAIL_REUSED, head, idx);
+        return;
+    }
+    seg->given_buf[head] = 1;
+    uint32_t i = head;
+    for (uint32_t k = 0; k < n; k++) {
+        struct pnic_vq_desc *d = &seg->vq_desc[i];
+        if (!(d->flags & PNIC_VIRTQ_DESC_F_WRITE)) {
+            violation(seg, PNIC_SAN_NOT_WRITABLE, i, idx);
+            return;
+        }
+        if (d->addr < h->buf_off || d->addr > pool_end || d->len > pool_end - d->addr) {
+            violation(seg, PNIC_SAN_BUF_OUTSIDE, i, idx);
+            return;
+        }
+        poison(seg->base + d->addr, d->len);
+        if (!(d->flags & PNIC_VIRTQ_DESC_F_NEXT))
+            return;
+        if ((i = d->next) >= n)
+            break;
+    }
+    violation(seg, PNIC_SAN_NOT_WRITABLE, i, idx); /* loops, or leaves the table */
+}
+
+void pnic_avail_checked(struct pnic_segment *seg, uint16_t idx)
+{
+    struct pnic_sanitizer *s = seg->san;
+    const uint32_t n = seg->hdr->ring_size;
+    const uint64_t began = pnic_now_ns();
+    s->writes++;
+    release_used(seg);
+    const uint16_t from = (uint16_t)s->handed, moved = (uint16_t)(idx - from);
+    /* Entries the device has not used yet plus the new ones: never more than the queue holds. */
+    if ((uint16_t)(from - (uint16_t)s->released) + (uint32_t)moved > n) {
+        violation(seg, PNIC_SAN_AVAIL_OVERRUN, from, idx);
+    } else {
+        for (uint16_t k = from; k != idx; k++)
+            offer(seg, seg->vq_avail->ring[k & (n - 1)], idx);
+    }
+    s->handed += moved;
+    __atomic_store_n(&seg->vq_avail->idx, idx, __ATOMIC_RELEASE);
+    account(s, began);
+}

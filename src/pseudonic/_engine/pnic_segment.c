@@ -19,7 +19,8 @@ uint64_t pnic_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, struct pnic_header *h)
+uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, uint32_t model,
+                          struct pnic_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->magic = PNIC_MAGIC;
@@ -27,6 +28,10 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->ring_size = ring_size;
     h->buf_size = buf_size;
     h->capacity = capacity;
+    h->model = model;
+    const int virtio = model == PNIC_MODEL_VIRTIO_NET;
+    h->buf_stride = virtio ? buf_size + PNIC_VIRTIO_HDR_ROOM : buf_size;
+    h->offered = virtio ? PNIC_VIRTIO_OFFERED : 0;
     /* Each register block on a page of its own: hardware prefetchers work
      * within a page, and a driver node reading the doorbell, the control
      * line and the header must not drag ICR's line back to its core (see
@@ -42,8 +47,15 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     off += sizeof(struct pnic_ctl);
     h->ring_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)ring_size * sizeof(struct pnic_rx_desc);
+    if (virtio) {
+        /* What the driver writes (avail) and what the device writes (used) on pages apart. */
+        h->avail_off = off = align_up(off, PNIC_PAGE);
+        off += sizeof(struct pnic_vq_avail) + ((uint64_t)ring_size + 1) * sizeof(uint16_t);
+        h->used_off = off = align_up(off, PNIC_PAGE);
+        off += sizeof(struct pnic_vq_used) + (uint64_t)ring_size * sizeof(struct pnic_vq_used_elem) + sizeof(uint16_t);
+    }
     h->buf_off = off = align_up(off, PNIC_PAGE);
-    off += (uint64_t)ring_size * buf_size;
+    off += (uint64_t)ring_size * h->buf_stride;
     h->tx_rec_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)capacity * sizeof(struct pnic_tx_record);
     h->raise_rec_off = off = align_up(off, PNIC_PAGE);
@@ -56,19 +68,24 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     return h->total_size;
 }
 
-int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity)
+int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity,
+                      uint32_t model)
 {
     struct pnic_header h;
     if (ring_size == 0 || (ring_size & (ring_size - 1)) != 0 || buf_size == 0 || buf_size > 65535 ||
-        capacity == 0)
+        capacity == 0 || model > PNIC_MODEL_VIRTIO_NET ||
+        (model == PNIC_MODEL_VIRTIO_NET && ring_size > PNIC_VIRTIO_MAX_QUEUE))
         return PNIC_EINVAL;
-    if (pnic_layout_size(ring_size, buf_size, capacity, &h) > len)
+    if (pnic_layout_size(ring_size, buf_size, capacity, model, &h) > len)
         return PNIC_ELAYOUT;
     memset(base, 0, h.total_size);
     memcpy(base, &h, sizeof(h));
+    /* Each descriptor points at its own buffer to begin with (e1000's
+     * buffer_addr, virtio's addr: both at offset 0 of 16 bytes); the driver
+     * may point it elsewhere in the pool. */
     struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(base + h.ring_off);
     for (uint32_t i = 0; i < ring_size; i++)
-        ring[i].buffer_addr = h.buf_off + (uint64_t)i * buf_size;
+        ring[i].buffer_addr = h.buf_off + (uint64_t)i * h.buf_stride;
     struct pnic_drv_regs *drv = (struct pnic_drv_regs *)(base + h.drv_regs_off);
     drv->rxcsum = PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL;
     /* No descriptor holds a buffer, no buffer is held. */
@@ -84,10 +101,12 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
         return PNIC_ELAYOUT;
     /* Recompute rather than trust the offsets: a header from another layout
      * must not send the engine writing outside the buffer. */
-    pnic_layout_size(h->ring_size, h->buf_size, h->capacity, &want);
+    pnic_layout_size(h->ring_size, h->buf_size, h->capacity, h->model, &want);
     if (want.total_size > len || want.total_size != h->total_size || want.irq_rec_off != h->irq_rec_off ||
         want.irq_line_off != h->irq_line_off || want.drv_regs_off != h->drv_regs_off ||
-        want.ring_off != h->ring_off || want.buf_off != h->buf_off || want.san_off != h->san_off)
+        want.ring_off != h->ring_off || want.buf_off != h->buf_off || want.san_off != h->san_off ||
+        want.avail_off != h->avail_off || want.used_off != h->used_off || want.buf_stride != h->buf_stride ||
+        h->model > PNIC_MODEL_VIRTIO_NET)
         return PNIC_ELAYOUT;
     seg->base = base;
     seg->hdr = h;
@@ -96,6 +115,9 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
     seg->drv = (struct pnic_drv_regs *)(base + h->drv_regs_off);
     seg->ctl = (struct pnic_ctl *)(base + h->ctl_off);
     seg->ring = (struct pnic_rx_desc *)(base + h->ring_off);
+    seg->vq_desc = (struct pnic_vq_desc *)(base + h->ring_off);
+    seg->vq_avail = h->avail_off ? (struct pnic_vq_avail *)(base + h->avail_off) : NULL;
+    seg->vq_used = h->used_off ? (struct pnic_vq_used *)(base + h->used_off) : NULL;
     seg->bufs = base + h->buf_off;
     seg->tx = (struct pnic_tx_record *)(base + h->tx_rec_off);
     seg->raises = (struct pnic_raise_record *)(base + h->raise_rec_off);

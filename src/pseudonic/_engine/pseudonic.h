@@ -12,6 +12,9 @@
  * and optionally
  *
  *     const char pnic_driver_name[] = "...";             the name results show
+ *     const uint32_t pnic_driver_model = PNIC_MODEL_VIRTIO_NET;
+ *                                                         the device it drives (absent: e1000); a
+ *                                                         driver is refused by the other model
  *     void pnic_driver_idle(struct pnic_nic *nic);       called in a loop between
  *                                                         interrupts on the signal line
  *
@@ -33,8 +36,10 @@
 #include "pnic_layout.h"
 
 /* 2: register access through the nic (pnic_icr_read, pnic_rdt_write), so
- * that ICR reads are counted and RDT writes can be sanitized; checksum marks. */
-#define PNIC_DRIVER_ABI 2u
+ * that ICR reads are counted and RDT writes can be sanitized; checksum marks.
+ * 3: virtio-net -- struct pnic_nic grew at its end (an ABI 2 e1000 driver
+ * still runs), pnic_driver_model. */
+#define PNIC_DRIVER_ABI 3u
 
 struct pnic_nic {
     uint32_t abi;         /* PNIC_DRIVER_ABI of the node that built this */
@@ -59,6 +64,18 @@ struct pnic_nic {
     void *priv;         /* the driver's own state */
     /* Set by the host when the ring sanitizer is on: RDT writes go through it. */
     void (*rdt_checked)(struct pnic_nic *nic, uint32_t rdt);
+    /* ABI 3 -- */
+    uint32_t model;      /* PNIC_MODEL_*: the device behind this nic */
+    uint32_t buf_stride; /* bytes from one receive buffer to the next (virtio-net: buf_size + the header's room) */
+    uint64_t offered;    /* virtio-net: the feature bits the device offers */
+    /* virtio-net's receive queue (VIRTIO 1.1 2.6); ring_size is its size.
+     * Buffer i is at base + buf_off + i * buf_stride, if the driver wants it there. */
+    struct pnic_vq_desc *desc;
+    struct pnic_vq_avail *avail;
+    struct pnic_vq_used *used;
+    uint64_t buf_off;
+    /* Set by the host when the sanitizer is on: avail.idx publications go through it. */
+    void (*avail_checked)(struct pnic_nic *nic, uint16_t idx);
 };
 
 /* ICR is read-to-clear (SDM 13.4.17): one atomic exchange, so that a cause
@@ -103,6 +120,69 @@ static inline void pnic_imc_write(struct pnic_drv_regs *drv, uint32_t causes)
 static inline void pnic_itr_write(struct pnic_drv_regs *drv, uint32_t units)
 {
     __atomic_store_n(&drv->itr, units & 0xffffu, __ATOMIC_RELEASE);
+}
+
+/* -- virtio-net (VIRTIO 1.1) ------------------------------------------------ */
+
+/* Feature negotiation (3.1.1): accept a subset of nic->offered, in open.
+ * Asking for a bit the device does not offer fails the open (the host
+ * refuses the driver, naming the bit). */
+static inline void pnic_vq_features_write(struct pnic_nic *nic, uint64_t features)
+{
+    __atomic_store_n(&nic->drv->features, features, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t pnic_vq_features(const struct pnic_nic *nic)
+{
+    return __atomic_load_n(&nic->drv->features, __ATOMIC_ACQUIRE);
+}
+
+/* The driver's index into the used ring is free-running too: the device's used.idx, read with acquire, so
+ * that the entries before it are seen. */
+static inline uint16_t pnic_vq_used_idx(const struct pnic_nic *nic)
+{
+    return __atomic_load_n(&nic->used->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Publish avail.idx (2.6.13.3): the ring entries before it, with release.
+ * Under --sanitize the new entries are checked (and their buffers poisoned) first. */
+static inline void pnic_vq_avail_publish(struct pnic_nic *nic, uint16_t idx)
+{
+    if (nic->avail_checked != 0)
+        nic->avail_checked(nic, idx);
+    else
+        __atomic_store_n(&nic->avail->idx, idx, __ATOMIC_RELEASE);
+}
+
+/* used_event (EVENT_IDX): interrupt me once used.idx has passed this. */
+static inline uint16_t *pnic_vq_used_event(struct pnic_nic *nic)
+{
+    return &nic->avail->ring[nic->ring_size];
+}
+
+/* avail_event (EVENT_IDX): the device wants a notification once avail.idx passes this. */
+static inline uint16_t pnic_vq_avail_event(const struct pnic_nic *nic)
+{
+    return __atomic_load_n((const uint16_t *)&nic->used->ring[nic->ring_size], __ATOMIC_ACQUIRE);
+}
+
+/* vring_need_event (2.6.7.2), for both directions. */
+static inline int pnic_vq_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* A store (used_event, avail.flags) before a load of the other side's index:
+ * a full barrier, as Linux's virtio_mb. */
+static inline void pnic_vq_mb(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The available buffer notification (2.6.10): a queue notify, counted. */
+static inline void pnic_vq_notify(struct pnic_nic *nic)
+{
+    __atomic_store_n(&nic->drv->notifies, nic->drv->notifies + 1, __ATOMIC_RELEASE);
 }
 
 /* The descriptor's DD bit, read with acquire: a driver that sees DD sees the frame. */

@@ -33,37 +33,28 @@ from typing import Any
 
 import numpy as np
 
-# Feature bits (§6, §5.1.3)
-VIRTIO_NET_F_MRG_RXBUF = 15
-VIRTIO_RING_F_EVENT_IDX = 29
-VIRTIO_F_VERSION_1 = 32
-#: what the model offers; a driver asking for anything else is refused at open
-OFFERED = (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_NET_F_MRG_RXBUF) | (1 << VIRTIO_RING_F_EVENT_IDX)
-
-# Descriptor flags (§2.6.5) and ring flags (§2.6.6, §2.6.8)
-VIRTQ_DESC_F_NEXT = 1
-VIRTQ_DESC_F_WRITE = 2
-VIRTQ_AVAIL_F_NO_INTERRUPT = 1
-VIRTQ_USED_F_NO_NOTIFY = 1
-#: queue sizes are a power of two up to 32768 (§2.6)
-MAX_QUEUE_SIZE = 32768
-
-DESC = np.dtype([("addr", "<u8"), ("len", "<u4"), ("flags", "<u2"), ("next", "<u2")])
-USED_ELEM = np.dtype([("id", "<u4"), ("len", "<u4")])
-NET_HDR = np.dtype(
-    [
-        ("flags", "u1"),
-        ("gso_type", "u1"),
-        ("hdr_len", "<u2"),
-        ("gso_size", "<u2"),
-        ("csum_start", "<u2"),
-        ("csum_offset", "<u2"),
-        ("num_buffers", "<u2"),
-    ]
+from ..layout import (
+    VIRTIO_MAX_QUEUE,
+    VIRTIO_NET_F_MRG_RXBUF,
+    VIRTIO_NET_HDR,
+    VIRTIO_NET_HDR_T,
+    VIRTIO_OFFERED,
+    VIRTIO_RING_F_EVENT_IDX,
+    VIRTQ_AVAIL_F_NO_INTERRUPT,
+    VIRTQ_DESC_F_NEXT,
+    VIRTQ_DESC_F_WRITE,
+    VIRTQ_USED_F_NO_NOTIFY,
+    VQ_DESC,
+    VQ_USED_ELEM,
 )
-NET_HDR_SIZE = NET_HDR.itemsize  # 12
 
-assert DESC.itemsize == 16 and USED_ELEM.itemsize == 8 and NET_HDR_SIZE == 12
+# The layout's (pnic_layout.h), under the names the specification uses.
+#: what the model offers; a driver asking for anything else is refused at open
+OFFERED = VIRTIO_OFFERED
+#: queue sizes are a power of two up to 32768 (§2.6)
+MAX_QUEUE_SIZE = VIRTIO_MAX_QUEUE
+DESC, USED_ELEM, NET_HDR = VQ_DESC, VQ_USED_ELEM, VIRTIO_NET_HDR_T
+NET_HDR_SIZE = VIRTIO_NET_HDR  # 12
 
 
 def need_event(event_idx: int, new_idx: int, old_idx: int) -> bool:
