@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .layout import BUFFER_SIZES, ITR_UNIT_NS
+from .layout import BUFFER_SIZES, ITR_UNIT_NS, MODELS, VIRTIO_MAX_QUEUE
 from .node import available_cores
 from .units import parse_interval, parse_size
 
 # e1000 RDLEN is a multiple of 128 bytes (8 descriptors); Linux caps a ring at 4096 (E1000_MAX_RXD).
 RING_SIZES = tuple(1 << k for k in range(3, 13))
+#: The device models (pnic_layout.h, PNIC_MODEL_*): the 8254x, and virtio-net's split virtqueue.
+DEVICES = tuple(MODELS)
+DEFAULT_DEVICE = "e1000"
+#: A virtqueue's size is a power of two up to 32768 (VIRTIO 1.1 2.6).
+QUEUE_SIZES = tuple(1 << k for k in range(VIRTIO_MAX_QUEUE.bit_length()))
 IRQ_LINES = ("spin", "eventfd", "signal")
 #: ITR is a 16-bit count of ITR_UNIT_NS units (8254x SDM 13.4.18).
 MAX_ITR_NS = 0xFFFF * ITR_UNIT_NS
@@ -72,8 +77,15 @@ class RunConfig:
     #: eventfd and signal lines: how long the driver node spins on the doorbell before it sleeps
     busy_poll_ns: int = 0
     rt: str = "off"
+    #: the device model: "e1000" or "virtio-net"
+    device: str = DEFAULT_DEVICE
     #: What was made of the ITR asked for when it was not a whole number of steps, for the user to see.
     itr_note: str | None = None
+
+    @property
+    def model(self) -> int:
+        """The device as the segment's header names it (PNIC_MODEL_*)."""
+        return MODELS[self.device]
 
     @property
     def itr_units(self) -> int:
@@ -138,14 +150,25 @@ def make_config(
     late: str = DEFAULT_LATE,
     busy_poll: str | int = 0,
     rt: str | bool = "off",
+    device: str = DEFAULT_DEVICE,
 ) -> RunConfig:
     """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
-    ring_size = _int(ring_size, "ring size")
-    if ring_size not in RING_SIZES:
+    if device not in DEVICES:
+        raise ConfigError(f"device {device!r} is unknown: give one of {', '.join(DEVICES)}")
+    virtio = device == "virtio-net"
+    ring_size = _int(ring_size, "queue size" if virtio else "ring size")
+    if virtio and ring_size not in QUEUE_SIZES:
+        raise ConfigError(
+            f"queue size {ring_size} is not allowed: virtio-net's is a power of two "
+            f"{QUEUE_SIZES[0]}..{QUEUE_SIZES[-1]} (VIRTIO 1.1 2.6)"
+        )
+    if not virtio and ring_size not in RING_SIZES:
         raise ConfigError(
             f"ring size {ring_size} is not allowed: give a power of two {RING_SIZES[0]}..{RING_SIZES[-1]}"
         )
     buf = parse_size(buffer_size, "buffer size", signed=True)
+    if virtio and buf not in BUFFER_SIZES:
+        raise ConfigError(f"buffer size {buf} is not allowed: give one of {', '.join(map(str, BUFFER_SIZES))}")
     if buf not in BUFFER_SIZES:
         raise ConfigError(
             f"buffer size {buf} is not an e1000 receive buffer size: give one of {', '.join(map(str, BUFFER_SIZES))}"
@@ -171,6 +194,14 @@ def make_config(
         raise ConfigError(f"NAPI budget {napi_budget} is out of range: give 0 (off) .. {MAX_NAPI_BUDGET}")
     if irq_mode not in IRQ_MODES:
         raise ConfigError(f"interrupt mode {irq_mode!r} is unknown: give one of {', '.join(IRQ_MODES)}")
+    if virtio and irq_mode != "edge":
+        raise ConfigError(
+            "interrupt mode level applies to e1000 only: virtio-net interrupts with MSI-X messages (edge)"
+        )
+    if virtio and itr_ns:
+        raise ConfigError(
+            "ITR is e1000's interrupt throttle: virtio-net has none (its driver suppresses interrupts itself)"
+        )
     if not isinstance(sanitize, bool):
         raise ConfigError(f"sanitize must be True or False, not {sanitize!r}")
     if upper not in UPPER_LAYERS:
@@ -200,5 +231,6 @@ def make_config(
         late,
         busy_poll_ns,
         rt,
+        device,
         itr_note=itr_note,
     )

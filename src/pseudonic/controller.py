@@ -111,6 +111,7 @@ def run(
     busy_poll: str | int = 0,
     rt: str | bool = "off",
     calibrate: str | int | None = None,
+    device: str = config.DEFAULT_DEVICE,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -148,7 +149,7 @@ def run(
         interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
         max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
-        irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt,
+        irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
     )  # fmt: skip
     calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
@@ -365,6 +366,7 @@ class Session:
         late: str = config.DEFAULT_LATE,
         busy_poll: str | int = 0,
         rt: str | bool = "off",
+        device: str = config.DEFAULT_DEVICE,
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if not self.lines.is_open:
@@ -373,7 +375,7 @@ class Session:
             interval, count, size, plan=plan, frames=frames, slots=slots, faults=faults, fault_seed=fault_seed,
             max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
             driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
-            irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt,
+            irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
         )  # fmt: skip
         return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
 
@@ -465,13 +467,13 @@ class Controller:
 
     def run(self) -> RunResult:
         cfg = self.cfg
-        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots)))
+        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         try:
             self.line = self.session.lines.line(cfg.irq, cfg.busy_poll_ns)
             assert seg.map is not None
-            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots))
+            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model)
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
             view.header["sanitize"][0] = int(cfg.sanitize)
@@ -520,6 +522,9 @@ class Controller:
         conn.send(("run", NodeRun(seg.name, cfg.upper, self.frames, self.slots, self.line, cfg.napi_budget,
                                   self.keep_frames, self.rt)))  # fmt: skip
         msg = self.next_message(conn, drv, OPEN_TIMEOUT_S)
+        if msg is not None and msg[0] == "load-error":
+            # The driver is not for this device, or asked for what the device does not offer: usage, not a verdict.
+            raise DriverLoadError(str(msg[1]))
         if msg is None or msg[0] != "ready":
             return self._driver_failure(msg, drv, view, "open"), None
 

@@ -80,6 +80,8 @@ SAN_KINDS: dict[int, str] = {
 
 #: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
 MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
+MODEL_E1000: int = _engine.MODEL_E1000
+MODEL_VIRTIO_NET: int = _engine.MODEL_VIRTIO_NET
 # virtio-net (VIRTIO 1.1): feature bits, descriptor and ring flags, the header before each frame
 VIRTIO_NET_F_MRG_RXBUF: int = _engine.VIRTIO_NET_F_MRG_RXBUF
 VIRTIO_RING_F_EVENT_IDX: int = _engine.VIRTIO_RING_F_EVENT_IDX

@@ -117,3 +117,70 @@ class Driver(Protocol):
     def interrupt(self, nic: Nic) -> None: ...
 
     def close(self, nic: Nic) -> None: ...
+
+
+class VirtioNic:
+    """virtio-net's receive queue as the driver under test sees it (VIRTIO 1.1 2.6, 5.1.6).
+
+    The split virtqueue's three parts are numpy views: ``desc`` (``layout.VQ_DESC`` records), the
+    available ring the driver writes (``avail_flags``, ``avail_idx``, ``avail_ring``, ``used_event``,
+    each a small array: write ``[0]`` or slices), the used ring the device writes (``used_flags``,
+    ``used_idx``, ``used_ring`` of ``{id, len}``, ``avail_event``). Buffer ``i`` lies at
+    ``buf_off + i * buf_stride`` in the segment (``pool[i * buf_stride:]``), ``buf_size`` bytes for
+    the frame plus room for the 12-byte ``virtio_net_hdr`` before it. Ordering as for :class:`Nic`:
+    entries are written through numpy, and :meth:`publish_avail` is the release store.
+    """
+
+    model = "virtio-net"
+
+    def __init__(self, view: SegmentView, upper: UpperLayer, napi_budget: int = 0) -> None:
+        self.view = view
+        self.upper = upper
+        self.napi_budget = napi_budget
+        #: the queue's size (a power of two); indices run free over 16 bits
+        self.ring_size = view.ring_size
+        self.buf_size = view.buf_size
+        self.buf_stride = view.buf_stride
+        self.buf_off = view.buf_off
+        self.pool: np.ndarray[Any, Any] = view.pool
+        self.desc: np.ndarray[Any, Any] = view.desc
+        self.avail_flags, self.avail_idx = view.avail_flags, view.avail_idx
+        self.avail_ring, self.used_event = view.avail_ring, view.used_event
+        self.used_flags, self.used_idx = view.used_flags, view.used_idx
+        self.used_ring, self.avail_event = view.used_ring, view.avail_event
+        #: the feature bits the device offers (``layout.VIRTIO_OFFERED``)
+        self.offered = int(view.header["offered"][0])
+        self._seg = view.buffer
+
+    @property
+    def features(self) -> int:
+        return int(self.view.drv["features"][0])
+
+    def accept_features(self, features: int) -> None:
+        """Feature negotiation (3.1.1), in ``open``: accept a subset of :attr:`offered`. A bit the device does
+        not offer fails the open; VIRTIO_F_VERSION_1 is required."""
+        self.view.drv["features"][0] = features
+
+    def publish_avail(self, idx: int) -> None:
+        """Publish ``avail.idx`` (2.6.13.3), a release store; under ``--sanitize`` the new entries are checked and
+        their buffers poisoned first."""
+        _engine.publish_avail(self._seg, idx & 0xFFFF)
+
+    @staticmethod
+    def mb() -> None:
+        """A full memory barrier (Linux's virtio_mb): a store before a load of the device's index."""
+        _engine.mb()
+
+    def notify(self) -> None:
+        """The available buffer notification (2.6.10), counted; the device polls while it has buffers."""
+        self.view.drv["notifies"][0] += 1
+
+    @property
+    def mpc(self) -> int:
+        """Frames the device dropped for want of an available chain."""
+        return int(self.view.dev["mpc"][0])
+
+    def buffer(self, index: int) -> memoryview:
+        """Buffer ``index`` of the pool (header room included): what descriptor ``index`` points at after setup."""
+        start = index * self.buf_stride
+        return memoryview(self.pool[start : start + self.buf_stride].data)

@@ -647,6 +647,12 @@ static PyObject *py_spin_gaps(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+static PyObject *py_mb(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
+{
+    pnic_vq_mb();
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_now_ns(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
     return PyLong_FromUnsignedLongLong(pnic_now_ns());
@@ -680,6 +686,7 @@ static PyMethodDef methods[] = {
     {"publish_avail", py_publish_avail, METH_VARARGS, "publish_avail(seg, idx): virtio-net's avail.idx"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
+    {"mb", py_mb, METH_NOARGS, "a full memory barrier (virtio_mb)"},
     {"spin_gaps", py_spin_gaps, METH_VARARGS,
      "spin_gaps(start_ns, duration_ns, threshold_ns, hist, starts, lengths) -> (loops, recorded, overflowed, worst_ns)"},
     {NULL, NULL, 0, NULL},

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import _engine
+from ..layout import MODEL_VIRTIO_NET
 from ..loading import CDriver
+from ..models.virtio_net import features_refusal
 from ..node import disturbance, record_disturbance
 from ..upper import NullLayer, VerifyLayer, make_upper
 from .host_plan import DriverFailed, HostPlan, Reporter
@@ -47,6 +49,11 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
     if rc != 0:
         conn.send(("error", {"kind": "driver open failed", "stage": "open", "handler_run": None,
                              "message": f"pnic_driver_open returned {rc}"}))  # fmt: skip
+        raise DriverFailed
+    if view.model == MODEL_VIRTIO_NET and (
+        why := features_refusal(int(view.drv["features"][0]), int(view.header["offered"][0]))
+    ):
+        conn.send(("load-error", why))
         raise DriverFailed
     _engine.prefault(seg)
     conn.send(("ready", None))

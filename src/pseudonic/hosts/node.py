@@ -17,8 +17,9 @@ import os
 from multiprocessing.connection import Connection
 
 from ..errors import DriverLoadError, RealtimeError
-from ..layout import SegmentView
-from ..loading import CDriver, check_driver_class, driver_name, load_driver, spec_of
+from ..layout import MODELS, SegmentView
+from ..loading import CDriver, check_driver_class, driver_model, driver_name, load_driver, spec_of
+from ..loading.spec import REFERENCE_DRIVERS
 from ..node import become_node, end_descendants
 from ..realtime import become_rt
 from ..segment import Segment
@@ -38,11 +39,16 @@ def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) 
     become_node(core, parent_pid)
     try:
         name = spec_of(spec)
-        driver = load_driver(spec) if isinstance(spec, str) else check_driver_class(spec, name)
+        if spec in ("c", *REFERENCE_DRIVERS):
+            # The reference drivers: one per device model, the run's device picks.
+            drivers = {model: load_driver(name, model) for model in MODELS}
+        else:
+            one = load_driver(name) if isinstance(spec, str) else check_driver_class(spec, name)
+            drivers = {driver_model(one): one}
     except DriverLoadError as exc:
         conn.send(("load-error", str(exc)))
         return
-    conn.send(("loaded", driver_name(driver, name)))
+    conn.send(("loaded", driver_name(next(iter(drivers.values())), name)))
     while True:
         try:
             msg = conn.recv()
@@ -51,12 +57,12 @@ def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) 
         if msg[0] != "run":
             return
         try:
-            _serve(conn, driver, msg[1])
+            _serve(conn, drivers, name, msg[1])
         finally:
             end_descendants()  # whatever the driver forked ends with its run
 
 
-def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
+def _serve(conn: Connection, drivers: dict[str, CDriver | type], name: str, run: NodeRun) -> None:
     """Host one run on its segment, then unmap it: a node serves many runs and must not keep their memory."""
     segment = Segment.attach(run.segment)
     policy = os.sched_getscheduler(0), os.sched_getparam(0)
@@ -65,6 +71,14 @@ def _serve(conn: Connection, driver: CDriver | type, run: NodeRun) -> None:
         if run.rt:
             with contextlib.suppress(RealtimeError):  # the result says so (drv.rt)
                 become_rt()
+        device = next(m for m, number in MODELS.items() if number == SegmentView(segment.map).model)
+        driver = drivers.get(device)
+        if driver is None:
+            # Refused at open, as a PCI driver whose id table lacks the device is never probed.
+            (built,) = drivers
+            conn.send(("load-error", f"driver {name!r} is built for {built}, but the device is {device}: "
+                                     f"run it with --device {built}"))  # fmt: skip
+            return
         _host_run(conn, driver, run, segment.map)
     finally:
         # A session's next run may not ask for --rt (memory stays locked: MCL_FUTURE is for the node's life).

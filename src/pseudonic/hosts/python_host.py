@@ -22,8 +22,9 @@ from types import FrameType
 from typing import Any
 
 from .. import _engine
-from ..layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL
-from ..nic import Nic
+from ..layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, MODEL_VIRTIO_NET
+from ..models.virtio_net import features_refusal
+from ..nic import Nic, VirtioNic
 from ..node import disturbance, record_disturbance
 from ..upper import VerifyLayer, make_upper, warm_heap
 from .host_plan import DriverFailed, HostPlan, Reporter
@@ -47,13 +48,17 @@ def describe_failure(exc: BaseException, stage: str, handler_runs: int, doorbell
 def host_python(plan: HostPlan, factory: type) -> Reporter:
     """Run the driver; return what verifies and reports its deliveries (pseudonic's part, kept apart)."""
     conn, seg, view, frames, slots, line = plan.conn, plan.seg, plan.view, plan.frames, plan.slots, plan.line
-    nic = Nic(view, make_upper(plan.upper, keep_times=plan.keep_frames), plan.napi_budget)
+    nic_class = VirtioNic if view.model == MODEL_VIRTIO_NET else Nic
+    nic = nic_class(view, make_upper(plan.upper, keep_times=plan.keep_frames), plan.napi_budget)
     if isinstance(nic.upper, VerifyLayer):
         warm_heap(len(slots), max(frames.sizes))
     stage, runs, seen = "open", 0, 0
     try:
         driver = factory()
         driver.open(nic)
+        if isinstance(nic, VirtioNic) and (why := features_refusal(nic.features, nic.offered)):
+            conn.send(("load-error", why))
+            raise DriverFailed
         _engine.prefault(seg)
         conn.send(("ready", None))
         before = disturbance()
@@ -115,6 +120,8 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
         record_disturbance(view.drv, before)
         stage = "close"
         driver.close(nic)
+    except DriverFailed:
+        raise
     except BaseException as exc:
         view.drv["handled"][0] = runs
         conn.send(("error", describe_failure(exc, stage, runs, seen)))

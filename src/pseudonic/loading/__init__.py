@@ -10,13 +10,23 @@
 from __future__ import annotations
 
 from .library import CDriver, check_library, include_dir, reference_library
-from .spec import check_driver_class, check_spec, driver_name, ended_while_loading, load_driver, probe, spec_of
+from .spec import (
+    check_driver_class,
+    check_spec,
+    driver_model,
+    driver_name,
+    ended_while_loading,
+    load_driver,
+    probe,
+    spec_of,
+)
 
 __all__ = [
     "CDriver",
     "check_driver_class",
     "check_library",
     "check_spec",
+    "driver_model",
     "driver_name",
     "ended_while_loading",
     "include_dir",

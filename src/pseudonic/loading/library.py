@@ -49,11 +49,19 @@ def include_dir() -> Path:
     return Path(__file__).parent.parent / "_engine"
 
 
-def reference_library() -> Path:
-    """The reference C driver the package build made (``--driver c``)."""
+#: the reference C driver of each device model, as the package build names it
+REFERENCE_LIBRARIES = {"e1000": "_e1000_c", "virtio-net": "_virtio_net_c"}
+#: pnic_driver_model's values (pnic_layout.h, PNIC_MODEL_*) by the models' names
+MODEL_NAMES = {_engine.MODEL_E1000: "e1000", _engine.MODEL_VIRTIO_NET: "virtio-net"}
+#: ABI 3 grew struct pnic_nic at its end only: a driver built for ABI 2 (e1000) runs unchanged
+COMPATIBLE_ABIS = (2, _engine.DRIVER_ABI)
+
+
+def reference_library(device: str = "e1000") -> Path:
+    """The reference C driver of ``device`` the package build made (``--driver c``)."""
     here = Path(__file__).parent.parent / "drivers"
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_e1000_c{suffix}"
+        path = here / f"{REFERENCE_LIBRARIES[device]}{suffix}"
         if path.is_file():
             return path
     raise DriverLoadError(f"the reference C driver is not built in {here}: reinstall pseudonic (pip install .)")
@@ -143,6 +151,8 @@ class CDriver:
     interrupt: int
     close: int
     idle: int  # 0 when the driver has no idle entry point
+    #: the device model it drives (pnic_driver_model; e1000 when the library does not say)
+    model: str = "e1000"
 
     @classmethod
     def load(cls, spec: str, default_name: str | None = None) -> CDriver:
@@ -165,7 +175,7 @@ class CDriver:
                 f"driver library {spec!r} lacks pnic_driver_abi: define "
                 "const uint32_t pnic_driver_abi = PNIC_DRIVER_ABI; (see pseudonic.h)"
             ) from None
-        if abi != _engine.DRIVER_ABI:
+        if abi not in COMPATIBLE_ABIS:
             raise DriverLoadError(
                 f"driver library {spec!r} was built against driver ABI {abi}; this pseudonic has ABI "
                 f"{_engine.DRIVER_ABI}: rebuild it with this pseudonic's headers"
@@ -182,6 +192,23 @@ class CDriver:
 
         (idle_name,) = OPTIONAL_ENTRY_POINTS
         idle = address(idle_name) if hasattr(lib, idle_name) else 0
+        try:
+            number = ctypes.c_uint32.in_dll(lib, "pnic_driver_model").value
+        except ValueError:
+            number = _engine.MODEL_E1000
+        if number not in MODEL_NAMES:
+            raise DriverLoadError(
+                f"driver library {spec!r} says pnic_driver_model = {number}, which is no device model: give "
+                "PNIC_MODEL_E1000 or PNIC_MODEL_VIRTIO_NET (see pnic_layout.h)"
+            )
+        model = MODEL_NAMES[number]
+        if model != "e1000" and abi != _engine.DRIVER_ABI:
+            raise DriverLoadError(
+                f"driver library {spec!r} drives {model} but was built against driver ABI {abi}; {model} needs "
+                f"ABI {_engine.DRIVER_ABI}: rebuild it with this pseudonic's headers"
+            )
         # The library stays loaded for the life of the process (ctypes never unloads it), so
         # the addresses stay valid in the driver node, which is forked from this process.
-        return cls(path, label, address(ENTRY_POINTS[0]), address(ENTRY_POINTS[1]), address(ENTRY_POINTS[2]), idle)
+        return cls(
+            path, label, address(ENTRY_POINTS[0]), address(ENTRY_POINTS[1]), address(ENTRY_POINTS[2]), idle, model
+        )

@@ -31,7 +31,10 @@ from ..errors import DriverLoadError
 from .library import CDriver, check_library, looks_like_library, reference_library
 
 DRIVER_METHODS = ("open", "interrupt", "close")
-REFERENCE_DRIVERS = {"python": "pseudonic.drivers.e1000:E1000"}
+#: the reference drivers, per device model: ``python`` and ``c`` name the one of the run's device
+REFERENCE_DRIVERS = {
+    "python": {"e1000": "pseudonic.drivers.e1000:E1000", "virtio-net": "pseudonic.drivers.virtio_net:VirtioNet"},
+}
 #: How long loading a driver may take (an import, a library's constructors) unless the caller says otherwise.
 LOAD_TIMEOUT_S = 10.0
 
@@ -64,15 +67,21 @@ def check_spec(spec: str) -> None:
             raise DriverLoadError(f"driver file {target!r} does not exist")
 
 
-def load_driver(spec: str) -> type | CDriver:
-    """Import or open the driver ``spec`` names. Runs driver code: call it in a node or a probe, never in the
-    controller."""
+def driver_model(driver: type | CDriver) -> str:
+    """The device model a driver is built for: a C library's pnic_driver_model, a class's ``model``
+    attribute (``"e1000"`` or ``"virtio-net"``); e1000 when it does not say."""
+    return str(getattr(driver, "model", None) or "e1000")
+
+
+def load_driver(spec: str, device: str = "e1000") -> type | CDriver:
+    """Import or open the driver ``spec`` names (``python`` and ``c``: the reference driver of ``device``).
+    Runs driver code: call it in a node or a probe, never in the controller."""
     if spec == "c":
-        return CDriver.load(str(reference_library()), "c")
+        return CDriver.load(str(reference_library(device)), "c")
     check_spec(spec)
     if looks_like_library(spec):
         return CDriver.load(spec)
-    spec = REFERENCE_DRIVERS.get(spec, spec)
+    spec = REFERENCE_DRIVERS[spec][device] if spec in REFERENCE_DRIVERS else spec
     target, sep, attr = spec.rpartition(":")
     if not sep:
         target, attr = spec, ""

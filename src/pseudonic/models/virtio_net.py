@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..layout import (
+    VIRTIO_F_VERSION_1,
     VIRTIO_MAX_QUEUE,
     VIRTIO_NET_F_MRG_RXBUF,
     VIRTIO_NET_HDR,
@@ -61,6 +62,32 @@ def need_event(event_idx: int, new_idx: int, old_idx: int) -> bool:
     """Whether moving an index from ``old_idx`` to ``new_idx`` passed ``event_idx`` (vring_need_event, §2.6.7.2):
     the other side asked to hear when the index went past ``event_idx``. All three wrap at 2**16."""
     return (new_idx - event_idx - 1) & 0xFFFF < (new_idx - old_idx) & 0xFFFF
+
+
+#: the feature bits by name, for messages
+FEATURE_NAMES = {
+    VIRTIO_NET_F_MRG_RXBUF: "VIRTIO_NET_F_MRG_RXBUF",
+    VIRTIO_RING_F_EVENT_IDX: "VIRTIO_RING_F_EVENT_IDX",
+    VIRTIO_F_VERSION_1: "VIRTIO_F_VERSION_1",
+}
+
+
+def _named(bits: int) -> str:
+    return ", ".join(FEATURE_NAMES.get(b, f"bit {b}") for b in range(64) if bits >> b & 1)
+
+
+def features_refusal(accepted: int, offered: int) -> str | None:
+    """Why a driver's feature negotiation (VIRTIO 1.1 3.1.1) fails, or None if it may go on: a bit the
+    device did not offer, or no VIRTIO_F_VERSION_1 (the model is virtio 1.x only, 6.1)."""
+    extra = accepted & ~offered
+    if extra:
+        return f"the driver accepted {_named(extra)}, which the device does not offer: it offers {_named(offered)}"
+    if not accepted >> VIRTIO_F_VERSION_1 & 1:
+        return (
+            "the driver did not accept VIRTIO_F_VERSION_1: pseudonic models virtio 1.x only (the 12-byte "
+            "virtio_net_hdr, little-endian rings); accept it in open"
+        )
+    return None
 
 
 def check_queue_size(size: int) -> int:
