@@ -173,6 +173,10 @@ class Counts:
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
     #: per sanitizer finding: count and the first one (packet, descriptor, time_ns, rdt)
     ring_violations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the device model ("e1000", "virtio-net"): the findings name its registers
+    device: str = "e1000"
+    #: virtio-net: the queue when the run ended (result.queue_state); empty for e1000
+    queue: dict[str, int] = field(default_factory=dict)
 
 
 def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str | None = None) -> Verdict:
