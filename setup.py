@@ -40,6 +40,13 @@ setup(
             depends=[ENGINE + "pnic_layout.h", ENGINE + "pseudonic.h"],
             extra_compile_args=CFLAGS,
         ),
+        Extension(
+            "pseudonic.drivers._virtio_net_c",
+            sources=["src/pseudonic/drivers/virtio_net.c"],
+            include_dirs=[ENGINE],
+            depends=[ENGINE + "pnic_layout.h", ENGINE + "pseudonic.h"],
+            extra_compile_args=CFLAGS,
+        ),
         Extension("pseudonic.bench._udp_blast", sources=["src/pseudonic/bench/udp_blast.c"], extra_compile_args=CFLAGS),
     ]
 )
