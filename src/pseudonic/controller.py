@@ -232,7 +232,7 @@ def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConf
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"fault seed {seed!r} must be a whole number, 0 or more")
     # A plan that carries faults already (a replayed one) keeps them; new specs add to them.
-    return faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size)
+    return faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size, cfg.device)
 
 
 def plan_of(

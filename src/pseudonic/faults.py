@@ -75,19 +75,24 @@ class Kind:
     error: int = 0
     #: the kind takes an argument (split:N, early-irq:D, burst:N)
     arg: str = ""
+    #: why the kind does not apply to virtio-net ("": it does)
+    not_virtio: str = ""
 
 
 _FRAME_ERRORS = {"rxe": RXD_ERR_RXE, "ce": RXD_ERR_CE, "se": RXD_ERR_SE, "seq": RXD_ERR_SEQ, "cxe": RXD_ERR_CXE}
+_NO_ERROR_BITS = "virtio-net has no receive error bits: its device drops a damaged frame itself (VIRTIO 1.1 5.1.6)"
+_NO_CSUM = ("virtio-net reports a checksum only as VIRTIO_NET_HDR_F_DATA_VALID under VIRTIO_NET_F_GUEST_CSUM, "
+            "which the model does not offer")  # fmt: skip
 KINDS: dict[str, Kind] = {
     **{
         name: Kind(name, i, f"the descriptor's error bit {name.upper()}", "drop the frame and count it in rx_errors",
-                   error=bit)
+                   error=bit, not_virtio=_NO_ERROR_BITS)
         for i, (name, bit) in enumerate(_FRAME_ERRORS.items())
     },
     "ipe": Kind("ipe", 5, "IPCS set with IPE: the offload found a bad IPv4 header checksum",
-                "deliver it, not marked checksum-checked", error=RXD_ERR_IPE),
+                "deliver it, not marked checksum-checked", error=RXD_ERR_IPE, not_virtio=_NO_CSUM),
     "tcpe": Kind("tcpe", 6, "TCPCS set with TCPE: the offload found a bad TCP/UDP checksum",
-                 "deliver it, not marked checksum-checked", error=RXD_ERR_TCPE),
+                 "deliver it, not marked checksum-checked", error=RXD_ERR_TCPE, not_virtio=_NO_CSUM),
     "split": Kind("split", 7, "the frame over N descriptors, EOP on the last only",
                   "reassemble it, or drop it whole; never deliver a part", arg="N"),
     "spurious": Kind("spurious", 8, "a raise with no new descriptor, answered before the device writes on",
@@ -194,10 +199,17 @@ def _usage(kind: Kind) -> str:
     return f"{kind.name}:{kind.arg}" if kind.arg else kind.name
 
 
-def apply(plan: Plan, specs: Sequence[str | FaultSpec], seed: int, ring_size: int, buffer_size: int) -> Plan:
+def apply(
+    plan: Plan, specs: Sequence[str | FaultSpec], seed: int, ring_size: int, buffer_size: int, device: str = "e1000"
+) -> Plan:
     """The plan with its faults, and with every frame longer than the buffer split over as many
-    descriptors as it takes; bounds against the ring are checked here (:class:`ConfigError`)."""
+    descriptors as it takes; bounds against the ring, and what applies to ``device``, are checked here
+    (:class:`ConfigError`). On virtio-net, ``split:N`` writes the frame over N buffers (MRG_RXBUF's
+    num_buffers), and the other kinds but the error bits mean what they mean on e1000."""
     parsed = [s if isinstance(s, FaultSpec) else parse(s) for s in specs]
+    for spec in parsed:
+        if device == "virtio-net" and spec.kind.not_virtio:
+            raise ConfigError(f"fault {spec.kind.name} applies to e1000 only: {spec.kind.not_virtio}")
     slots = plan.slots.copy()
     lengths = np.asarray(plan.frames.table["length"], dtype=np.int64)[slots["frame"]]
     if (lengths > MAX_FRAME).any():
