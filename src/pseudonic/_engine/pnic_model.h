@@ -38,10 +38,10 @@ struct pnic_rx_frame {
 /* Lines to take into the device's cache while it waits for a deadline: what
  * the next receive and raise will touch, last touched by the driver's core.
  * The loop decides when (pnic_send.c); the model says which. */
-#define PNIC_WARM_MAX 2
+#define PNIC_WARM_MAX 3
 struct pnic_warm {
     const uint8_t *write[PNIC_WARM_MAX]; /* taken for writing, and again just before the deadline */
-    const uint8_t *read[PNIC_WARM_MAX];  /* read by the raise */
+    const uint8_t *read[PNIC_WARM_MAX];  /* read by the receive or the raise, and again just before the deadline */
     uint32_t nwrite, nread;
     const uint8_t *stream, *stream_end; /* the buffer the frame will be written to (empty: none) */
 };

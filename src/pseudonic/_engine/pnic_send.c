@@ -206,11 +206,14 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
             } else {
                 /* The driver takes these lines back after our first prefetch (e1000:
                  * it clears the previous descriptor, which shares this one's line,
-                 * and reads ICR).  Take them again in the last stretch before the
-                 * deadline. */
-                if (due - now <= PNIC_RETAKE_NS)
+                 * and reads ICR; virtio-net: it re-arms used_event).  Take them again
+                 * in the last stretch before the deadline. */
+                if (due - now <= PNIC_RETAKE_NS) {
                     for (uint32_t k = 0; k < warm.nwrite; k++)
                         prefetch_for_write(warm.write[k]);
+                    for (uint32_t k = 0; k < warm.nread; k++)
+                        __builtin_prefetch(warm.read[k], 0, 3);
+                }
                 cpu_relax();
             }
             uint64_t later = pnic_now_ns();

@@ -229,13 +229,15 @@ static void virtio_prepare(struct pnic_model *m, uint32_t length, struct pnic_wa
     w->stream = w->stream_end = NULL;
     w->write[w->nwrite++] = (const uint8_t *)&seg->vq_used->ring[v->used & mask];
     w->write[w->nwrite++] = (const uint8_t *)seg->vq_used;
-    w->read[w->nread++] = (const uint8_t *)&seg->vq_avail->ring[v->last_avail & mask];
+    /* used_event, which the driver writes as it re-arms: read by the raise. */
+    w->read[w->nread++] = (const uint8_t *)used_event(seg);
     if (__atomic_load_n(&seg->vq_avail->idx, __ATOMIC_ACQUIRE) == v->last_avail)
         return;
     uint16_t head = seg->vq_avail->ring[v->last_avail & mask];
     if (head > mask)
         return;
     const struct pnic_vq_desc *d = &seg->vq_desc[head];
+    w->read[w->nread++] = (const uint8_t *)&seg->vq_avail->ring[v->last_avail & mask];
     w->read[w->nread++] = (const uint8_t *)d;
     uint64_t want = (uint64_t)length + PNIC_VIRTIO_NET_HDR, len = d->len < want ? d->len : want;
     if (d->addr >= seg->hdr->buf_off && d->addr <= v->pool_end && len <= v->pool_end - d->addr) {
@@ -248,6 +250,15 @@ static void virtio_prepare(struct pnic_model *m, uint32_t length, struct pnic_wa
 static void virtio_fault_cause(struct pnic_model *m)
 {
     virtio_of(m)->fault = 1;
+}
+
+/* Does the driver want an interrupt for the uses from old to used (2.6.7)? */
+static inline int wants_interrupt(const struct pnic_segment *seg, uint16_t used, uint16_t old)
+{
+    const uint64_t features = __atomic_load_n(&seg->drv->features, __ATOMIC_RELAXED);
+    if ((features >> PNIC_VIRTIO_RING_F_EVENT_IDX) & 1)
+        return need_event(__atomic_load_n(used_event(seg), __ATOMIC_ACQUIRE), used, old);
+    return !(__atomic_load_n(&seg->vq_avail->flags, __ATOMIC_ACQUIRE) & PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
 /* The interrupt policy (2.6.7): after using buffers the device interrupts
@@ -265,24 +276,30 @@ static uint32_t virtio_decide(struct pnic_model *m, uint64_t *now, uint32_t *ann
         v->fault = 0;
         fire = 1;
     } else {
-        if (used == old)
+        if (used == old) {
+            *now = pnic_now_ns();
             return PNIC_RAISE_NONE;
-        /* used.idx stored before used_event is read (virtio_mb in Linux's
-         * virtqueue_kick_prepare, its mirror image): else a driver that
-         * moved used_event and then checked used.idx could miss both ways. */
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        const uint64_t features = __atomic_load_n(&seg->drv->features, __ATOMIC_RELAXED);
-        if ((features >> PNIC_VIRTIO_RING_F_EVENT_IDX) & 1)
-            fire = need_event(__atomic_load_n(used_event(seg), __ATOMIC_ACQUIRE), used, old);
-        else
-            fire = !(__atomic_load_n(&seg->vq_avail->flags, __ATOMIC_ACQUIRE) & PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT);
+        }
+        /* used.idx must be stored before used_event is read (vhost's smp_mb
+         * in vhost_notify; the driver's virtio_mb is its mirror image): else
+         * a driver that moved used_event and then checked used.idx could miss
+         * both ways.  A fence waits for every store before it -- the whole
+         * frame -- so take it only when it can change the answer: an
+         * interrupt is never wrong to send (at worst the driver finds
+         * nothing new), so a read that says "send" stands.  Only a "don't"
+         * is read again after the fence. */
+        fire = wants_interrupt(seg, used, old);
+        if (!fire) {
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            fire = wants_interrupt(seg, used, old);
+        }
     }
     v->signalled = used;
+    *now = pnic_now_ns(); /* the raise, or the decision not to: the send's end either way */
     if (!fire) {
         __atomic_store_n(&seg->dev->quiet, seg->dev->quiet + (uint16_t)(used - old), __ATOMIC_RELAXED);
         return PNIC_RAISE_NONE;
     }
-    *now = pnic_now_ns();
     *announce = PNIC_VIRTIO_ISR_QUEUE;
     return PNIC_RAISE_NOW;
 }
