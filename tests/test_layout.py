@@ -77,3 +77,26 @@ def test_e1000_facts_come_from_the_engine() -> None:
     assert layout.DEV_REGS.itemsize == layout.IRQ_LINE.itemsize == layout.CTL.itemsize == _engine.LINE_PAIR
     assert layout.DRV_REGS.itemsize == 2 * _engine.LINE_PAIR
     assert C_STRUCTS["drv_regs"]["ims"] == _engine.LINE_PAIR
+
+
+def test_virtio_nets_rings_lie_on_pages_of_their_own_and_its_buffers_have_room_for_the_header() -> None:
+    # What the driver writes (avail) and what the device writes (used) apart; each buffer a line-aligned slot.
+    for size in (1, 256, 32768):
+        r = _engine.layout(size, 2048, 10, _engine.MODEL_VIRTIO_NET)
+        assert r["ring"] < r["avail"] < r["used"] < r["buffers"]
+        assert all(r[k] % 4096 == 0 for k in ("avail", "used", "buffers"))
+        assert r["avail"] - r["ring"] >= 16 * size  # the descriptor table
+        assert r["used"] - r["avail"] >= 2 * (size + 3)  # flags, idx, ring[size], used_event
+        assert r["buffers"] - r["used"] >= 4 + 8 * size + 2  # flags, idx, ring[size] of {id, len}, avail_event
+        assert r["buf_stride"] == 2048 + _engine.VIRTIO_HDR_ROOM and r["buf_stride"] % 64 == 0
+    e1000 = _engine.layout(256, 2048, 10)
+    assert e1000["avail"] == e1000["used"] == 0 and e1000["buf_stride"] == 2048
+
+
+def test_a_virtio_segment_is_refused_a_queue_past_32768() -> None:
+    with pytest.raises(_engine.EngineError, match="argument out of range"):
+        _engine.segment_init(bytearray(1 << 20), 65536, 256, 1, _engine.MODEL_VIRTIO_NET)
+    view = SegmentView.create(bytearray(segment_size(8, 256, 1, _engine.MODEL_VIRTIO_NET)), 8, 256, 1,
+                              _engine.MODEL_VIRTIO_NET)  # fmt: skip
+    assert view.model == _engine.MODEL_VIRTIO_NET and len(view.avail_ring) == len(view.used_ring) == 8
+    assert int(view.header["offered"][0]) == _engine.VIRTIO_OFFERED
