@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import run_device
+from pseudonic import _engine
+from pseudonic.layout import SegmentView, segment_size
 from pseudonic.models import virtio_net as v
+from pseudonic.plan import Plan
+from pseudonic.schedule import periodic
 
 FEATURES_ALL = v.OFFERED
 NO_MERGE = v.OFFERED & ~(1 << v.VIRTIO_NET_F_MRG_RXBUF)
@@ -192,3 +197,39 @@ def test_a_head_past_the_table_is_caught() -> None:
     vq.avail_idx[0] += 1
     dev.receive(frame(1))
     assert dev.counts.violations.get("head-outside") == 1
+
+
+# -- the C model (pnic_virtio.c) agrees with these rules --------------------------------------------
+
+
+def test_the_c_model_uses_what_the_rules_say_and_drops_what_they_drop() -> None:
+    """The C device over a plan, no driver taking anything, beside DeviceRx on a copy of the same queue:
+    the same used entries, the same bytes in each buffer, the same drops once the queue is used up."""
+    n, buf = 8, 2048
+    view = SegmentView.create(bytearray(segment_size(n, buf, 16, _engine.MODEL_VIRTIO_NET)), n, buf, 16,
+                              _engine.MODEL_VIRTIO_NET)  # fmt: skip
+    h = view.header[0]
+    stride, lead = view.buf_stride, _engine.VIRTIO_HDR_ROOM - v.NET_HDR_SIZE
+    view.desc["addr"] = view.buf_off + lead + np.arange(n, dtype=np.uint64) * stride
+    view.desc["len"] = buf + v.NET_HDR_SIZE
+    view.desc["flags"] = v.VIRTQ_DESC_F_WRITE
+    view.avail_ring[:] = np.arange(n)[::-1]  # any order of heads: the device follows the ring
+    view.avail_idx[0] = n
+    view.drv["features"][0] = v.OFFERED
+    twin = np.frombuffer(bytearray(view.buffer), np.uint8)  # the queue as set up, before the device runs
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, int(size), dtype=np.uint8).tobytes() for size in rng.integers(60, 1501, 12)]
+    slots = periodic(len(frames), 2_000)
+    slots["frame"] = np.arange(len(frames))
+    run_device(view, Plan.custom(slots, frames, 60))
+
+    layout = v.QueueLayout(n, int(h["ring_off"]), int(h["avail_off"]), int(h["used_off"]), 0)
+    rules = v.DeviceRx(v.Virtqueue(twin.data, layout), twin, v.OFFERED)
+    took = [rules.receive(f) for f in frames]
+    assert took == [True] * n + [False] * (len(frames) - n) and rules.counts.dropped == int(view.dev["mpc"][0])
+    assert int(view.used_idx[0]) == int(rules.vq.used_idx[0]) == n
+    assert view.used_ring.tolist() == rules.vq.used_ring.tolist()
+    mem = np.frombuffer(view.buffer, np.uint8)
+    for head, length in view.used_ring.tolist():
+        at = int(view.desc["addr"][head])
+        assert bytes(mem[at : at + length]) == bytes(twin[at : at + length])
