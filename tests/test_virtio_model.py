@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import run_device
 from pseudonic import _engine
-from pseudonic.layout import SegmentView, segment_size
+from pseudonic.layout import SAN_KINDS, SegmentView, segment_size
 from pseudonic.models import virtio_net as v
 from pseudonic.plan import Plan
 from pseudonic.schedule import periodic
@@ -233,3 +233,70 @@ def test_the_c_model_uses_what_the_rules_say_and_drops_what_they_drop() -> None:
     for head, length in view.used_ring.tolist():
         at = int(view.desc["addr"][head])
         assert bytes(mem[at : at + length]) == bytes(twin[at : at + length])
+
+
+# -- the sanitizer at each publication of avail.idx (pnic_sanitize.c), on a plain segment ---------------
+
+
+def sanitized_queue(n: int = 8, buf: int = 256) -> SegmentView:
+    view = SegmentView.create(bytearray(segment_size(n, buf, 4, _engine.MODEL_VIRTIO_NET)), n, buf, 4,
+                              _engine.MODEL_VIRTIO_NET)  # fmt: skip
+    view.header["sanitize"][0] = 1
+    view.desc["addr"] = view.buf_off + np.arange(n, dtype=np.uint64) * view.buf_stride
+    view.desc["len"] = buf
+    view.desc["flags"] = v.VIRTQ_DESC_F_WRITE
+    return view
+
+
+def found(view: SegmentView) -> dict[str, int]:
+    counts = view.san["count"][0]
+    return {name: int(counts[k]) for k, name in SAN_KINDS.items() if counts[k]}
+
+
+def use(view: SegmentView, heads: list[int]) -> None:
+    """What the device does: {head, len} into the used ring, then used.idx past them."""
+    at = int(view.used_idx[0])
+    for k, head in enumerate(heads):
+        view.used_ring[(at + k) % len(view.used_ring)] = (head, 0)
+    view.used_idx[0] = (at + len(heads)) & 0xFFFF
+
+
+def test_a_whole_queue_made_available_is_clean_and_poisoned() -> None:
+    view = sanitized_queue()
+    view.avail_ring[:] = np.arange(8)
+    _engine.publish_avail(view.buffer, 8)
+    assert found(view) == {} and int(view.avail_idx[0]) == 8
+    pool = np.frombuffer(view.buffer, np.uint8)[view.buf_off :]
+    assert pool[:4].view("<u4")[0] == _engine.POISON  # read before the device used it: poison, every time
+
+
+def test_a_chain_made_available_again_before_it_was_used_is_reused() -> None:
+    view = sanitized_queue()
+    view.avail_ring[:4] = [0, 1, 2, 3]
+    _engine.publish_avail(view.buffer, 4)
+    use(view, [0])  # the device used chain 0: it is the driver's again
+    view.avail_ring[4:6] = [0, 1]  # 0 is fine, 1 the device still owns
+    _engine.publish_avail(view.buffer, 6)
+    assert found(view) == {"buffer-reused": 1}
+    assert int(view.san["first"][0][_engine.SAN_AVAIL_REUSED]["descriptor"]) == 1
+
+
+def test_heads_past_the_table_chains_the_device_may_not_write_and_overruns_are_named() -> None:
+    view = sanitized_queue()
+    view.desc["flags"][3] = 0  # no WRITE
+    view.avail_ring[:3] = [9, 3, 2]
+    _engine.publish_avail(view.buffer, 3)
+    assert found(view) == {"head-outside": 1, "not-writable": 1}
+    _engine.publish_avail(view.buffer, 3 + 9)  # nine more than the queue holds beside the three not used
+    assert found(view)["avail-overrun"] == 1
+
+
+def test_the_sanitizer_follows_the_indices_across_the_16_bit_wrap() -> None:
+    view = sanitized_queue(n=4)
+    idx = 0
+    for _ in range(65_536 // 4 + 3):  # make available, use, again: past 65535
+        view.avail_ring[:] = np.arange(4)
+        idx = (idx + 4) & 0xFFFF
+        _engine.publish_avail(view.buffer, idx)
+        use(view, [0, 1, 2, 3])
+    assert found(view) == {} and int(view.avail_idx[0]) == idx == 12
