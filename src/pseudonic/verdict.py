@@ -11,6 +11,12 @@ The rule, stated once (README "Verdict and exit status"):
 - FAIL: the driver failed (exception, crash, hang, early exit), or any of
   the above does not hold.
 
+On virtio-net (VIRTIO 1.1 split virtqueue) the same rule holds with its own
+words: a chain made available, a used entry taken, interrupts asked for with
+used_event or VIRTQ_AVAIL_F_NO_INTERRUPT (2.6.7) -- the findings name those,
+never RDT, IMS or DD, and two more read the queue as the run left it
+(``interrupt-suppressed``, ``event-idx``: why frames were left behind).
+
 Frames the device dropped for want of a descriptor (MPC) mean the driver was
 too slow for the pace -- the paper's E3 measures exactly that -- so they fail
 a run only past a limit the user sets (``--max-missed N`` or ``P%``), as
@@ -28,6 +34,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .faults import MEANING
+from .layout import VIRTIO_RING_F_EVENT_IDX, VIRTQ_AVAIL_F_NO_INTERRUPT
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,45 @@ RING_VIOLATIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: virtio-net's sanitizer findings (and the one it shares with e1000, in its words): checked at every publication
+#: of avail.idx (``_engine/pnic_sanitize.c``, VIRTIO 1.1 2.6.13).
+VIRTIO_RING_VIOLATIONS: dict[str, tuple[str, str]] = {
+    "avail-overrun": (
+        "avail.idx moved more than the queue's size past the entries the device had used (or moved back)",
+        "avail.idx published from a wrong count, or chains made available that were never taken from the used "
+        "ring: the device can own at most the queue's size of them (2.6.13)",
+    ),
+    "buffer-reused": (
+        "a chain made available again while the device still owned it (before its used entry was published)",
+        "a head put back in the available ring twice, or one taken from a used entry read twice (last_used not "
+        "advanced, or wrapped at the queue size instead of at 2^16: 2.6.8)",
+    ),
+    "head-outside": (
+        "an available entry naming a descriptor past the table",
+        "a head not masked with & (queue size - 1), or an available-ring entry left unwritten",
+    ),
+    "not-writable": (
+        "a receive chain the device may not write (a descriptor without VIRTQ_DESC_F_WRITE, or a chain that loops "
+        "or leaves the table)",
+        "receive buffers are device-writable (2.6.5): set VIRTQ_DESC_F_WRITE on each, and NEXT only with a valid next",
+    ),
+    "buffer-outside-pool": (
+        "a descriptor whose addr and len lie outside the receive buffer pool",
+        "a descriptor refilled with a wrong or uninitialised address, or a len past its buffer",
+    ),
+}
+
+#: What a driver that mishandles each fault kind usually gets wrong on virtio-net (faults.MEANING is e1000's).
+VIRTIO_FAULT_MEANING = {
+    "split": "a part of a frame over several buffers was delivered as a frame: gather num_buffers used entries "
+    "into one frame (VIRTIO_NET_F_MRG_RXBUF, 5.1.6.4), or drop them all",
+    "spurious": "an interrupt with no new used entry made the driver take one: take only entries below used.idx",
+    "lost-irq": "a used entry announced by no interrupt of its own was taken twice",
+    "early-irq": "an entry taken before used.idx passed it: a buffer read before the device wrote it",
+    "burst": "frames of a burst that overflowed the queue were delivered twice",
+}
+
+
 @dataclass(frozen=True)
 class Counts:
     """What the verdict reads from a run (every field from the run's records or the driver's report)."""
@@ -182,13 +228,16 @@ class Counts:
 def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str | None = None) -> Verdict:
     """The verdict on one run's counts (see the module docstring for the rule)."""
     out: list[Finding] = []
+    virtio = c.device == "virtio-net"
     if c.failure is not None:
         kind = str(c.failure.get("kind", "driver failed"))
         code = "driver-failed" if kind.startswith("driver") else "run-failed"
         out.append(Finding(code, kind, failure_text(c.failure)))
     good = c.stored - c.error_descriptors
     undelivered = good - (c.received - c.delivered_with_error) - c.split_dropped
-    if c.packets and c.stored == 0 and not c.rdt_written:
+    if virtio:
+        out += _virtio_delivery(c, undelivered, good)
+    elif c.packets and c.stored == 0 and not c.rdt_written:
         out.append(Finding(
             "rdt-never-written", f"the device had no descriptor for any of {c.packets} packets",
             "RDT was never written; hand the ring to the device in open (nic.write_rdt(nic.ring_size - 1), "
@@ -211,11 +260,16 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     if c.duplicated:
         out.append(Finding(
             "duplicated", f"{c.duplicated} frames delivered more than once",
+            "a used entry taken twice: last_used not advanced past it, or wrapped at the queue size instead of at "
+            "2^16 (VIRTIO 1.1 2.6.8), or its chain made available again before its frame was copied out"
+            if virtio else
             "a descriptor taken twice: its status not cleared before it was handed back, next-to-clean not "
             "advanced, or an index that wraps wrong",
         ))  # fmt: skip
     if c.reordered:
         out.append(Finding("reordered", f"{c.reordered} frames delivered out of order",
+                           "used entries taken out of order: last_used reset or skipped, or a batch handed up in "
+                           "another order (the device uses chains in order, 2.6.8)" if virtio else
                            "descriptors taken out of ring order: next-to-clean reset or skipped, or a batch "
                            "handed up in another order"))  # fmt: skip
     if c.corrupted:
@@ -223,26 +277,41 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
                  else ""]  # fmt: skip
         detail = "; ".join(k for k in kinds if k)
         examples = "; ".join(c.corruption)
-        meaning = (
-            "poisoned: the driver read a buffer it had handed back to the device, or one before its DD was set "
-            "(use after recycle, read before DD)" if c.poisoned else
-            "a part of a frame over several descriptors was delivered as a frame (gather until EOP)" if c.partial
-            else "wrong length or buffer, a buffer read before DD was set, or one reused after it was handed back"
-        )  # fmt: skip
+        if virtio:
+            meaning = (
+                "poisoned: the driver read a buffer after it had made its chain available again, or before the "
+                "device had used it (read before used.idx passed its entry)" if c.poisoned else
+                "a part of a frame over several buffers was delivered as a frame (gather num_buffers used entries, "
+                "MRG_RXBUF 5.1.6.4)" if c.partial else
+                "wrong length or buffer (len counts the 12-byte virtio_net_hdr before the frame), a buffer read "
+                "before its used entry was published, or one read after its chain was made available again"
+            )  # fmt: skip
+        else:
+            meaning = (
+                "poisoned: the driver read a buffer it had handed back to the device, or one before its DD was set "
+                "(use after recycle, read before DD)" if c.poisoned else
+                "a part of a frame over several descriptors was delivered as a frame (gather until EOP)" if c.partial
+                else "wrong length or buffer, a buffer read before DD was set, or one reused after it was handed back"
+            )  # fmt: skip
         out.append(Finding(
             "corrupted", f"{c.corrupted} deliveries match no stored frame" + (f" ({detail})" if detail else "")
             + (f" -- {examples}" if examples else ""), meaning,
         ))  # fmt: skip
+    fault_meaning = VIRTIO_FAULT_MEANING if virtio else MEANING
     for kind, acct in c.faults.items():
         if acct.get("misdelivered"):
             out.append(Finding(
                 f"fault-{kind}", f"{acct['misdelivered']} misdelivered of {acct['injected']} injected {kind} faults",
-                MEANING.get(kind, ""),
+                fault_meaning.get(kind, ""),
             ))  # fmt: skip
+    violations = VIRTIO_RING_VIOLATIONS if virtio else RING_VIOLATIONS
     for kind, found in c.ring_violations.items():
-        what, meaning = RING_VIOLATIONS.get(kind, (kind, ""))
+        what, meaning = violations.get(kind, (kind, ""))
         first = found.get("first", {})
-        where = ", ".join(f"{k} {first[k]}" for k in ("packet", "descriptor", "rdt") if first.get(k) is not None)
+        where = ", ".join(
+            f"{_where_label(kind, k) if virtio else k} {first[k]}"
+            for k in ("packet", "descriptor", "rdt") if first.get(k) is not None
+        )  # fmt: skip
         out.append(Finding(f"ring-{kind}", f"{found['count']} × {what} (first: {where})", meaning))
     if c.delivered_with_error:
         out.append(Finding(
@@ -261,16 +330,24 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
             "frame errors" + (f" (and {c.split_dropped} split frames were dropped whole)" if c.split_dropped else ""),
             "the driver miscounts its drops (each frame with a frame error is one drop)",
         ))  # fmt: skip
-    if c.missed and c.starved and c.rdt_written:
+    # On virtio-net the end state says only that nothing was available: with used entries still waiting the
+    # chains are in the used ring, not held by the driver (that is `undelivered` and why, above).
+    if c.missed and c.starved and c.rdt_written and not (virtio and undelivered > 0):
         out.append(Finding(
-            "ring-starved", f"{c.missed} packets dropped by the device while the driver held every descriptor, "
+            "ring-starved", f"{c.missed} packets dropped by the device while the driver held every chain, took "
+            "every used entry, and made none available again (avail.idx = the device's last_avail when the run "
+            "ended)" if virtio else
+            f"{c.missed} packets dropped by the device while the driver held every descriptor, "
             "cleaned, and handed none back (RDT = RDH when the run ended)",
+            "the driver took chains and never made them available again: put each head taken back in the "
+            "available ring and publish avail.idx (VIRTIO 1.1 2.6.13)" if virtio else
             "descriptors taken but never returned: RDT written to next_to_clean instead of next_to_clean - 1, "
             "or not written after cleaning",
         ))  # fmt: skip
     elif c.missed:
         share = c.missed / c.packets if c.packets else 0.0
-        what = f"{c.missed} of {c.packets} packets ({100 * share:.2f} %) dropped by the device (MPC)"
+        why = "no chain available" if virtio else "MPC"
+        what = f"{c.missed} of {c.packets} packets ({100 * share:.2f} %) dropped by the device ({why})"
         if max_missed is not None and not max_missed.allows(c.missed, c.packets):
             out.append(Finding("missed", f"{what}, over --max-missed {max_missed}",
                                "the driver was too slow for this pace"))  # fmt: skip
@@ -280,6 +357,70 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
     if not c.verified:
         out.append(Finding("not-verified", "deliveries counted, not verified (upper layer null)", fails=False))
     return Verdict(passed=not any(f.fails for f in out), findings=tuple(out), interrupted_by=interrupted_by)
+
+
+def _where_label(kind: str, key: str) -> str:
+    """A virtio sanitizer finding's first occurrence, in the queue's words: which head, at which avail.idx."""
+    if key == "rdt":
+        return "avail.idx"
+    if key == "descriptor":
+        return "from" if kind == "avail-overrun" else "head" if kind == "buffer-reused" else "descriptor"
+    return key
+
+
+def _signed16(x: int) -> int:
+    """A 16-bit index difference as the nearer way round (-32768..32767)."""
+    x &= 0xFFFF
+    return x - 0x10000 if x & 0x8000 else x
+
+
+def _virtio_delivery(c: Counts, undelivered: int, good: int) -> list[Finding]:
+    """virtio-net: nothing made available, frames left in the used ring, and -- read from the queue as the run
+    left it -- why the driver was not told of them (VIRTIO 1.1 2.6.7)."""
+    if c.packets and c.stored == 0 and not c.rdt_written:
+        return [Finding(
+            "avail-never-published", f"the device had no chain for any of {c.packets} packets",
+            "the driver never made a chain available: publish avail.idx in open (nic.publish_avail(n), "
+            "pnic_vq_avail_publish in C; VIRTIO 1.1 2.6.13)",
+        )]  # fmt: skip
+    if undelivered <= 0 or c.failure is not None:
+        return []
+    out = [Finding(
+        "undelivered", f"{undelivered} of {good} stored frames never delivered",
+        "their buffers were read after their chains were made available again, or before the device used them: "
+        "the poisoned deliveries" if c.poisoned else
+        "used entries left in the used ring: the handler stopped early, or re-armed (used_event / NO_INTERRUPT) "
+        "without looking at used.idx again (VIRTIO 1.1 2.6.7.2)" if c.handler_runs else
+        "the driver's handler never ran",
+    )]  # fmt: skip
+    q = c.queue
+    # Only where the entries left behind may all have gone unannounced (the device counts each used entry its
+    # interrupt policy kept quiet): a driver told of them by an interrupt lost them some other way.
+    if c.poisoned or c.corrupted or not q or int(q.get("quiet", 0)) < undelivered:
+        return out
+    event_idx = int(q.get("features", 0)) >> VIRTIO_RING_F_EVENT_IDX & 1
+    if not event_idx and int(q.get("avail_flags", 0)) & VIRTQ_AVAIL_F_NO_INTERRUPT:
+        out.append(Finding(
+            "interrupt-suppressed", f"the run ended with VIRTQ_AVAIL_F_NO_INTERRUPT set, {undelivered} used "
+            f"entries never taken and {q['quiet']} announced by no interrupt (EVENT_IDX not negotiated)",
+            "the driver suppressed interrupts and then waited for one: clear VIRTQ_AVAIL_F_NO_INTERRUPT, then look "
+            "at used.idx once more before waiting (VIRTIO 1.1 2.6.7.1)",
+        ))  # fmt: skip
+    elif event_idx and not c.faults.get("split", {}).get("injected"):
+        # One used entry per frame here (no frame was split over several buffers): the driver had taken every
+        # entry but the last `undelivered`, so the first it had not taken -- where used_event belongs -- is:
+        used_idx, used_event = int(q.get("used_idx", 0)), int(q.get("used_event", 0))
+        last_used = (used_idx - undelivered) & 0xFFFF
+        off = _signed16(used_event - last_used)
+        if off:
+            how = {1: "one past", -1: "one before"}.get(off, f"{abs(off)} {'past' if off > 0 else 'before'}")
+            out.append(Finding(
+                "event-idx", f"used_event is {used_event} when the run ended, {how} the first used entry the "
+                f"driver had not taken ({last_used}; used.idx {used_idx}, {undelivered} left)",
+                "used_event must be the index of the next used entry the driver will take (its last_used), not one "
+                "past or one before: need_event then never fires for that entry (VIRTIO 1.1 2.6.7.2)",
+            ))  # fmt: skip
+    return out
 
 
 def failure_text(e: dict[str, Any]) -> str:
