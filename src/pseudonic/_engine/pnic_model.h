@@ -112,7 +112,7 @@ struct pnic_virtio {
     uint16_t used;       /* used.idx as the device last published it */
     uint16_t signalled;  /* used.idx at the last interrupt decision (QEMU's signalled_used) */
     uint8_t fault;       /* a fault's raise (spurious, early) is due whatever the driver asked */
-    uint8_t recheck;     /* a "don't interrupt" read without the fence is held, to be read again after it */
+    uint8_t fresh;       /* buffers were used since the last decision: it is made on the clock, without the fence */
     uint32_t asked;      /* the device asked to be notified: it went without a buffer */
 };
 void pnic_virtio_init(struct pnic_virtio *v, struct pnic_segment *seg);

@@ -102,6 +102,7 @@ static inline void use(struct pnic_virtio *v, struct pnic_segment *seg, uint16_t
 static inline void publish_used(struct pnic_virtio *v, struct pnic_segment *seg, uint16_t n)
 {
     v->used = (uint16_t)(v->used + n);
+    v->fresh = 1;
     __atomic_store_n(&seg->dev->written, seg->dev->written + n, __ATOMIC_RELAXED);
     /* The used entries before the index, with release: a driver that sees used.idx sees them. */
     __atomic_store_n(&seg->vq_used->idx, v->used, __ATOMIC_RELEASE);
@@ -287,13 +288,14 @@ static uint32_t virtio_decide(struct pnic_model *m, uint64_t *now, uint32_t *ann
          * frame, a few hundred ns at 16 KiB -- so it is taken only where it
          * can change the answer, and off the clock: an interrupt is never
          * wrong to send (at worst the driver finds nothing new), so a read
-         * that says "send" stands; a "don't" is held, and the loop asks
-         * again while it waits (pnic_send.c: retry_raise), behind the fence.
-         * An owed interrupt goes out then, as soon as it would have after
-         * an inline fence. */
+         * that says "send" stands; a "don't" right after a receive is held,
+         * and the loop asks again while it waits (pnic_send.c: retry_raise),
+         * behind the fence.  An owed interrupt goes out then, as soon as it
+         * would have after an inline fence; frames back to back are decided
+         * together (need_event takes the range), behind one fence. */
         fire = wants_interrupt(seg, used, old);
-        if (!fire && !v->recheck) {
-            v->recheck = 1;
+        if (!fire && v->fresh) {
+            v->fresh = 0;
             *now = pnic_now_ns();
             return PNIC_RAISE_HOLD;
         }
@@ -301,8 +303,8 @@ static uint32_t virtio_decide(struct pnic_model *m, uint64_t *now, uint32_t *ann
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
             fire = wants_interrupt(seg, used, old);
         }
-        v->recheck = 0;
     }
+    v->fresh = 0;
     v->signalled = used;
     *now = pnic_now_ns(); /* the raise, or the decision not to: the send's end either way */
     if (!fire) {
