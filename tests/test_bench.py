@@ -187,42 +187,63 @@ def test_targets_are_met_by_any_full_success_run_and_missed_without_a_figure() -
 # Each step stands in for a real one and returns a small result shaped like the real one's; no node runs.
 
 
-def fake_send_time(sizes: list[int], repeat: int, rounds: int) -> list[dict[str, Any]]:
-    return [{"size": s, "mean_ns": 151.0, "p50_ns": 180.0, "p99_ns": 241.0, "back_to_back_ns": 331.0,
-             "memcpy_ns": 30.0, "paper_ns": 205, "paced_over_memcpy": 6.0, "rounds": rounds, "repeat": repeat}
-            for s in sizes]  # fmt: skip
+def fake_send_time(
+    sizes: list[int], repeat: int, rounds: int, devices: tuple[str, ...] = ("e1000",)
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for s in sizes:
+        for d in devices:
+            slower = 1.0 if d == "e1000" else 1.1
+            row = {"size": s, "device": d, "mean_ns": 151.0 * slower, "p50_ns": 180.0 * slower, "p99_ns": 241.0,
+                   "back_to_back_ns": 331.0, "memcpy_ns": 30.0, "paper_ns": 205, "paced_over_memcpy": 6.0 * slower,
+                   "rounds": rounds, "repeat": repeat}  # fmt: skip
+            if d != "e1000" and "e1000" in devices:
+                row.update({"e1000_p50_ns": 180.0, "over_e1000": slower, "round_ratios": [slower] * rounds})
+            rows.append(row)
+    return rows
 
 
 def fake_precision(
-    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False
-) -> dict[str, Any]:
-    from pseudonic.bench.figures import deviation_histogram
+    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False,
+    devices: tuple[str, ...] = ("e1000",),
+) -> dict[str, Any]:  # fmt: skip
+    from pseudonic.bench.figures import deviation_histograms
 
-    section: dict[str, Any] = {
-        "interval_ns": interval_ns, "count": count, "driver": driver, "irq": irq, "received": count,
+    sections = [fake_precision_section(interval_ns, count, driver, irq, d) for d in devices]
+    if out is not None:  # the real step draws its histogram itself
+        models = [(d, np.array([0, 250, -4_000]), np.array([0, 80]), None) for d in devices]
+        deviation_histograms(models, interval_ns, out / "precision.png")
+        for section in sections:
+            section["figure"] = "precision.png"
+    if len(sections) > 1:
+        sections[0]["others"] = sections[1:]
+    return sections[0]
+
+
+def fake_precision_section(interval_ns: int, count: int, driver: str, irq: str, device: str) -> dict[str, Any]:
+    return {
+        "interval_ns": interval_ns, "count": count, "model": device, "driver": driver, "irq": irq, "received": count,
         "within_6_25pct": 0.978, "over_1us": 27, "max_abs_dev_ns": 34_630,
         "intervals_ns": {"min": 3_370, "p50": 38_000, "p99": 47_230, "max": 90_940},
         "device": {"within_6_25pct": 0.988, "over_1us": 18, "max_abs_dev_ns": 20_640,
                    "intervals_ns": {"min": 17_360, "p50": 38_000, "p99": 38_740, "max": 58_640}},
     }  # fmt: skip
-    if out is not None:  # the real step draws its histogram itself
-        deviation_histogram(np.array([0, 250, -4_000]), np.array([0, 80]), interval_ns, out / "precision.png")
-        section["figure"] = "precision.png"
-    return section
 
 
 def fake_sweep(
     sizes: list[int], drivers: list[str], count: int, intervals: list[int] | None, irq: str, fine_steps: int,
-    runs: int = 3,
+    runs: int = 3, devices: tuple[str, ...] = ("e1000",),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
-    rows = [{"size": s, "driver": d, "irq": irq, "count": count, "min_full_success_interval_ns": 1_000,
+    every = [(d, s, m) for d in drivers for s in sizes for m in devices]
+    rows = [{"size": s, "device": m, "driver": d, "irq": irq, "count": count, "min_full_success_interval_ns": 1_000,
              "achieved_interval_ns": 1_010.0, "limited_by": "driver", "handler_ns_per_packet": 700.0,
              "throughput_gbps": s * 8 / 1_010, "max_full_success_gbps": s * 8 / 1_010, "paper_gbps": 6.3,
              "runs_per_interval": runs, "floor_reached": False, "reason": None, "every_run": []}
-            for d in drivers for s in sizes]  # fmt: skip
-    curves = [{"size": s, "driver": d, "points": [{"interval_ns": i, "success_rate": min(1.0, i / 1_000),
-                                                   "gbps": s * 8 / i} for i in (500, 1_000, 2_000)]}
-              for d in drivers for s in sizes]  # fmt: skip
+            for d, s, m in every]  # fmt: skip
+    curves = [{"size": s, "device": m, "driver": d,
+               "points": [{"interval_ns": i, "success_rate": min(1.0, i / 1_000), "gbps": s * 8 / i}
+                          for i in (500, 1_000, 2_000)]}
+              for d, s, m in every]  # fmt: skip
     return rows, curves
 
 
@@ -246,13 +267,14 @@ def fake_moderation(count: int) -> list[dict[str, Any]]:
 #: Per evaluation (as results.json names it): the step `bench all` calls, its stand-in, the heading of its
 #: section in report.md, a line of that section drawn from the stand-in's figures, and its figure if it has one.
 EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
-    "send_time": ("step_send_time", fake_send_time, "## E1", "| 1,500 B | 151 ns | 180 ns | 241 ns |", None),
+    "send_time": ("step_send_time", fake_send_time, "## E1", "| 1,500 B | e1000 | 151 ns | 180 ns | 241 ns |",
+                  None),
     "precision": ("step_precision", fake_precision, "## E2", "| within ±6.25 % | 100.00 % | 97.80 % | 98.80 % |",
                   "precision.png"),
-    "sweep": ("step_sweep", fake_sweep, "## E3a", "| 1,500 B | c | spin | 1.00 µs | 1.01 µs | driver | 700 ns |",
-              "sweep.png"),
-    "baseline": ("step_baseline", fake_baseline, "## E3b", "| 1,500 B | kernel UDP (veth) | kernel | 5.25 Gbps |",
-                 None),
+    "sweep": ("step_sweep", fake_sweep, "## E3a",
+              "| 1,500 B | c | virtio-net | spin | 1.00 µs | 1.01 µs | driver | 700 ns |", "sweep.png"),
+    # (a device column beside the sweep's rows, none without them)
+    "baseline": ("step_baseline", fake_baseline, "## E3b", "| kernel | 5.25 Gbps |", None),
     "irq_lines": ("step_irq", fake_irq, "## Interrupt lines", "| spin | python | 75 ns | 135 ns | 320 ns |",
                   "irq_lines.png"),
     "moderation": ("step_moderation", fake_moderation, "## Interrupt moderation", "| none | c | 500 | 500 |", None),

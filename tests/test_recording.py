@@ -58,7 +58,9 @@ def test_a_zip_without_a_manifest_is_not_a_record(tmp_path: Path) -> None:
 def test_a_record_of_another_format_version_is_refused_saying_so(tmp_path: Path) -> None:
     manifest = json.dumps({"format": recording.FORMAT, "version": recording.VERSION + 1, "pseudonic": "9.9"})
     p = _write_zip(tmp_path / "x.pnic", {"manifest.npy": _npy(np.frombuffer(manifest.encode(), np.uint8))})
-    with pytest.raises(ConfigError, match=f"format version {recording.VERSION + 1}.*reads version {recording.VERSION}"):
+    with pytest.raises(
+        ConfigError, match=f"format version {recording.VERSION + 1}.*reads versions .*{recording.VERSION}"
+    ):
         recording.load(p)
 
 
@@ -99,7 +101,7 @@ def test_a_record_keeps_the_plan_options_records_and_verdict(tmp_path: Path) -> 
     assert rec.options == {
         "driver": "python", "ring_size": 64, "buffer_size": 16384, "device_core": 0, "driver_core": 1,
         "irq": "eventfd", "upper": "verify", "itr": 2048, "napi_budget": 0, "max_missed": None,
-        "irq_mode": "edge", "sanitize": False, "late": "catch-up", "busy_poll": 0, "rt": "off",
+        "irq_mode": "edge", "sanitize": False, "late": "catch-up", "busy_poll": 0, "rt": "off", "device": "e1000",
     }  # fmt: skip
     assert np.array_equal(rec.tx, r.tx) and np.array_equal(rec.irqs, r.irqs) and np.array_equal(rec.raises, r.raises)
     assert np.array_equal(rec.delivered_seq, r.delivered_seq)

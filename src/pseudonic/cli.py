@@ -15,10 +15,10 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -34,6 +34,7 @@ from .units import format_ns
 from .verdict import failure_text
 
 EXIT_USAGE = 2
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _ns(v: Any) -> str:
@@ -118,7 +119,8 @@ def render(result: RunResult, console: Console) -> None:
     t = Table(
         title=(
             f"pseudonic run: {_plan_line(cfg)}, "
-            f"driver {cfg['driver']}, irq {cfg['irq']} ({cfg.get('irq_mode', 'edge')})"
+            f"{cfg.get('device', config.DEFAULT_DEVICE)}, driver {cfg['driver']}, "
+            f"irq {cfg['irq']} ({cfg.get('irq_mode', 'edge')})"
             + (", sanitized" if cfg.get("sanitize") else "")
             + f", cores {cfg['device_core']}→{cfg['driver_core']}"
             + (" (partial: interrupted)" if result.interrupted else "")
@@ -134,6 +136,7 @@ def render(result: RunResult, console: Console) -> None:
     # The paper's 99.6 % exact / 100 % within was measured at 38 us: beside any other interval it misleads.
     paper = "; paper at 38 µs: 99.6 % exact, 100 % within" if cfg.get("interval_ns") == 38_000 else ""
     merged = result.handler_runs < result.interrupts
+    virtio = cfg.get("device", config.DEFAULT_DEVICE) == "virtio-net"
     paced = result.missed == 0 and result.received == result.sent and result.sent > 0
     rows = [
         ("sent", f"{result.sent}", "schedule entries the device handled"),
@@ -142,7 +145,8 @@ def render(result: RunResult, console: Console) -> None:
         ("received", f"{result.received}", "stored in a socket buffer by the driver and verified"
          if result.verified else "delivered (not verified)"),
         ("success rate", f"{100 * result.success_rate:.2f} %", "received / sent"),
-        ("missed (MPC)", f"{result.missed}", "dropped by the device: no free descriptor"),
+        ("missed (MPC)", f"{result.missed}",
+         "dropped by the device: no available buffer" if virtio else "dropped by the device: no free descriptor"),
         ("lost / duplicated / reordered / corrupted",
          f"{result.lost} / {result.duplicated} / {result.reordered} / {result.corrupted}", ""),
         ("descriptor errors", "not kept" if result.rx_errors is None else f"{result.rx_errors}",
@@ -160,9 +164,7 @@ def render(result: RunResult, console: Console) -> None:
          "line raised → handler entered"),
         ("interrupts / handler runs", f"{result.interrupts} / {result.handler_runs}",
          "fewer runs than interrupts: raises merged while the driver was busy" if merged else ""),
-        ("ICR reads per handler run", f"{result.icr_reads / result.handler_runs:.2f}" if result.handler_runs else "-",
-         f"level line re-raised {result.reasserted} times with nothing new" if cfg.get("irq_mode") == "level"
-         else "read-to-clear: 1 is what e1000_intr does"),
+        *(_virtio_rows(result) if virtio else _e1000_rows(result)),
         ("throughput", f"{result.throughput_gbps:.3f} Gbps", "received bytes / time of the sends"
          + ("; set by the pace (the driver took every packet)" if paced else "")),
         ("machine stalls > 10 µs", f"device {result.stalls['device']['over_10us']}, "
@@ -217,6 +219,58 @@ def render(result: RunResult, console: Console) -> None:
         console.print(f"[{colour}]verdict: {v.line()}[/]", highlight=False, soft_wrap=True)
 
 
+def _e1000_rows(result: RunResult) -> list[tuple[str, str, str]]:
+    """The 8254x's own rows: ICR reads per handler run, and the level line's re-raises."""
+    level = result.config.get("irq_mode") == "level"
+    reads = f"{result.icr_reads / result.handler_runs:.2f}" if result.handler_runs else "-"
+    note = f"level line re-raised {result.reasserted} times with nothing new" if level else (
+        "read-to-clear: 1 is what e1000_intr does")  # fmt: skip
+    regs = result.registers
+    ring = (f"RDH {regs['rdh']}, RDT {regs['rdt']}, IMS {regs['ims']:#x}" if {"rdh", "rdt", "ims"} <= set(regs)
+            else "-")  # fmt: skip
+    return [
+        ("ICR reads per handler run", reads, note),
+        ("ring at the end", ring, "the device's head, the driver's tail"),
+    ]
+
+
+#: virtio-net's feature bits by name (VIRTIO 1.1 5.1.3, 6), as the summary prints them.
+_VIRTIO_FEATURES = {
+    "VERSION_1": "VIRTIO_F_VERSION_1",
+    "MRG_RXBUF": "VIRTIO_NET_F_MRG_RXBUF",
+    "EVENT_IDX": "VIRTIO_RING_F_EVENT_IDX",
+}
+
+
+def feature_names(bits: int) -> str:
+    """Negotiated virtio feature bits as names (``bit N`` for one without a name here)."""
+    from . import layout
+
+    known = {int(getattr(layout, const)): name for name, const in _VIRTIO_FEATURES.items()}
+    names = [known.get(b, f"bit {b}") for b in range(64) if bits >> b & 1]
+    return ", ".join(names) or "none"
+
+
+def _virtio_rows(result: RunResult) -> list[tuple[str, str, str]]:
+    """virtio-net's queue as the run left it, where e1000 shows ICR reads: both sides' indices, what each asked
+    of the other, the features, the driver's notifications and the uses no interrupt announced."""
+    q = result.registers
+    if not q or "avail_idx" not in q:
+        return [("queue at the end", "-", "no queue state recorded")]
+    asked = "interrupts off (NO_INTERRUPT)" if q["avail_flags"] & 1 else f"interrupt at used entry {q['used_event']}"
+    return [
+        ("queue: avail.idx / last avail / used.idx", f"{q['avail_idx']} / {q['last_avail']} / {q['used_idx']}",
+         "published by the driver / taken by the device / used by the device"),
+        ("driver asks", asked, f"used_event {q['used_event']}, avail.flags {q['avail_flags']:#x}"),
+        ("device asks", "no notifications (NO_NOTIFY)" if q["used_flags"] & 1 else
+         f"a notification at avail entry {q['avail_event']}",
+         f"avail_event {q['avail_event']}, used.flags {q['used_flags']:#x}"),
+        ("features", feature_names(q["features"]), f"negotiated at open ({q['features']:#x})"),
+        ("notifications", f"{q['notifies']}", "available buffer notifications the driver sent the device"),
+        ("uses announced by no interrupt", f"{q['quiet']}", "suppressed by the driver (used_event, NO_INTERRUPT)"),
+    ]  # fmt: skip
+
+
 class LiveLine(Live):
     """The line a terminal shows while a run goes (rich, on stderr): elapsed, sent, taken, missed."""
 
@@ -236,6 +290,16 @@ def cli() -> None:
     """A pseudo-NIC: a device node writes packets into an e1000 receive ring in
     shared memory at a chosen interval and raises interrupts to the driver under
     test on another core."""
+
+
+def _device_option(default: str | None = config.DEFAULT_DEVICE, help_more: str = "") -> Callable[[_F], _F]:
+    """``--device``: the device model a command runs (config.DEVICES)."""
+    shown = f" [default: {default}]" if default is not None else ""
+    return click.option(
+        "--device", type=click.Choice(config.DEVICES), default=default,
+        help=f"Device model: e1000 (the 8254x's descriptor ring) or virtio-net (a VIRTIO 1.1 split virtqueue)"
+             f"{help_more}.{shown}",
+    )  # fmt: skip
 
 
 def _traffic_options(f: Any) -> Any:
@@ -310,6 +374,7 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
 
 @cli.command("run")
 @_traffic_options
+@_device_option()
 @click.option("--driver", default=config.DEFAULT_DRIVER, show_default=True,
               help="python or c (the reference drivers), module:Class, path/to/driver.py[:Class], "
                    "or path/to/libdriver.so (a C driver, see pseudonic include-dir).")  # fmt: skip
@@ -318,7 +383,7 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
     default=config.DEFAULT_RING_SIZE,
     show_default=True,
     type=int,
-    help="Receive descriptors (power of two).",
+    help="Receive descriptors: e1000's ring, a power of two 8..4096; virtio-net's queue, a power of two 1..32768.",
 )
 @click.option(
     "--buffer-size",
@@ -397,7 +462,7 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
               help="Write what the driver delivered as a nanosecond pcap, stamped when it delivered "
                    "(needs --upper verify).")  # fmt: skip
 def run_cmd(
-    driver: str, ring_size: int, buffer_size: str, device_core: int,
+    device: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
@@ -430,7 +495,7 @@ def run_cmd(
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
-            calibrate=calibrate,
+            calibrate=calibrate, device=device,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)
@@ -516,6 +581,7 @@ class _Outputs:
 @click.option("--timing", type=click.Choice(["plan", "measured"]), default="plan", show_default=True,
               help="plan: the recorded plan's deadlines; measured: the times the recorded run actually sent at "
                    "(its stalls included), to bring back a timing seen once.")  # fmt: skip
+@_device_option(None, help_more=" [default: as recorded; e1000 for a record that names none]")
 @click.option("--device-core", type=int, default=None, help="Core of the device node [default: as recorded].")
 @click.option("--driver-core", type=int, default=None, help="Core of the driver node [default: as recorded].")
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
@@ -523,8 +589,8 @@ class _Outputs:
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the replay's result as JSON here.")
 @click.option("--record", "record_path", default=None, metavar="RUN.pnic", help="Record the replay too.")
 def replay_cmd(
-    record_file: str, driver: str | None, timing: str, device_core: int | None, driver_core: int | None,
-    wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
+    record_file: str, driver: str | None, timing: str, device: str | None, device_core: int | None,
+    driver_core: int | None, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
 ) -> None:  # fmt: skip
     """Run a recorded run's interrupt timeline again, against the same or another driver; compare the verdicts.
 
@@ -536,11 +602,12 @@ def replay_cmd(
     console = Console()
     err = Console(stderr=True)
     live = LiveLine(err) if err.is_terminal and not quiet else None
-    cores = {k: v for k, v in (("device_core", device_core), ("driver_core", driver_core)) if v is not None}
+    given = (("device", device), ("device_core", device_core), ("driver_core", driver_core))
+    overrides = {k: v for k, v in given if v is not None}
     console.print(f"replaying {recording.describe(rec)}", highlight=False)
     with outputs.on_interrupt(console), live if live is not None else contextlib.nullcontext():
         rp = recording.replay(rec, driver=driver, timing=timing, wait_for_cores=wait_for_cores, progress=live,
-                              **cores)  # fmt: skip
+                              **overrides)  # fmt: skip
     render(rp.result, console)
     dev = rp.send_deviation_ns
     console.print(
@@ -572,17 +639,18 @@ def include_dir_cmd() -> None:
 @cli.command("check-driver")
 @click.argument("driver")
 @click.option("--irq", default=config.DEFAULT_IRQ, show_default=True, help="Interrupt line to check on.")
+@_device_option(help_more=": the model the driver is built for")
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
-def check_driver_cmd(driver: str, irq: str, wait_for_cores: bool) -> None:
+def check_driver_cmd(driver: str, irq: str, device: str, wait_for_cores: bool) -> None:
     """Run the conformance suite every driver must pass; print pass/fail per case (exit 1 if any fails)."""
     from .conformance import check_driver
 
-    config.make_config(irq=irq, driver=driver)
+    config.make_config(irq=irq, driver=driver, device=device)
     console = Console()
-    t = Table(title=f"pseudonic check-driver {driver} (irq {irq})")
+    t = Table(title=f"pseudonic check-driver {driver} ({device}, irq {irq})")
     for col in ("case", "result", "detail", "time"):
         t.add_column(col)
-    results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores)
+    results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores, device=device)
     for c in results:
         t.add_row(c.name, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.detail, f"{c.seconds:.1f} s")
     console.print(t)

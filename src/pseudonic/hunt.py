@@ -150,6 +150,8 @@ class Trial:
     spurious: int
     #: fault specs (pseudonic.faults), drawn with the trial
     faults: tuple[str, ...] = ()
+    #: the device model (config.DEVICES)
+    device: str = config.DEFAULT_DEVICE
 
     @property
     def packets(self) -> int:
@@ -165,8 +167,10 @@ class Trial:
             "itr": self.itr_ns,
             "napi_budget": self.napi_budget,
             # As check-driver: the 8254x's level line (a handler leaving ICR set storms) and the ring sanitizer.
-            "irq_mode": "level",
+            # virtio-net interrupts with MSI-X messages: edge, its only mode.
+            "irq_mode": "level" if self.device == "e1000" else "edge",
             "sanitize": True,
+            "device": self.device,
         }
 
     def describe(self) -> str:
@@ -176,7 +180,10 @@ class Trial:
         extras += [f"{self.spurious} spurious"] if self.spurious else []
         extras += [f"faults {' '.join(self.faults)}"] if self.faults else []
         sizes = "/".join(str(s) for s in self.sizes)
-        head = f"ring {self.ring_size}, buf {self.buffer_size}, irq {self.irq}, {sizes} B"
+        ring = "queue" if self.device == "virtio-net" else "ring"
+        head = f"{ring} {self.ring_size}, buf {self.buffer_size}, irq {self.irq}, {sizes} B"
+        if self.device != config.DEFAULT_DEVICE:
+            head = f"{self.device}, {head}"
         return ", ".join([head, *extras]) + ": " + "; ".join(p.describe() for p in self.phases)
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +226,7 @@ class Trial:
         plan = Plan.make(slots, frames_of(self.sizes), origin)
         # Which packets carry them: from the trial's fault stream too.
         draw = int(np.random.default_rng([self.seed, self.index, _FAULTS, 1]).integers(1 << 62))
-        return faults.apply(plan, self.faults, draw, self.ring_size, self.buffer_size)
+        return faults.apply(plan, self.faults, draw, self.ring_size, self.buffer_size, self.device)
 
 
 @functools.lru_cache(maxsize=64)
@@ -236,16 +243,22 @@ def _log_uniform(rng: np.random.Generator, low: int, high: int) -> int:
     return round(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
 
 
-def make_trial(seed: int, index: int, irq: str | None = None, max_packets: int = MAX_PACKETS) -> Trial:
+def make_trial(
+    seed: int, index: int, irq: str | None = None, max_packets: int = MAX_PACKETS, device: str = config.DEFAULT_DEVICE
+) -> Trial:
     """Trial ``index`` of hunt ``seed``: drawn from (seed, index) alone; ``irq`` fixes the line, else drawn.
 
     ``max_packets`` cuts the timeline (phases past it are cut short or left out); the parameters are
     drawn alike whatever it is, so a smaller one gives the same platform and phases, cut shorter.
+    On ``device`` virtio-net the same draws are made, and what virtio-net has none of is left out: ITR
+    (its driver suppresses interrupts in the queue) and the faults that set error bits.
     """
     if seed < 0 or index < 0:
         raise ConfigError(f"seed and trial index must be 0 or more, not {seed}, {index}")
     if not 1 <= max_packets <= MAX_PACKETS:
         raise ConfigError(f"max packets {max_packets} is out of range: give 1..{MAX_PACKETS}")
+    if device not in config.DEVICES:
+        raise ConfigError(f"device {device!r} is unknown: give one of {', '.join(config.DEVICES)}")
     rng = np.random.default_rng([seed, index, _PARAMS])
     ring = int(rng.choice(RING_SIZES, p=_RING_WEIGHTS))
     buf = int(rng.choice(BUFFER_SIZES))
@@ -274,18 +287,25 @@ def make_trial(seed: int, index: int, irq: str | None = None, max_packets: int =
     spurious = 0
     if rng.random() < SPURIOUS_SHARE:
         spurious = int(rng.integers(1, max(1, int(MAX_SPURIOUS_FRACTION * total)) + 1))
-    faults_drawn = draw_faults(seed, index, ring, total)
-    return Trial(seed, index, ring, buf, line, itr, napi, sizes, tuple(phases), spurious, faults_drawn)
+    faults_drawn = draw_faults(seed, index, ring, total, device)
+    if device != "e1000":
+        itr = 0  # drawn all the same: the stream stays the one e1000's trials draw
+    return Trial(seed, index, ring, buf, line, itr, napi, sizes, tuple(phases), spurious, faults_drawn, device)
 
 
-def draw_faults(seed: int, index: int, ring: int, packets: int) -> tuple[str, ...]:
+def fault_kinds(device: str = config.DEFAULT_DEVICE) -> list[str]:
+    """The fault kinds a trial on ``device`` draws from (virtio-net: those that apply to it)."""
+    return [name for name, kind in faults.KINDS.items() if device == "e1000" or not kind.not_virtio]
+
+
+def draw_faults(seed: int, index: int, ring: int, packets: int, device: str = config.DEFAULT_DEVICE) -> tuple[str, ...]:
     """The fault specs of trial ``index`` of hunt ``seed`` (none in most trials), from their own stream.
 
     A burst fault is drawn at one to three packets, not at a rate: each adds up to two rings of entries."""
     rng = np.random.default_rng([seed, index, _FAULTS])
     if rng.random() >= FAULT_SHARE:
         return ()
-    kinds = rng.choice(list(faults.KINDS), size=int(rng.integers(1, MAX_FAULT_KINDS + 1)), replace=False)
+    kinds = rng.choice(fault_kinds(device), size=int(rng.integers(1, MAX_FAULT_KINDS + 1)), replace=False)
     specs: list[str] = []
     for kind in sorted(str(k) for k in kinds):
         rate = round(float(rng.uniform(*FAULT_RATE)), 4)
@@ -630,6 +650,8 @@ class HuntResult:
     reproduced: dict[str, int] = field(default_factory=dict)
     #: per timing, per replay: the finding codes of its verdict (empty: it passed)
     replay_codes: dict[str, list[list[str]]] = field(default_factory=dict)
+    #: the device model every trial ran
+    device: str = config.DEFAULT_DEVICE
 
     @property
     def found(self) -> bool:
@@ -659,6 +681,7 @@ class HuntResult:
         return {
             "seed": self.seed,
             "driver": self.driver,
+            "device": self.device,
             "irq": self.irq,
             "runs": self.runs,
             "time_s": self.time_s,
@@ -719,6 +742,7 @@ def hunt(
     max_packets: int = MAX_PACKETS,
     wait_for_cores: bool = False,
     progress: Callable[[HuntProgress], None] | None = None,
+    device: str = config.DEFAULT_DEVICE,
 ) -> HuntResult:
     """Run random trials against ``driver`` until one fails or the budget is spent; shrink, save, replay it.
 
@@ -727,8 +751,10 @@ def hunt(
     The failing run is saved to ``record`` (default ``hunt-<seed>.pnic`` here), the first failure as found
     beside it (:func:`original_path`), the shrunk one at ``record`` itself, which is replayed
     ``replays`` times with each of :data:`REPLAY_TIMINGS`. ``max_packets`` cuts each trial shorter;
-    ``shrink_*`` are :func:`shrink`'s settings. A signal stops the hunt with
-    :class:`~pseudonic.controller.RunInterrupted` (a ``KeyboardInterrupt``); bad input raises
+    ``shrink_*`` are :func:`shrink`'s settings. ``device`` is the model every trial runs: on e1000 the
+    trials run on the level line (a handler that leaves its cause in ICR storms), on virtio-net on edge
+    (MSI-X, its only mode), without ITR and without the error-bit faults (:func:`make_trial`). A signal
+    stops the hunt with :class:`~pseudonic.controller.RunInterrupted` (a ``KeyboardInterrupt``); bad input raises
     :class:`~pseudonic.errors.ConfigError` before anything runs.
     """
     from . import recording
@@ -736,10 +762,10 @@ def hunt(
 
     seed, path, runs, time_s = check_args(
         driver, runs=runs, time_s=time_s, seed=seed, irq=irq, replays=replays, record=record,
-        max_packets=max_packets, shrink_budget=shrink_budget,
+        max_packets=max_packets, shrink_budget=shrink_budget, device=device,
     )  # fmt: skip
     label = driver if isinstance(driver, str) else f"{driver.__module__}:{driver.__qualname__}"
-    out = HuntResult(seed=seed, driver=label, irq=irq, runs=runs, time_s=time_s)
+    out = HuntResult(seed=seed, driver=label, irq=irq, runs=runs, time_s=time_s, device=device)
     started = time.monotonic()
 
     def tell(stage: str, detail: str) -> None:
@@ -755,7 +781,7 @@ def hunt(
 
     index = 0
     while (runs is None or index < runs) and (time_s is None or time.monotonic() - started < time_s):
-        trial = make_trial(seed, index, irq, max_packets)
+        trial = make_trial(seed, index, irq, max_packets, device)
         plan = trial.plan()
         out.trials = index + 1
         tell("trial", trial.describe())
@@ -817,6 +843,7 @@ def check_args(
     record: str | Path | None = None,
     max_packets: int = MAX_PACKETS,
     shrink_budget: int = SHRINK_BUDGET,
+    device: str = config.DEFAULT_DEVICE,
 ) -> tuple[int, Path, int | None, float | None]:
     """A hunt's input checked before anything runs: (seed, record path, runs, time); ConfigError names the range.
 
@@ -836,6 +863,8 @@ def check_args(
         seed = fresh_seed()
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise ConfigError(f"seed {seed!r} is out of range: give a whole number 0..2^64-1")
+    if device not in config.DEVICES:
+        raise ConfigError(f"device {device!r} is unknown: give one of {', '.join(config.DEVICES)}")
     if irq is not None and irq not in config.IRQ_LINES:
         raise ConfigError(f"irq {irq!r} is unknown: give one of {', '.join(config.IRQ_LINES)}")
     if isinstance(replays, bool) or not isinstance(replays, int) or not 0 <= replays <= 10_000:
@@ -861,6 +890,7 @@ __all__ = [
     "Trial",
     "check_args",
     "delete",
+    "fault_kinds",
     "hunt",
     "make_trial",
     "one_size",

@@ -134,8 +134,9 @@ def report(r: HuntResult, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    device = f" --device {r.device}" if r.device != config.DEFAULT_DEVICE else ""
     console.print(
-        f"hunt again with: pseudonic hunt --driver {shlex.quote(r.driver)} --seed {r.seed}",
+        f"hunt again with: pseudonic hunt --driver {shlex.quote(r.driver)}{device} --seed {r.seed}",
         highlight=False,
         soft_wrap=True,
     )
@@ -163,6 +164,9 @@ def _quoted(cmd: str) -> str:
 @click.command("hunt")
 @click.option("--driver", required=True, help="The driver to hunt races in (as for run: python, c, "
               "module:Class, path/to/driver.py[:Class], path/to/libdriver.so).")  # fmt: skip
+@click.option("--device", type=click.Choice(config.DEVICES), default=config.DEFAULT_DEVICE, show_default=True,
+              help="Device model every trial runs: e1000 (trials on its level line) or virtio-net (edge, its only "
+                   "mode; no ITR, no error-bit faults).")  # fmt: skip
 @click.option("--runs", type=int, default=None, metavar="N", help=f"Trials at most [default: {DEFAULT_RUNS}].")
 @click.option("--time", "time_text", default=None, metavar="T", help="Hunt for this long instead (60s, 10m, 1h).")
 @click.option("--seed", type=int, default=None, metavar="S",
@@ -181,7 +185,7 @@ def _quoted(cmd: str) -> str:
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
 def hunt_cmd(
-    driver: str, runs: int | None, time_text: str | None, seed: int | None, irq: str | None, replays: int,
+    driver: str, device: str, runs: int | None, time_text: str | None, seed: int | None, irq: str | None, replays: int,
     shrink_budget: int, max_packets: int, out_dir: str | None, record_path: str | None, wait_for_cores: bool,
     quiet: bool,
 ) -> None:  # fmt: skip
@@ -206,14 +210,14 @@ def hunt_cmd(
     # Everything checked before the first line, so that a usage error is one line.
     seed, path, runs, time_s = check_args(
         driver, runs=runs, time_s=time_s, seed=seed, irq=irq, replays=replays, record=record,
-        max_packets=max_packets, shrink_budget=shrink_budget,
+        max_packets=max_packets, shrink_budget=shrink_budget, device=device,
     )  # fmt: skip
     console = Console()
     err = Console(stderr=True)
     budget = f"{runs} runs" if runs is not None else f"{time_text}"
     # The seed first, so that even a hunt stopped at once can be repeated.
     err.print(
-        f"pseudonic hunt: driver {driver}, seed {seed}, budget {budget}, irq {irq or 'drawn per trial'}",
+        f"pseudonic hunt: {device}, driver {driver}, seed {seed}, budget {budget}, irq {irq or 'drawn per trial'}",
         highlight=False,
         soft_wrap=True,
     )
@@ -223,6 +227,7 @@ def hunt_cmd(
             result = hunt(
                 driver, runs=runs, time_s=time_s, seed=seed, irq=irq, replays=replays, record=path,
                 shrink_budget=shrink_budget, max_packets=max_packets, wait_for_cores=wait_for_cores, progress=watch,
+                device=device,
             )  # fmt: skip
     except KeyboardInterrupt:
         # The CLI prints the signal's line and exits 128+N; say first what the hunt had done.

@@ -39,20 +39,25 @@ from typing import Any
 import numpy as np
 
 from . import analysis
+from .config import DEFAULT_DEVICE
 from .errors import ConfigError
 from .frames import FrameSet
-from .layout import FRAME, IRQ_RECORD, RAISE_RECORD, SLOT, TX_RECORD
+from .layout import FRAME, IRQ_RECORD, RAISE_RECORD, SLOT, SLOT_ERRORS_MASK, TX_RECORD
 from .plan import Plan
 from .result import RunResult
 
 FORMAT = "pseudonic-record"
 #: Bumped whenever a field changes meaning or is added: a record of another version is refused, never guessed at.
-VERSION = 3
+#: Version 4 keeps the device model among the options.
+VERSION = 4
+#: The versions this pseudonic reads: version 3 kept no device among its options, and reads as the device its
+#: result's configuration names (e1000 where it names none: records from before virtio-net).
+READABLE = (3, 4)
 TIMINGS = ("plan", "measured")
 #: The run options a record keeps: the keyword arguments of pseudonic.run, with the plan beside them.
 OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
-    "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt",
+    "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt", "device",
 )  # fmt: skip
 _ARRAYS = {
     "slots": SLOT,
@@ -144,6 +149,7 @@ def options_of(result: RunResult) -> dict[str, Any]:
         "late": c.get("late", "catch-up"),
         "busy_poll": c.get("busy_poll_ns", 0),
         "rt": c.get("rt", "off"),
+        "device": c.get("device", DEFAULT_DEVICE),
     }
 
 
@@ -202,10 +208,11 @@ def load(path: str | Path) -> Recording:
             manifest = json.loads(bytes(z["manifest"]).decode())
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise ConfigError(f"{p} is not a pseudonic record file (its manifest is not one)")
-            if manifest.get("version") != VERSION:
+            if manifest.get("version") not in READABLE:
                 raise ConfigError(
                     f"{p} is a record of format version {manifest.get('version')} (pseudonic "
-                    f"{manifest.get('pseudonic', '?')}); this pseudonic reads version {VERSION} only"
+                    f"{manifest.get('pseudonic', '?')}); this pseudonic reads versions "
+                    f"{' and '.join(map(str, READABLE))} only"
                 )
             missing = [k for k in _ARRAYS if k not in z.files]
             if missing:
@@ -224,10 +231,13 @@ def load(path: str | Path) -> Recording:
     templates = [blob[int(o) : int(o) + int(n)] for o, n in zip(table["data_off"], table["length"], strict=True)]
     frames = FrameSet.of(templates, stamped=bool(manifest.get("stamped")))
     plan = Plan.make(arrays["slots"], frames, dict(manifest.get("plan") or {}))
+    options = {k: manifest["options"].get(k) for k in OPTION_KEYS}
+    if options["device"] is None:  # version 3: the device its result's configuration names
+        options["device"] = ((manifest.get("result") or {}).get("config") or {}).get("device") or DEFAULT_DEVICE
     return Recording(
         path=p,
         plan=plan,
-        options={k: manifest["options"].get(k) for k in OPTION_KEYS},
+        options=options,
         result=manifest.get("result") or {},
         machine=manifest.get("machine") or {},
         pseudonic_version=str(manifest.get("pseudonic", "?")),
@@ -293,6 +303,11 @@ def replay(
     options = {**rec.options, **overrides}
     if driver is not None:
         options["driver"] = driver
+    if options.get("device") == "virtio-net" and (plan.slots["flags"] & SLOT_ERRORS_MASK).any():
+        raise ConfigError(
+            f"{rec.path.name} carries descriptor error bits ({rec.options.get('device')} faults): virtio-net has "
+            "no receive error bits, so this recording cannot be replayed on it"
+        )
     result = run(plan=plan, wait_for_cores=wait_for_cores, progress=progress, **options)
     return Replay(rec, result, timing, send_deviation(rec, result))
 
@@ -302,10 +317,11 @@ def describe(rec: Recording) -> str:
     r = rec.result
     return (
         f"{rec.path.name}: {len(rec.plan)} entries ({rec.plan.origin.get('kind', 'schedule')} plan), "
-        f"driver {rec.options['driver']}, irq {rec.options['irq']}, ring {rec.options['ring_size']}; "
+        f"{rec.options['device']}, driver {rec.options['driver']}, irq {rec.options['irq']}, "
+        f"ring {rec.options['ring_size']}; "
         f"recorded with pseudonic {rec.pseudonic_version}; verdict: "
         f"{'PASS' if rec.passed else 'FAIL'} ({r.get('received')}/{r.get('sent')} received)"
     )
 
 
-__all__ = ["FORMAT", "TIMINGS", "VERSION", "Recording", "Replay", "load", "replay", "save"]
+__all__ = ["FORMAT", "READABLE", "TIMINGS", "VERSION", "Recording", "Replay", "load", "replay", "save"]

@@ -4,7 +4,9 @@ Each subcommand prints its table, and with ``--out DIR`` writes
 DIR/results.json holding its own section (and its figure); ``bench all``
 runs them all and writes the report, and an evaluation that fails there is
 recorded and reported without stopping the others. ``--quick`` is a reduced run (one
-size, small counts) for tests and a first look.
+size, small counts) for tests and a first look. E1, E2 and E3 (send-time,
+precision, sweep, and all) measure both device models side by side unless
+``--device`` names one; the interrupt lines and moderation are e1000's.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from .search import coarse_grid
 
 DEFAULT_SIZES = "1500,8KiB,16KiB"
 DRIVERS = ("python", "c")
+#: --device: one model, or both side by side (the default of E1-E3).
+DEVICE_CHOICES = (*config.DEVICES, "both")
+DEFAULT_DEVICES = "both"
 LINES = ("spin", "eventfd", "signal")
 console = Console()
 
@@ -82,6 +87,21 @@ def _intervals(text: str) -> list[int] | None:
     for v in values:
         _plan_bounds("--intervals", interval=v)
     return values
+
+
+def _devices(choice: str) -> list[str]:
+    """The device models --device names: one, or every model (``both``), e1000 first."""
+    return list(config.DEVICES) if choice == "both" else [choice]
+
+
+device_option = click.option(
+    "--device", "device", type=click.Choice(DEVICE_CHOICES), default=DEFAULT_DEVICES, show_default=True,
+    help="Device model: e1000, virtio-net, or both side by side (their runs interleaved).",
+)  # fmt: skip
+
+
+def _device_text(row: dict[str, Any]) -> str:
+    return _text(row.get("device") or config.DEFAULT_DEVICE)
 
 
 def _out(path: str | None) -> Path | None:
@@ -158,12 +178,14 @@ def show_send_time(rows: list[dict[str, Any]] | None) -> None:
     if _nothing("send time", rows):
         return
     t = Table(title="E1 / Table 1: send processing time (medians over rounds)")
-    for c in ("size", "memcpy p50", "paced p50", "paced / memcpy", "paced mean", "paced p99", "back to back", "paper"):
+    for c in ("size", "device", "memcpy p50", "paced p50", "paced / memcpy", "p50 / e1000's", "paced mean",
+              "paced p99", "back to back", "paper"):  # fmt: skip
         t.add_column(c, justify="right")
     for r in rows or []:
-        t.add_row(_fixed(r.get("size"), ".0f", " B"), _ns(r.get("memcpy_ns")), _ns(r.get("p50_ns")),
-                  _fixed(r.get("paced_over_memcpy"), ".2f", "×"), _ns(r.get("mean_ns")), _ns(r.get("p99_ns")),
-                  _ns(r.get("back_to_back_ns")), _ns(r.get("paper_ns")))  # fmt: skip
+        t.add_row(_fixed(r.get("size"), ".0f", " B"), _device_text(r), _ns(r.get("memcpy_ns")), _ns(r.get("p50_ns")),
+                  _fixed(r.get("paced_over_memcpy"), ".2f", "×"), _fixed(r.get("over_e1000"), ".2f", "×"),
+                  _ns(r.get("mean_ns")), _ns(r.get("p99_ns")), _ns(r.get("back_to_back_ns")),
+                  _ns(r.get("paper_ns")))  # fmt: skip
     console.print(t)
 
 
@@ -175,9 +197,12 @@ def show_precision(p: dict[str, Any] | None) -> None:
                     f"({_text(p.get('driver'))}, {_text(p.get('irq'))})")  # fmt: skip
     for c in ("as seen by", "within ±6.25 %", "off > 1 µs", "worst |dev|", "min", "p50", "p99", "max"):
         t.add_column(c, justify="right")
-    runs = [(f"× {_text(p.get('count'))}", p)]
-    if isinstance(p.get("long"), dict):
-        runs.append((f"× {_text(p['long'].get('count'))}", p["long"]))
+    runs = []
+    for section in ev.precision_sections(p):
+        model = _text(section.get("model") or config.DEFAULT_DEVICE)
+        runs.append((f"{model} × {_text(section.get('count'))}", section))
+        if isinstance(section.get("long"), dict):
+            runs.append((f"{model} × {_text(section['long'].get('count'))}", section["long"]))
     for label, r in runs:
         for who, s in ((f"{label}: driver (handler entries)", r), (f"{label}: device (sends)", r.get("device") or {})):
             i = s.get("intervals_ns") or {}
@@ -204,10 +229,11 @@ def show_sweep(rows: list[dict[str, Any]] | None) -> None:
     if _nothing("sweep", rows):
         return
     t = Table(title="E3 / Fig. 8, Table 2: shortest interval with 100 % success")
-    for c in ("driver", "size", "interval", "achieved", "limited by", "handler / pkt", "throughput", "paper"):
+    for c in ("driver", "size", "device", "interval", "achieved", "limited by", "handler / pkt", "throughput",
+              "paper"):  # fmt: skip
         t.add_column(c, justify="right")
     for r in rows or []:
-        t.add_row(_text(r.get("driver")), _fixed(r.get("size"), ".0f", " B"),
+        t.add_row(_text(r.get("driver")), _fixed(r.get("size"), ".0f", " B"), _device_text(r),
                   _ns(r.get("min_full_success_interval_ns")), _ns(r.get("achieved_interval_ns")),
                   _text(r.get("limited_by")), _ns(r.get("handler_ns_per_packet")),
                   _fixed(r.get("throughput_gbps"), ".2f", " Gbps"),
@@ -259,32 +285,35 @@ def show_moderation(rows: list[dict[str, Any]] | None) -> None:
 
 
 # -- the steps --------------------------------------------------------------------------------
-def step_send_time(sizes: list[int], repeat: int, rounds: int) -> list[dict[str, Any]]:
+def step_send_time(
+    sizes: list[int], repeat: int, rounds: int, devices: tuple[str, ...] = (config.DEFAULT_DEVICE,)
+) -> list[dict[str, Any]]:
     with _progress("send time", len(sizes) * rounds) as tick:
-        rows = ev.send_time(sizes, repeat, rounds, progress=tick)
+        rows = ev.send_time(sizes, repeat, rounds, progress=tick, devices=devices)
     show_send_time(rows)
     return rows
 
 
 def step_precision(
-    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False
-) -> dict[str, Any]:
-    with _progress("precision", 4) as tick:
+    interval_ns: int, count: int, out: Path | None, driver: str, irq: str, quick: bool = False,
+    devices: tuple[str, ...] = (config.DEFAULT_DEVICE,),
+) -> dict[str, Any]:  # fmt: skip
+    with _progress("precision", 2 + 2 * len(devices)) as tick:
         p = ev.precision(interval_ns, count, driver=driver, irq=irq, out=out, progress=tick,
                          long_count=2000 if quick else ev.LONG_PRECISION_COUNT,
-                         calibration_ns=300_000_000 if quick else ev.CALIBRATION_NS)  # fmt: skip
+                         calibration_ns=300_000_000 if quick else ev.CALIBRATION_NS, devices=devices)  # fmt: skip
     show_precision(p)
     return p
 
 
 def step_sweep(
     sizes: list[int], drivers: list[str], count: int, intervals: list[int] | None, irq: str, fine_steps: int,
-    runs: int = ev.RUNS,
+    runs: int = ev.RUNS, devices: tuple[str, ...] = (config.DEFAULT_DEVICE,),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
     per_search = len(intervals) if intervals else len(coarse_grid(ev.SWEEP_LO_NS, ev.SWEEP_HI_NS)) + fine_steps
-    with _progress("sweep", per_search * len(sizes) * len(drivers)) as tick:
+    with _progress("sweep", per_search * len(sizes) * len(drivers) * len(devices)) as tick:
         rows, curves = ev.sweep(sizes, drivers, count=count, intervals=intervals, irq=irq, fine_steps=fine_steps,
-                                runs=runs, progress=tick)  # fmt: skip
+                                runs=runs, progress=tick, devices=devices)  # fmt: skip
     show_sweep(rows)
     return rows, curves
 
@@ -344,18 +373,22 @@ def _verdicts_say_so() -> None:
 @click.option("--sizes", default=DEFAULT_SIZES, show_default=True, help="Frame sizes, comma-separated.")
 @click.option("--repeat", default=1000, show_default=True, type=int, help="Sends per round and size.")
 @click.option("--rounds", default=5, show_default=True, type=int, help="Interleaved rounds (medians are reported).")
+@device_option
 @quick_option
 @out_option
-def send_time_cmd(sizes: str, repeat: int, rounds: int, quick: bool, out: str | None) -> None:
-    """E1 / Table 1: paced and back-to-back send time beside a hot memcpy of the same size."""
+def send_time_cmd(sizes: str, repeat: int, rounds: int, device: str, quick: bool, out: str | None) -> None:
+    """E1 / Table 1: paced and back-to-back send time beside a hot memcpy of the same size; with both
+    device models, their runs interleaved and virtio-net's set against e1000's."""
     started, where = time.monotonic(), _out(out)
     size_list = [1500] if quick else _sizes(sizes)
     if quick:
         repeat, rounds = 200, 2
     if not 10 <= repeat <= 100_000 or not 1 <= rounds <= 100:
         raise ConfigError("--repeat must be 10..100000 and --rounds 1..100")
-    rows = step_send_time(size_list, repeat, rounds)
-    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "send_time": rows})
+    devices = tuple(_devices(device))
+    rows = step_send_time(size_list, repeat, rounds, devices)
+    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "devices": list(devices),
+                   "send_time": rows})  # fmt: skip
 
 
 @bench.command("precision")
@@ -363,18 +396,22 @@ def send_time_cmd(sizes: str, repeat: int, rounds: int, quick: bool, out: str | 
 @click.option("--count", default=1000, show_default=True, type=int, help="Packets.")
 @click.option("--driver", default="python", show_default=True, help="Driver under test.")
 @click.option("--irq", default="spin", show_default=True, type=click.Choice(LINES), help="Interrupt line.")
+@device_option
 @quick_option
 @out_option
-def precision_cmd(interval: str, count: int, driver: str, irq: str, quick: bool, out: str | None) -> None:
+def precision_cmd(interval: str, count: int, driver: str, irq: str, device: str, quick: bool, out: str | None) -> None:
     """E2 / Fig. 7: how precise the intervals between handler entries are, as a deviation histogram."""
     started, where = time.monotonic(), _out(out)
     if quick:
         count = 200
-    config.make_config(irq=irq, driver=driver)
+    devices = tuple(_devices(device))
+    for d in devices:
+        config.make_config(irq=irq, driver=driver, device=d)
     plan = Plan.periodic(interval, count, 1500)
     plan.check(config.DEFAULT_BUFFER_SIZE)
-    p = step_precision(plan.origin["interval_ns"], len(plan), where, driver, irq, quick)
-    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "precision": p})
+    p = step_precision(plan.origin["interval_ns"], len(plan), where, driver, irq, quick, devices)
+    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "devices": list(devices),
+                   "precision": p})  # fmt: skip
 
 
 @bench.command("sweep")
@@ -384,11 +421,13 @@ def precision_cmd(interval: str, count: int, driver: str, irq: str, quick: bool,
 @click.option("--driver", "drivers", default="python,c", show_default=True, help="Drivers, comma-separated.")
 @click.option("--irq", default="spin", show_default=True, type=click.Choice(LINES), help="Interrupt line.")
 @click.option("--runs", default=ev.RUNS, show_default=True, type=int, help="Runs per interval; the median counts.")
+@device_option
 @quick_option
 @out_option
 def sweep_cmd(
-    sizes: str, count: int, intervals: str, drivers: str, irq: str, runs: int, quick: bool, out: str | None
-) -> None:
+    sizes: str, count: int, intervals: str, drivers: str, irq: str, runs: int, device: str, quick: bool,
+    out: str | None,
+) -> None:  # fmt: skip
     """E3a / Fig. 8 and E3b / Table 2: success rate against send interval; the shortest 100 % interval."""
     started, where = time.monotonic(), _out(out)
     size_list, driver_list = _sizes(sizes), _names(drivers, None, "driver")
@@ -401,10 +440,11 @@ def sweep_cmd(
 
     for d in driver_list:
         probe(d)  # in a child process: a driver that cannot load is a usage error before any run
+    devices = tuple(_devices(device))
     rows, curves = step_sweep(size_list, driver_list, count, _intervals(intervals), irq, 2 if quick else 6,
-                              1 if quick else runs)  # fmt: skip
-    results: dict[str, Any] = {"meta": _meta(_command_line(), started), "machine": machine_info(), "sweep": rows,
-                               "sweep_curves": curves}  # fmt: skip
+                              1 if quick else runs, devices)  # fmt: skip
+    results: dict[str, Any] = {"meta": _meta(_command_line(), started), "machine": machine_info(),
+                               "devices": list(devices), "sweep": rows, "sweep_curves": curves}  # fmt: skip
     if where is not None:
         results["sweep_figure"] = ev.draw_sweep(curves, None, where)
     _write(where, results)
@@ -514,9 +554,11 @@ def timelines_cmd(driver: str, count: int, rounds: int, quick: bool, out: str | 
 
 @bench.command("all")
 @click.option("--out", default="results", show_default=True, metavar="DIR", help="Where results, figures, report go.")
+@device_option
 @quick_option
-def all_cmd(out: str, quick: bool) -> None:
-    """Every evaluation; writes DIR/results.json, DIR/report.md and the figures.
+def all_cmd(out: str, device: str, quick: bool) -> None:
+    """Every evaluation; writes DIR/results.json, DIR/report.md and the figures. E1-E3 measure both
+    device models side by side (--device to name one); their targets are in the report.
 
     An evaluation that fails (raises) or gives no result does not stop the others: results.json
     records it as {"failed": "Type: message", "traceback": ...} or {"no_result": reason}, stderr
@@ -527,13 +569,14 @@ def all_cmd(out: str, quick: bool) -> None:
     started, where = time.monotonic(), _out(out)
     assert where is not None
     sizes = [1500] if quick else _sizes(DEFAULT_SIZES)
-    results: dict[str, Any] = {}
+    devices = tuple(_devices(device))
+    results: dict[str, Any] = {"devices": list(devices)}
     curves: list[dict[str, Any]] = []
 
     def sweep_rows() -> list[dict[str, Any]] | None:
         # the sweep's rows are its result; its curves only feed the figure
         swept = step_sweep(sizes, list(DRIVERS), 500 if quick else 5000, None, "spin", 2 if quick else 6,
-                           1 if quick else ev.RUNS)  # fmt: skip
+                           1 if quick else ev.RUNS, devices)  # fmt: skip
         if not swept:
             return None
         rows, found = swept
@@ -541,8 +584,8 @@ def all_cmd(out: str, quick: bool) -> None:
         return rows
 
     steps: dict[str, Callable[[], Any]] = {
-        "send_time": lambda: step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5),
-        "precision": lambda: step_precision(38_000, 200 if quick else 1000, where, "python", "spin", quick),
+        "send_time": lambda: step_send_time(sizes, 200 if quick else 1000, 2 if quick else 5, devices),
+        "precision": lambda: step_precision(38_000, 200 if quick else 1000, where, "python", "spin", quick, devices),
         "sweep": sweep_rows,
         "baseline": lambda: step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None),
         "irq_lines": lambda: step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000),

@@ -140,17 +140,35 @@ def deviation_histogram(
     ``driver_groups`` (per driver interval: -1 within the band, else the index of the group its
     cause is in, pseudonic.timing), the driver panel's bars are stacked by group.
     """
-    driver_us = np.asarray(driver_dev_ns, dtype=np.float64).ravel() / 1000.0
-    device_us = np.asarray(device_dev_ns, dtype=np.float64).ravel() / 1000.0
+    return deviation_histograms([(None, driver_dev_ns, device_dev_ns, driver_groups)], interval_ns, path)
+
+
+def deviation_histograms(
+    models: Sequence[tuple[str | None, np.ndarray, np.ndarray, np.ndarray | None]], interval_ns: int, path: Path
+) -> Path:
+    """Fig. 7 for one or more device models side by side: per model (label, driver deviations, device
+    deviations, driver groups) a column of two panels as :func:`deviation_histogram` draws them, every
+    panel on the same x window, so that the models compare at a glance."""
+    if not models:
+        raise ValueError("deviation_histograms: give at least one model")
+    columns = [
+        (label, np.asarray(drv, dtype=np.float64).ravel() / 1000.0, np.asarray(dev, dtype=np.float64).ravel() / 1000.0,
+         None if groups is None else np.asarray(groups))
+        for label, drv, dev, groups in models
+    ]  # fmt: skip
     band_us = BAND * interval_ns / 1000.0
-    window_us = _window_us([driver_us, device_us], band_us)
-    fig = Figure(figsize=(8, 6.5))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    _deviation_panel(top, driver_us, "driver: interrupt-handler entries", band_us, window_us, "tab:blue",
-                     None if driver_groups is None else np.asarray(driver_groups))  # fmt: skip
-    _deviation_panel(bottom, device_us, "device: sends", band_us, window_us, "tab:orange")
-    top.set_title(f"Interval deviation at a {_interval_text(interval_ns)} interval (paper Fig. 7)")
-    bottom.set_xlabel("deviation of each interval from the one asked (actual − asked, µs)")
+    window_us = _window_us([a for _, drv, dev, _ in columns for a in (drv, dev)], band_us)
+    fig = Figure(figsize=(8 * len(columns), 6.5))
+    axes = np.asarray(fig.subplots(2, len(columns), sharex=True, squeeze=False))
+    for k, (label, drv, dev, groups) in enumerate(columns):
+        top, bottom = axes[0, k], axes[1, k]
+        model = f"{label} " if label else ""
+        _deviation_panel(top, drv, f"{model}driver: interrupt-handler entries", band_us, window_us, "tab:blue",
+                         groups)  # fmt: skip
+        _deviation_panel(bottom, dev, f"{model}device: sends", band_us, window_us, "tab:orange")
+        title = f"Interval deviation at a {_interval_text(interval_ns)} interval (paper Fig. 7)"
+        top.set_title(f"{label}: {title}" if label else title)
+        bottom.set_xlabel("deviation of each interval from the one asked (actual − asked, µs)")
     return _save(fig, path)
 
 
@@ -174,24 +192,33 @@ def _size_key(size: Any) -> tuple[bool, int]:
     return (size is None, 0 if size is None else int(size))
 
 
+def _driver_text(curve: dict[str, Any], with_model: bool) -> str:
+    """A curve's driver, and its device model where the figure shows several."""
+    driver = str(curve.get("driver"))
+    return f"{driver}, {curve.get('device') or 'e1000'}" if with_model else driver
+
+
 def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, Any] | None = None) -> Path:
-    """Fig. 8: receive success rate (%) against send interval (µs, log), one curve per (size, driver).
+    """Fig. 8: receive success rate (%) against send interval (µs, log), one curve per (size, driver) -- and
+    device model, where the curves name one (several models: each label says which).
 
     A ringed marker shows each curve's shortest interval at which it, and every longer one, took 100 %.
     """
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    # Colour names the size, the line style the driver: curves stay apart however many there are.
+    # Colour names the size, the line style the driver (and the model): curves stay apart however many there are.
     sizes = sorted({c.get("size") for c in curves}, key=_size_key)
-    drivers = list(dict.fromkeys(str(c.get("driver")) for c in curves))
+    models = list(dict.fromkeys(str(c["device"]) for c in curves if c.get("device")))
+    drivers = list(dict.fromkeys(_driver_text(c, len(models) > 1) for c in curves))
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
     styles = [("-", "o"), ("--", "^"), (":", "s"), ("-.", "D")]
     series: list[tuple[str, list[Point], dict[str, Any]]] = []
     for c in curves:
-        linestyle, marker = styles[drivers.index(str(c.get("driver"))) % len(styles)]
+        who = _driver_text(c, len(models) > 1)
+        linestyle, marker = styles[drivers.index(who) % len(styles)]
         colour = palette[sizes.index(c.get("size")) % len(palette)]
         style: dict[str, Any] = {"marker": marker, "linestyle": linestyle, "color": colour}
-        series.append((f"{_size_text(c.get('size'))}, {c.get('driver')}", _points(c), style))
+        series.append((f"{_size_text(c.get('size'))}, {who}", _points(c), style))
     if baseline and baseline.get("points"):
         series.append(("kernel UDP (veth)", _points(baseline), {"marker": "s", "linestyle": "--", "color": "0.3"}))
     for label, pts, style in series:

@@ -140,6 +140,21 @@ def _unavailable(section: Any, key: str) -> list[str] | None:
     return None
 
 
+def _has_device(rows: list[Mapping[str, Any]]) -> bool:
+    """Rows that name their device model get a device column (results from before virtio-net name none)."""
+    return any("device" in r for r in rows)
+
+
+def _device(row: Mapping[str, Any]) -> str:
+    """A row's device model: e1000 where it names none (every result from before virtio-net was e1000's)."""
+    return str(row.get("device") or "e1000")
+
+
+def _model(section: Mapping[str, Any]) -> str:
+    """An E2 section's device model (its ``model``: its ``device`` is the device's sends); e1000 if it names none."""
+    return str(section.get("model") or "e1000")
+
+
 def _rows(section: Any) -> list[Mapping[str, Any]]:
     """A section's rows; a row that is not a mapping renders as a row of dashes rather than vanishing."""
     if not isinstance(section, list):
@@ -182,6 +197,20 @@ def _meta(meta: Mapping[str, Any] | None) -> list[str]:
         ["pseudonic version", meta.get("version") or DASH],
     ]
     return [*out, *table(["", ""], rows), ""]
+
+
+def _models(devices: Any) -> list[str]:
+    """Which device models the bench measured, where it says (results from before virtio-net do not)."""
+    if not isinstance(devices, list) or not devices:
+        return []
+    names = ", ".join(str(d) for d in devices)
+    if len(devices) == 1:
+        return [f"Device model: {names} (E1–E3); the interrupt lines and moderation are e1000's.", ""]
+    return [
+        f"Device models: {names}, side by side in E1–E3 (a device column; their runs interleaved, so that the "
+        "machine's moods fall on every model); the interrupt lines and moderation are e1000's.",
+        "",
+    ]
 
 
 def _summary(results: Mapping[str, Any]) -> list[str]:
@@ -260,14 +289,23 @@ def _send_time(section: Any) -> list[str]:
     rows = _rows(section)
     if not rows:
         return [*out, NOT_RUN, ""]
+    with_device, against = _has_device(rows), any("over_e1000" in r for r in rows)
+    if against:
+        out += [
+            "Both device models were measured in the same rounds, their runs alternating (the order reversed "
+            "every other round); \"p50 / e1000's\" sets a model's median p50 against e1000's of the same rounds.",
+            "",
+        ]
     header = [
         "size",
+        *(["device"] if with_device else []),
         "paced mean",
         "paced p50",
         "paced p99",
         "back to back",
         "memcpy",
         "p50 / memcpy",
+        *(["p50 / e1000's"] if against else []),
         "paper (Table 1)",
         "back to back / paper",
     ]
@@ -275,15 +313,18 @@ def _send_time(section: Any) -> list[str]:
     for r in rows:
         # a row that does not carry the paper's figure gets Table 1's for its size, if Table 1 has one
         paper = r["paper_ns"] if "paper_ns" in r else PAPER_SEND_NS.get(int(r.get("size") or 0))
+        ratio = r.get("over_e1000")
         body.append(
             [
                 fmt_size(r.get("size")),
+                *([_device(r)] if with_device else []),
                 fmt_ns(r.get("mean_ns")),
                 fmt_ns(r.get("p50_ns")),
                 fmt_ns(r.get("p99_ns")),
                 fmt_ns(r.get("back_to_back_ns")),
                 fmt_ns(r.get("memcpy_ns")),
                 fmt_ratio(r.get("p50_ns"), r.get("memcpy_ns")),
+                *([DASH if ratio is None else f"×{float(ratio):.2f}"] if against else []),
                 _or_reason(paper, fmt_ns, "no paper figure for this size"),
                 fmt_ratio(r.get("back_to_back_ns"), paper),
             ]
@@ -313,39 +354,26 @@ def _precision(p: Any, out_dir: Path) -> list[str]:
     reason = _skipped(p)
     if reason:
         return [*out, f"_Skipped: {reason}_", ""]
-    drv, dev = _stats(p), _stats(p.get("device"))
+    drv = _stats(p)
     # a paper figure the section leaves empty is still the paper's: the constants stand in for it
     paper = {**PAPER_PRECISION, **{k: v for k, v in _stats(p.get("paper")).items() if v is not None}}
-    di, vi = _stats(drv.get("intervals_ns")), _stats(dev.get("intervals_ns"))
-    no_dev = "device intervals not recorded"
-    rows = [
-        ["interval asked", fmt_ns(paper["interval_ns"]), fmt_ns(drv.get("interval_ns")), DASH, ""],
-        ["intervals measured", fmt_count(paper["count"]), fmt_count(drv.get("count")), fmt_count(dev.get("count")), ""],
-        [
-            "within ±6.25 %",
-            fmt_pct(paper["within_6_25pct"]),
-            fmt_pct(drv.get("within_6_25pct")),
-            _or_reason(dev.get("within_6_25pct"), fmt_pct, no_dev if not dev else None),
-            fmt_ratio(drv.get("within_6_25pct"), paper["within_6_25pct"]),
-        ],
-        [
-            "off by more than 1 µs",
-            f"{DASH} (paper: {paper['count'] - paper['exact']} not exactly on time)",
-            fmt_count(drv.get("over_1us")),
-            fmt_count(dev.get("over_1us")),
-            "",
-        ],
-        [
-            "worst |deviation|",
-            fmt_ns(paper["max_abs_dev_ns"]),
-            fmt_ns(drv.get("max_abs_dev_ns")),
-            fmt_ns(dev.get("max_abs_dev_ns")),
-            fmt_ratio(drv.get("max_abs_dev_ns"), paper["max_abs_dev_ns"]),
-        ],
-    ]
-    for key in ("min", "p50", "p99", "max"):
-        rows.append([f"interval {key}", DASH, fmt_ns(di.get(key)), fmt_ns(vi.get(key)), ""])
-    out += [*table(["", "paper", "ours: driver handler entries", "ours: device sends", "ratio (driver / paper)"], rows)]
+    models = _precision_models(p)
+    named = "model" in p
+    header, columns = [""], [[
+        "interval asked", "intervals measured", "within ±6.25 %", "off by more than 1 µs", "worst |deviation|",
+        *(f"interval {key}" for key in ("min", "p50", "p99", "max")),
+    ]]  # fmt: skip
+    header.append("paper")
+    columns.append([fmt_ns(paper["interval_ns"]), fmt_count(paper["count"]), fmt_pct(paper["within_6_25pct"]),
+                    f"{DASH} (paper: {paper['count'] - paper['exact']} not exactly on time)",
+                    fmt_ns(paper["max_abs_dev_ns"]), DASH, DASH, DASH, DASH])  # fmt: skip
+    for model in models:
+        who = f"ours, {_model(model)}" if named else "ours"
+        header += [f"{who}: driver handler entries", f"{who}: device sends",
+                   f"ratio{' (' + _model(model) + ')' if len(models) > 1 else ''} (driver / paper)"]  # fmt: skip
+        columns += _precision_columns(model, paper)
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    out += [*table(header, rows)]
     out.append("")
     asked = drv.get("interval_ns")
     if asked is not None and int(asked) != int(paper["interval_ns"]):
@@ -366,9 +394,33 @@ def _precision(p: Any, out_dir: Path) -> list[str]:
     return out
 
 
+def _precision_models(p: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """E2's section of each device model: the section, then its ``others`` (evaluations.precision_sections)."""
+    others = p.get("others")
+    return [p, *(o for o in (others if isinstance(others, list) else []) if isinstance(o, Mapping))]
+
+
+def _precision_columns(model: Mapping[str, Any], paper: Mapping[str, Any]) -> list[list[str]]:
+    """One model's three columns of the E2 table: its handler entries, its device's sends, the ratio to the paper."""
+    drv, dev = _stats(model), _stats(model.get("device") if isinstance(model.get("device"), Mapping) else None)
+    di, vi = _stats(drv.get("intervals_ns")), _stats(dev.get("intervals_ns"))
+    no_dev = "device intervals not recorded"
+    driver = [fmt_ns(drv.get("interval_ns")), fmt_count(drv.get("count")), fmt_pct(drv.get("within_6_25pct")),
+              fmt_count(drv.get("over_1us")), fmt_ns(drv.get("max_abs_dev_ns")),
+              *(fmt_ns(di.get(k)) for k in ("min", "p50", "p99", "max"))]  # fmt: skip
+    sends = [DASH, fmt_count(dev.get("count")),
+             _or_reason(dev.get("within_6_25pct"), fmt_pct, no_dev if not dev else None),
+             fmt_count(dev.get("over_1us")), fmt_ns(dev.get("max_abs_dev_ns")),
+             *(fmt_ns(vi.get(k)) for k in ("min", "p50", "p99", "max"))]  # fmt: skip
+    ratio = ["", "", fmt_ratio(drv.get("within_6_25pct"), paper["within_6_25pct"]), "",
+             fmt_ratio(drv.get("max_abs_dev_ns"), paper["max_abs_dev_ns"]), "", "", "", ""]  # fmt: skip
+    return [driver, sends, ratio]
+
+
 def _timing(p: Mapping[str, Any]) -> list[str]:
     """Whose each deviation was, against what the same invocation's calibration predicted (issue 11)."""
-    runs = [r for r in (p, p.get("long")) if isinstance(r, Mapping) and isinstance(r.get("timing"), Mapping)]
+    runs = [(m, r) for m in _precision_models(p) for r in (m, m.get("long"))
+            if isinstance(r, Mapping) and isinstance(r.get("timing"), Mapping)]  # fmt: skip
     if not runs:
         return []
     cal = p.get("calibration") if isinstance(p.get("calibration"), Mapping) else {}
@@ -381,10 +433,16 @@ def _timing(p: Mapping[str, Any]) -> list[str]:
         "",
     ]
     rows = []
-    for r in runs:
+    named = "model" in p
+
+    def label(model: Mapping[str, Any], r: Mapping[str, Any]) -> str:
+        return f"{fmt_ns(r.get('interval_ns'))} × {fmt_count(r.get('count'))}" + (
+            f", {_model(model)}" if named else "")  # fmt: skip
+
+    for m, r in runs:
         t = r["timing"]
         rows.append([
-            f"{fmt_ns(r.get('interval_ns'))} × {fmt_count(r.get('count'))}", fmt_pct(t.get("raw_off_share")),
+            label(m, r), fmt_pct(t.get("raw_off_share")),
             fmt_pct(t.get("machine_share")), fmt_pct(t.get("driver_share")), fmt_pct(t.get("tool_attributed_share")),
             fmt_pct(expected) if expected is not None else DASH,
             "yes" if t.get("trustworthy") else "no",
@@ -392,8 +450,9 @@ def _timing(p: Mapping[str, Any]) -> list[str]:
     out += table(["run", "off the band", "machine's", "driver's", "tool's", "calibration predicts", "trustworthy"],
                  rows)  # fmt: skip
     out.append("")
-    for r in runs:
-        out += [f"- {fmt_count(r.get('count'))} intervals: {r['timing'].get('why')}"]
+    for m, r in runs:
+        model = f", {_model(m)}" if named else ""
+        out += [f"- {fmt_count(r.get('count'))} intervals{model}: {r['timing'].get('why')}"]
     out.append("")
     return out
 
@@ -415,12 +474,14 @@ def _sweep(section: Any, figure: Any, out_dir: Path) -> list[str]:
         return [*out, *gone]
     if not rows:
         return [*out, NOT_RUN, ""]
+    with_device = _has_device(rows)
     body = []
     for r in rows:
         body.append(
             [
                 fmt_size(r.get("size")),
                 r.get("driver") or DASH,
+                *([_device(r)] if with_device else []),
                 r.get("irq") or DASH,
                 _or_reason(r.get("min_full_success_interval_ns"), fmt_ns, "no measured interval took 100 %"),
                 fmt_ns(r.get("achieved_interval_ns")),
@@ -428,8 +489,8 @@ def _sweep(section: Any, figure: Any, out_dir: Path) -> list[str]:
                 fmt_ns(r.get("handler_ns_per_packet")),
             ]
         )
-    header = ["size", "driver", "interrupt line", "shortest 100 % interval", "achieved interval", "limited by",
-              "handler time / packet"]  # fmt: skip
+    header = ["size", "driver", *(["device"] if with_device else []), "interrupt line", "shortest 100 % interval",
+              "achieved interval", "limited by", "handler time / packet"]  # fmt: skip
     out += [*table(header, body), ""]
     repeats = sorted({int(r["runs_per_interval"]) for r in rows if r.get("runs_per_interval")})
     if repeats and repeats != [1]:
@@ -459,6 +520,9 @@ def _throughput(section: Any, baseline: Any) -> list[str]:
     if not rows and baseline is None and sweep_gone is None:
         return [*out, NOT_RUN, ""]
     body: list[list[Any]] = []
+    with_device = _has_device(rows)
+    # the kernel's row has no model: a dash in the device column
+    model: list[Any] = [DASH] if with_device else []
     for r in rows:
         paper = r["paper_gbps"] if "paper_gbps" in r else PAPER_THROUGHPUT_GBPS.get(int(r.get("size") or 0))
         ours = r.get("throughput_gbps")
@@ -467,6 +531,7 @@ def _throughput(section: Any, baseline: Any) -> list[str]:
             [
                 fmt_size(r.get("size")),
                 r.get("driver") or DASH,
+                *([_device(r)] if with_device else []),
                 r.get("irq") or DASH,
                 _or_reason(ours, fmt_gbps, r.get("reason") or no_full),
                 fmt_gbps(r.get("max_full_success_gbps")),
@@ -477,21 +542,57 @@ def _throughput(section: Any, baseline: Any) -> list[str]:
     baseline_note: list[str] = []
     if (reason := failure(baseline)) is not None:
         body.append(
-            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (failed)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+            [
+                "1,500 B",
+                "kernel UDP (veth)",
+                *model,
+                DASH,
+                f"{DASH} (failed)",
+                DASH,
+                fmt_gbps(PAPER_REAL_NIC_GBPS),
+                DASH,
+            ]
         )
         baseline_note = [f"Kernel baseline FAILED: `{reason}` (traceback in results.json, `baseline`).", ""]
     elif (reason := no_result(baseline)) is not None:
         body.append(
-            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (no result)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+            [
+                "1,500 B",
+                "kernel UDP (veth)",
+                *model,
+                DASH,
+                f"{DASH} (no result)",
+                DASH,
+                fmt_gbps(PAPER_REAL_NIC_GBPS),
+                DASH,
+            ]
         )
         baseline_note = [f"Kernel baseline: _No result: {reason}._", ""]
     elif not isinstance(baseline, Mapping) or not baseline:
         body.append(
-            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (not run)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+            [
+                "1,500 B",
+                "kernel UDP (veth)",
+                *model,
+                DASH,
+                f"{DASH} (not run)",
+                DASH,
+                fmt_gbps(PAPER_REAL_NIC_GBPS),
+                DASH,
+            ]
         )
     elif (reason := _skipped(baseline)) is not None:
         body.append(
-            ["1,500 B", "kernel UDP (veth)", DASH, f"{DASH} (skipped)", DASH, fmt_gbps(PAPER_REAL_NIC_GBPS), DASH]
+            [
+                "1,500 B",
+                "kernel UDP (veth)",
+                *model,
+                DASH,
+                f"{DASH} (skipped)",
+                DASH,
+                fmt_gbps(PAPER_REAL_NIC_GBPS),
+                DASH,
+            ]
         )
         baseline_note = [f"Kernel baseline skipped: {reason}", ""]
     else:
@@ -505,6 +606,7 @@ def _throughput(section: Any, baseline: Any) -> list[str]:
             [
                 fmt_size(baseline.get("size", 1500)),
                 "kernel UDP (veth)",
+                *model,
                 "kernel",
                 _or_reason(ours_b, fmt_gbps, baseline.get("reason") or no_full_b),
                 DASH,
@@ -529,7 +631,8 @@ def _throughput(section: Any, baseline: Any) -> list[str]:
         out += [f"Pseudo-NIC throughput: {what} (the sweep: `{sweep_gone}`).", ""]
     elif not rows:
         out += ["Pseudo-NIC throughput: " + NOT_RUN, ""]
-    header = ["size", "driver", "interrupt line", "ours", "highest 100 % run", "paper (Table 2)", "ratio"]
+    header = ["size", "driver", *(["device"] if with_device else []), "interrupt line", "ours", "highest 100 % run",
+              "paper (Table 2)", "ratio"]  # fmt: skip
     out += [*table(header, body), ""]
     return out + baseline_note
 
@@ -634,6 +737,7 @@ def render_report(results: Mapping[str, Any], out_dir: Path) -> str:
     out_dir = Path(out_dir)
     lines: list[str] = []
     lines += _meta(results.get("meta"))
+    lines += _models(results.get("devices"))
     lines += _summary(results)
     lines += _machine(results.get("machine"))
     lines += _send_time(results.get("send_time"))
