@@ -45,6 +45,27 @@ the detail, never a traceback.
   that found it idle stays under 1 ms (a ring of 256 lasts 1.28 ms at this
   pace), and every frame not received is a counted drop.
 
+With ``device="virtio-net"`` the cases are :data:`VIRTIO_CASES` (VIRTIO 1.1
+split virtqueue, receive queue), with the same names where they mean the same:
+
+- ``delivery`` and ``wrap-around`` as above, the latter through a queue of 8:
+  the driver takes used entries from its own last_used and makes each chain
+  available again only after its frame was copied out (2.6.8); the ring
+  slot wraps at the queue's size, the free-running 16-bit indices do not
+  (their wrap at 65536 is tested sans-IO: ``models/virtio_net.py``).
+- ``ring-full recovery`` -- the same burst and trickle, with no ITR: virtio
+  has none, and a back-to-back burst of 48 fills a queue of 16 on its own.
+- ``interrupt suppression`` (for ``ICR, level line``: MSI-X has no level and
+  no ICR) -- 2000 frames at gaps from 1 to 30 µs, so that the driver is
+  often still in its handler, or re-arming, when the next frame is used;
+  then one frame alone after a pause. A driver that re-arms (used_event,
+  VIRTQ_AVAIL_F_NO_INTERRUPT; 2.6.7) wrongly, or without looking at
+  used.idx once more, is not interrupted for what came meanwhile, and the
+  lone last frame is left behind for good.
+- the fault cases of the kinds that apply to virtio (``split`` over several
+  buffers with MRG_RXBUF, ``spurious``, ``lost-irq``, ``early-irq``,
+  ``burst``) and ``high rate`` on each line, as above.
+
 A case whose counts fall short is run once more before it fails: on a shared
 machine a core can be taken away from a node for milliseconds, long enough
 for a ring of 16 to overflow. A driver bug fails both runs; an exception or a
@@ -134,17 +155,17 @@ def _wrap_params() -> dict[str, Any]:
     return {"slots": schedule.periodic(WRAP_PACKETS, RELAXED_NS), "ring_size": WRAP_RING}
 
 
-def _wrap_judge(r: RunResult) -> str | None:
+def _wrap_judge(r: RunResult, ring: str = "ring") -> str | None:
     stored = np.flatnonzero((r.tx["flags"] & TX_STORED) != 0)
     # Every frame stored delivered once, in ring order; a frame the device dropped (MPC) is no fault of the driver.
     if not _in_order(r, stored) or r.missed != r.lost:
         return (
-            f"{r.received}/{stored.size} stored frames delivered in order through a ring of {WRAP_RING}, "
+            f"{r.received}/{stored.size} stored frames delivered in order through a {ring} of {WRAP_RING}, "
             f"{r.reordered} reordered, {r.duplicated} duplicated, {r.corrupted} corrupted"
         )
     if stored.size < WRAP_WRAPS * WRAP_RING:
         return (
-            f"only {stored.size} frames stored ({r.missed} dropped by the device): the ring wrapped fewer than "
+            f"only {stored.size} frames stored ({r.missed} dropped by the device): the {ring} wrapped fewer than "
             f"{WRAP_WRAPS} times"
         )
     return None
@@ -169,9 +190,9 @@ def _trickle_missing(r: RunResult) -> int:
     return int(np.count_nonzero(~np.isin(late, r.delivered_seq)))
 
 
-def _full_judge(r: RunResult) -> str | None:
+def _full_judge(r: RunResult, ring: str = "ring", free: str = "free descriptor") -> str | None:
     if r.missed == 0:
-        return f"the ring of {FULL_RING} never filled (missed 0): recovery was not exercised"
+        return f"the {ring} of {FULL_RING} never filled (missed 0): recovery was not exercised"
     if r.missed != r.lost:
         return f"{r.lost} lost but the device dropped only {r.missed}: the driver lost {r.lost - r.missed} itself"
     stored = (r.tx["flags"][BURST:] & TX_STORED) != 0
@@ -179,7 +200,7 @@ def _full_judge(r: RunResult) -> str | None:
     if missing:
         return (
             f"{missing} of the last {TRICKLE // 2} of {TRICKLE} frames after the burst were not received "
-            f"({TRICKLE - int(stored.sum())} of the {TRICKLE} found no free descriptor): the driver did not recover"
+            f"({TRICKLE - int(stored.sum())} of the {TRICKLE} found no {free}): the driver did not recover"
         )
     if r.corrupted or r.duplicated or r.reordered:
         return f"{r.corrupted} corrupted, {r.duplicated} duplicated, {r.reordered} reordered"
@@ -199,6 +220,46 @@ def _icr_judge(r: RunResult) -> str | None:
     return None
 
 
+SUPPRESSION_PACKETS = 2000
+#: The gaps the interrupt-suppression case draws from: from back to back for a Python handler (a few µs) to
+#: a C handler's whole run, so that re-arming races a frame often, whichever the driver.
+SUPPRESSION_GAPS_NS = (1_000, 2_000, 3_000, 5_000, 8_000, 13_000, 20_000, 30_000)
+SUPPRESSION_SEED = 1
+#: The pause before the lone last frame; halfway through it, an interrupt with nothing new (a spurious one).
+SUPPRESSION_PAUSE_NS = 1_000_000
+
+
+def _suppression_params() -> dict[str, Any]:
+    gaps = np.random.default_rng(SUPPRESSION_SEED).choice(SUPPRESSION_GAPS_NS, SUPPRESSION_PACKETS - 2)
+    due = np.concatenate([[0], np.cumsum(gaps)])
+    # Whatever the driver left waiting before the pause, the spurious interrupt has it take it and re-arm once
+    # more with nothing pending: the lone frame then finds the queue as the driver asked, and only a right
+    # used_event (or a cleared NO_INTERRUPT) brings its interrupt (2.6.7).
+    return {"slots": schedule.from_offsets(np.append(due, due[-1] + SUPPRESSION_PAUSE_NS)), "size": 1500,
+            "faults": [f"spurious@{SUPPRESSION_PACKETS - 1}"]}  # fmt: skip
+
+
+def _suppression_judge(r: RunResult) -> str | None:
+    stored = np.flatnonzero((r.tx["flags"] & TX_STORED) != 0)
+    if not _in_order(r, stored) or r.missed != r.lost:
+        return (
+            f"{r.received}/{stored.size} stored frames delivered in order, {r.reordered} reordered, "
+            f"{r.duplicated} duplicated, {r.corrupted} corrupted"
+        )
+    if r.tx.size == 0 or not r.tx["flags"][-1] & TX_STORED:
+        return "the lone last frame was not stored: re-arming at rest was not exercised"
+    return None
+
+
+def _suppression_summary(r: RunResult) -> str:
+    quiet = int(r.registers.get("quiet", 0))
+    return (
+        f"{r.received}/{r.sent} delivered in order in {r.handler_runs} handler runs, {quiet} used entries "
+        "announced by no interrupt (suppressed as asked), the lone last one announced"
+        + (f"; {r.missed} dropped by the device" if r.missed else "")
+    )
+
+
 FAULT_PACKETS = 200
 #: The fault cases' seed: a case that fails, fails the same way again.
 FAULT_SEED = 1
@@ -213,8 +274,21 @@ FAULT_CASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _fault_case(kind: str) -> _Case:
+#: What a correct virtio-net driver does with each kind that applies to it (faults.KINDS says e1000's).
+VIRTIO_EXPECTED = {
+    "split": "gather the num_buffers used entries into one frame (MRG_RXBUF, VIRTIO 1.1 5.1.6.4)",
+    "spurious": "take nothing: used.idx did not move",
+    "lost-irq": "collect it at the next interrupt",
+    "early-irq": "take nothing past used.idx; collect it at the next interrupt",
+    "burst": "deliver every frame the device stored (it drops the rest: no chain available)",
+}
+#: The fault kinds a virtio-net driver is checked with: those that apply to it, in FAULT_CASES' order.
+VIRTIO_FAULTS = tuple(k for k in FAULT_CASES if not faults.KINDS[k].not_virtio)
+
+
+def _fault_case(kind: str, expected: str | None = None) -> _Case:
     spec, extra = FAULT_CASES[kind]
+    expected = faults.KINDS[kind].expected if expected is None else expected
 
     def params() -> dict[str, Any]:
         return {"slots": schedule.periodic(FAULT_PACKETS, RELAXED_NS), "size": 1500, "faults": [spec],
@@ -228,7 +302,7 @@ def _fault_case(kind: str) -> _Case:
     def summary(r: RunResult) -> str:
         a = r.faults[kind]
         return (f"{a['injected']} injected, {a['delivered']} delivered, {a['dropped']} dropped, none misdelivered "
-                f"({faults.KINDS[kind].expected})")  # fmt: skip
+                f"({expected})")  # fmt: skip
 
     return _Case(f"fault {kind}", params, judge, summary)
 
@@ -270,6 +344,19 @@ def _high_rate_judge(r: RunResult) -> str | None:
     return None
 
 
+def _high_rate_case(line: str, dropped: str = "MPC") -> _Case:
+    return _Case(
+        f"high rate ({line})",
+        _high_rate_params,
+        _high_rate_judge,
+        lambda r: (
+            f"{r.received}/{r.sent} at {HIGH_RATE_NS // 1000} µs, {r.missed} dropped by the device ({dropped}); "
+            f"idle wake-up p99 {float(np.percentile(idle_wake_ns(r), 99)) / 1000:.1f} µs"
+        ),
+        line=line,
+    )
+
+
 CASES: tuple[_Case, ...] = (
     _Case(
         "delivery",
@@ -305,23 +392,41 @@ CASES: tuple[_Case, ...] = (
         ),
     ),
     *(_fault_case(kind) for kind in FAULT_CASES),
-    *(
-        _Case(
-            f"high rate ({line})",
-            _high_rate_params,
-            _high_rate_judge,
-            lambda r: (
-                f"{r.received}/{r.sent} at {HIGH_RATE_NS // 1000} µs, {r.missed} dropped by the device (MPC); "
-                f"idle wake-up p99 {float(np.percentile(idle_wake_ns(r), 99)) / 1000:.1f} µs"
-            ),
-            line=line,
-        )
-        for line in config.IRQ_LINES
-    ),
+    *(_high_rate_case(line) for line in config.IRQ_LINES),
 )
 
 #: The cases' names, in the order they run.
 CASE_NAMES = tuple(c.name for c in CASES)
+
+VIRTIO_CASES: tuple[_Case, ...] = (
+    CASES[0],
+    _Case(
+        "wrap-around",
+        _wrap_params,
+        lambda r: _wrap_judge(r, "queue"),
+        lambda r: (
+            f"{r.received}/{r.sent} delivered in order, queue of {WRAP_RING} wrapped {r.stored // WRAP_RING} times"
+            + (f" ({r.missed} dropped by the device)" if r.missed else "")
+        ),
+    ),
+    _Case(
+        "ring-full recovery",
+        lambda: {k: v for k, v in _full_params().items() if k != "itr"},  # no ITR: the burst fills it alone
+        lambda r: _full_judge(r, "queue", "available chain"),
+        lambda r: (
+            f"burst of {BURST} into a queue of {FULL_RING}: {r.missed} dropped and counted (no chain available); "
+            f"all {TRICKLE} after it delivered"
+        ),
+    ),
+    _Case("interrupt suppression", _suppression_params, _suppression_judge, _suppression_summary),
+    *(_fault_case(kind, VIRTIO_EXPECTED[kind]) for kind in VIRTIO_FAULTS),
+    *(_high_rate_case(line, "no chain available") for line in config.IRQ_LINES),
+)
+
+#: virtio-net's cases' names, in the order they run.
+VIRTIO_CASE_NAMES = tuple(c.name for c in VIRTIO_CASES)
+#: Per device model, its cases.
+DEVICE_CASES: dict[str, tuple[_Case, ...]] = {"e1000": CASES, "virtio-net": VIRTIO_CASES}
 
 
 # -- running them -----------------------------------------------------------------------------
@@ -354,13 +459,13 @@ def disturbed_ns(r: RunResult) -> int:
     return max(int(r.stalls.get(node, {}).get("run_delay_ns", 0)) for node in ("device", "driver"))
 
 
-def _run_case(case: _Case, session: Session, irq: str) -> CaseResult:
+def _run_case(case: _Case, session: Session, irq: str, device: str = config.DEFAULT_DEVICE) -> CaseResult:
     start = time.perf_counter()
     first_failure: str | None = None
     attempt = reruns = 0
     while attempt < ATTEMPTS:
         try:
-            r = session.run(irq=case.line or irq, sanitize=True, **case.params())
+            r = session.run(irq=case.line or irq, sanitize=True, device=device, **case.params())
         except ConfigError:
             raise  # a usage error (the driver cannot be loaded, a bad line): the whole check stops
         except Exception as exc:  # a failure of the run itself: this case fails, the suite goes on
@@ -394,8 +499,10 @@ def check_driver(
     irq: str = config.DEFAULT_IRQ,
     progress: Callable[[CaseResult], None] | None = None,
     wait_for_cores: bool = False,
+    device: str = config.DEFAULT_DEVICE,
 ) -> list[CaseResult]:
-    """Run every conformance case against ``driver`` on interrupt line ``irq``; one result per case.
+    """Run every conformance case of ``device`` (``e1000``: :data:`CASE_NAMES`; ``virtio-net``:
+    :data:`VIRTIO_CASE_NAMES`) against ``driver`` on interrupt line ``irq``; one result per case.
 
     ``driver`` is what :func:`pseudonic.run` accepts (``python``, ``c``, ``module:Class``,
     ``file.py[:Class]``, ``path/to/lib.so``, or a class). ``progress`` is called with each
@@ -404,17 +511,19 @@ def check_driver(
     """
     if irq not in config.IRQ_LINES:
         raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(config.IRQ_LINES)}")
+    if device not in DEVICE_CASES:
+        raise ConfigError(f"device {device!r} is unknown: give one of {', '.join(DEVICE_CASES)}")
     results: list[CaseResult] = []
     with Session(driver, wait_for_cores=wait_for_cores) as session:
         # Loaded once, in the session's driver node, for every case (a case the driver fails loads it again):
         # a driver that cannot load is a usage error before any case runs.
         session.load()
-        for case in CASES:
-            result = _run_case(case, session, irq)
+        for case in DEVICE_CASES[device]:
+            result = _run_case(case, session, irq, device)
             results.append(result)
             if progress is not None:
                 progress(result)
     return results
 
 
-__all__ = ["CASE_NAMES", "CaseResult", "check_driver"]
+__all__ = ["CASE_NAMES", "VIRTIO_CASE_NAMES", "CaseResult", "check_driver"]
