@@ -77,7 +77,7 @@ def test_search_answer_is_never_below_the_true_limit(limit: int) -> None:
 def bench(tmp_path: Path, *args: str) -> dict:  # type: ignore[type-arg]
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pseudonic", "bench", *args, "--quick", "--out", str(out)],
+        [sys.executable, "-m", "pseudonic", "bench", "--wait", *args, "--quick", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -95,25 +95,35 @@ def assert_png(path: Path) -> None:
 
 @needs_two_cores
 def test_bench_send_time_quick(tmp_path: Path) -> None:
-    (row,) = bench(tmp_path, "send-time")["send_time"]
-    assert row["size"] == 1500 and row["paper_ns"] == 205
-    for key in ("mean_ns", "p50_ns", "back_to_back_ns", "memcpy_ns"):
-        assert row[key] > 0
+    r = bench(tmp_path, "send-time")
+    e1000, virtio = r["send_time"]  # both models by default, side by side
+    assert r["devices"] == ["e1000", "virtio-net"]
+    assert (e1000["device"], virtio["device"]) == ("e1000", "virtio-net")
+    for row in (e1000, virtio):
+        assert row["size"] == 1500 and row["paper_ns"] == 205
+        for key in ("mean_ns", "p50_ns", "back_to_back_ns", "memcpy_ns"):
+            assert row[key] > 0
+    assert virtio["over_e1000"] == pytest.approx(virtio["p50_ns"] / e1000["p50_ns"])
+    assert len(virtio["round_ratios"]) == virtio["rounds"]
 
 
 @needs_two_cores
 def test_bench_precision_quick(tmp_path: Path) -> None:
     p = bench(tmp_path, "precision")["precision"]
-    assert p["interval_ns"] == 38_000 and p["count"] == 200
-    assert 0.0 <= p["within_6_25pct"] <= 1.0 and p["over_1us"] >= 0 and p["max_abs_dev_ns"] >= 0
+    (virtio,) = p["others"]
+    assert (p["model"], virtio["model"]) == ("e1000", "virtio-net")
+    for section in (p, virtio):
+        assert section["interval_ns"] == 38_000 and section["count"] == 200 and section["long"]["count"] == 2000
+        assert 0.0 <= section["within_6_25pct"] <= 1.0 and section["over_1us"] >= 0 and section["max_abs_dev_ns"] >= 0
+        assert section["figure"] == "precision.png"  # one figure, the models side by side
     assert_png(tmp_path / "out" / p["figure"])
 
 
 @needs_two_cores
 def test_bench_sweep_quick(tmp_path: Path) -> None:
-    r = bench(tmp_path, "sweep", "--driver", "python,c")
-    rows = {row["driver"]: row for row in r["sweep"]}
-    assert set(rows) == {"python", "c"}
+    r = bench(tmp_path, "sweep", "--driver", "python,c", "--device", "virtio-net")
+    rows = {(row["driver"], row["device"]): row for row in r["sweep"]}
+    assert set(rows) == {("python", "virtio-net"), ("c", "virtio-net")} and r["devices"] == ["virtio-net"]
     for row in rows.values():
         assert {"size", "driver", "min_full_success_interval_ns", "throughput_gbps", "paper_gbps"} <= set(row)
     assert_png(tmp_path / "out" / r["sweep_figure"])
@@ -146,6 +156,10 @@ def test_bench_all_quick_writes_the_report(tmp_path: Path) -> None:
     report = (tmp_path / "out" / "report.md").read_text()
     for heading in ("## Machine", "## E1", "## E2", "## E3a", "## E3b", "## Targets"):
         assert heading in report
+    assert (
+        "| virtio-net send time, 1500 B |" in report
+        and "| virtio-net C reference driver, spin line, 1500 B |" in report
+    )
     for name in ("precision.png", "sweep.png", "irq_lines.png"):
         assert_png(tmp_path / "out" / name)
 
@@ -181,6 +195,98 @@ def test_targets_are_met_by_any_full_success_run_and_missed_without_a_figure() -
         "spin line interrupt latency": True,
         "bench all duration": False,
     }
+
+
+def test_virtio_targets_mirror_e1000s_and_set_its_send_time_against_e1000s() -> None:
+    from pseudonic.bench.evaluations import targets
+
+    results = {
+        "devices": ["e1000", "virtio-net"],
+        "send_time": [
+            {"size": 1500, "device": "e1000", "paced_over_memcpy": 2.5, "p50_ns": 100.0, "memcpy_ns": 40.0},
+            {"size": 1500, "device": "virtio-net", "paced_over_memcpy": 2.75, "p50_ns": 110.0, "memcpy_ns": 40.0,
+             "e1000_p50_ns": 100.0, "over_e1000": 1.1},
+            {"size": 16384, "device": "e1000", "paced_over_memcpy": 2.0, "p50_ns": 300.0, "memcpy_ns": 150.0},
+            {"size": 16384, "device": "virtio-net", "paced_over_memcpy": 2.6, "p50_ns": 390.0, "memcpy_ns": 150.0,
+             "e1000_p50_ns": 300.0, "over_e1000": 1.3},
+        ],
+        "sweep": [
+            {"driver": "c", "size": 1500, "device": "e1000", "min_full_success_interval_ns": 400,
+             "throughput_gbps": 30.0, "max_full_success_gbps": 30.0},
+            {"driver": "c", "size": 1500, "device": "virtio-net", "min_full_success_interval_ns": 400,
+             "throughput_gbps": 19.0, "max_full_success_gbps": 19.5},
+            {"driver": "c", "size": 16384, "device": "e1000", "min_full_success_interval_ns": 2000,
+             "throughput_gbps": 60.0, "max_full_success_gbps": 60.0},
+            {"driver": "c", "size": 16384, "device": "virtio-net", "min_full_success_interval_ns": 2000,
+             "throughput_gbps": 50.0, "max_full_success_gbps": 50.0},
+        ],
+    }  # fmt: skip
+    got = {t["name"]: t for t in targets(results, None)}
+    met = {name: t["met"] for name, t in got.items()}
+    assert met == {
+        "paced send time, 1500 B": True,  # e1000's rows only: the earlier issue's target is e1000's
+        "paced send time, 16384 B": True,
+        "virtio-net send time, 1500 B": True,
+        "virtio-net send time, 16384 B": False,
+        "C reference driver, spin line, 1500 B": True,
+        "C reference driver, spin line, 16384 B": True,
+        "virtio-net C reference driver, spin line, 1500 B": False,
+        "virtio-net C reference driver, spin line, 16384 B": True,
+    }
+    assert got["virtio-net send time, 16384 B"]["measured"] == "1.30× (390 ns vs 300 ns)"
+    assert got["virtio-net C reference driver, spin line, 1500 B"]["measured"].startswith("19.50 Gbps")
+    # A bench of e1000 alone asks nothing of virtio-net; one whose sweep failed misses virtio's too.
+    assert not any("virtio" in t["name"] for t in targets({**results, "devices": ["e1000"]}, None))
+    failed = {t["name"]: t for t in targets({**results, "sweep": {"failed": "boom"}}, None)}
+    assert failed["virtio-net C reference driver, spin line, 1500 B"]["met"] is False
+
+
+def test_send_time_alternates_the_models_and_sets_medians_against_e1000s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No node runs: each model's runs answer a send time of their own, and the order they ran in is kept."""
+    from types import SimpleNamespace
+
+    from pseudonic.bench import evaluations as ev
+
+    order: list[str] = []
+    p50 = {"e1000": iter([100, 120, 110]), "virtio-net": iter([130, 150, 125])}
+
+    def fake_run(*args: Any, device: str = "e1000", slots: Any = None, **kwargs: Any) -> Any:
+        if slots is not None:  # back to back: sends 400 ns apart
+            starts = np.arange(len(slots), dtype=np.uint64) * 400
+            return SimpleNamespace(tx={"start_ns": starts})
+        order.append(device)
+        v = float(next(p50[device]))
+        return SimpleNamespace(send_time_ns={"mean": v, "p50": v, "p99": 2 * v})
+
+    monkeypatch.setattr(ev, "run", fake_run)
+    monkeypatch.setattr(ev, "memcpy_p50", lambda size, repeat: 50.0)
+    rows = ev.send_time([1500], repeat=20, rounds=3, devices=("e1000", "virtio-net"))
+    assert order == ["e1000", "virtio-net", "virtio-net", "e1000", "e1000", "virtio-net"]
+    e1000, virtio = rows
+    assert (e1000["device"], virtio["device"]) == ("e1000", "virtio-net") and "over_e1000" not in e1000
+    assert e1000["p50_ns"] == 110 and virtio["p50_ns"] == 130 and virtio["e1000_p50_ns"] == 110
+    assert virtio["over_e1000"] == pytest.approx(130 / 110)
+    assert virtio["round_ratios"] == pytest.approx([1.3, 1.25, 125 / 110])
+    assert virtio["back_to_back_ns"] == 400 and virtio["paced_over_memcpy"] == pytest.approx(130 / 50)
+
+
+def test_the_report_sets_both_models_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, results, report, _ = bench_all_with(monkeypatch, tmp_path, None, fake_send_time)
+    assert code == 0 and results["devices"] == ["e1000", "virtio-net"]
+    assert "Device models: e1000, virtio-net" in report
+    e1 = section_of(report, "send_time")
+    assert "| size | device |" in e1 and "p50 / e1000's" in e1
+    assert "| 1,500 B | virtio-net | 166 ns | 198 ns |" in e1 and "| ×1.10 |" in e1
+    e2 = section_of(report, "precision")
+    assert "ours, e1000: driver handler entries" in e2 and "ours, virtio-net: device sends" in e2
+    assert "| 38.00 µs × 200, virtio-net |" not in e2  # the stand-in has no timing verdicts
+    e3 = section_of(report, "sweep")
+    for driver in ("python", "c"):
+        for device in ("e1000", "virtio-net"):
+            assert f"| 1,500 B | {driver} | {device} | spin |" in e3
+    targets = report.split("## Targets", 1)[1]
+    assert "| virtio-net send time, 1500 B |" in targets and "| 1.10× (198 ns vs 180 ns) | met |" in targets
+    assert "| virtio-net C reference driver, spin line, 1500 B |" in targets
 
 
 # ---------------------------------------------------------------------------- bench all, one evaluation broken
@@ -313,7 +419,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch, broken: str | None, step: Callabl
 def bench_all(out: Path) -> int:
     from pseudonic.cli import main
 
-    return main(["bench", "all", "--quick", "--out", str(out)])
+    return main(["bench", "--wait", "all", "--quick", "--out", str(out)])
 
 
 def bench_all_with(

@@ -380,3 +380,20 @@ def test_some_trials_carry_faults_and_they_come_back_with_the_trial() -> None:
     again = [h.make_trial(5, t.index) for t in with_faults]
     assert [t.faults for t in again] == [t.faults for t in with_faults]
     assert all(a.plan().slots.tobytes() == t.plan().slots.tobytes() for a, t in zip(again, with_faults, strict=True))
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2024])
+def test_a_virtio_trial_draws_what_e1000_draws_less_what_virtio_has_none_of(seed: int) -> None:
+    from pseudonic import faults
+
+    refused = {name for name, kind in faults.KINDS.items() if kind.not_virtio}
+    for index in range(40):
+        e1000, virtio = h.make_trial(seed, index), h.make_trial(seed, index, device="virtio-net")
+        assert (virtio.ring_size, virtio.buffer_size, virtio.irq, virtio.napi_budget, virtio.sizes, virtio.phases,
+                virtio.spurious) == (e1000.ring_size, e1000.buffer_size, e1000.irq, e1000.napi_budget, e1000.sizes,
+                                     e1000.phases, e1000.spurious)  # fmt: skip
+        assert virtio.itr_ns == 0 and not {f.split(":")[0] for f in virtio.faults} & refused
+        opts = virtio.options("c")
+        assert opts["device"] == "virtio-net" and opts["irq_mode"] == "edge" and opts["itr"] == 0
+        assert e1000.options("c")["irq_mode"] == "level" and e1000.options("c")["device"] == "e1000"
+        assert virtio.plan().slots.size >= virtio.packets  # its faults apply to virtio-net

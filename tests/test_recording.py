@@ -151,3 +151,38 @@ def test_replay_command_compares_verdicts_and_exits_with_the_replays(
 def test_replay_timing_is_plan_or_measured(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(tmp_path / "x.pnic"), "--timing", "exact"]) == 2
     assert "'exact' is not one of 'plan', 'measured'" in capsys.readouterr().err
+
+
+def _as_version_3(path: Path, device_in_config: str | None) -> Path:
+    """The record rewritten as version 3 wrote it: no device among its options (and, from before virtio-net,
+    none in its result's configuration either)."""
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    import io
+
+    manifest = json.loads(bytes(np.load(io.BytesIO(members["manifest.npy"]))).decode())
+    manifest["version"] = 3
+    del manifest["options"]["device"]
+    if device_in_config is None:
+        del manifest["result"]["config"]["device"]
+    members["manifest.npy"] = _npy(np.frombuffer(json.dumps(manifest).encode(), np.uint8))
+    return _write_zip(path.with_name(f"v3-{device_in_config}.pnic"), members)
+
+
+@needs_two_cores
+def test_a_record_keeps_its_device_and_a_version_3_record_reads_as_its_config_says(tmp_path: Path) -> None:
+    r = run("20us", 100, 1500, device="virtio-net", wait_for_cores=True)
+    path = recording.save(tmp_path / "v.pnic", r)
+    assert recording.load(path).options["device"] == "virtio-net"
+    assert recording.load(_as_version_3(path, "virtio-net")).options["device"] == "virtio-net"
+    old = recording.load(_as_version_3(path, None))
+    assert old.options["device"] == "e1000"  # before virtio-net, every run was e1000's
+    assert recording.replay(old, wait_for_cores=True).result.config["device"] == "e1000"
+
+
+@needs_two_cores
+def test_a_recording_with_error_bits_is_refused_on_virtio(tmp_path: Path) -> None:
+    r = run(slots=_mixed_slots(), size=600, ring_size=64, wait_for_cores=True)
+    path = recording.save(tmp_path / "ce.pnic", r)
+    with pytest.raises(ConfigError, match="virtio-net has no receive error bits"):
+        recording.replay(path, device="virtio-net", wait_for_cores=True)

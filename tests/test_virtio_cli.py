@@ -114,3 +114,29 @@ def test_a_recording_replays_on_its_device_unless_told_another(
     assert main(["replay", str(rec), "--device", "e1000", "--json", str(second), *common]) == 0
     assert json.loads(second.read_text())["config"]["device"] == "e1000"
     capsys.readouterr()
+
+
+@needs_two_cores
+def test_check_driver_checks_a_virtio_driver_on_virtio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-driver", "--device", "virtio-net", "--wait", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "virtio-net" in out and "cases passed" in out and "FAIL" not in out
+
+
+@needs_two_cores
+def test_check_driver_refuses_a_driver_of_the_other_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-driver", "--device", "virtio-net", "--wait", f"{EXAMPLE_E1000}:MyDriver"]) == 2
+    err = capsys.readouterr().err
+    one_line(err)
+    assert "built for e1000" in err
+
+
+@needs_two_cores
+def test_a_virtio_hunt_runs_its_trials_on_virtio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = tmp_path / "h.pnic"
+    args = ["hunt", "--device", "virtio-net", "--driver", "c", "--runs", "3", "--max-packets", "300", "--seed", "11",
+            "--record", str(record), "--wait", "-q"]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "pseudonic hunt: virtio-net, driver c, seed 11" in captured.err
+    assert "no failure in 3 runs" in captured.out

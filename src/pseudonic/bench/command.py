@@ -345,6 +345,18 @@ out_option = click.option("--out", default=None, metavar="DIR", help="Write DIR/
 quick_option = click.option("--quick", is_flag=True, help="A reduced run: one size, small counts.")
 
 
+class _OnTheCores(click.Command):
+    """A bench step: it holds cores 0 and 1 for its whole length, claimed once its options have parsed (a
+    usage error is said as such, even while another run holds the cores); bench --wait waits for them."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .. import cores
+
+        wait = bool(ctx.parent is not None and ctx.parent.params.get("wait_for_cores"))
+        with cores.claim({config.DEFAULT_DEVICE_CORE, config.DEFAULT_DRIVER_CORE}, wait=wait):
+            return super().invoke(ctx)
+
+
 @click.group("bench")
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
 @click.pass_context
@@ -354,11 +366,11 @@ def bench(ctx: click.Context, wait_for_cores: bool) -> None:
     Each holds cores 0 and 1 for its whole length (another run there: exit 2, or --wait). Exit
     status 1 when any run failed its verdict (the driver failed, or frames were lost, duplicated,
     reordered or corrupted -- device drops alone never fail a run: the sweep measures them)."""
-    from .. import cores
-
-    if ctx.invoked_subcommand is not None and not {"--help", "-h"} & set(ctx.args):
-        ctx.with_resource(cores.claim({config.DEFAULT_DEVICE_CORE, config.DEFAULT_DRIVER_CORE}, wait=wait_for_cores))
+    if ctx.invoked_subcommand is not None:
         ctx.call_on_close(_verdicts_say_so)
+
+
+bench.command_class = _OnTheCores
 
 
 def _verdicts_say_so() -> None:

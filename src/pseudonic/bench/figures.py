@@ -204,7 +204,9 @@ def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, A
 
     A ringed marker shows each curve's shortest interval at which it, and every longer one, took 100 %.
     """
-    fig = Figure(figsize=(8, 5))
+    # Many curves (sizes x drivers x models): a wider figure, the legend beside the axes rather than over them.
+    crowded = len(curves) > 6
+    fig = Figure(figsize=(12, 6) if crowded else (8, 5))
     ax = fig.subplots()
     # Colour names the size, the line style the driver (and the model): curves stay apart however many there are.
     sizes = sorted({c.get("size") for c in curves}, key=_size_key)
@@ -250,7 +252,10 @@ def sweep_figure(curves: list[dict[str, Any]], path: Path, baseline: dict[str, A
     ax.set_title("Receive success rate against send interval (paper Fig. 8)")
     ax.grid(True, which="both", alpha=0.25)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=8)
+        if crowded:
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+        else:
+            ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 
