@@ -140,7 +140,8 @@ def render(result: RunResult, console: Console) -> None:
     paced = result.missed == 0 and result.received == result.sent and result.sent > 0
     rows = [
         ("sent", f"{result.sent}", "schedule entries the device handled"),
-        ("stored", f"{result.stored}", "written to a descriptor by the device"
+        ("stored", f"{result.stored}",
+         ("written to a buffer and used by the device" if virtio else "written to a descriptor by the device")
          + (f", {result.error_descriptors} with an error bit" if result.error_descriptors else "")),
         ("received", f"{result.received}", "stored in a socket buffer by the driver and verified"
          if result.verified else "delivered (not verified)"),
@@ -287,9 +288,9 @@ class LiveLine(Live):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pseudonic")
 def cli() -> None:
-    """A pseudo-NIC: a device node writes packets into an e1000 receive ring in
-    shared memory at a chosen interval and raises interrupts to the driver under
-    test on another core."""
+    """A pseudo-NIC: a device node writes packets into an e1000 receive ring (or a
+    virtio-net receive virtqueue, --device virtio-net) in shared memory at a chosen
+    interval and raises interrupts to the driver under test on another core."""
 
 
 def _device_option(default: str | None = config.DEFAULT_DEVICE, help_more: str = "") -> Callable[[_F], _F]:
@@ -389,7 +390,7 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
     "--buffer-size",
     default=str(config.DEFAULT_BUFFER_SIZE),
     show_default=True,
-    help="Receive buffer size (e1000 BSIZE).",
+    help="Receive buffer size (e1000 BSIZE; virtio-net's buffers the same, its header beside them).",
 )
 @click.option(
     "--device-core", default=config.DEFAULT_DEVICE_CORE, show_default=True, type=int, help="Core of the device node."
