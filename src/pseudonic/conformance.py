@@ -58,10 +58,11 @@ split virtqueue, receive queue), with the same names where they mean the same:
 - ``interrupt suppression`` (for ``ICR, level line``: MSI-X has no level and
   no ICR) -- 2000 frames at gaps from 1 to 30 µs, so that the driver is
   often still in its handler, or re-arming, when the next frame is used;
-  then one frame alone after a pause. A driver that re-arms (used_event,
-  VIRTQ_AVAIL_F_NO_INTERRUPT; 2.6.7) wrongly, or without looking at
-  used.idx once more, is not interrupted for what came meanwhile, and the
-  lone last frame is left behind for good.
+  then a pause, an interrupt that brings nothing halfway through it (the
+  driver takes what it left and re-arms at rest), and one frame alone. A
+  driver that re-arms (used_event, VIRTQ_AVAIL_F_NO_INTERRUPT; 2.6.7)
+  wrongly, or without looking at used.idx once more, is not interrupted
+  for what came meanwhile, and the lone last frame is left behind for good.
 - the fault cases of the kinds that apply to virtio (``split`` over several
   buffers with MRG_RXBUF, ``spurious``, ``lost-irq``, ``early-irq``,
   ``burst``) and ``high rate`` on each line, as above.
@@ -254,8 +255,8 @@ def _suppression_judge(r: RunResult) -> str | None:
 def _suppression_summary(r: RunResult) -> str:
     quiet = int(r.registers.get("quiet", 0))
     return (
-        f"{r.received}/{r.sent} delivered in order in {r.handler_runs} handler runs, {quiet} used entries "
-        "announced by no interrupt (suppressed as asked), the lone last one announced"
+        f"{r.received}/{r.sent} delivered in order, the lone last one included, in {r.handler_runs} handler runs; "
+        f"{quiet} used entries announced by no interrupt (suppressed as asked)"
         + (f"; {r.missed} dropped by the device" if r.missed else "")
     )
 
