@@ -178,7 +178,6 @@ def test_rearming_at_last_used_brings_an_interrupt_for_every_lone_frame_across_t
         assert dev.receive(frame(i))
         assert dev.should_interrupt(), i  # used_event = last_used: this very entry passes it
         assert drv.take() == [frame(i)]
-        assert int(dev.vq.used_event[0]) == drv.last_used
 
 
 @pytest.mark.parametrize("start", [0, 65535])
