@@ -146,7 +146,9 @@ class LastUsedWrapsAtQueueSize(SteppedVirtioNet):
     - last_used) mod 2^16: once used.idx has passed the queue's size that is a whole queue too many, and every
     take reads the ring round again -- entries it already took, whose chains it made available (the sanitizer
     poisoned them), or that hold a newer frame -- and makes their chains available again while the device owns
-    them. Without EVENT_IDX (a minimal driver) it is interrupted for every used buffer."""
+    them: more than the queue holds, which the sanitizer names avail-overrun (2.6.13). Without EVENT_IDX (a
+    minimal driver) it is interrupted for every used buffer; with it, used_event would be a slot too, and the
+    device would go quiet after the first wrap instead (bug (c)'s finding, not this one's)."""
 
     name = "planted-last-used-wraps-at-queue-size"
 
