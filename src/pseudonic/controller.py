@@ -44,7 +44,7 @@ from .line import Lines
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
 from .node import STOP_SIGNALS, end_group
 from .plan import Plan
-from .result import RunEnd, RunResult, build_result, queue_state
+from .result import RunEnd, RunResult, build_result
 from .segment import Segment
 from .units import format_ns
 from .verdict import MissedLimit, parse_missed_limit
@@ -705,7 +705,8 @@ class Controller:
                 sleeping_line=self.line.sleeps,
                 machine=self._machine(view),
                 clock_offset_ns=time.time_ns() - time.monotonic_ns(),
-                queue=queue_state(view) if self.cfg.device == "virtio-net" else {},
+                # as the driver left it before its close (which may turn interrupts off), else as it is now
+                queue=(report or {}).get("queue") or view.queue_state() if self.cfg.device == "virtio-net" else {},
             )
         )
 

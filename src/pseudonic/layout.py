@@ -399,6 +399,22 @@ class SegmentView:
         _engine.segment_init(buffer, ring_size, buf_size, capacity, model)
         return cls(buffer)
 
+    def queue_state(self) -> dict[str, int]:
+        """virtio-net's receive queue as it stands: both sides' indices, what each asked of the other, what was
+        negotiated, and how often each side signalled."""
+        return {
+            "avail_idx": int(self.avail_idx[0]),
+            "last_avail": int(self.dev["rdh"][0]),
+            "used_idx": int(self.used_idx[0]),
+            "used_event": int(self.used_event[0]),
+            "avail_flags": int(self.avail_flags[0]),
+            "avail_event": int(self.avail_event[0]),
+            "used_flags": int(self.used_flags[0]),
+            "features": int(self.drv["features"][0]),
+            "notifies": int(self.drv["notifies"][0]),
+            "quiet": int(self.dev["quiet"][0]),
+        }
+
     def buffer_of(self, index: int) -> np.ndarray[Any, Any]:
         """The receive buffer descriptor ``index`` points at."""
         off = int(self.ring["buffer_addr"][index]) - self.buf_off

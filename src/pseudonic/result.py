@@ -181,25 +181,9 @@ class RunEnd:
     machine: dict[str, Any] = field(default_factory=dict)
     #: CLOCK_REALTIME - CLOCK_MONOTONIC (ns) at the run
     clock_offset_ns: int = 0
-    #: virtio-net: the queue's indices and flags when the run ended (:func:`queue_state`); empty for e1000
+    #: virtio-net: the queue's indices and flags when the driver's handling ended, before its close
+    #: (``SegmentView.queue_state``); empty for e1000
     queue: dict[str, int] = field(default_factory=dict)
-
-
-def queue_state(view: Any) -> dict[str, int]:
-    """virtio-net's receive queue as a run left it: both sides' indices, what each asked of the other, what
-    was negotiated and how often each side signalled (a :class:`~pseudonic.layout.SegmentView`'s)."""
-    return {
-        "avail_idx": int(view.avail_idx[0]),
-        "last_avail": int(view.dev["rdh"][0]),
-        "used_idx": int(view.used_idx[0]),
-        "used_event": int(view.used_event[0]),
-        "avail_flags": int(view.avail_flags[0]),
-        "avail_event": int(view.avail_event[0]),
-        "used_flags": int(view.used_flags[0]),
-        "features": int(view.drv["features"][0]),
-        "notifies": int(view.drv["notifies"][0]),
-        "quiet": int(view.dev["quiet"][0]),
-    }
 
 
 def build_result(end: RunEnd) -> RunResult:

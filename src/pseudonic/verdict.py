@@ -221,7 +221,8 @@ class Counts:
     ring_violations: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the device model ("e1000", "virtio-net"): the findings name its registers
     device: str = "e1000"
-    #: virtio-net: the queue when the run ended (result.queue_state); empty for e1000
+    #: virtio-net: the queue when the driver's handling ended, before its close (SegmentView.queue_state); empty
+    #: for e1000
     queue: dict[str, int] = field(default_factory=dict)
 
 

@@ -60,6 +60,8 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
     before = disturbance()
     runs = _engine.cdriver_loop(handle, line.mode, line.fd, line.signo, line.busy_poll_ns)
     record_disturbance(view.drv, before)
+    # virtio-net's queue as the driver's handling left it: its close may turn interrupts off
+    queue = view.queue_state() if view.model == MODEL_VIRTIO_NET else None
     _engine.cdriver_close(handle)
     view.drv["handled"][0] = runs
 
@@ -86,6 +88,6 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
         # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
         deliveries.corrupted += stats["overflow"]
         deliveries.delivered += stats["overflow"]
-        return {"deliveries": deliveries, "rx_errors": stats["rx_errors"]}
+        return {"deliveries": deliveries, "rx_errors": stats["rx_errors"], "queue": queue}
 
     return report

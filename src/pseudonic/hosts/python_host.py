@@ -119,6 +119,8 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                 runs += 1
         record_disturbance(view.drv, before)
         stage = "close"
+        # virtio-net's queue as the driver's handling left it: its close may turn interrupts off
+        queue = view.queue_state() if isinstance(nic, VirtioNic) else None
         driver.close(nic)
     except DriverFailed:
         raise
@@ -134,6 +136,6 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
         deliveries = nic.upper.report(
             frames, slots[:sent], view.tx["flags"][:sent].copy(), poisoned=bool(view.header["sanitize"][0])
         )
-        return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors)}
+        return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors), "queue": queue}
 
     return report
