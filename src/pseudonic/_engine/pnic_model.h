@@ -109,10 +109,13 @@ struct pnic_virtio {
     struct pnic_model model;
     uint64_t pool_end;   /* where the buffer pool ends (an offset, as addr is) */
     uint16_t last_avail; /* the next available entry the device takes */
+    uint16_t avail;      /* avail.idx as last read: the entries below it are the device's until used */
     uint16_t used;       /* used.idx as the device last published it */
     uint16_t signalled;  /* used.idx at the last interrupt decision (QEMU's signalled_used) */
     uint8_t fault;       /* a fault's raise (spurious, early) is due whatever the driver asked */
     uint8_t fresh;       /* buffers were used since the last decision: it is made on the clock, without the fence */
+    uint8_t event_idx;   /* EVENT_IDX was negotiated, as the last look at the driver's wish found */
+    uint16_t wish;       /* the driver's wish as last read: used_event (EVENT_IDX), else avail.flags */
     uint32_t asked;      /* the device asked to be notified: it went without a buffer */
 };
 void pnic_virtio_init(struct pnic_virtio *v, struct pnic_segment *seg);

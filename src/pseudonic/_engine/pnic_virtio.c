@@ -137,15 +137,37 @@ static int64_t drop(struct pnic_virtio *v, struct pnic_segment *seg, uint32_t *f
     return -1;
 }
 
+/* avail.idx read again (acquire: the ring entries below it with it).  Read
+ * only when what was read before is used up, as e1000 reads RDT: the driver
+ * writes avail.idx as it gives buffers back, and each read of it after such a
+ * write is a miss on the driver's line, on the clock.  An old value is safe
+ * -- the driver only ever adds entries -- which is why devices read ahead. */
+static inline uint16_t look_at_avail(struct pnic_virtio *v, const struct pnic_segment *seg)
+{
+    return v->avail = __atomic_load_n(&seg->vq_avail->idx, __ATOMIC_ACQUIRE);
+}
+
+/* What the driver asked of interrupts: used_event with EVENT_IDX, else avail.flags (2.6.7). */
+static inline void look_at_wish(struct pnic_virtio *v, const struct pnic_segment *seg)
+{
+    v->event_idx = (__atomic_load_n(&seg->drv->features, __ATOMIC_RELAXED) >> PNIC_VIRTIO_RING_F_EVENT_IDX) & 1;
+    v->wish = v->event_idx ? __atomic_load_n(used_event(seg), __ATOMIC_ACQUIRE)
+                           : __atomic_load_n(&seg->vq_avail->flags, __ATOMIC_ACQUIRE);
+}
+
 static int64_t virtio_receive(struct pnic_model *m, const struct pnic_rx_frame *f, int look_again, uint32_t *flags)
 {
-    (void)look_again; /* the available index is read on every receive */
     struct pnic_virtio *v = virtio_of(m);
     struct pnic_segment *seg = m->seg;
+    /* The wish is read first, so that a miss on the driver's line (it re-arms
+     * after every handler run) overlaps the copy; the raise decides on it
+     * (virtio_decide says why an early read may). */
+    look_at_wish(v, seg);
     const uint64_t features = __atomic_load_n(&seg->drv->features, __ATOMIC_RELAXED);
     const int mergeable = (features >> PNIC_VIRTIO_NET_F_MRG_RXBUF) & 1;
     const uint32_t size = seg->hdr->ring_size, total = PNIC_VIRTIO_NET_HDR + f->length;
-    const uint16_t avail = __atomic_load_n(&seg->vq_avail->idx, __ATOMIC_ACQUIRE);
+    /* Too few entries when we looked (or a fault held the frame back): look again. */
+    uint16_t avail = look_again || (uint16_t)(v->avail - v->last_avail) < f->parts ? look_at_avail(v, seg) : v->avail;
     if (avail == v->last_avail)
         return drop(v, seg, flags);
     /* The split fault writes a frame over `parts` chains (MRG_RXBUF); each takes at most its share. */
@@ -180,7 +202,7 @@ static int64_t virtio_receive(struct pnic_model *m, const struct pnic_rx_frame *
         uint16_t at = first;
         uint32_t need = total;
         while (need) {
-            if (at == avail)
+            if (at == avail && (avail = look_at_avail(v, seg)) == at)
                 return drop(v, seg, flags);
             uint16_t hd = seg->vq_avail->ring[at & (size - 1)];
             if (walk(v, seg, hd, &chains[1]) < 0 || chains[1].room == 0)
@@ -232,7 +254,7 @@ static void virtio_prepare(struct pnic_model *m, uint32_t length, struct pnic_wa
     w->write[w->nwrite++] = (const uint8_t *)seg->vq_used;
     /* used_event, which the driver writes as it re-arms: read by the raise. */
     w->read[w->nread++] = (const uint8_t *)used_event(seg);
-    if (__atomic_load_n(&seg->vq_avail->idx, __ATOMIC_ACQUIRE) == v->last_avail)
+    if (v->avail == v->last_avail && look_at_avail(v, seg) == v->last_avail)
         return;
     uint16_t head = seg->vq_avail->ring[v->last_avail & mask];
     if (head > mask)
@@ -254,12 +276,9 @@ static void virtio_fault_cause(struct pnic_model *m)
 }
 
 /* Does the driver want an interrupt for the uses from old to used (2.6.7)? */
-static inline int wants_interrupt(const struct pnic_segment *seg, uint16_t used, uint16_t old)
+static inline int wants_interrupt(const struct pnic_virtio *v, uint16_t used, uint16_t old)
 {
-    const uint64_t features = __atomic_load_n(&seg->drv->features, __ATOMIC_RELAXED);
-    if ((features >> PNIC_VIRTIO_RING_F_EVENT_IDX) & 1)
-        return need_event(__atomic_load_n(used_event(seg), __ATOMIC_ACQUIRE), used, old);
-    return !(__atomic_load_n(&seg->vq_avail->flags, __ATOMIC_ACQUIRE) & PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT);
+    return v->event_idx ? need_event(v->wish, used, old) : !(v->wish & PNIC_VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
 /* The interrupt policy (2.6.7): after using buffers the device interrupts
@@ -292,8 +311,11 @@ static uint32_t virtio_decide(struct pnic_model *m, uint64_t *now, uint32_t *ann
          * and the loop asks again while it waits (pnic_send.c: retry_raise),
          * behind the fence.  An owed interrupt goes out then, as soon as it
          * would have after an inline fence; frames back to back are decided
-         * together (need_event takes the range), behind one fence. */
-        fire = wants_interrupt(seg, used, old);
+         * together (need_event takes the range), behind one fence.  The
+         * read on the clock is the receive's, made before the frame's copy. */
+        if (!v->fresh)
+            look_at_wish(v, seg);
+        fire = wants_interrupt(v, used, old);
         if (!fire && v->fresh) {
             v->fresh = 0;
             *now = pnic_now_ns();
@@ -301,7 +323,8 @@ static uint32_t virtio_decide(struct pnic_model *m, uint64_t *now, uint32_t *ann
         }
         if (!fire) {
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
-            fire = wants_interrupt(seg, used, old);
+            look_at_wish(v, seg);
+            fire = wants_interrupt(v, used, old);
         }
     }
     v->fresh = 0;
@@ -339,7 +362,7 @@ void pnic_virtio_init(struct pnic_virtio *v, struct pnic_segment *seg)
     v->pool_end = seg->hdr->buf_off + (uint64_t)seg->hdr->ring_size * seg->hdr->buf_stride;
     /* Indices continue from what the queue holds (a fresh queue: 0). */
     v->used = v->signalled = __atomic_load_n(&seg->vq_used->idx, __ATOMIC_ACQUIRE);
-    v->last_avail = (uint16_t)seg->dev->rdh;
+    v->last_avail = v->avail = (uint16_t)seg->dev->rdh;
     /* Polling from the start: no notification wanted until a buffer is missing. */
     __atomic_store_n(&seg->vq_used->flags, PNIC_VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELEASE);
 }

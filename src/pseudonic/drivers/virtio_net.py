@@ -13,7 +13,6 @@ import numpy as np
 
 from ..layout import (
     VIRTIO_F_VERSION_1,
-    VIRTIO_HDR_ROOM,
     VIRTIO_NET_F_MRG_RXBUF,
     VIRTIO_NET_HDR,
     VIRTIO_RING_F_EVENT_IDX,
@@ -25,9 +24,6 @@ from ..models.virtio_net import need_event
 from ..nic import VirtioNic
 
 WANTED = (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_NET_F_MRG_RXBUF) | (1 << VIRTIO_RING_F_EVENT_IDX)
-#: where in its slot a buffer starts: the header at the end of the slot's room, so that the frame after it
-#: starts on a cache line (the device's copy of a long frame is fastest into an aligned destination)
-LEAD = VIRTIO_HDR_ROOM - VIRTIO_NET_HDR
 #: chains are made available in groups of this many (as e1000's RX_BUFFER_WRITE)
 AVAIL_BATCH = 16
 
@@ -49,7 +45,10 @@ class VirtioNet:
         self.event_idx = bool(features >> VIRTIO_RING_F_EVENT_IDX & 1)
         self.mergeable = bool(features >> VIRTIO_NET_F_MRG_RXBUF & 1)
         n = nic.ring_size
-        nic.desc["addr"] = nic.buf_off + LEAD + np.arange(n, dtype=np.uint64) * nic.buf_stride
+        # The header at the end of the slot's room, so that the frame after it starts on a line or a page
+        # (pnic_layout.h, PNIC_VIRTIO_ROOM: the device's copy is much faster there).
+        self._lead = lead = nic.buf_stride - nic.buf_size - VIRTIO_NET_HDR
+        nic.desc["addr"] = nic.buf_off + lead + np.arange(n, dtype=np.uint64) * nic.buf_stride
         nic.desc["len"] = nic.buf_size + VIRTIO_NET_HDR
         nic.desc["flags"] = VIRTQ_DESC_F_WRITE
         nic.desc["next"] = 0
@@ -90,7 +89,7 @@ class VirtioNet:
 
     def take(self, nic: VirtioNic, budget: int | None = None) -> int:
         """Deliver up to ``budget`` frames the device has used; return how many used entries were taken."""
-        used_ring, pool, stride, mask = self._used, self._pool, self._stride, nic.ring_size - 1
+        used_ring, pool, stride, mask, lead = self._used, self._pool, self._stride, nic.ring_size - 1, self._lead
         deliver = nic.upper.deliver
         end = int(nic.used_idx[0])
         i = self.last_used
@@ -99,7 +98,7 @@ class VirtioNet:
         heads: list[int] = []
         while i != end and frames < limit:
             head, length = (int(x) for x in used_ring[i & mask].tolist())
-            start = head * stride + LEAD
+            start = head * stride + lead
             if length < VIRTIO_NET_HDR:  # a chain the device gave back unwritten
                 self.rx_errors += 1
                 heads.append(head)
@@ -115,7 +114,7 @@ class VirtioNet:
                 parts = [bytes(pool[start + VIRTIO_NET_HDR : start + length])]
                 for k in range(1, count):
                     h, n = (int(x) for x in used_ring[(i + k) & mask].tolist())
-                    parts.append(bytes(pool[h * stride + LEAD : h * stride + LEAD + n]))
+                    parts.append(bytes(pool[h * stride + lead : h * stride + lead + n]))
                     heads.append(h)
                 deliver(b"".join(parts))
             i = (i + count) & 0xFFFF
