@@ -89,6 +89,9 @@ def test_virtio_nets_rings_lie_on_pages_of_their_own_and_its_buffers_have_room_f
         assert r["used"] - r["avail"] >= 2 * (size + 3)  # flags, idx, ring[size], used_event
         assert r["buffers"] - r["used"] >= 4 + 8 * size + 2  # flags, idx, ring[size] of {id, len}, avail_event
         assert r["buf_stride"] == 2048 + _engine.VIRTIO_HDR_ROOM and r["buf_stride"] % 64 == 0
+    # buffers of a page or more get a page of room: the frame after the header can start on a page, as e1000's
+    assert _engine.layout(8, 16384, 1, _engine.MODEL_VIRTIO_NET)["buf_stride"] == 16384 + 4096
+    assert _engine.layout(8, 4096, 1, _engine.MODEL_VIRTIO_NET)["buf_stride"] == 4096 + 4096
     e1000 = _engine.layout(256, 2048, 10)
     assert e1000["avail"] == e1000["used"] == 0 and e1000["buf_stride"] == 2048
 

@@ -30,7 +30,7 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->capacity = capacity;
     h->model = model;
     const int virtio = model == PNIC_MODEL_VIRTIO_NET;
-    h->buf_stride = virtio ? buf_size + PNIC_VIRTIO_HDR_ROOM : buf_size;
+    h->buf_stride = virtio ? buf_size + PNIC_VIRTIO_ROOM(buf_size) : buf_size;
     h->offered = virtio ? PNIC_VIRTIO_OFFERED : 0;
     /* Each register block on a page of its own: hardware prefetchers work
      * within a page, and a driver node reading the doorbell, the control

@@ -58,7 +58,7 @@ int pnic_driver_open(struct pnic_nic *nic)
         /* Room for the header and a whole buffer's frame: without MRG_RXBUF
          * every chain must hold the header and the frame (5.1.6.3.1).  The
          * header goes at the end of the slot's room, so that the frame after
-         * it starts on a cache line (PNIC_VIRTIO_HDR_ROOM). */
+         * it starts on a cache line, or a page (PNIC_VIRTIO_ROOM). */
         const uint64_t addr = nic->buf_off + (uint64_t)i * nic->buf_stride + (nic->buf_stride - nic->buf_size) - HDR;
         nic->desc[i] = (struct pnic_vq_desc){addr, nic->buf_size + HDR, PNIC_VIRTQ_DESC_F_WRITE, 0};
         nic->avail->ring[i] = (uint16_t)i;

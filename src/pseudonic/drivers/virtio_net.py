@@ -45,8 +45,8 @@ class VirtioNet:
         self.event_idx = bool(features >> VIRTIO_RING_F_EVENT_IDX & 1)
         self.mergeable = bool(features >> VIRTIO_NET_F_MRG_RXBUF & 1)
         n = nic.ring_size
-        # The header at the end of the slot's room, so that the frame after it starts on a cache line
-        # (pnic_layout.h, PNIC_VIRTIO_HDR_ROOM).
+        # The header at the end of the slot's room, so that the frame after it starts on a cache line, or a
+        # page (pnic_layout.h, PNIC_VIRTIO_ROOM).
         self._lead = lead = nic.buf_stride - nic.buf_size - VIRTIO_NET_HDR
         nic.desc["addr"] = nic.buf_off + lead + np.arange(n, dtype=np.uint64) * nic.buf_stride
         nic.desc["len"] = nic.buf_size + VIRTIO_NET_HDR
