@@ -54,7 +54,7 @@ def test_a_frame_over_several_buffers_is_gathered_whole(driver: str) -> None:
 
 @needs_two_cores
 def test_the_free_running_indices_wrap_at_65536_not_at_the_queue_size() -> None:
-    count = 66_000
+    count = 70_000  # past 65536 with room for drops a stall of this machine may cause
     r = pseudonic.run(device="virtio-net", driver="c", count=count, interval="2us", size=64, ring_size=256,
                       wait_for_cores=True)  # fmt: skip
     assert r.stored > 65_536, "the device must have used past the wrap for this test to mean anything"

@@ -57,7 +57,11 @@ class VirtioNet:
         nic.avail_flags[0] = 0
         self._pool = nic.pool.data
         self._stride = nic.buf_stride
-        self._used = nic.used_ring
+        self._mask = n - 1
+        self._ids = nic.used_ring.view(np.uint32).data  # id, len, id, len, ...
+        self._used_idx = nic.used_idx.data
+        self._used_event = nic.used_event.data
+        self._avail_ring = nic.avail_ring.data
         self.last_used, self.avail = 0, n & 0xFFFF
         nic.publish_avail(self.avail)
 
@@ -83,43 +87,50 @@ class VirtioNet:
     def rearm(self, nic: VirtioNic) -> bool:
         """Ask for the next interrupt, then look again: True if nothing was used meanwhile."""
         if self.event_idx:
-            nic.used_event[0] = self.last_used
+            self._used_event[0] = self.last_used
         nic.mb()  # our store before the load of the device's index: else both sides may miss (2.6.7.2)
-        return int(nic.used_idx[0]) == self.last_used
+        return self._used_idx[0] == self.last_used
 
     def take(self, nic: VirtioNic, budget: int | None = None) -> int:
-        """Deliver up to ``budget`` frames the device has used; return how many used entries were taken."""
-        used_ring, pool, stride, mask, lead = self._used, self._pool, self._stride, nic.ring_size - 1, self._lead
+        """Deliver up to ``budget`` frames the device has used; return how many."""
+        # Plain memoryviews of the rings and the pool: numpy scalars per entry would cost more than the frame.
+        ids, pool, stride, lead, mask = self._ids, self._pool, self._stride, self._lead, self._mask
         deliver = nic.upper.deliver
-        end = int(nic.used_idx[0])
-        i = self.last_used
+        new = (self._used_idx[0] - self.last_used) & 0xFFFF  # both indices run free over 16 bits (2.6.8)
         limit = 1 << 16 if budget is None else budget
-        frames = taken = 0
+        i, taken, frames = self.last_used, 0, 0
         heads: list[int] = []
-        while i != end and frames < limit:
-            head, length = (int(x) for x in used_ring[i & mask].tolist())
+        while taken < new and frames < limit:
+            k = (i & mask) << 1
+            head, length = ids[k], ids[k + 1]
             start = head * stride + lead
-            if length < VIRTIO_NET_HDR:  # a chain the device gave back unwritten
+            count = 1
+            if length < VIRTIO_NET_HDR:  # a chain the device gave back unwritten: counted, given back
+                count = 0
+            elif self.mergeable:  # MRG_RXBUF (5.1.6.4): the frame goes on in the next num_buffers - 1 entries
+                count = pool[start + 10] | pool[start + 11] << 8
+                if not count <= new - taken:  # more than were used with it: the device's error
+                    count = 0
+            if not count:
+                # counted and given back, with the entries a bad num_buffers claimed (as receive_mergeable)
                 self.rx_errors += 1
-                heads.append(head)
-                i = (i + 1) & 0xFFFF
-                taken += 1
+                n = 1 if length < VIRTIO_NET_HDR else min(max(pool[start + 10] | pool[start + 11] << 8, 1), new - taken)
+                heads += [ids[((i + j) & mask) << 1] for j in range(n)]
+                i, taken = (i + n) & 0xFFFF, taken + n
                 continue
-            count = int.from_bytes(pool[start + 10 : start + 12], "little") if self.mergeable else 1
-            heads.append(head)
             if count == 1:
                 deliver(bytes(pool[start + VIRTIO_NET_HDR : start + length]))
+                heads.append(head)
             else:
-                # MRG_RXBUF (5.1.6.4): the frame goes on in the next count - 1 used entries, published with it
                 parts = [bytes(pool[start + VIRTIO_NET_HDR : start + length])]
-                for k in range(1, count):
-                    h, n = (int(x) for x in used_ring[(i + k) & mask].tolist())
+                heads.append(head)
+                for j in range(1, count):
+                    kj = ((i + j) & mask) << 1
+                    h, n = ids[kj], ids[kj + 1]
                     parts.append(bytes(pool[h * stride + lead : h * stride + lead + n]))
                     heads.append(h)
                 deliver(b"".join(parts))
-            i = (i + count) & 0xFFFF
-            taken += count
-            frames += 1
+            i, taken, frames = (i + count) & 0xFFFF, taken + count, frames + 1
             if len(heads) >= AVAIL_BATCH:
                 self.give_back(nic, heads)
         self.last_used = i
@@ -130,17 +141,18 @@ class VirtioNet:
         """Make the chains of ``heads`` available again (they were taken: only now), and notify if asked."""
         if not heads:
             return
-        old, ring, mask = self.avail, nic.avail_ring, nic.ring_size - 1
+        old, ring, mask = self.avail, self._avail_ring, self._mask
         for h in heads:
             ring[self.avail & mask] = h
             self.avail = (self.avail + 1) & 0xFFFF
         heads.clear()
         nic.publish_avail(self.avail)
-        if (
-            need_event(int(nic.avail_event[0]), self.avail, old)
-            if self.event_idx
-            else not (int(nic.used_flags[0]) & VIRTQ_USED_F_NO_NOTIFY)
-        ):
+        if self.event_idx:
+            nic.mb()  # avail.idx stored before avail_event is loaded (virtqueue_kick_prepare)
+            wanted = need_event(int(nic.avail_event[0]), self.avail, old)
+        else:
+            wanted = not int(nic.used_flags[0]) & VIRTQ_USED_F_NO_NOTIFY
+        if wanted:
             nic.notify()
 
     def close(self, nic: VirtioNic) -> None:
