@@ -7,7 +7,7 @@ the step its bug lives in and keeps the rest. Unchanged, it passes every virtio 
 (``tests/test_virtio_conformance.py`` checks that too), so whatever a planted driver fails is its bug's doing.
 
 :data:`BUGS` states, per bug, the check-driver cases that must catch it and the finding each must name;
-the tests and ``benchmarks/planted_virtio.py`` use them. Sections are VIRTIO 1.1's.
+the tests and ``benchmarks/planted_bugs.py --device virtio-net`` use them. Sections are VIRTIO 1.1's.
 """
 
 from __future__ import annotations
