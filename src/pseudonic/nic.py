@@ -23,8 +23,8 @@ from .layout import SegmentView
 from .upper import UpperLayer
 
 
-class Nic:
-    """The pseudo-NIC as the driver under test sees it."""
+class _Device:
+    """What a driver is given whatever the device: its segment, its upper layer, its NAPI budget, the buffers."""
 
     def __init__(self, view: SegmentView, upper: UpperLayer, napi_budget: int = 0) -> None:
         self.view = view
@@ -33,12 +33,24 @@ class Nic:
         self.napi_budget = napi_budget
         self.ring_size = view.ring_size
         self.buf_size = view.buf_size
-        #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
-        self.ring: np.ndarray[Any, Any] = view.ring
-        #: every receive buffer, flat; descriptor i's buffer is at ``buffer_addr[i] - buf_off``.
+        #: every receive buffer, flat; a descriptor's buffer is at its address minus ``buf_off``.
         self.pool: np.ndarray[Any, Any] = view.pool
         self.buf_off = view.buf_off
         self._seg = view.buffer
+
+    @property
+    def mpc(self) -> int:
+        """Missed packets: dropped by the device for want of a free descriptor (or available chain)."""
+        return int(self.view.dev["mpc"][0])
+
+
+class Nic(_Device):
+    """The pseudo-NIC as the driver under test sees it."""
+
+    def __init__(self, view: SegmentView, upper: UpperLayer, napi_budget: int = 0) -> None:
+        super().__init__(view, upper, napi_budget)
+        #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
+        self.ring: np.ndarray[Any, Any] = view.ring
 
     # -- registers with hardware semantics -------------------------------------------------
     def read_icr(self) -> int:
@@ -89,12 +101,7 @@ class Nic:
         """Write RXCSUM: turn the IPv4 (IPOFL) and TCP/UDP (TUOFL) checksum offloads on or off."""
         _engine.write_mask(self._seg, "rxcsum", value)
 
-    # -- statistics registers (SDM 13.6) ---------------------------------------------------
-    @property
-    def mpc(self) -> int:
-        """Missed packets: dropped by the device for want of a free descriptor."""
-        return int(self.view.dev["mpc"][0])
-
+    # -- statistics registers (SDM 13.6; MPC is every device's) ----------------------------
     @property
     def gprc(self) -> int:
         return int(self.view.dev["gprc"][0])
@@ -119,7 +126,7 @@ class Driver(Protocol):
     def close(self, nic: Nic) -> None: ...
 
 
-class VirtioNic:
+class VirtioNic(_Device):
     """virtio-net's receive queue as the driver under test sees it (VIRTIO 1.1 2.6, 5.1.6).
 
     The split virtqueue's three parts are numpy views: ``desc`` (``layout.VQ_DESC`` records), the
@@ -134,15 +141,8 @@ class VirtioNic:
     model = "virtio-net"
 
     def __init__(self, view: SegmentView, upper: UpperLayer, napi_budget: int = 0) -> None:
-        self.view = view
-        self.upper = upper
-        self.napi_budget = napi_budget
-        #: the queue's size (a power of two); indices run free over 16 bits
-        self.ring_size = view.ring_size
-        self.buf_size = view.buf_size
+        super().__init__(view, upper, napi_budget)  # ring_size: the queue's size; indices run free over 16 bits
         self.buf_stride = view.buf_stride
-        self.buf_off = view.buf_off
-        self.pool: np.ndarray[Any, Any] = view.pool
         self.desc: np.ndarray[Any, Any] = view.desc
         self.avail_flags, self.avail_idx = view.avail_flags, view.avail_idx
         self.avail_ring, self.used_event = view.avail_ring, view.used_event
@@ -150,7 +150,6 @@ class VirtioNic:
         self.used_ring, self.avail_event = view.used_ring, view.avail_event
         #: the feature bits the device offers (``layout.VIRTIO_OFFERED``)
         self.offered = int(view.header["offered"][0])
-        self._seg = view.buffer
 
     @property
     def features(self) -> int:
@@ -174,11 +173,6 @@ class VirtioNic:
     def notify(self) -> None:
         """The available buffer notification (2.6.10), counted; the device polls while it has buffers."""
         self.view.drv["notifies"][0] += 1
-
-    @property
-    def mpc(self) -> int:
-        """Frames the device dropped for want of an available chain."""
-        return int(self.view.dev["mpc"][0])
 
     def buffer(self, index: int) -> memoryview:
         """Buffer ``index`` of the pool (header room included): what descriptor ``index`` points at after setup."""
