@@ -17,6 +17,7 @@ setup(
                     "pnic_send.c",
                     "pnic_e1000.c",
                     "pnic_virtio.c",
+                    "pnic_fcs.c",
                     "pnic_wait.c",
                     "pnic_chost.c",
                     "pnic_sanitize.c",

@@ -78,6 +78,20 @@ SAN_KINDS: dict[int, str] = {
     _engine.SAN_NOT_WRITABLE: "not-writable",
 }
 
+#: the register window's offsets by the names the 8254x SDM gives them (13.4); nic.read_reg / nic.write_reg
+REGISTERS: dict[str, int] = _engine.registers()
+STATUS_FD: int = _engine.STATUS_FD
+STATUS_LU: int = _engine.STATUS_LU
+STATUS_SPEED_1000: int = _engine.STATUS_SPEED_1000
+RCTL_EN: int = _engine.RCTL_EN
+RCTL_LPE: int = _engine.RCTL_LPE
+RCTL_BAM: int = _engine.RCTL_BAM
+#: RCTL.SECRC: strip the FCS; clear, the device appends the frame's 4-byte CRC-32 and counts it in the length
+RCTL_SECRC: int = _engine.RCTL_SECRC
+#: RCTL as the platform leaves it: receiving, broadcast accepted, the FCS stripped
+RCTL_DEFAULT: int = _engine.RCTL_DEFAULT
+FCS: int = _engine.FCS
+
 #: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
 MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
 MODEL_E1000: int = _engine.MODEL_E1000
@@ -202,53 +216,37 @@ DEV_REGS = _padded(
         ("nivcsw", "<u8"),
         ("rt", "<u8"),
         ("quiet", "<u8"),
+        ("crcerrs", "<u8"),
+        ("rxerrc", "<u8"),
     ],
     LINE_PAIR,
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
+# The driver's registers: the first line pair (RDT and what moves per handler run) from 0, the second (IMS,
+# ITR and what is written rarely) from LINE_PAIR -- see pnic_layout.h.
+_DRV_FIRST = [("rdt", "<u4"), ("ready", "<u4"), ("handled", "<u8"), ("line_seen", "<u8"), ("acked", "<u8"),
+              ("icr_reads", "<u8"), ("run_delay_ns", "<u8"), ("minflt", "<u8"), ("nivcsw", "<u8"), ("rt", "<u8"),
+              ("waiting_since", "<u8"), ("notifies", "<u8")]  # fmt: skip
+_DRV_SECOND = [("ims", "<u4"), ("itr", "<u4"), ("rxcsum", "<u4"), ("", "<u4"), ("features", "<u8"), ("ctrl", "<u4"),
+               ("rctl", "<u4"), ("rdtr", "<u4"), ("ics", "<u4"), ("unmodelled", "<u8"), ("unmodelled_first", "<u4"),
+               ("", "<u4"), ("read_mpc", "<u8"), ("read_gprc", "<u8"), ("read_gorc", "<u8"), ("read_crcerrs", "<u8"),
+               ("read_rxerrc", "<u8"), ("gorc_latched", "<u8")]  # fmt: skip
+
+
+def _at(fields: list[tuple[str, str]], base: int) -> list[tuple[str, str, int]]:
+    out, off = [], base
+    for name, f in fields:
+        if name:
+            out.append((name, f, off))
+        off += np.dtype(f).itemsize
+    return out
+
+
+_DRV = _at(_DRV_FIRST, 0) + _at(_DRV_SECOND, LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
-    {
-        "names": [
-            "rdt",
-            "ready",
-            "handled",
-            "line_seen",
-            "acked",
-            "icr_reads",
-            "run_delay_ns",
-            "minflt",
-            "nivcsw",
-            "rt",
-            "waiting_since",
-            "notifies",
-            "ims",
-            "itr",
-            "rxcsum",
-            "features",
-        ],
-        "formats": ["<u4", "<u4"] + ["<u8"] * 10 + ["<u4", "<u4", "<u4", "<u8"],
-        # IMS on a second line pair: see pnic_layout.h
-        "offsets": [
-            0,
-            4,
-            8,
-            16,
-            24,
-            32,
-            40,
-            48,
-            56,
-            64,
-            72,
-            80,
-            LINE_PAIR,
-            LINE_PAIR + 4,
-            LINE_PAIR + 8,
-            LINE_PAIR + 16,
-        ],
-        "itemsize": 2 * LINE_PAIR,
-    }
-)
+    {"names": [n for n, _, _ in _DRV], "formats": [f for _, f, _ in _DRV], "offsets": [o for _, _, o in _DRV],
+     "itemsize": 2 * LINE_PAIR}
+)  # fmt: skip
 CTL = _padded([("stop", "<u4")], LINE_PAIR)
 SLOT = _padded(
     [("due_ns", "<u8"), ("frame", "<u4"), ("flags", "<u4"), ("parts", "<u2"), ("faults", "<u2"), ("early_ns", "<u4")],

@@ -52,6 +52,17 @@ class Nic(_Device):
         #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
         self.ring: np.ndarray[Any, Any] = view.ring
 
+    # -- the register window (8254x SDM 13.4) -----------------------------------------------
+    def read_reg(self, offset: int) -> int:
+        """Read the register at ``offset`` (``layout.REGISTERS`` names them), with its hardware semantics: ICR and
+        the statistics clear on read, STATUS has the link up; one the model does not have reads 0."""
+        return int(_engine.reg_read(self._seg, offset))
+
+    def write_reg(self, offset: int, value: int) -> None:
+        """Write the register at ``offset``: ICR clears the 1s written, ICS sets causes (the device raises for
+        them), RDT hands descriptors over; a write to a register the model does not have is counted."""
+        _engine.reg_write(self._seg, offset, value)
+
     # -- registers with hardware semantics -------------------------------------------------
     def read_icr(self) -> int:
         """Read ICR; reading clears it (SDM 13.4.17). Each read is counted (ICR reads per handler run)."""

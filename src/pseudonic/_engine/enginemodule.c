@@ -77,11 +77,15 @@ static const struct layout_entry layout_entries[] = {
     SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted), FIELD(dev_regs, run_delay_ns),
     FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw), FIELD(dev_regs, rt), FIELD(dev_regs, quiet),
+    FIELD(dev_regs, crcerrs), FIELD(dev_regs, rxerrc),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
     FIELD(drv_regs, minflt), FIELD(drv_regs, nivcsw), FIELD(drv_regs, rt), FIELD(drv_regs, waiting_since),
-    FIELD(drv_regs, rxcsum), FIELD(drv_regs, notifies), FIELD(drv_regs, features),
+    FIELD(drv_regs, rxcsum), FIELD(drv_regs, notifies), FIELD(drv_regs, features), FIELD(drv_regs, ctrl),
+    FIELD(drv_regs, rctl), FIELD(drv_regs, rdtr), FIELD(drv_regs, ics), FIELD(drv_regs, unmodelled),
+    FIELD(drv_regs, unmodelled_first), FIELD(drv_regs, read_mpc), FIELD(drv_regs, read_gprc), FIELD(drv_regs, read_gorc),
+    FIELD(drv_regs, read_crcerrs), FIELD(drv_regs, read_rxerrc), FIELD(drv_regs, gorc_latched),
     SIZE(ctl), FIELD(ctl, stop),
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
     FIELD(slot, early_ns),
@@ -300,6 +304,70 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
             result = Py_None;
             Py_INCREF(result);
         }
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* The register window (pseudonic.h: pnic_reg_read, pnic_reg_write), for Python drivers: the same functions C
+ * drivers compile in.  An RDT write goes through py_write_rdt's path (the sanitizer, when it is on). */
+static int window(Py_buffer *view, struct pnic_segment *seg, struct pnic_nic *nic)
+{
+    if (attach(view, seg) != 0)
+        return -1;
+    if (seg->hdr->model != PNIC_MODEL_E1000) {
+        fail(PNIC_EINVAL); /* the window is the 8254x's */
+        return -1;
+    }
+    memset(nic, 0, sizeof(*nic));
+    nic->abi = PNIC_DRIVER_ABI;
+    nic->base = seg->base;
+    nic->ring_size = seg->hdr->ring_size;
+    nic->ring = seg->ring;
+    nic->dev = seg->dev;
+    nic->drv = seg->drv;
+    return 0;
+}
+
+static PyObject *py_reg_read(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned int offset;
+    struct pnic_segment seg;
+    struct pnic_nic nic;
+    if (!PyArg_ParseTuple(args, "w*I", &view, &offset))
+        return NULL;
+    PyObject *result = NULL;
+    if (window(&view, &seg, &nic) == 0)
+        result = PyLong_FromUnsignedLong(pnic_reg_read(&nic, offset));
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *py_write_rdt(PyObject *self, PyObject *args);
+
+static PyObject *py_reg_write(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    unsigned int offset, value;
+    struct pnic_segment seg;
+    struct pnic_nic nic;
+    if (!PyArg_ParseTuple(args, "w*II", &view, &offset, &value))
+        return NULL;
+    PyObject *result = NULL;
+    if (window(&view, &seg, &nic) == 0) {
+        if (offset == PNIC_REG_RDT) {
+            PyBuffer_Release(&view);
+            PyObject *rdt_args = Py_BuildValue("(OI)", PyTuple_GET_ITEM(args, 0), value);
+            if (rdt_args == NULL)
+                return NULL;
+            result = py_write_rdt(self, rdt_args);
+            Py_DECREF(rdt_args);
+            return result;
+        }
+        pnic_reg_write(&nic, offset, value);
+        result = Py_None;
+        Py_INCREF(result);
     }
     PyBuffer_Release(&view);
     return result;
@@ -647,6 +715,45 @@ static PyObject *py_spin_gaps(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+static const struct {
+    const char *name;
+    unsigned int offset;
+} register_names[] = {
+    {"CTRL", PNIC_REG_CTRL},
+    {"STATUS", PNIC_REG_STATUS},
+    {"ICR", PNIC_REG_ICR},
+    {"ITR", PNIC_REG_ITR},
+    {"ICS", PNIC_REG_ICS},
+    {"IMS", PNIC_REG_IMS},
+    {"IMC", PNIC_REG_IMC},
+    {"RCTL", PNIC_REG_RCTL},
+    {"RDBAL", PNIC_REG_RDBAL},
+    {"RDBAH", PNIC_REG_RDBAH},
+    {"RDLEN", PNIC_REG_RDLEN},
+    {"RDH", PNIC_REG_RDH},
+    {"RDT", PNIC_REG_RDT},
+    {"RDTR", PNIC_REG_RDTR},
+    {"CRCERRS", PNIC_REG_CRCERRS},
+    {"RXERRC", PNIC_REG_RXERRC},
+    {"MPC", PNIC_REG_MPC},
+    {"GPRC", PNIC_REG_GPRC},
+    {"GORCL", PNIC_REG_GORCL},
+    {"GORCH", PNIC_REG_GORCH},
+    {"RXCSUM", PNIC_REG_RXCSUM},
+};
+
+static PyObject *py_registers(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
+{
+    PyObject *out = PyDict_New();
+    for (size_t i = 0; out != NULL && i < sizeof(register_names) / sizeof(register_names[0]); i++) {
+        PyObject *v = PyLong_FromUnsignedLong(register_names[i].offset);
+        if (v == NULL || PyDict_SetItemString(out, register_names[i].name, v) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(v);
+    }
+    return out;
+}
+
 static PyObject *py_mb(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
     pnic_vq_mb();
@@ -684,6 +791,9 @@ static PyMethodDef methods[] = {
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},
     {"write_rdt", py_write_rdt, METH_VARARGS, "write_rdt(seg, value)"},
     {"publish_avail", py_publish_avail, METH_VARARGS, "publish_avail(seg, idx): virtio-net's avail.idx"},
+    {"reg_read", py_reg_read, METH_VARARGS, "reg_read(seg, offset) -> the register's value (8254x SDM 13.4)"},
+    {"reg_write", py_reg_write, METH_VARARGS, "reg_write(seg, offset, value)"},
+    {"registers", py_registers, METH_NOARGS, "the register window's names and offsets"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
     {"mb", py_mb, METH_NOARGS, "a full memory barrier (virtio_mb)"},
@@ -723,7 +833,10 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(VIRTQ_DESC_F_NEXT) < 0 || CONST(VIRTQ_DESC_F_WRITE) < 0 || CONST(VIRTQ_AVAIL_F_NO_INTERRUPT) < 0 ||
         CONST(VIRTQ_USED_F_NO_NOTIFY) < 0 || CONST(VIRTIO_MAX_QUEUE) < 0 || CONST(VIRTIO_NET_HDR) < 0 ||
         CONST(VIRTIO_HDR_ROOM) < 0 || CONST(VIRTIO_ISR_QUEUE) < 0 || CONST(SAN_AVAIL_OVERRUN) < 0 ||
-        CONST(SAN_AVAIL_REUSED) < 0 || CONST(SAN_HEAD_OUTSIDE) < 0 || CONST(SAN_NOT_WRITABLE) < 0)
+        CONST(SAN_AVAIL_REUSED) < 0 || CONST(SAN_HEAD_OUTSIDE) < 0 || CONST(SAN_NOT_WRITABLE) < 0 ||
+        CONST(STATUS_FD) < 0 || CONST(STATUS_LU) < 0 || CONST(STATUS_SPEED_1000) < 0 || CONST(RCTL_EN) < 0 ||
+        CONST(RCTL_LPE) < 0 || CONST(RCTL_BAM) < 0 || CONST(RCTL_SECRC) < 0 || CONST(RCTL_DEFAULT) < 0 ||
+        CONST(FCS) < 0)
         return NULL;
     static const unsigned int sizes[] = PNIC_BUFFER_SIZES;
     PyObject *t = PyTuple_New(sizeof(sizes) / sizeof(sizes[0]));

@@ -46,8 +46,8 @@ static uint8_t offload_status(const struct pnic_segment *seg, uint16_t kind)
 }
 
 /* A frame's bytes stamped outside the ring, for a frame over several descriptors
- * (the stamp may straddle two of them). */
-static uint8_t split_scratch[PNIC_MAX_FRAME];
+ * (the stamp may straddle two of them), or one that takes its FCS. */
+static uint8_t split_scratch[PNIC_MAX_FRAME + PNIC_FCS];
 
 /* The receive step, part one, with an RDT the caller observed (with acquire):
  * write the frame's bytes and every descriptor field but status.  An old RDT
@@ -57,37 +57,51 @@ static uint8_t split_scratch[PNIC_MAX_FRAME];
  * needs all its descriptors: without them it is dropped whole (MPC, RXO).
  * Returns the first descriptor, or -1 if dropped; *refused is set if a
  * descriptor's buffer was outside the pool. */
-static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx_frame *f, uint32_t *refused)
+static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx_frame *f, uint32_t *refused,
+                    uint32_t *parts_out)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
     const uint32_t mask = h->ring_size - 1, rdh = dev->rdh;
     const uint32_t owned = rdt < h->ring_size ? (rdt - rdh) & mask : 0;
-    if (owned < f->parts) {
+    /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
+     * (SDM 13.4.22); it may take one more descriptor for it. */
+    const uint32_t fcs = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_SECRC ? 0u : PNIC_FCS;
+    const uint32_t total = f->length + fcs;
+    uint32_t parts = f->parts;
+    if ((total + parts - 1) / parts > h->buf_size)
+        parts = (total + h->buf_size - 1) / h->buf_size;
+    if (owned < parts) {
         __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
         set_cause(dev, PNIC_ICR_RXO);
         return -1;
     }
+    *parts_out = parts;
     const uint64_t pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
-    const uint32_t chunk = (f->length + f->parts - 1) / f->parts;
+    const uint32_t chunk = (total + parts - 1) / parts;
     const uint8_t *src = f->data;
     uint32_t sum = f->sum;
-    if (f->parts > 1 && f->stamp_off != 0) {
+    if ((parts > 1 && f->stamp_off != 0) || fcs) {
         memcpy(split_scratch, f->data, f->length);
-        sum = pnic_fold(sum + pnic_stamp_frame(split_scratch, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+        if (f->stamp_off != 0)
+            sum = pnic_fold(sum + pnic_stamp_frame(split_scratch, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+        if (fcs) {
+            const uint32_t crc = pnic_crc32(0, split_scratch, f->length); /* sent least significant byte first */
+            memcpy(split_scratch + f->length, &crc, PNIC_FCS);
+        }
         src = split_scratch;
     }
     uint8_t errors = f->errors;
-    for (uint32_t k = 0; k < f->parts; k++) {
+    for (uint32_t k = 0; k < parts; k++) {
         struct pnic_rx_desc *d = &seg->ring[(rdh + k) & mask];
-        uint32_t off = k * chunk, len = f->length - off < chunk ? f->length - off : chunk;
+        uint32_t off = k * chunk, len = total - off < chunk ? total - off : chunk;
         /* The driver may point a descriptor at any buffer of the pool, but never
          * outside it: a real NIC would DMA anywhere, we refuse to. */
         uint64_t addr = d->buffer_addr;
         if (addr >= h->buf_off && addr + len <= pool_end) {
             uint8_t *buf = seg->base + addr;
             memcpy(buf, src + off, len);
-            if (f->parts == 1 && f->stamp_off != 0)
+            if (src == f->data && f->stamp_off != 0) /* one part, stamped in place */
                 sum = pnic_fold(sum + pnic_stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
         } else {
             errors |= PNIC_RXD_ERR_RXE;
@@ -97,24 +111,25 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
         d->length = (uint16_t)len;
         d->special = 0;
         /* Checksum and errors are valid on the EOP descriptor only (SDM 3.2.3). */
-        d->csum = k + 1 == f->parts ? (uint16_t)sum : 0;
-        d->errors = k + 1 == f->parts ? errors : 0;
+        d->csum = k + 1 == parts ? (uint16_t)sum : 0;
+        d->errors = k + 1 == parts ? errors : 0;
     }
     return rdh;
 }
 
 /* The receive step, part two: DD (and EOP, and the offload status, on the
  * last), then RDH, the statistics and the causes. */
-static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, const struct pnic_rx_frame *f)
+static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, const struct pnic_rx_frame *f,
+                    uint32_t parts)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const uint32_t n = seg->hdr->ring_size, mask = n - 1;
     const uint8_t offload = offload_status(seg, f->kind);
     uint8_t errors = 0;
-    for (uint32_t k = 0; k < f->parts; k++) {
+    for (uint32_t k = 0; k < parts; k++) {
         struct pnic_rx_desc *d = &seg->ring[(first + k) & mask];
         uint8_t status = PNIC_RXD_STAT_DD;
-        if (k + 1 == f->parts) {
+        if (k + 1 == parts) {
             status |= PNIC_RXD_STAT_EOP | offload;
             /* A checksum error only where the offload checked: IPE with IPCS, TCPE with TCPCS. */
             if (!(offload & PNIC_RXD_STAT_IPCS))
@@ -128,11 +143,16 @@ static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, cons
         /* DD last, with release: the driver that sees DD sees the frame. */
         __atomic_store_n(&d->status, status, __ATOMIC_RELEASE);
     }
-    uint32_t next = (first + f->parts) & mask;
+    uint32_t next = (first + parts) & mask;
     __atomic_store_n(&dev->rdh, next, __ATOMIC_RELEASE);
     if (!(errors & PNIC_RXD_ERR_FRAME)) {
         __atomic_store_n(&dev->gprc, dev->gprc + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&dev->gorc, dev->gorc + f->length, __ATOMIC_RELAXED);
+    } else if (errors & PNIC_RXD_ERR_CE) {
+        /* The statistics a driver may count errors by (SDM 13.6): CRC errors, and the other receive errors. */
+        __atomic_store_n(&dev->crcerrs, dev->crcerrs + 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&dev->rxerrc, dev->rxerrc + 1, __ATOMIC_RELAXED);
     }
     uint32_t cause = PNIC_ICR_RXT0;
     /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
@@ -152,9 +172,11 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     for (uint32_t k = PNIC_PCSS; k < length; k += 2)
         sum += ((uint32_t)frame[k] << 8) | (k + 1 < length ? frame[k + 1] : 0u);
     struct pnic_rx_frame f = {frame, length, stamp_off, csum_off, (uint16_t)pnic_fold(pnic_fold(sum)), 0, seq, stamp_ns, errors, 1};
-    int64_t first = fill(seg, rdt, &f, &refused);
+    uint32_t parts = 1;
+    pnic_crc32_init();
+    int64_t first = fill(seg, rdt, &f, &refused, &parts);
     if (first >= 0)
-        publish(seg, rdt, (uint32_t)first, &f);
+        publish(seg, rdt, (uint32_t)first, &f, parts);
     return first;
 }
 
@@ -212,14 +234,14 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
     /* Too few descriptors when we looked: look once more, the driver may have caught up. */
     if (look_again || e->rdt >= n || ((e->rdt - seg->dev->rdh) & (n - 1)) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-    uint32_t refused = 0;
-    int64_t first = fill(seg, e->rdt, f, &refused);
+    uint32_t refused = 0, parts = 1;
+    int64_t first = fill(seg, e->rdt, f, &refused, &parts);
     if (first < 0) {
         *flags = PNIC_TX_DROPPED;
         return -1;
     }
     *flags = PNIC_TX_STORED | (refused ? PNIC_TX_REFUSED : 0u);
-    publish(seg, e->rdt, (uint32_t)first, f);
+    publish(seg, e->rdt, (uint32_t)first, f, parts);
     return first;
 }
 
@@ -238,10 +260,21 @@ static void e1000_fault_cause(struct pnic_model *m)
  *   (before its EOI, which here is the driver node's `acked`), a new cause
  *   raises nothing more; once the handler has returned, a cause still in
  *   ICR & IMS raises the line again (e1000_reassert). */
+/* Causes the driver set by writing ICS (SDM 13.4.19) go into ICR, as the
+ * device's own do; they raise as theirs do. */
+static inline int take_ics(struct pnic_segment *seg)
+{
+    if (__atomic_load_n(&seg->drv->ics, __ATOMIC_RELAXED) == 0)
+        return 0;
+    set_cause(seg->dev, __atomic_exchange_n(&seg->drv->ics, 0u, __ATOMIC_ACQ_REL));
+    return 1;
+}
+
 static uint32_t e1000_decide(struct pnic_model *m, uint64_t *now, uint32_t *announce)
 {
     struct pnic_e1000 *e = e1000_of(m);
     struct pnic_segment *seg = m->seg;
+    take_ics(seg);
     uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
     uint32_t ims = __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE);
     *now = pnic_now_ns();
@@ -275,9 +308,11 @@ static uint32_t e1000_decide(struct pnic_model *m, uint64_t *now, uint32_t *anno
 static int e1000_reassert(struct pnic_model *m)
 {
     struct pnic_e1000 *e = e1000_of(m);
+    struct pnic_segment *seg = m->seg;
+    if (take_ics(seg))
+        return 1; /* an ICS write: try a raise (decide applies IMS and ITR to it) */
     if (!e->level)
         return 0;
-    struct pnic_segment *seg = m->seg;
     uint32_t icr = __atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE);
     return (icr & __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE)) != 0 &&
            __atomic_load_n(&seg->drv->acked, __ATOMIC_ACQUIRE) == seg->line->doorbell;
@@ -287,6 +322,8 @@ static int e1000_reassert(struct pnic_model *m)
 static int e1000_waiting(struct pnic_model *m)
 {
     struct pnic_segment *seg = m->seg;
+    if (__atomic_load_n(&seg->drv->ics, __ATOMIC_RELAXED) != 0)
+        return 1;
     return e1000_of(m)->level && (__atomic_load_n(&seg->dev->icr, __ATOMIC_ACQUIRE) &
                                   __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE)) != 0;
 }
@@ -306,6 +343,7 @@ void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t ir
     e->model.ops = &e1000_ops;
     e->model.seg = seg;
     e->level = irq_mode == PNIC_IRQ_LEVEL;
+    pnic_crc32_init(); /* the FCS tables, off the clock */
     /* RDT == RDH reads as "none owned", so the first prepare reads RDT: once
      * the loop has prefaulted the segment, as late as it can. */
     e->rdt = seg->dev->rdh;

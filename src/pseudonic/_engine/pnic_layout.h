@@ -111,6 +111,46 @@
 /* The ISR bit a raise announces (4.1.4.5: a used buffer notification). */
 #define PNIC_VIRTIO_ISR_QUEUE 1u
 
+/* The register window: offsets as the 8254x SDM (section 13.4, table 13-2)
+ * spells them; what each does is pnic_reg_read/pnic_reg_write's
+ * (pseudonic.h).  A register not listed here reads 0, and a write to it is
+ * counted (pnic_drv_regs.unmodelled). */
+#define PNIC_REG_CTRL 0x0000u
+#define PNIC_REG_STATUS 0x0008u
+#define PNIC_REG_ICR 0x00c0u
+#define PNIC_REG_ITR 0x00c4u
+#define PNIC_REG_ICS 0x00c8u
+#define PNIC_REG_IMS 0x00d0u
+#define PNIC_REG_IMC 0x00d8u
+#define PNIC_REG_RCTL 0x0100u
+#define PNIC_REG_RDBAL 0x2800u
+#define PNIC_REG_RDBAH 0x2804u
+#define PNIC_REG_RDLEN 0x2808u
+#define PNIC_REG_RDH 0x2810u
+#define PNIC_REG_RDT 0x2818u
+#define PNIC_REG_RDTR 0x2820u
+#define PNIC_REG_CRCERRS 0x4000u
+#define PNIC_REG_RXERRC 0x400cu
+#define PNIC_REG_MPC 0x4010u
+#define PNIC_REG_GPRC 0x4074u
+#define PNIC_REG_GORCL 0x4088u
+#define PNIC_REG_GORCH 0x408cu
+#define PNIC_REG_RXCSUM 0x5000u
+/* STATUS (SDM 13.4.2): the link is up, full duplex, 1000 Mb/s. */
+#define PNIC_STATUS_FD 0x1u
+#define PNIC_STATUS_LU 0x2u
+#define PNIC_STATUS_SPEED_1000 0x80u
+/* RCTL (SDM 13.4.22). */
+#define PNIC_RCTL_EN 0x2u
+#define PNIC_RCTL_LPE 0x20u
+#define PNIC_RCTL_BAM 0x8000u
+#define PNIC_RCTL_SECRC 0x04000000u /* strip the Ethernet CRC: clear, the device appends the 4-byte FCS */
+/* RCTL as the platform leaves it before the driver opens: receiving, broadcast
+ * accepted, the FCS stripped -- what pseudonic's drivers have always been given. */
+#define PNIC_RCTL_DEFAULT (PNIC_RCTL_EN | PNIC_RCTL_BAM | PNIC_RCTL_SECRC)
+/* The FCS the device appends with RCTL.SECRC clear (IEEE 802.3 CRC-32). */
+#define PNIC_FCS 4u
+
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
 #define PNIC_ICR_RXDMT0 0x10u /* receive descriptor minimum threshold */
 #define PNIC_ICR_RXO 0x40u    /* receiver overrun: a packet was dropped */
@@ -278,7 +318,9 @@ struct pnic_dev_regs {
     /* virtio-net: used entries the driver asked not to hear about (used_event,
      * VIRTQ_AVAIL_F_NO_INTERRUPT): no interrupt announced them (VIRTIO 1.1 2.6.7). */
     uint64_t quiet;
-    uint64_t _pad[4];
+    uint64_t crcerrs; /* frames written back with CE: CRCERRS counts them (SDM 13.6) */
+    uint64_t rxerrc;  /* frames written back with RXE: RXERRC */
+    uint64_t _pad[2];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -322,7 +364,18 @@ struct pnic_drv_regs {
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
     uint32_t _pad1;
     uint64_t features; /* virtio-net: the features the driver accepted at open (a subset of offered) */
-    uint64_t _pad2[13];
+    uint32_t ctrl;     /* CTRL, as written */
+    uint32_t rctl;     /* RCTL (PNIC_RCTL_*): SECRC is the device's to honour */
+    uint32_t rdtr;     /* RDTR, as written (the receive delay timer is not modelled) */
+    uint32_t ics;      /* causes ICS set, for the device to take into ICR and raise */
+    uint64_t unmodelled;      /* writes to registers the model does not have */
+    uint32_t unmodelled_first; /* the offset of the first */
+    uint32_t _pad3;
+    /* Statistics registers clear on read (SDM 13.6): the device's counts when
+     * the driver last read each; a read returns what came since. */
+    uint64_t read_mpc, read_gprc, read_gorc, read_crcerrs, read_rxerrc;
+    uint64_t gorc_latched; /* GORCL's read, for GORCH */
+    uint64_t _pad2[3];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */

@@ -88,6 +88,7 @@ int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t bu
         ring[i].buffer_addr = h.buf_off + (uint64_t)i * h.buf_stride;
     struct pnic_drv_regs *drv = (struct pnic_drv_regs *)(base + h.drv_regs_off);
     drv->rxcsum = PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL;
+    drv->rctl = PNIC_RCTL_DEFAULT;
     /* No descriptor holds a buffer, no buffer is held. */
     memset(base + h.san_off + sizeof(struct pnic_sanitizer), 0xff, 2 * (size_t)ring_size * sizeof(uint32_t));
     return PNIC_OK;

@@ -38,7 +38,7 @@
 /* 2: register access through the nic (pnic_icr_read, pnic_rdt_write), so
  * that ICR reads are counted and RDT writes can be sanitized; checksum marks.
  * 3: virtio-net -- struct pnic_nic grew at its end (an ABI 2 e1000 driver
- * still runs), pnic_driver_model. */
+ * still runs), pnic_driver_model; the register window (pnic_reg_read/write). */
 #define PNIC_DRIVER_ABI 3u
 
 struct pnic_nic {
@@ -120,6 +120,123 @@ static inline void pnic_imc_write(struct pnic_drv_regs *drv, uint32_t causes)
 static inline void pnic_itr_write(struct pnic_drv_regs *drv, uint32_t units)
 {
     __atomic_store_n(&drv->itr, units & 0xffffu, __ATOMIC_RELEASE);
+}
+
+/* -- the register window (8254x SDM 13.4), e1000 ------------------------------ */
+
+/* A statistics register's count since the driver last read it: clear on read
+ * (SDM 13.6).  The device counts on; the driver keeps where it read. */
+static inline uint32_t pnic_stat_read(const uint64_t *count, uint64_t *read)
+{
+    const uint64_t now = __atomic_load_n(count, __ATOMIC_RELAXED), since = now - *read;
+    *read = now;
+    return since > 0xffffffffu ? 0xffffffffu : (uint32_t)since;
+}
+
+/* Read a register by its offset, with the hardware's semantics: ICR and the
+ * statistics clear on read, STATUS says the link is up at 1000 Mb/s full
+ * duplex, RDBAL/RDBAH/RDLEN give the ring pseudonic prepared.  A register the
+ * model does not have reads 0. */
+static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
+{
+    struct pnic_drv_regs *drv = nic->drv;
+    const struct pnic_header *h = (const struct pnic_header *)nic->base;
+    switch (offset) {
+    case PNIC_REG_CTRL:
+        return drv->ctrl;
+    case PNIC_REG_STATUS:
+        return PNIC_STATUS_FD | PNIC_STATUS_LU | PNIC_STATUS_SPEED_1000;
+    case PNIC_REG_ICR:
+        return pnic_icr_read(nic);
+    case PNIC_REG_ITR:
+        return drv->itr;
+    case PNIC_REG_IMS:
+        return drv->ims; /* IMS reads the mask; IMC and ICS are write-only */
+    case PNIC_REG_RCTL:
+        return drv->rctl;
+    case PNIC_REG_RDBAL:
+        return (uint32_t)h->ring_off;
+    case PNIC_REG_RDBAH:
+        return (uint32_t)(h->ring_off >> 32);
+    case PNIC_REG_RDLEN:
+        return h->ring_size * (uint32_t)sizeof(struct pnic_rx_desc);
+    case PNIC_REG_RDH:
+        return __atomic_load_n(&nic->dev->rdh, __ATOMIC_ACQUIRE);
+    case PNIC_REG_RDT:
+        return drv->rdt;
+    case PNIC_REG_RDTR:
+        return drv->rdtr;
+    case PNIC_REG_RXCSUM:
+        return drv->rxcsum;
+    case PNIC_REG_CRCERRS:
+        return pnic_stat_read(&nic->dev->crcerrs, &drv->read_crcerrs);
+    case PNIC_REG_RXERRC:
+        return pnic_stat_read(&nic->dev->rxerrc, &drv->read_rxerrc);
+    case PNIC_REG_MPC:
+        return pnic_stat_read(&nic->dev->mpc, &drv->read_mpc);
+    case PNIC_REG_GPRC:
+        return pnic_stat_read(&nic->dev->gprc, &drv->read_gprc);
+    case PNIC_REG_GORCL: /* the low half, the 64-bit count latched for GORCH */
+        drv->gorc_latched = __atomic_load_n(&nic->dev->gorc, __ATOMIC_RELAXED) - drv->read_gorc;
+        return (uint32_t)drv->gorc_latched;
+    case PNIC_REG_GORCH: /* the high half; the pair clears when it is read (SDM 13.6.x) */
+        drv->read_gorc += drv->gorc_latched;
+        return (uint32_t)(drv->gorc_latched >> 32);
+    default:
+        return 0;
+    }
+}
+
+/* Write a register by its offset: ICR clears the causes written as 1s, ICS
+ * sets causes (the device raises for them), IMS/IMC unmask/mask, RDT hands
+ * descriptors over (through the sanitizer when it is on).  RDBAL/RDBAH/RDLEN
+ * keep the ring pseudonic prepared: a value other than theirs, and a write to
+ * a register the model does not have, is counted (drv->unmodelled). */
+static inline void pnic_reg_write(struct pnic_nic *nic, uint32_t offset, uint32_t value)
+{
+    struct pnic_drv_regs *drv = nic->drv;
+    switch (offset) {
+    case PNIC_REG_CTRL:
+        drv->ctrl = value;
+        return;
+    case PNIC_REG_ICR: /* write 1s to clear (QEMU's e1000 and the 8254x both allow it) */
+        __atomic_fetch_and(&nic->dev->icr, ~value, __ATOMIC_ACQ_REL);
+        return;
+    case PNIC_REG_ITR:
+        pnic_itr_write(drv, value);
+        return;
+    case PNIC_REG_ICS:
+        __atomic_fetch_or(&drv->ics, value, __ATOMIC_RELEASE);
+        return;
+    case PNIC_REG_IMS:
+        pnic_ims_write(drv, value);
+        return;
+    case PNIC_REG_IMC:
+        pnic_imc_write(drv, value);
+        return;
+    case PNIC_REG_RCTL:
+        __atomic_store_n(&drv->rctl, value, __ATOMIC_RELEASE);
+        return;
+    case PNIC_REG_RDT:
+        pnic_rdt_write(nic, value);
+        return;
+    case PNIC_REG_RDTR:
+        drv->rdtr = value;
+        return;
+    case PNIC_REG_RXCSUM:
+        pnic_rxcsum_write(nic, value);
+        return;
+    case PNIC_REG_RDBAL:
+    case PNIC_REG_RDBAH:
+    case PNIC_REG_RDLEN:
+        if (pnic_reg_read(nic, offset) == value)
+            return; /* the ring the device already has */
+        break;
+    default:
+        break;
+    }
+    if (drv->unmodelled++ == 0)
+        drv->unmodelled_first = offset;
 }
 
 /* -- virtio-net (VIRTIO 1.1) ------------------------------------------------ */
