@@ -98,6 +98,9 @@ class RunResult:
     partial: int = 0
     #: how the first deliveries that matched no frame differ from what was sent
     corruption: list[str] = field(default_factory=list)
+    #: e1000's register window as the driver used it: RCTL and CTRL at the end, the error statistics it read
+    #: (CRCERRS, RXERRC: their counts when last read), writes to registers the model does not have, the first
+    register_window: dict[str, int] = field(default_factory=dict)
     #: whether the run's timing can be trusted, and if not what disturbed it (pseudonic.timing.timing_verdict)
     timing: dict[str, Any] = field(default_factory=dict)
     #: per handler-entry interval: its deviation and the cause of it, when outside the band (pseudonic.timing)
@@ -132,7 +135,7 @@ class RunResult:
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
             "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
-            "corruption", "timing", "machine", "calibration",
+            "corruption", "register_window", "timing", "machine", "calibration",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
@@ -249,6 +252,18 @@ def build_result(end: RunEnd) -> RunResult:
             "itr": int(end.drv["itr"][0]),
         }
     )
+    window = (
+        {}
+        if virtio
+        else {
+            "rctl": int(end.drv["rctl"][0]),
+            "ctrl": int(end.drv["ctrl"][0]),
+            "crcerrs_read": int(end.drv["read_crcerrs"][0]),
+            "rxerrc_read": int(end.drv["read_rxerrc"][0]),
+            "unmodelled_writes": int(end.drv["unmodelled"][0]),
+            "first_unmodelled": int(end.drv["unmodelled_first"][0]),
+        }
+    )
     counts = Counts(
         packets=packets,
         stored=int(stored.sum()),
@@ -273,6 +288,10 @@ def build_result(end: RunEnd) -> RunResult:
         else registers["avail_idx"] == registers["last_avail"],
         device=cfg.device,
         queue=dict(end.queue),
+        sanitized=cfg.sanitize,
+        unmodelled=window.get("unmodelled_writes", 0),
+        unmodelled_first=window.get("first_unmodelled", 0),
+        errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
         poisoned=verdict.poisoned if verdict else 0,
         partial=int(np.count_nonzero(verdict.partial >= 0))
         if verdict is not None and verdict.partial is not None
@@ -373,6 +392,7 @@ def build_result(end: RunEnd) -> RunResult:
         poisoned=counts.poisoned,
         partial=counts.partial,
         corruption=list(counts.corruption),
+        register_window=window,
     )
 
 

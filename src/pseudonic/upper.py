@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .frames import STAMP_LEN, STAMP_OFF, UDP_CSUM_OFF, FrameSet, ipv4_udp_ok, read_stamp
-from .layout import POISON, TX_STORED
+from .layout import FCS, POISON, TX_STORED
 
 #: The sanitizer's poison as it lies in memory (pnic_layout.h PNIC_POISON, stored little-endian), twice:
 #: eight such bytes in a delivery are a read of a buffer the driver did not own.
@@ -284,6 +285,11 @@ class VerifyLayer:
 
 def _difference(k: int, skb: bytes, template: bytes, packet: int) -> str:
     """How delivery ``k`` differs from the frame of ``packet`` it carries the stamp of."""
+    if len(skb) == len(template) + FCS and zlib.crc32(skb[:-FCS]).to_bytes(FCS, "little") == skb[-FCS:]:
+        return (
+            f"delivery {k} is packet {packet} with its FCS still on: RCTL.SECRC is clear, so the device counts the "
+            f"{FCS}-byte CRC in the length, and the driver must take it off (Linux's e1000: length -= 4)"
+        )
     if len(skb) != len(template):
         diff = len(template) - len(skb)
         return f"delivery {k} is {abs(diff)} bytes {'short of' if diff > 0 else 'longer than'} packet {packet}"
