@@ -3,10 +3,17 @@ statistics registers, ICS, and writes to registers the model does not have."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
 import pseudonic
 from conftest import needs_two_cores
 from drivers.window_e1000 import KeepsFcs, WindowE1000
 from pseudonic.conformance import check_driver
+from pseudonic.loading import include_dir
 
 
 @needs_two_cores
@@ -38,3 +45,56 @@ def test_writes_to_registers_the_model_lacks_are_reported_and_fail_a_sanitized_r
     sanitized = pseudonic.run(driver=WritesTransmitRegisters, count=20, interval="40us", sanitize=True,
                               wait_for_cores=True)  # fmt: skip
     assert not sanitized.verdict.passed and "0x3818" in str(sanitized.verdict.reasons[0])
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "c_driver" / "e1000_window.c"
+CC = shutil.which("cc")
+
+
+def build(source: Path | str, tmp_path: Path) -> Path:
+    assert CC is not None
+    if isinstance(source, str):
+        (tmp_path / "snippet.c").write_text(source)
+        source = tmp_path / "snippet.c"
+    out = tmp_path / "libdriver.so"
+    subprocess.run([CC, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{include_dir()}", str(source),
+                    "-o", str(out)], check=True, capture_output=True, text=True)  # fmt: skip
+    return out
+
+
+@pytest.mark.skipif(CC is None, reason="needs a C compiler (cc)")
+@needs_two_cores
+def test_the_production_style_c_example_uses_only_the_compat_header_and_passes_every_case(tmp_path: Path) -> None:
+    assert '#include "pnic_e1000_compat.h"' in EXAMPLE.read_text() and "pnic_icr_read" not in EXAMPLE.read_text()
+    results = check_driver(str(build(EXAMPLE, tmp_path)), wait_for_cores=True)
+    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+
+
+@pytest.mark.skipif(CC is None, reason="needs a C compiler (cc)")
+@needs_two_cores
+def test_intel_style_register_macros_compile_with_one_definition(tmp_path: Path) -> None:
+    # Shared-code style: a hw struct of the driver's own, and one macro to give its nic.
+    lib = build(
+        """
+        #include <stdint.h>
+        struct my_hw { struct pnic_nic *nic; uint32_t status; };
+        #define PNIC_HW_NIC(hw) ((hw)->nic)
+        #include "pnic_e1000_compat.h"
+        const uint32_t pnic_driver_abi = PNIC_DRIVER_ABI;
+        static struct my_hw hw;
+        int pnic_driver_open(struct pnic_nic *nic) {
+            hw.nic = nic;
+            hw.status = E1000_READ_REG(&hw, E1000_STATUS);
+            E1000_WRITE_REG(&hw, E1000_IMS, E1000_IMS_RXT0);
+            E1000_WRITE_REG(&hw, E1000_RDT, E1000_READ_REG(&hw, E1000_RDLEN) / 16 - 1);
+            return hw.status & E1000_STATUS_LU ? 0 : -1;
+        }
+        void pnic_driver_interrupt(struct pnic_nic *nic) { (void)nic; E1000_WRITE_REG(&hw, E1000_ICR, 0xffffffffu); }
+        void pnic_driver_close(struct pnic_nic *nic) { (void)nic; }
+        """,
+        tmp_path,
+    )
+    r = pseudonic.run(driver=str(lib), count=20, interval="40us", wait_for_cores=True)
+    # it opens (STATUS says the link is up) and acknowledges by writing ICR; it never takes a frame
+    assert r.error is None and r.interrupts == 20 and r.received == 0
+    assert int(r.registers["icr"]) == 0 and r.registers["ims"] == pseudonic.layout.ICR_RXT0

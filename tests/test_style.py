@@ -12,10 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "src" / "pseudonic" / "_engine"
-#: Every C source the package builds: the engine, the reference C driver, the baseline's sender.
+#: Every C source the package builds: the engine, the reference C drivers, the baseline's sender.
 C_SOURCES = [
     *sorted(ENGINE.glob("*.c")),
     ENGINE.parent / "drivers" / "e1000.c",
+    ENGINE.parent / "drivers" / "virtio_net.c",
     ENGINE.parent / "bench" / "udp_blast.c",
 ]
 

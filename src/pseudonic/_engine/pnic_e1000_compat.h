@@ -1,0 +1,93 @@
+/*
+ * pnic_e1000_compat.h -- e1000 driver code as its authors wrote it, against
+ * pseudonic's register window (pseudonic.h: pnic_reg_read, pnic_reg_write).
+ *
+ * The names are the 8254x SDM's (section 13.4; table 13-2), spelt as drivers
+ * spell them.  Register access compiles with one macro, whichever style the
+ * code uses:
+ *
+ *   Intel's shared code    E1000_READ_REG(hw, E1000_ICR), E1000_WRITE_REG(hw, E1000_RDT, i)
+ *                          -- define PNIC_HW_NIC(hw) to give the nic from your hw struct
+ *                             (by default hw is the struct pnic_nic *)
+ *   readl/writel           uint8_t *hw_addr = pnic_mmio(nic); readl(hw_addr + E1000_ICR);
+ *                          writel(i, hw_addr + E1000_RDT) -- hw_addr is a token, never
+ *                          dereferenced: the window decodes the offset from it
+ *
+ * No GPL code: these are the datasheet's numbers.
+ */
+#ifndef PNIC_E1000_COMPAT_H
+#define PNIC_E1000_COMPAT_H
+
+#include <stdint.h>
+
+#include "pseudonic.h"
+
+/* Registers (SDM 13.4) */
+#define E1000_CTRL PNIC_REG_CTRL
+#define E1000_STATUS PNIC_REG_STATUS
+#define E1000_ICR PNIC_REG_ICR
+#define E1000_ITR PNIC_REG_ITR
+#define E1000_ICS PNIC_REG_ICS
+#define E1000_IMS PNIC_REG_IMS
+#define E1000_IMC PNIC_REG_IMC
+#define E1000_RCTL PNIC_REG_RCTL
+#define E1000_RDBAL PNIC_REG_RDBAL
+#define E1000_RDBAH PNIC_REG_RDBAH
+#define E1000_RDLEN PNIC_REG_RDLEN
+#define E1000_RDH PNIC_REG_RDH
+#define E1000_RDT PNIC_REG_RDT
+#define E1000_RDTR PNIC_REG_RDTR
+#define E1000_RXCSUM PNIC_REG_RXCSUM
+#define E1000_CRCERRS PNIC_REG_CRCERRS
+#define E1000_RXERRC PNIC_REG_RXERRC
+#define E1000_MPC PNIC_REG_MPC
+#define E1000_GPRC PNIC_REG_GPRC
+#define E1000_GORCL PNIC_REG_GORCL
+#define E1000_GORCH PNIC_REG_GORCH
+
+/* Bits */
+#define E1000_STATUS_FD PNIC_STATUS_FD
+#define E1000_STATUS_LU PNIC_STATUS_LU
+#define E1000_ICR_RXDMT0 PNIC_ICR_RXDMT0
+#define E1000_ICR_RXO PNIC_ICR_RXO
+#define E1000_ICR_RXT0 PNIC_ICR_RXT0
+#define E1000_IMS_RXDMT0 PNIC_ICR_RXDMT0
+#define E1000_IMS_RXO PNIC_ICR_RXO
+#define E1000_IMS_RXT0 PNIC_ICR_RXT0
+#define E1000_RCTL_EN PNIC_RCTL_EN
+#define E1000_RCTL_LPE PNIC_RCTL_LPE
+#define E1000_RCTL_BAM PNIC_RCTL_BAM
+#define E1000_RCTL_SECRC PNIC_RCTL_SECRC
+#define E1000_RXD_STAT_DD PNIC_RXD_STAT_DD
+#define E1000_RXD_STAT_EOP PNIC_RXD_STAT_EOP
+#define E1000_RXD_STAT_IXSM PNIC_RXD_STAT_IXSM
+#define E1000_RXD_STAT_TCPCS PNIC_RXD_STAT_TCPCS
+#define E1000_RXD_STAT_IPCS PNIC_RXD_STAT_IPCS
+#define E1000_RXD_ERR_TCPE PNIC_RXD_ERR_TCPE
+#define E1000_RXD_ERR_IPE PNIC_RXD_ERR_IPE
+#define E1000_RXD_ERR_FRAME_ERR_MASK PNIC_RXD_ERR_FRAME
+#define ETHERNET_FCS_SIZE PNIC_FCS
+
+/* Intel's shared-code style. */
+#ifndef PNIC_HW_NIC
+#define PNIC_HW_NIC(hw) (hw)
+#endif
+#define E1000_READ_REG(hw, reg) pnic_reg_read(PNIC_HW_NIC(hw), (reg))
+#define E1000_WRITE_REG(hw, reg, value) pnic_reg_write(PNIC_HW_NIC(hw), (reg), (value))
+
+/* readl/writel over a register base: pnic_mmio() hands out a token for the
+ * base; an address made from it carries the offset, and the nic it stands
+ * for is the one last given (one driver per node). */
+#define PNIC_MMIO_TOKEN ((uintptr_t)0x10000000u)
+static struct pnic_nic *pnic_mmio_nic;
+
+static inline uint8_t *pnic_mmio(struct pnic_nic *nic)
+{
+    pnic_mmio_nic = nic;
+    return (uint8_t *)PNIC_MMIO_TOKEN;
+}
+
+#define readl(addr) pnic_reg_read(pnic_mmio_nic, (uint32_t)((uintptr_t)(addr) - PNIC_MMIO_TOKEN))
+#define writel(value, addr) pnic_reg_write(pnic_mmio_nic, (uint32_t)((uintptr_t)(addr) - PNIC_MMIO_TOKEN), (value))
+
+#endif /* PNIC_E1000_COMPAT_H */
