@@ -18,7 +18,11 @@ from pseudonic.layout import (
     FCS,
     ICR_RXO,
     ICR_RXT0,
+    MAX_STANDARD_FRAME,
+    RCTL_BSEX,
+    RCTL_BSIZE_SHIFT,
     RCTL_DEFAULT,
+    RCTL_LPE,
     RCTL_SECRC,
     REGISTERS,
     RXD_ERR_CE,
@@ -27,6 +31,8 @@ from pseudonic.layout import (
     STATUS_FD,
     STATUS_LU,
     STATUS_SPEED_1000,
+    TX_DISCARDED,
+    TX_STORED,
     SegmentView,
 )
 from pseudonic.plan import Plan
@@ -152,3 +158,28 @@ def test_the_window_is_e1000s() -> None:
                               4, _engine.MODEL_VIRTIO_NET)  # fmt: skip
     with pytest.raises(_engine.EngineError):
         _engine.reg_read(view.buffer, R["STATUS"])
+
+
+def test_rctl_starts_with_the_pools_buffer_size_and_long_packets_on() -> None:
+    for size, bsize in ((2048, 0), (1024, 1 << RCTL_BSIZE_SHIFT), (16384, RCTL_BSEX | 1 << RCTL_BSIZE_SHIFT),
+                        (4096, RCTL_BSEX | 3 << RCTL_BSIZE_SHIFT)):  # fmt: skip
+        view = plain_segment(buf_size=size)
+        assert read(view, "RCTL") == RCTL_DEFAULT | bsize and RCTL_DEFAULT & RCTL_LPE
+
+
+def test_a_smaller_bsize_makes_a_frame_span_descriptors_eop_on_the_last() -> None:
+    view = plain_segment(ring_size=8, buf_size=2048)
+    write(view, "RCTL", RCTL_DEFAULT | 1 << RCTL_BSIZE_SHIFT)  # 1024-byte buffers
+    write(view, "RDT", 7)
+    run_device(view, frames_plan([FRAMES[2]]))  # 1500 B: two descriptors
+    assert [int(view.ring["length"][i]) for i in range(2)] == [750, 750]
+    assert [bool(view.ring["status"][i] & RXD_STAT_EOP) for i in range(3)] == [False, True, False]
+
+
+def test_without_lpe_a_long_frame_is_discarded_and_counted_in_roc() -> None:
+    view = plain_segment(ring_size=8, buf_size=2048)
+    write(view, "RCTL", RCTL_DEFAULT & ~RCTL_LPE)
+    write(view, "RDT", 7)
+    tx = run_device(view, frames_plan([bytes(MAX_STANDARD_FRAME), bytes(MAX_STANDARD_FRAME + 1)]))
+    assert [int(f) & (TX_STORED | TX_DISCARDED) for f in tx["flags"]] == [TX_STORED, TX_DISCARDED]
+    assert read(view, "ROC") == 1 and read(view, "ROC") == 0 and read(view, "MPC") == 0

@@ -91,6 +91,11 @@ RCTL_SECRC: int
 RCTL_DEFAULT: int
 FCS: int
 
+RCTL_BSEX: int
+RCTL_BSIZE_SHIFT: int
+MAX_STANDARD_FRAME: int
+TX_DISCARDED: int
+
 def layout(ring_size: int, buf_size: int, capacity: int, model: int = ..., /) -> dict[str, int]: ...
 def structs() -> dict[str, dict[str, int]]: ...
 def segment_init(seg: Any, ring_size: int, buf_size: int, capacity: int, model: int = ..., /) -> None: ...

@@ -91,6 +91,12 @@ RCTL_SECRC: int = _engine.RCTL_SECRC
 #: RCTL as the platform leaves it: receiving, broadcast accepted, the FCS stripped
 RCTL_DEFAULT: int = _engine.RCTL_DEFAULT
 FCS: int = _engine.FCS
+RCTL_BSEX: int = _engine.RCTL_BSEX
+RCTL_BSIZE_SHIFT: int = _engine.RCTL_BSIZE_SHIFT
+#: without RCTL.LPE, a frame longer than this (FCS excluded) is discarded and counted in ROC
+MAX_STANDARD_FRAME: int = _engine.MAX_STANDARD_FRAME
+#: a frame discarded as too long (RCTL.LPE clear), counted in ROC
+TX_DISCARDED: int = _engine.TX_DISCARDED
 
 #: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
 MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
@@ -218,6 +224,7 @@ DEV_REGS = _padded(
         ("quiet", "<u8"),
         ("crcerrs", "<u8"),
         ("rxerrc", "<u8"),
+        ("roc", "<u8"),
     ],
     LINE_PAIR,
 )
@@ -230,7 +237,7 @@ _DRV_FIRST = [("rdt", "<u4"), ("ready", "<u4"), ("handled", "<u8"), ("line_seen"
 _DRV_SECOND = [("ims", "<u4"), ("itr", "<u4"), ("rxcsum", "<u4"), ("", "<u4"), ("features", "<u8"), ("ctrl", "<u4"),
                ("rctl", "<u4"), ("rdtr", "<u4"), ("ics", "<u4"), ("unmodelled", "<u8"), ("unmodelled_first", "<u4"),
                ("", "<u4"), ("read_mpc", "<u8"), ("read_gprc", "<u8"), ("read_gorc", "<u8"), ("read_crcerrs", "<u8"),
-               ("read_rxerrc", "<u8"), ("gorc_latched", "<u8")]  # fmt: skip
+               ("read_rxerrc", "<u8"), ("read_roc", "<u8"), ("gorc_latched", "<u8")]  # fmt: skip
 
 
 def _at(fields: list[tuple[str, str]], base: int) -> list[tuple[str, str, int]]:

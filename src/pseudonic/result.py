@@ -261,6 +261,7 @@ def build_result(end: RunEnd) -> RunResult:
             "crcerrs_read": int(end.drv["read_crcerrs"][0]),
             "rxerrc_read": int(end.drv["read_rxerrc"][0]),
             "unmodelled_writes": int(end.drv["unmodelled"][0]),
+            "discarded_long": int(dev_regs["roc"][0]),
             "first_unmodelled": int(end.drv["unmodelled_first"][0]),
         }
     )
@@ -292,6 +293,7 @@ def build_result(end: RunEnd) -> RunResult:
         unmodelled=window.get("unmodelled_writes", 0),
         unmodelled_first=window.get("first_unmodelled", 0),
         errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
+        discarded_long=window.get("discarded_long", 0),
         poisoned=verdict.poisoned if verdict else 0,
         partial=int(np.count_nonzero(verdict.partial >= 0))
         if verdict is not None and verdict.partial is not None

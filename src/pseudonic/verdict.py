@@ -228,6 +228,8 @@ class Counts:
     unmodelled_first: int = 0
     #: e1000: the driver collected frame errors from the statistics registers (CRCERRS, RXERRC), as real drivers do
     errors_by_statistics: bool = False
+    #: e1000: frames the device discarded as too long, RCTL.LPE clear (ROC)
+    discarded_long: int = 0
     #: virtio-net: the queue when the driver's handling ended, before its close (SegmentView.queue_state); empty
     #: for e1000
     queue: dict[str, int] = field(default_factory=dict)
@@ -339,6 +341,12 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
             "rx-errors-miscounted", f"rx_errors is {c.rx_errors}, but {c.error_descriptors} frames carried "
             "frame errors" + (f" (and {c.split_dropped} split frames were dropped whole)" if c.split_dropped else ""),
             "the driver miscounts its drops (each frame with a frame error is one drop)",
+        ))  # fmt: skip
+    if c.discarded_long:
+        out.append(Finding(
+            "long-discarded", f"{c.discarded_long} frames longer than 1518 B discarded by the device (ROC)",
+            "RCTL.LPE is clear: long packets are off, and the traffic had them; set LPE (and a BSIZE that holds "
+            "them, or gather frames over several descriptors)",
         ))  # fmt: skip
     if c.unmodelled:
         what = f"{c.unmodelled} writes to registers the model does not have (the first at {c.unmodelled_first:#06x})"

@@ -49,6 +49,16 @@ static uint8_t offload_status(const struct pnic_segment *seg, uint16_t kind)
  * (the stamp may straddle two of them), or one that takes its FCS. */
 static uint8_t split_scratch[PNIC_MAX_FRAME + PNIC_FCS];
 
+/* RCTL.BSIZE/BSEX (SDM 13.4.22): the receive buffer size the driver
+ * programmed.  Larger than the pool's buffers (the device would write past
+ * them), or the reserved encoding: the pool's. */
+static inline uint32_t buffer_size(uint32_t rctl, uint32_t pool)
+{
+    const uint32_t k = (rctl & PNIC_RCTL_BSIZE_MASK) >> PNIC_RCTL_BSIZE_SHIFT;
+    const uint32_t size = rctl & PNIC_RCTL_BSEX ? (k ? 32768u >> k : 0u) : 2048u >> k;
+    return size != 0 && size <= pool ? size : pool;
+}
+
 /* The receive step, part one, with an RDT the caller observed (with acquire):
  * write the frame's bytes and every descriptor field but status.  An old RDT
  * is safe: the driver only ever moves RDT forward, handing over more
@@ -65,12 +75,14 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
     const uint32_t mask = h->ring_size - 1, rdh = dev->rdh;
     const uint32_t owned = rdt < h->ring_size ? (rdt - rdh) & mask : 0;
     /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
-     * (SDM 13.4.22); it may take one more descriptor for it. */
-    const uint32_t fcs = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_SECRC ? 0u : PNIC_FCS;
+     * (SDM 13.4.22); it may take one more descriptor for it, as it may when
+     * BSIZE says the buffers are smaller than the pool's. */
+    const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
+    const uint32_t fcs = rctl & PNIC_RCTL_SECRC ? 0u : PNIC_FCS, bsize = buffer_size(rctl, h->buf_size);
     const uint32_t total = f->length + fcs;
     uint32_t parts = f->parts;
-    if ((total + parts - 1) / parts > h->buf_size)
-        parts = (total + h->buf_size - 1) / h->buf_size;
+    if ((total + parts - 1) / parts > bsize)
+        parts = (total + bsize - 1) / bsize;
     if (owned < parts) {
         __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
         set_cause(dev, PNIC_ICR_RXO);
@@ -234,6 +246,12 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
     /* Too few descriptors when we looked: look once more, the driver may have caught up. */
     if (look_again || e->rdt >= n || ((e->rdt - seg->dev->rdh) & (n - 1)) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    /* Without RCTL.LPE a frame longer than a standard one is discarded (SDM 13.4.22), counted in ROC. */
+    if (f->length > PNIC_MAX_STANDARD_FRAME && !(__atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_LPE)) {
+        __atomic_store_n(&seg->dev->roc, seg->dev->roc + 1, __ATOMIC_RELAXED);
+        *flags = PNIC_TX_DISCARDED;
+        return -1;
+    }
     uint32_t refused = 0, parts = 1;
     int64_t first = fill(seg, e->rdt, f, &refused, &parts);
     if (first < 0) {

@@ -135,6 +135,7 @@
 #define PNIC_REG_GPRC 0x4074u
 #define PNIC_REG_GORCL 0x4088u
 #define PNIC_REG_GORCH 0x408cu
+#define PNIC_REG_ROC 0x40acu
 #define PNIC_REG_RXCSUM 0x5000u
 /* STATUS (SDM 13.4.2): the link is up, full duplex, 1000 Mb/s. */
 #define PNIC_STATUS_FD 0x1u
@@ -145,9 +146,16 @@
 #define PNIC_RCTL_LPE 0x20u
 #define PNIC_RCTL_BAM 0x8000u
 #define PNIC_RCTL_SECRC 0x04000000u /* strip the Ethernet CRC: clear, the device appends the 4-byte FCS */
+#define PNIC_RCTL_BSIZE_SHIFT 16u    /* BSIZE, bits 17:16: with BSEX clear 2048, 1024, 512, 256 */
+#define PNIC_RCTL_BSIZE_MASK 0x30000u
+#define PNIC_RCTL_BSEX 0x02000000u   /* BSIZE x16: 16384, 8192, 4096 (00 reserved) */
 /* RCTL as the platform leaves it before the driver opens: receiving, broadcast
- * accepted, the FCS stripped -- what pseudonic's drivers have always been given. */
-#define PNIC_RCTL_DEFAULT (PNIC_RCTL_EN | PNIC_RCTL_BAM | PNIC_RCTL_SECRC)
+ * accepted, the FCS stripped, long packets on and BSIZE/BSEX the pool's buffer
+ * size -- what pseudonic's drivers have always been given (pnic_segment_init). */
+#define PNIC_RCTL_DEFAULT (PNIC_RCTL_EN | PNIC_RCTL_BAM | PNIC_RCTL_SECRC | PNIC_RCTL_LPE)
+/* Without RCTL.LPE a frame longer than this (FCS excluded; 1522 with it and a
+ * VLAN tag) is discarded and counted in ROC (SDM 13.4.22, 13.6). */
+#define PNIC_MAX_STANDARD_FRAME 1518u
 /* The FCS the device appends with RCTL.SECRC clear (IEEE 802.3 CRC-32). */
 #define PNIC_FCS 4u
 
@@ -196,6 +204,7 @@
 #define PNIC_TX_RAISED 0x4u  /* the interrupt line was raised for it */
 #define PNIC_TX_SPURIOUS 0x8u /* a spurious interrupt, no packet (PNIC_SLOT_SPURIOUS) */
 #define PNIC_TX_REFUSED 0x10u /* a buffer_addr outside the pool: written back with RXE and no data */
+#define PNIC_TX_DISCARDED 0x20u /* longer than a standard frame with RCTL.LPE clear: counted in ROC */
 
 /* Ring sanitizer violations (pnic_sanitizer.count[...]), each checked at the
  * hand-over of descriptors to the device, i.e. at an RDT write (DESIGN.md
@@ -320,7 +329,8 @@ struct pnic_dev_regs {
     uint64_t quiet;
     uint64_t crcerrs; /* frames written back with CE: CRCERRS counts them (SDM 13.6) */
     uint64_t rxerrc;  /* frames written back with RXE: RXERRC */
-    uint64_t _pad[2];
+    uint64_t roc;     /* frames discarded as too long, RCTL.LPE clear: ROC */
+    uint64_t _pad[1];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -373,9 +383,9 @@ struct pnic_drv_regs {
     uint32_t _pad3;
     /* Statistics registers clear on read (SDM 13.6): the device's counts when
      * the driver last read each; a read returns what came since. */
-    uint64_t read_mpc, read_gprc, read_gorc, read_crcerrs, read_rxerrc;
+    uint64_t read_mpc, read_gprc, read_gorc, read_crcerrs, read_rxerrc, read_roc;
     uint64_t gorc_latched; /* GORCL's read, for GORCH */
-    uint64_t _pad2[3];
+    uint64_t _pad2[2];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */

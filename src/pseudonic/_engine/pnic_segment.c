@@ -88,7 +88,15 @@ int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t bu
         ring[i].buffer_addr = h.buf_off + (uint64_t)i * h.buf_stride;
     struct pnic_drv_regs *drv = (struct pnic_drv_regs *)(base + h.drv_regs_off);
     drv->rxcsum = PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL;
-    drv->rctl = PNIC_RCTL_DEFAULT;
+    /* BSIZE/BSEX as the pool's buffer size (SDM 13.4.22): 2048 >> k, or 16384 >> k with BSEX. */
+    uint32_t bsize = 0;
+    for (uint32_t k = 0; k < 4; k++) {
+        if (buf_size == 2048u >> k)
+            bsize = k << PNIC_RCTL_BSIZE_SHIFT;
+        else if (k && buf_size == 32768u >> k)
+            bsize = k << PNIC_RCTL_BSIZE_SHIFT | PNIC_RCTL_BSEX;
+    }
+    drv->rctl = PNIC_RCTL_DEFAULT | bsize;
     /* No descriptor holds a buffer, no buffer is held. */
     memset(base + h.san_off + sizeof(struct pnic_sanitizer), 0xff, 2 * (size_t)ring_size * sizeof(uint32_t));
     return PNIC_OK;

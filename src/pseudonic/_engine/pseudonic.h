@@ -174,6 +174,8 @@ static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
         return pnic_stat_read(&nic->dev->rxerrc, &drv->read_rxerrc);
     case PNIC_REG_MPC:
         return pnic_stat_read(&nic->dev->mpc, &drv->read_mpc);
+    case PNIC_REG_ROC:
+        return pnic_stat_read(&nic->dev->roc, &drv->read_roc);
     case PNIC_REG_GPRC:
         return pnic_stat_read(&nic->dev->gprc, &drv->read_gprc);
     case PNIC_REG_GORCL: /* the low half, the 64-bit count latched for GORCH */
