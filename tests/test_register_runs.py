@@ -98,3 +98,10 @@ def test_intel_style_register_macros_compile_with_one_definition(tmp_path: Path)
     # it opens (STATUS says the link is up) and acknowledges by writing ICR; it never takes a frame
     assert r.error is None and r.interrupts == 20 and r.received == 0
     assert int(r.registers["icr"]) == 0 and r.registers["ims"] == pseudonic.layout.ICR_RXT0
+
+
+@needs_two_cores
+def test_long_frames_a_driver_did_not_enable_are_discarded_and_fail_the_run_saying_why() -> None:
+    r = pseudonic.run(driver=WindowE1000, count=20, size=3000, interval="40us", wait_for_cores=True)  # LPE clear
+    assert r.stored == 0 and r.register_window["discarded_long"] == 20 and not r.verdict.passed
+    assert any(f.code == "long-discarded" and "RCTL.LPE is clear" in str(f) for f in r.verdict.findings)
