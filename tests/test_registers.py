@@ -14,6 +14,7 @@ import pytest
 
 from conftest import plain_segment, run_device
 from pseudonic import _engine
+from pseudonic.frames import STAMP_OFF
 from pseudonic.layout import (
     FCS,
     ICR_RXO,
@@ -183,3 +184,17 @@ def test_without_lpe_a_long_frame_is_discarded_and_counted_in_roc() -> None:
     tx = run_device(view, frames_plan([bytes(MAX_STANDARD_FRAME), bytes(MAX_STANDARD_FRAME + 1)]))
     assert [int(f) & (TX_STORED | TX_DISCARDED) for f in tx["flags"]] == [TX_STORED, TX_DISCARDED]
     assert read(view, "ROC") == 1 and read(view, "ROC") == 0 and read(view, "MPC") == 0
+
+
+@pytest.mark.parametrize("size", [60, 1500, 9000, 16384 - FCS])
+def test_a_stamped_frames_fcs_is_its_crc_whatever_its_length(size: int) -> None:
+    # Generated frames carry a sequence number and a send time, patched in at the send: the FCS follows them.
+    view = plain_segment(ring_size=8, buf_size=16384)
+    write(view, "RCTL", read(view, "RCTL") & ~RCTL_SECRC)  # BSIZE/BSEX kept: 16 KiB buffers
+    write(view, "RDT", 7)
+    run_device(view, Plan.periodic("2us", 5, size, buffer_size=16384))
+    for i in range(5):
+        got = bytes(view.buffer_of(i)[: int(view.ring["length"][i])])
+        frame, fcs = got[:-FCS], got[-FCS:]
+        assert len(frame) == size and fcs == zlib.crc32(frame).to_bytes(4, "little")
+        assert int.from_bytes(frame[STAMP_OFF : STAMP_OFF + 4], "big") == i  # the stamp is there: the FCS covered it

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import socket
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import _engine
 from .errors import ConfigError
 from .layout import FRAME, FRAME_IPV4, FRAME_L4, PCSS
 
@@ -178,9 +180,12 @@ class FrameSet:
             # The descriptor's csum is this plus what the stamp adds (pnic_stamp.h: pnic_stamp_frame).
             table[i]["sum"] = ones_sum(t[PCSS:])
             table[i]["kind"] = offload_kind(t)
+            # The FCS a device that keeps it appends (RCTL.SECRC clear), from the template's and the stamp's bytes.
+            table[i]["fcs"] = zlib.crc32(t)
             if stamped:
                 table[i]["stamp_off"] = STAMP_OFF
                 table[i]["csum_off"] = UDP_CSUM_OFF
+                table[i]["fcs_shift"] = _engine.fcs_shift(len(t) - max(STAMP_OFF + STAMP_LEN, UDP_CSUM_OFF + 2))
             off += len(t)
         return cls(tuple(templates), table, b"".join(templates), stamped)
 

@@ -267,8 +267,10 @@ FRAME = _padded(
         ("csum_off", "<u2"),
         ("sum", "<u2"),
         ("kind", "<u2"),
+        ("fcs", "<u4"),
+        ("fcs_shift", "<u4"),
     ],
-    24,
+    32,
 )
 TX_RECORD = _padded(
     [

@@ -59,6 +59,11 @@ OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
     "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt", "device",
 )  # fmt: skip
+#: layout.FRAME before it had the FCS fields: records of format 4 written before then carry it
+_FRAME_BEFORE_FCS = np.dtype(
+    {"names": ["data_off", "length", "stamp_off", "csum_off", "sum", "kind"],
+     "formats": ["<u8", "<u4", "<u2", "<u2", "<u2", "<u2"], "offsets": [0, 8, 12, 14, 16, 18], "itemsize": 24}
+)  # fmt: skip
 _ARRAYS = {
     "slots": SLOT,
     "frame_table": FRAME,
@@ -221,7 +226,10 @@ def load(path: str | Path) -> Recording:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p} is not a readable pseudonic record file ({type(exc).__name__}: {exc})") from None
     for k, dtype in _ARRAYS.items():
-        if arrays[k].dtype != dtype or arrays[k].ndim != 1:
+        # The frame table is read for where each frame lies; a record written before the table had the FCS
+        # fields (24-byte entries) still says that (data_off, length at the same places).
+        legacy = k == "frame_table" and arrays[k].dtype == _FRAME_BEFORE_FCS
+        if (arrays[k].dtype != dtype and not legacy) or arrays[k].ndim != 1:
             raise ConfigError(f"{p} is damaged: {k} is not a 1-d array of the layout this version writes")
     table = arrays["frame_table"]
     blob = arrays["frame_blob"].tobytes()

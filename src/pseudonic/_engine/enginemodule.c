@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pnic_model.h"
+#include "pnic_stamp.h"
 
 static PyObject *EngineError;
 
@@ -91,7 +92,7 @@ static const struct layout_entry layout_entries[] = {
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
     FIELD(slot, early_ns),
     SIZE(frame), FIELD(frame, data_off), FIELD(frame, length), FIELD(frame, stamp_off), FIELD(frame, csum_off),
-    FIELD(frame, sum), FIELD(frame, kind),
+    FIELD(frame, sum), FIELD(frame, kind), FIELD(frame, fcs), FIELD(frame, fcs_shift),
     SIZE(tx_record), FIELD(tx_record, start_ns), FIELD(tx_record, end_ns), FIELD(tx_record, due_ns), FIELD(tx_record, spin_gap_ns),
     FIELD(tx_record, slot), FIELD(tx_record, flags),
     SIZE(raise_record), FIELD(raise_record, raised_ns), FIELD(raise_record, packet), FIELD(raise_record, icr),
@@ -756,6 +757,14 @@ static PyObject *py_registers(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noa
     return out;
 }
 
+static PyObject *py_fcs_shift(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    unsigned long long n;
+    if (!PyArg_ParseTuple(args, "K", &n))
+        return NULL;
+    return PyLong_FromUnsignedLong(pnic_crc_shift(n));
+}
+
 static PyObject *py_mb(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
 {
     pnic_vq_mb();
@@ -799,6 +808,7 @@ static PyMethodDef methods[] = {
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
     {"mb", py_mb, METH_NOARGS, "a full memory barrier (virtio_mb)"},
+    {"fcs_shift", py_fcs_shift, METH_VARARGS, "fcs_shift(n) -> x^(8n) mod the FCS polynomial, reflected"},
     {"spin_gaps", py_spin_gaps, METH_VARARGS,
      "spin_gaps(start_ns, duration_ns, threshold_ns, hist, starts, lengths) -> (loops, recorded, overflowed, worst_ns)"},
     {NULL, NULL, 0, NULL},

@@ -49,6 +49,19 @@ static uint8_t offload_status(const struct pnic_segment *seg, uint16_t kind)
  * (the stamp may straddle two of them), or one that takes its FCS. */
 static uint8_t split_scratch[PNIC_MAX_FRAME + PNIC_FCS];
 
+/* The FCS after the frame's bytes (RCTL.SECRC clear), least significant byte
+ * first, from the template's (pnic_stamp.h: pnic_fcs_of_stamped). */
+static inline void append_fcs(uint8_t *frame, const struct pnic_rx_frame *f)
+{
+    uint32_t crc = f->fcs; /* unstamped: the template's */
+    if (f->stamp_off != 0) {
+        const uint32_t start = f->csum_off && f->csum_off < f->stamp_off ? f->csum_off : f->stamp_off;
+        const uint32_t end = f->csum_off + 2u > f->stamp_off + 12u ? f->csum_off + 2u : f->stamp_off + 12u;
+        crc = pnic_fcs_of_stamped(frame, f->data, start, end, f->fcs, f->fcs_shift);
+    }
+    memcpy(frame + f->length, &crc, PNIC_FCS);
+}
+
 /* RCTL.BSIZE/BSEX (SDM 13.4.22): the receive buffer size the driver
  * programmed.  Larger than the pool's buffers (the device would write past
  * them), or the reserved encoding: the pool's. */
@@ -93,14 +106,15 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
     const uint32_t chunk = (total + parts - 1) / parts;
     const uint8_t *src = f->data;
     uint32_t sum = f->sum;
-    if ((parts > 1 && f->stamp_off != 0) || fcs) {
+    /* A frame over several descriptors is stamped (and its FCS appended) in a
+     * copy, since the stamp may straddle two of them; a frame in one is
+     * stamped where it lands. */
+    if (parts > 1 && (f->stamp_off != 0 || fcs)) {
         memcpy(split_scratch, f->data, f->length);
         if (f->stamp_off != 0)
             sum = pnic_fold(sum + pnic_stamp_frame(split_scratch, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
-        if (fcs) {
-            const uint32_t crc = pnic_crc32(0, split_scratch, f->length); /* sent least significant byte first */
-            memcpy(split_scratch + f->length, &crc, PNIC_FCS);
-        }
+        if (fcs)
+            append_fcs(split_scratch, f);
         src = split_scratch;
     }
     uint8_t errors = f->errors;
@@ -112,9 +126,15 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
         uint64_t addr = d->buffer_addr;
         if (addr >= h->buf_off && addr + len <= pool_end) {
             uint8_t *buf = seg->base + addr;
-            memcpy(buf, src + off, len);
-            if (src == f->data && f->stamp_off != 0) /* one part, stamped in place */
-                sum = pnic_fold(sum + pnic_stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+            if (src == f->data) { /* one part: the frame, stamped in place, then its FCS */
+                memcpy(buf, f->data, f->length);
+                if (f->stamp_off != 0)
+                    sum = pnic_fold(sum + pnic_stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+                if (fcs)
+                    append_fcs(buf, f);
+            } else {
+                memcpy(buf, src + off, len);
+            }
         } else {
             errors |= PNIC_RXD_ERR_RXE;
             *refused = 1;
@@ -183,9 +203,14 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     uint32_t sum = 0, refused = 0;
     for (uint32_t k = PNIC_PCSS; k < length; k += 2)
         sum += ((uint32_t)frame[k] << 8) | (k + 1 < length ? frame[k + 1] : 0u);
-    struct pnic_rx_frame f = {frame, length, stamp_off, csum_off, (uint16_t)pnic_fold(pnic_fold(sum)), 0, seq, stamp_ns, errors, 1};
-    uint32_t parts = 1;
     pnic_crc32_init();
+    struct pnic_rx_frame f = {frame, length, stamp_off, csum_off, (uint16_t)pnic_fold(pnic_fold(sum)), 0, seq, stamp_ns,
+                              errors, 1, pnic_crc32(0, frame, length), 0};
+    if (stamp_off != 0) {
+        const uint32_t end = (uint32_t)csum_off + 2u > stamp_off + 12u ? (uint32_t)csum_off + 2u : stamp_off + 12u;
+        f.fcs_shift = pnic_crc_shift(length - end);
+    }
+    uint32_t parts = 1;
     int64_t first = fill(seg, rdt, &f, &refused, &parts);
     if (first >= 0)
         publish(seg, rdt, (uint32_t)first, &f, parts);

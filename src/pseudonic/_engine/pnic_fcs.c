@@ -18,3 +18,17 @@ void pnic_crc32_init(void)
         for (int k = 1; k < 8; k++)
             pnic_crc_table[k][b] = (pnic_crc_table[k - 1][b] >> 8) ^ pnic_crc_table[0][pnic_crc_table[k - 1][b] & 0xff];
 }
+
+/* x^(8 n) modulo the CRC's polynomial, reflected: what carries a CRC register
+ * through n zero bytes (pnic_fcs_of_stamped).  Square and multiply. */
+uint32_t pnic_crc_shift(uint64_t n)
+{
+    uint32_t result = 1u << 31; /* x^0 */
+    uint32_t power = 1u << 23;  /* x^8 */
+    for (; n != 0; n >>= 1) {
+        if (n & 1u)
+            result = pnic_crc_multmod(result, power);
+        power = pnic_crc_multmod(power, power);
+    }
+    return result;
+}

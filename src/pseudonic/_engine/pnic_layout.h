@@ -417,6 +417,13 @@ struct pnic_frame {
     uint16_t csum_off;
     uint16_t sum;  /* one's complement sum of the template from PNIC_PCSS (the stamp's bytes zero) */
     uint16_t kind; /* PNIC_FRAME_* */
+    /* The FCS of the template (IEEE 802.3 CRC-32), and x^(8t) mod the CRC's
+     * polynomial (reflected, as the CRC is) for the t bytes after the last the
+     * stamp changes: the stamped frame's FCS follows from these and the few
+     * bytes the stamp wrote (pnic_stamp.h: pnic_fcs_of_stamped), whatever the
+     * frame's length.  Computed with the plan (frames.py). */
+    uint32_t fcs;
+    uint32_t fcs_shift;
     uint32_t _pad;
 };
 
@@ -481,7 +488,7 @@ _Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_LINE_PAIR, "driver regis
 _Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_LINE_PAIR, "IMS on the second line pair");
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_LINE_PAIR, "control fills one line pair");
 _Static_assert(sizeof(struct pnic_slot) == 24, "schedule entry size");
-_Static_assert(sizeof(struct pnic_frame) == 24, "frame table entry size");
+_Static_assert(sizeof(struct pnic_frame) == 32, "frame table entry size");
 _Static_assert(sizeof(struct pnic_tx_record) == 40, "tx record size");
 _Static_assert(sizeof(struct pnic_raise_record) == 16, "raise record size");
 _Static_assert(sizeof(struct pnic_irq_record) == 48, "irq record size");

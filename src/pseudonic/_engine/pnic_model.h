@@ -33,6 +33,7 @@ struct pnic_rx_frame {
     uint64_t stamp_ns;
     uint8_t errors; /* the plan's injected error bits (PNIC_SLOT_ERRORS_MASK), the model's to place */
     uint32_t parts; /* buffers the frame is written over, 1 or more */
+    uint32_t fcs, fcs_shift; /* the template's FCS, and its shift past the stamp (struct pnic_frame) */
 };
 
 /* Lines to take into the device's cache while it waits for a deadline: what

@@ -238,7 +238,7 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
         } else {
             const struct pnic_rx_frame f = {plan->blob + fr->data_off, fr->length, fr->stamp_off, fr->csum_off, fr->sum,
                                             fr->kind, i, start, (uint8_t)(sl->flags & PNIC_SLOT_ERRORS_MASK),
-                                            sl->parts ? sl->parts : 1u};
+                                            sl->parts ? sl->parts : 1u, fr->fcs, fr->fcs_shift};
             if (sl->early_ns != 0) {
                 /* The early-interrupt fault: the line goes up before the frame is
                  * written, as if the interrupt overtook the DMA writes. */

@@ -70,6 +70,36 @@ static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16
  * first use, off the clock (pnic_crc32_init, from a model's init). */
 extern uint32_t pnic_crc_table[8][256];
 void pnic_crc32_init(void);
+uint32_t pnic_crc_shift(uint64_t n);
+
+/* Multiply two polynomials modulo the CRC's, both reflected (x^0 the top
+ * bit), as the CRC register holds them. */
+static inline uint32_t pnic_crc_multmod(uint32_t a, uint32_t b)
+{
+    uint32_t product = 0;
+    for (uint32_t m = 1u << 31; m != 0; m >>= 1) {
+        if (a & m)
+            product ^= b;
+        b = b & 1u ? (b >> 1) ^ 0xedb88320u : b >> 1;
+    }
+    return product;
+}
+
+/* The FCS of a stamped frame from its template's: the CRC is affine, so
+ * FCS(template ^ delta) = FCS(template) ^ L(delta), L the CRC with neither
+ * its initial ones nor its final complement.  The delta is zero outside
+ * [start, end), and L of zeros is zero: L(delta) is L of the changed bytes,
+ * carried through the t zero bytes after them by multiplying with
+ * x^(8t) (fcs_shift).  A few dozen table lookups for any frame length. */
+static inline uint32_t pnic_fcs_of_stamped(const uint8_t *frame, const uint8_t *template_, uint32_t start,
+                                           uint32_t end, uint32_t fcs, uint32_t fcs_shift)
+{
+    const uint32_t(*t)[256] = (const uint32_t(*)[256])pnic_crc_table;
+    uint32_t l = 0;
+    for (uint32_t k = start; k < end; k++)
+        l = (l >> 8) ^ t[0][(l ^ frame[k] ^ template_[k]) & 0xff];
+    return fcs ^ pnic_crc_multmod(l, fcs_shift);
+}
 
 static inline uint32_t pnic_crc32(uint32_t crc, const uint8_t *p, size_t n)
 {
