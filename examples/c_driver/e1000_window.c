@@ -23,18 +23,9 @@ const char pnic_driver_name[] = "e1000-window";
 #define RX_CAUSES (E1000_IMS_RXT0 | E1000_IMS_RXO | E1000_IMS_RXDMT0)
 #define RX_BUFFER_WRITE 16 /* descriptors handed back in groups, as Linux's e1000 does */
 
-struct rx_desc { /* the legacy receive descriptor (SDM 3.2.3) */
-    uint64_t buffer_addr;
-    uint16_t length;
-    uint16_t csum;
-    uint8_t status;
-    uint8_t errors;
-    uint16_t special;
-};
-
 static struct {
     uint8_t *hw_addr; /* the register base */
-    volatile struct rx_desc *ring;
+    volatile struct e1000_rx_desc *ring; /* the legacy receive descriptor (SDM 3.2.3) */
     uint32_t count, next_to_clean;
     uint8_t frame[16384 + 2 * ETHERNET_FCS_SIZE]; /* a frame over several descriptors, gathered */
     uint32_t gathered;
@@ -49,8 +40,8 @@ int pnic_driver_open(struct pnic_nic *nic)
         return -1; /* no link */
     /* The ring the device was given: RDBAH:RDBAL is its bus address, RDLEN its bytes. */
     uint64_t bus = (uint64_t)readl(rx.hw_addr + E1000_RDBAH) << 32 | readl(rx.hw_addr + E1000_RDBAL);
-    rx.ring = (volatile struct rx_desc *)(nic->base + bus);
-    rx.count = readl(rx.hw_addr + E1000_RDLEN) / sizeof(struct rx_desc);
+    rx.ring = (volatile struct e1000_rx_desc *)(nic->base + bus);
+    rx.count = readl(rx.hw_addr + E1000_RDLEN) / sizeof(struct e1000_rx_desc);
     writel(E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_LPE, rx.hw_addr + E1000_RCTL); /* SECRC clear */
     writel(RX_CAUSES, rx.hw_addr + E1000_IMS);
     writel(rx.count - 1, rx.hw_addr + E1000_RDT); /* all but one: RDT == RDH would mean none */
@@ -63,7 +54,7 @@ void pnic_driver_interrupt(struct pnic_nic *nic)
         return;
     uint32_t i = rx.next_to_clean, taken = 0;
     while (__atomic_load_n(&rx.ring[i].status, __ATOMIC_ACQUIRE) & E1000_RXD_STAT_DD) {
-        volatile struct rx_desc *d = &rx.ring[i];
+        volatile struct e1000_rx_desc *d = &rx.ring[i];
         const uint8_t status = d->status, errors = d->errors;
         const uint32_t length = d->length;
         if (rx.gathered + length <= sizeof(rx.frame))

@@ -45,6 +45,9 @@
 #define E1000_GORCL PNIC_REG_GORCL
 #define E1000_GORCH PNIC_REG_GORCH
 
+/* The legacy receive descriptor (SDM 3.2.3), by the name drivers give it. */
+#define e1000_rx_desc pnic_rx_desc
+
 /* Bits */
 #define E1000_STATUS_FD PNIC_STATUS_FD
 #define E1000_STATUS_LU PNIC_STATUS_LU
