@@ -11,7 +11,7 @@ import pytest
 
 import pseudonic
 from conftest import needs_two_cores
-from drivers.window_e1000 import KeepsFcs, WindowE1000
+from drivers.window_e1000 import KeepsFcs, RefillsE1000, WindowE1000
 from pseudonic.conformance import check_driver
 from pseudonic.loading import include_dir
 
@@ -105,3 +105,11 @@ def test_long_frames_a_driver_did_not_enable_are_discarded_and_fail_the_run_sayi
     r = pseudonic.run(driver=WindowE1000, count=20, size=3000, interval="40us", wait_for_cores=True)  # LPE clear
     assert r.stored == 0 and r.register_window["discarded_long"] == 20 and not r.verdict.passed
     assert any(f.code == "long-discarded" and "RCTL.LPE is clear" in str(f) for f in r.verdict.findings)
+
+
+@needs_two_cores
+def test_a_driver_that_refills_with_fresh_dma_buffers_passes_every_case() -> None:
+    results = check_driver(RefillsE1000, wait_for_cores=True)
+    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    r = pseudonic.run(driver=RefillsE1000, count=600, interval="20us", sanitize=True, wait_for_cores=True)
+    assert r.verdict.passed and r.received == 600 and r.ring_violations == {}

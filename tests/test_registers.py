@@ -198,3 +198,31 @@ def test_a_stamped_frames_fcs_is_its_crc_whatever_its_length(size: int) -> None:
         frame, fcs = got[:-FCS], got[-FCS:]
         assert len(frame) == size and fcs == zlib.crc32(frame).to_bytes(4, "little")
         assert int.from_bytes(frame[STAMP_OFF : STAMP_OFF + 4], "big") == i  # the stamp is there: the FCS covered it
+
+
+def test_dma_memory_is_handed_out_aligned_until_it_runs_out() -> None:
+    view = plain_segment(ring_size=8, buf_size=2048)
+    h = view.header[0]
+    first = _engine.dma_alloc(view.buffer, 100, 64)
+    second = _engine.dma_alloc(view.buffer, 2048, 4096)
+    assert first == int(h["dma_off"]) and second % 4096 == 0 and second >= first + 100
+    assert _engine.dma_alloc(view.buffer, int(h["dma_size"]), 64) == -1  # no longer fits
+    assert _engine.dma_alloc(view.buffer, 64, 3) == -1  # not a power of two
+    assert int(h["dma_size"]) >= 8 * 2048 + 4096 * 16  # another pool's worth, and a ring of 4096
+
+
+def test_the_device_writes_into_a_dma_buffer_a_descriptor_points_at_and_the_sanitizer_takes_it() -> None:
+    view = plain_segment(ring_size=8, buf_size=2048)
+    view.header["sanitize"][0] = 1
+    bus = _engine.dma_alloc(view.buffer, 2048, 64)
+    view.ring["buffer_addr"][0] = bus
+    write(view, "RDT", 7)  # through the sanitizer: the DMA buffer is handed over, and poisoned
+    run_device(view, frames_plan(FRAMES[1:2]))
+    mem = np.frombuffer(view.buffer, np.uint8)
+    assert int(view.ring["length"][0]) == len(FRAMES[1]) and bytes(mem[bus : bus + len(FRAMES[1])]) == FRAMES[1]
+    assert int(view.san["count"][0].sum()) == 0
+    view.ring["status"][0] = 0
+    view.ring["buffer_addr"][1] = int(view.header["total_size"][0])  # outside the pool and the DMA memory
+    write(view, "RDT", 1)  # hands back descriptors 7 and 0
+    write(view, "RDT", 2)
+    assert int(view.san["count"][0][_engine.SAN_BUF_OUTSIDE]) == 1

@@ -174,6 +174,8 @@ HEADER = _padded(
         ("offered", "<u8"),
         ("avail_off", "<u8"),
         ("used_off", "<u8"),
+        ("dma_off", "<u8"),
+        ("dma_size", "<u8"),
     ],
     192,
 )
@@ -233,7 +235,7 @@ IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 # ITR and what is written rarely) from LINE_PAIR -- see pnic_layout.h.
 _DRV_FIRST = [("rdt", "<u4"), ("ready", "<u4"), ("handled", "<u8"), ("line_seen", "<u8"), ("acked", "<u8"),
               ("icr_reads", "<u8"), ("run_delay_ns", "<u8"), ("minflt", "<u8"), ("nivcsw", "<u8"), ("rt", "<u8"),
-              ("waiting_since", "<u8"), ("notifies", "<u8")]  # fmt: skip
+              ("waiting_since", "<u8"), ("notifies", "<u8"), ("dma_used", "<u8")]  # fmt: skip
 _DRV_SECOND = [("ims", "<u4"), ("itr", "<u4"), ("rxcsum", "<u4"), ("", "<u4"), ("features", "<u8"), ("ctrl", "<u4"),
                ("rctl", "<u4"), ("rdtr", "<u4"), ("ics", "<u4"), ("unmodelled", "<u8"), ("unmodelled_first", "<u4"),
                ("", "<u4"), ("read_mpc", "<u8"), ("read_gprc", "<u8"), ("read_gorc", "<u8"), ("read_crcerrs", "<u8"),

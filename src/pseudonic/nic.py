@@ -43,6 +43,14 @@ class _Device:
         """Missed packets: dropped by the device for want of a free descriptor (or available chain)."""
         return int(self.view.dev["mpc"][0])
 
+    def at(self, bus: int, length: int) -> memoryview:
+        """``length`` bytes at the bus address ``bus`` (a descriptor's address: the pool, or DMA memory), as a
+        driver maps what the device wrote."""
+        h = self.view.header[0]
+        if not 0 <= bus <= bus + length <= int(h["total_size"]):
+            raise ValueError(f"bus address {bus:#x} + {length} lies outside the segment")
+        return memoryview(self.view.buffer)[bus : bus + length]
+
 
 class Nic(_Device):
     """The pseudo-NIC as the driver under test sees it."""
@@ -62,6 +70,19 @@ class Nic(_Device):
         """Write the register at ``offset``: ICR clears the 1s written, ICS sets causes (the device raises for
         them), RDT hands descriptors over; a write to a register the model does not have is counted."""
         _engine.reg_write(self._seg, offset, value)
+
+    def dma_alloc(self, size: int, align: int = 64) -> tuple[memoryview, int]:
+        """``size`` bytes of DMA memory aligned to ``align``, and the address the device understands (an offset,
+        as ``buffer_addr`` is): fresh buffers to refill descriptors with. Never freed -- keep a free list.
+        :class:`MemoryError` when there is not that much left."""
+        bus = _engine.dma_alloc(self._seg, size, align)
+        if bus < 0:
+            h = self.view.header[0]
+            raise MemoryError(
+                f"DMA memory: {size} bytes aligned to {align} do not fit; {int(self.view.drv['dma_used'][0])} of "
+                f"{int(h['dma_size'])} bytes are handed out (align must be a power of two)"
+            )
+        return memoryview(self.view.buffer)[bus : bus + size], bus
 
     # -- registers with hardware semantics -------------------------------------------------
     def read_icr(self) -> int:

@@ -8,6 +8,8 @@ to take the FCS off.
 
 from __future__ import annotations
 
+from collections import deque
+
 from pseudonic.layout import (
     FCS,
     ICR_RXDMT0,
@@ -43,13 +45,13 @@ class WindowE1000:
         ring, i, taken = nic.ring, self.next_to_clean, 0
         while ring["status"][i] & RXD_STAT_DD:
             status, errors, length = int(ring["status"][i]), int(ring["errors"][i]), int(ring["length"][i])
-            start = int(ring["buffer_addr"][i]) - nic.buf_off
-            self.parts.append(bytes(nic.pool[start : start + length]))
+            self.parts.append(bytes(nic.at(int(ring["buffer_addr"][i]), length)))
             if status & RXD_STAT_EOP:
                 frame = b"".join(self.parts)
                 self.parts.clear()
                 if not errors & RXD_ERR_FRAME:
                     nic.upper.deliver(self.strip(frame))
+            self.refill(nic, i)
             ring["status"][i] = 0
             i = (i + 1) % self.n
             taken += 1
@@ -64,6 +66,9 @@ class WindowE1000:
     def strip(self, frame: bytes) -> bytes:
         return frame[:-FCS]
 
+    def refill(self, nic: Nic, i: int) -> None:
+        """Descriptor ``i`` was taken: the buffer it had may be reused at once (deliver copied it)."""
+
     def close(self, nic: Nic) -> None:
         nic.write_reg(R["IMC"], 0xFFFFFFFF)
 
@@ -73,3 +78,19 @@ class KeepsFcs(WindowE1000):
 
     def strip(self, frame: bytes) -> bytes:
         return frame
+
+
+class RefillsE1000(WindowE1000):
+    """Gives each descriptor it takes a fresh buffer (as Linux's e1000_alloc_rx_buffers does) from a free list
+    that starts with a ring's worth of DMA memory: buffers go round through the pool and the DMA memory."""
+
+    name = "refills"
+
+    def open(self, nic: Nic) -> None:
+        self.free = deque(nic.dma_alloc(nic.buf_size, 64)[1] for _ in range(nic.ring_size))
+        super().open(nic)
+
+    def refill(self, nic: Nic, i: int) -> None:
+        old = int(nic.ring["buffer_addr"][i])
+        nic.ring["buffer_addr"][i] = self.free.popleft()
+        self.free.append(old)

@@ -67,7 +67,7 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, ctl_off), FIELD(header, ring_off), FIELD(header, buf_off), FIELD(header, tx_rec_off),
     FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns), FIELD(header, san_off),
     FIELD(header, sanitize), FIELD(header, model), FIELD(header, buf_stride), FIELD(header, offered),
-    FIELD(header, avail_off), FIELD(header, used_off),
+    FIELD(header, avail_off), FIELD(header, used_off), FIELD(header, dma_off), FIELD(header, dma_size),
     SIZE(vq_desc), FIELD(vq_desc, addr), FIELD(vq_desc, len), FIELD(vq_desc, flags), FIELD(vq_desc, next),
     SIZE(vq_avail), FIELD(vq_avail, flags), FIELD(vq_avail, idx), FIELD(vq_avail, ring),
     SIZE(vq_used), FIELD(vq_used, flags), FIELD(vq_used, idx), FIELD(vq_used, ring),
@@ -84,6 +84,7 @@ static const struct layout_entry layout_entries[] = {
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
     FIELD(drv_regs, minflt), FIELD(drv_regs, nivcsw), FIELD(drv_regs, rt), FIELD(drv_regs, waiting_since),
     FIELD(drv_regs, rxcsum), FIELD(drv_regs, notifies), FIELD(drv_regs, features), FIELD(drv_regs, ctrl),
+    FIELD(drv_regs, dma_used),
     FIELD(drv_regs, rctl), FIELD(drv_regs, rdtr), FIELD(drv_regs, ics), FIELD(drv_regs, unmodelled),
     FIELD(drv_regs, unmodelled_first), FIELD(drv_regs, read_mpc), FIELD(drv_regs, read_gprc), FIELD(drv_regs, read_gorc),
     FIELD(drv_regs, read_crcerrs), FIELD(drv_regs, read_rxerrc), FIELD(drv_regs, read_roc),
@@ -347,6 +348,24 @@ static PyObject *py_reg_read(PyObject *Py_UNUSED(self), PyObject *args)
 }
 
 static PyObject *py_write_rdt(PyObject *self, PyObject *args);
+
+/* pnic_dma_alloc for Python drivers: the bus address of `size` bytes aligned to `align`, or -1. */
+static PyObject *py_dma_alloc(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long size, align;
+    struct pnic_segment seg;
+    struct pnic_nic nic;
+    if (!PyArg_ParseTuple(args, "w*KK", &view, &size, &align))
+        return NULL;
+    PyObject *result = NULL;
+    if (window(&view, &seg, &nic) == 0) {
+        uint64_t bus = 0;
+        result = PyLong_FromLongLong(pnic_dma_alloc(&nic, size, align, &bus) != NULL ? (long long)bus : -1);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
 
 static PyObject *py_reg_write(PyObject *self, PyObject *args)
 {
@@ -805,6 +824,7 @@ static PyMethodDef methods[] = {
     {"reg_read", py_reg_read, METH_VARARGS, "reg_read(seg, offset) -> the register's value (8254x SDM 13.4)"},
     {"reg_write", py_reg_write, METH_VARARGS, "reg_write(seg, offset, value)"},
     {"registers", py_registers, METH_NOARGS, "the register window's names and offsets"},
+    {"dma_alloc", py_dma_alloc, METH_VARARGS, "dma_alloc(seg, size, align) -> bus address, or -1"},
     {"memcpy_bench", py_memcpy_bench, METH_VARARGS, "memcpy_bench(size, out_uint64_array)"},
     {"now_ns", py_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in ns, as the engine reads it"},
     {"mb", py_mb, METH_NOARGS, "a full memory barrier (virtio_mb)"},

@@ -121,10 +121,11 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
     for (uint32_t k = 0; k < parts; k++) {
         struct pnic_rx_desc *d = &seg->ring[(rdh + k) & mask];
         uint32_t off = k * chunk, len = total - off < chunk ? total - off : chunk;
-        /* The driver may point a descriptor at any buffer of the pool, but never
-         * outside it: a real NIC would DMA anywhere, we refuse to. */
+        /* The driver may point a descriptor at any buffer of the pool or of its
+         * DMA memory, but never outside them: a real NIC would DMA anywhere, we
+         * refuse to. */
         uint64_t addr = d->buffer_addr;
-        if (addr >= h->buf_off && addr + len <= pool_end) {
+        if ((addr >= h->buf_off && addr + len <= pool_end) || pnic_in_dma(h, addr, len)) {
             uint8_t *buf = seg->base + addr;
             if (src == f->data) { /* one part: the frame, stamped in place, then its FCS */
                 memcpy(buf, f->data, f->length);
@@ -254,12 +255,13 @@ static void e1000_prepare(struct pnic_model *m, uint32_t length, struct pnic_war
     w->write[w->nwrite++] = (const uint8_t *)&seg->ring[rdh];
     w->write[w->nwrite++] = (const uint8_t *)seg->dev;
     w->read[w->nread++] = (const uint8_t *)&seg->drv->ims;
-    const uint32_t buf_size = seg->hdr->buf_size;
-    const uint8_t *pre = seg->base + seg->ring[rdh].buffer_addr;
-    const uint8_t *pre_end = pre + (length < buf_size ? length : buf_size);
-    if (pre >= seg->bufs && pre_end <= seg->bufs + (uint64_t)seg->hdr->ring_size * buf_size) {
+    const uint32_t buf_size = seg->hdr->buf_size, n = length < buf_size ? length : buf_size;
+    const uint64_t addr = seg->ring[rdh].buffer_addr;
+    const uint8_t *pre = seg->base + addr;
+    if ((pre >= seg->bufs && pre + n <= seg->bufs + (uint64_t)seg->hdr->ring_size * buf_size) ||
+        pnic_in_dma(seg->hdr, addr, n)) {
         w->stream = pre;
-        w->stream_end = pre_end;
+        w->stream_end = pre + n;
     }
 }
 

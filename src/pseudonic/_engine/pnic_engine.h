@@ -39,6 +39,13 @@ struct pnic_segment {
     uint32_t *holder;    /* per buffer index: the device-owned descriptor holding it */
 };
 
+/* Whether [addr, addr + len) lies in the driver's DMA memory (e1000: pnic_dma_alloc's). */
+static inline int pnic_in_dma(const struct pnic_header *h, uint64_t addr, uint64_t len)
+{
+    return h->dma_size != 0 && addr >= h->dma_off && addr <= h->dma_off + h->dma_size &&
+           len <= h->dma_off + h->dma_size - addr;
+}
+
 /* pnic_segment.c */
 uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, uint32_t model,
                           struct pnic_header *out);

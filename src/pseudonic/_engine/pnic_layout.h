@@ -9,7 +9,7 @@
  * offsets exported from here by tests/test_layout.py.
  *
  *   [header | device regs | irq line | driver regs | control | ring |
- *    (virtio-net: avail ring | used ring) | buffers |
+ *    (virtio-net: avail ring | used ring) | buffers | (e1000: DMA memory) |
  *    tx records | raise records | irq records | sanitizer]
  *
  * The segment holds one device model's receive queue (pnic_header.model).
@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 7u
+#define PNIC_LAYOUT_VERSION 8u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -98,6 +98,10 @@
 #define PNIC_VIRTIO_MAX_QUEUE 32768u
 /* struct virtio_net_hdr with VERSION_1 (5.1.6): it precedes every frame. */
 #define PNIC_VIRTIO_NET_HDR 12u
+/* e1000's DMA memory beyond the pool: another pool's worth of buffers, and
+ * room for a ring of the largest size Linux gives e1000 (4096 descriptors). */
+#define PNIC_DMA_EXTRA (4096u * 16u)
+
 /* The room each receive buffer has beyond the frame's, for the header before
  * it, so that a driver can put the header at the end of the room and have
  * the frame start on a cache line -- and, for buffers of a page or more, on
@@ -297,7 +301,11 @@ struct pnic_header {
     uint64_t offered;   /* virtio-net: the feature bits the device offers (PNIC_VIRTIO_OFFERED) */
     uint64_t avail_off; /* virtio-net: the available ring */
     uint64_t used_off;  /* virtio-net: the used ring */
-    uint64_t _pad1[4];
+    /* e1000: memory a driver allocates for itself (pnic_dma_alloc), addressed
+     * as the buffers are, by offset: fresh buffers to refill descriptors with. */
+    uint64_t dma_off;
+    uint64_t dma_size;
+    uint64_t _pad1[2];
 };
 
 /* Written by the device only (one cache line).  The driver's read-to-clear of
@@ -368,7 +376,8 @@ struct pnic_drv_regs {
      * the exit's `acked` dirties anyway. */
     uint64_t waiting_since;
     uint64_t notifies; /* virtio-net: the driver's available buffer notifications (2.6.10) */
-    uint64_t _pad0[5];
+    uint64_t dma_used; /* e1000: bytes of DMA memory handed out so far (pnic_dma_alloc) */
+    uint64_t _pad0[4];
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, PNIC_ITR_UNIT_NS units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */

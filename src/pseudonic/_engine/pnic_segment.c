@@ -56,6 +56,11 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     }
     h->buf_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)ring_size * h->buf_stride;
+    if (!virtio) {
+        h->dma_off = off = align_up(off, PNIC_PAGE);
+        h->dma_size = (uint64_t)ring_size * buf_size + PNIC_DMA_EXTRA;
+        off += h->dma_size;
+    }
     h->tx_rec_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)capacity * sizeof(struct pnic_tx_record);
     h->raise_rec_off = off = align_up(off, PNIC_PAGE);
@@ -115,6 +120,7 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
         want.irq_line_off != h->irq_line_off || want.drv_regs_off != h->drv_regs_off ||
         want.ring_off != h->ring_off || want.buf_off != h->buf_off || want.san_off != h->san_off ||
         want.avail_off != h->avail_off || want.used_off != h->used_off || want.buf_stride != h->buf_stride ||
+        want.dma_off != h->dma_off || want.dma_size != h->dma_size ||
         h->model > PNIC_MODEL_VIRTIO_NET)
         return PNIC_ELAYOUT;
     seg->base = base;

@@ -241,6 +241,25 @@ static inline void pnic_reg_write(struct pnic_nic *nic, uint32_t offset, uint32_
         drv->unmodelled_first = offset;
 }
 
+/* DMA memory (e1000): `size` bytes aligned to `align` (a power of two) in the
+ * segment, with the address the device understands in *bus -- an offset, as
+ * buffer_addr is.  For a driver that refills descriptors with fresh buffers
+ * (a descriptor may point at the pool or at DMA memory).  Handed out once,
+ * never freed (keep a free list); NULL when there is not that much left. */
+static inline void *pnic_dma_alloc(struct pnic_nic *nic, uint64_t size, uint64_t align, uint64_t *bus)
+{
+    const struct pnic_header *h = (const struct pnic_header *)nic->base;
+    if (align == 0 || (align & (align - 1)) != 0 || size > h->dma_size)
+        return NULL;
+    const uint64_t at = (h->dma_off + nic->drv->dma_used + align - 1) & ~(align - 1);
+    if (at + size > h->dma_off + h->dma_size)
+        return NULL;
+    nic->drv->dma_used = at + size - h->dma_off;
+    if (bus != NULL)
+        *bus = at;
+    return nic->base + at;
+}
+
 /* -- virtio-net (VIRTIO 1.1) ------------------------------------------------ */
 
 /* Feature negotiation (3.1.1): accept a subset of nic->offered, in open.
