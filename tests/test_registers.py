@@ -33,6 +33,7 @@ from pseudonic.layout import (
     STATUS_LU,
     STATUS_SPEED_1000,
     TX_DISCARDED,
+    TX_REFUSED,
     TX_STORED,
     SegmentView,
 )
@@ -226,3 +227,16 @@ def test_the_device_writes_into_a_dma_buffer_a_descriptor_points_at_and_the_sani
     write(view, "RDT", 1)  # hands back descriptors 7 and 0
     write(view, "RDT", 2)
     assert int(view.san["count"][0][_engine.SAN_BUF_OUTSIDE]) == 1
+
+
+def test_dma_memory_not_handed_out_and_the_guard_past_the_pool_are_outside() -> None:
+    view = plain_segment(ring_size=8, buf_size=2048)
+    view.header["sanitize"][0] = 1
+    pool_end = view.buf_off + 8 * 2048
+    view.ring["buffer_addr"][0] = pool_end  # run past the pool (an index off by one)
+    view.ring["buffer_addr"][1] = int(view.header["dma_off"][0])  # DMA memory, but none was handed out
+    write(view, "RDT", 2)
+    assert int(view.san["count"][0][_engine.SAN_BUF_OUTSIDE]) == 2
+    _engine.dma_alloc(view.buffer, 2048, 64)  # now descriptor 1's buffer is the driver's
+    tx = run_device(view, frames_plan(FRAMES[:2]))
+    assert [int(f) & TX_REFUSED for f in tx["flags"]] == [TX_REFUSED, 0]  # the device writes only the second

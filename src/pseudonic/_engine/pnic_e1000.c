@@ -125,7 +125,7 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
          * DMA memory, but never outside them: a real NIC would DMA anywhere, we
          * refuse to. */
         uint64_t addr = d->buffer_addr;
-        if ((addr >= h->buf_off && addr + len <= pool_end) || pnic_in_dma(h, addr, len)) {
+        if ((addr >= h->buf_off && addr + len <= pool_end) || pnic_in_dma(seg, addr, len)) {
             uint8_t *buf = seg->base + addr;
             if (src == f->data) { /* one part: the frame, stamped in place, then its FCS */
                 memcpy(buf, f->data, f->length);
@@ -259,7 +259,7 @@ static void e1000_prepare(struct pnic_model *m, uint32_t length, struct pnic_war
     const uint64_t addr = seg->ring[rdh].buffer_addr;
     const uint8_t *pre = seg->base + addr;
     if ((pre >= seg->bufs && pre + n <= seg->bufs + (uint64_t)seg->hdr->ring_size * buf_size) ||
-        pnic_in_dma(seg->hdr, addr, n)) {
+        pnic_in_dma(seg, addr, n)) {
         w->stream = pre;
         w->stream_end = pre + n;
     }

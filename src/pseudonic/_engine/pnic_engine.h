@@ -39,11 +39,13 @@ struct pnic_segment {
     uint32_t *holder;    /* per buffer index: the device-owned descriptor holding it */
 };
 
-/* Whether [addr, addr + len) lies in the driver's DMA memory (e1000: pnic_dma_alloc's). */
-static inline int pnic_in_dma(const struct pnic_header *h, uint64_t addr, uint64_t len)
+/* Whether [addr, addr + len) lies in DMA memory the driver was handed
+ * (e1000: pnic_dma_alloc's) -- not merely in the region: an address run past
+ * the pool must still read as outside it. */
+static inline int pnic_in_dma(const struct pnic_segment *seg, uint64_t addr, uint64_t len)
 {
-    return h->dma_size != 0 && addr >= h->dma_off && addr <= h->dma_off + h->dma_size &&
-           len <= h->dma_off + h->dma_size - addr;
+    const uint64_t start = seg->hdr->dma_off, end = start + __atomic_load_n(&seg->drv->dma_used, __ATOMIC_RELAXED);
+    return addr >= start && addr <= end && len <= end - addr;
 }
 
 /* pnic_segment.c */

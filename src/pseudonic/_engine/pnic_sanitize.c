@@ -83,7 +83,7 @@ static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
     if (__atomic_load_n(&desc->status, __ATOMIC_RELAXED) & PNIC_RXD_STAT_DD)
         violation(seg, PNIC_SAN_DD_SET, d, rdt);
     uint64_t addr = desc->buffer_addr, pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
-    if (pnic_in_dma(h, addr, h->buf_size)) {
+    if (pnic_in_dma(seg, addr, h->buf_size)) {
         /* A buffer of the driver's own DMA memory: poisoned like the pool's; who else holds it is not tracked. */
         seg->given_buf[d] = PNIC_SAN_NONE;
         uint32_t len = desc->length;

@@ -57,6 +57,9 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->buf_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)ring_size * h->buf_stride;
     if (!virtio) {
+        /* A guard of a buffer's size (at least a page) between the pool and the DMA memory: a buffer
+         * address run past the pool lands in neither. */
+        off += buf_size > PNIC_PAGE ? buf_size : PNIC_PAGE;
         h->dma_off = off = align_up(off, PNIC_PAGE);
         h->dma_size = (uint64_t)ring_size * buf_size + PNIC_DMA_EXTRA;
         off += h->dma_size;
