@@ -13,6 +13,7 @@ import pseudonic
 from conftest import needs_two_cores
 from drivers.window_e1000 import KeepsFcs, RefillsE1000, WindowE1000
 from pseudonic.conformance import check_driver
+from pseudonic.layout import REGISTERS as R
 from pseudonic.loading import include_dir
 
 
@@ -113,3 +114,18 @@ def test_a_driver_that_refills_with_fresh_dma_buffers_passes_every_case() -> Non
     assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
     r = pseudonic.run(driver=RefillsE1000, count=600, interval="20us", sanitize=True, wait_for_cores=True)
     assert r.verdict.passed and r.received == 600 and r.ring_violations == {}
+
+
+class ForgetsToEnable(WindowE1000):
+    """Writes RCTL whole without EN (a classic of the teaching labs): the receiver stays off."""
+
+    def open(self, nic: pseudonic.nic.Nic) -> None:
+        super().open(nic)
+        nic.write_reg(R["RCTL"], pseudonic.layout.RCTL_BAM | pseudonic.layout.RCTL_SECRC)
+
+
+@needs_two_cores
+def test_a_driver_that_leaves_the_receiver_off_is_told_so() -> None:
+    r = pseudonic.run(driver=ForgetsToEnable, count=30, interval="40us", wait_for_cores=True)
+    assert r.stored == 0 and r.register_window["receiver_off"] == 30 and not r.verdict.passed
+    assert [f.code for f in r.verdict.findings if f.fails] == ["receiver-off"]

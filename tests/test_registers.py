@@ -23,6 +23,7 @@ from pseudonic.layout import (
     RCTL_BSEX,
     RCTL_BSIZE_SHIFT,
     RCTL_DEFAULT,
+    RCTL_EN,
     RCTL_LPE,
     RCTL_SECRC,
     REGISTERS,
@@ -34,6 +35,7 @@ from pseudonic.layout import (
     STATUS_SPEED_1000,
     TX_DISCARDED,
     TX_REFUSED,
+    TX_RX_OFF,
     TX_STORED,
     SegmentView,
 )
@@ -240,3 +242,12 @@ def test_dma_memory_not_handed_out_and_the_guard_past_the_pool_are_outside() -> 
     _engine.dma_alloc(view.buffer, 2048, 64)  # now descriptor 1's buffer is the driver's
     tx = run_device(view, frames_plan(FRAMES[:2]))
     assert [int(f) & TX_REFUSED for f in tx["flags"]] == [TX_REFUSED, 0]  # the device writes only the second
+
+
+def test_with_the_receiver_off_frames_are_ignored() -> None:
+    view = plain_segment()
+    write(view, "RCTL", RCTL_DEFAULT & ~RCTL_EN)
+    write(view, "RDT", 7)
+    tx = run_device(view, frames_plan(FRAMES[:2]))
+    assert [int(f) for f in tx["flags"]] == [TX_RX_OFF] * 2 and int(view.dev["rx_off"][0]) == 2
+    assert read(view, "GPRC") == 0 and read(view, "MPC") == 0 and int(view.dev["rdh"][0]) == 0

@@ -97,6 +97,8 @@ RCTL_BSIZE_SHIFT: int = _engine.RCTL_BSIZE_SHIFT
 MAX_STANDARD_FRAME: int = _engine.MAX_STANDARD_FRAME
 #: a frame discarded as too long (RCTL.LPE clear), counted in ROC
 TX_DISCARDED: int = _engine.TX_DISCARDED
+#: a frame that arrived with the receiver off (RCTL.EN clear)
+TX_RX_OFF: int = _engine.TX_RX_OFF
 
 #: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
 MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
@@ -227,6 +229,7 @@ DEV_REGS = _padded(
         ("crcerrs", "<u8"),
         ("rxerrc", "<u8"),
         ("roc", "<u8"),
+        ("rx_off", "<u8"),
     ],
     LINE_PAIR,
 )

@@ -262,6 +262,7 @@ def build_result(end: RunEnd) -> RunResult:
             "rxerrc_read": int(end.drv["read_rxerrc"][0]),
             "unmodelled_writes": int(end.drv["unmodelled"][0]),
             "discarded_long": int(dev_regs["roc"][0]),
+            "receiver_off": int(dev_regs["rx_off"][0]),
             "first_unmodelled": int(end.drv["unmodelled_first"][0]),
         }
     )
@@ -294,6 +295,7 @@ def build_result(end: RunEnd) -> RunResult:
         unmodelled_first=window.get("first_unmodelled", 0),
         errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
         discarded_long=window.get("discarded_long", 0),
+        receiver_off=window.get("receiver_off", 0),
         poisoned=verdict.poisoned if verdict else 0,
         partial=int(np.count_nonzero(verdict.partial >= 0))
         if verdict is not None and verdict.partial is not None

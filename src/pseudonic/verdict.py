@@ -230,6 +230,8 @@ class Counts:
     errors_by_statistics: bool = False
     #: e1000: frames the device discarded as too long, RCTL.LPE clear (ROC)
     discarded_long: int = 0
+    #: e1000: frames that arrived with the receiver off (RCTL.EN clear)
+    receiver_off: int = 0
     #: virtio-net: the queue when the driver's handling ended, before its close (SegmentView.queue_state); empty
     #: for e1000
     queue: dict[str, int] = field(default_factory=dict)
@@ -341,6 +343,11 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
             "rx-errors-miscounted", f"rx_errors is {c.rx_errors}, but {c.error_descriptors} frames carried "
             "frame errors" + (f" (and {c.split_dropped} split frames were dropped whole)" if c.split_dropped else ""),
             "the driver miscounts its drops (each frame with a frame error is one drop)",
+        ))  # fmt: skip
+    if c.receiver_off:
+        out.append(Finding(
+            "receiver-off", f"{c.receiver_off} frames arrived with the receiver off (RCTL.EN clear) and were ignored",
+            "set RCTL.EN once the ring is ready (a driver that writes RCTL writes all of it: EN included)",
         ))  # fmt: skip
     if c.discarded_long:
         out.append(Finding(

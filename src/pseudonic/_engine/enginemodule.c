@@ -78,7 +78,7 @@ static const struct layout_entry layout_entries[] = {
     SIZE(dev_regs), FIELD(dev_regs, rdh), FIELD(dev_regs, icr), FIELD(dev_regs, mpc), FIELD(dev_regs, gprc),
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted), FIELD(dev_regs, run_delay_ns),
     FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw), FIELD(dev_regs, rt), FIELD(dev_regs, quiet),
-    FIELD(dev_regs, crcerrs), FIELD(dev_regs, rxerrc), FIELD(dev_regs, roc),
+    FIELD(dev_regs, crcerrs), FIELD(dev_regs, rxerrc), FIELD(dev_regs, roc), FIELD(dev_regs, rx_off),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
@@ -869,7 +869,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(STATUS_FD) < 0 || CONST(STATUS_LU) < 0 || CONST(STATUS_SPEED_1000) < 0 || CONST(RCTL_EN) < 0 ||
         CONST(RCTL_LPE) < 0 || CONST(RCTL_BAM) < 0 || CONST(RCTL_SECRC) < 0 || CONST(RCTL_DEFAULT) < 0 ||
         CONST(FCS) < 0 || CONST(RCTL_BSEX) < 0 || CONST(RCTL_BSIZE_SHIFT) < 0 || CONST(MAX_STANDARD_FRAME) < 0 ||
-        CONST(TX_DISCARDED) < 0)
+        CONST(TX_DISCARDED) < 0 || CONST(TX_RX_OFF) < 0)
         return NULL;
     static const unsigned int sizes[] = PNIC_BUFFER_SIZES;
     PyObject *t = PyTuple_New(sizeof(sizes) / sizeof(sizes[0]));

@@ -273,8 +273,15 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
     /* Too few descriptors when we looked: look once more, the driver may have caught up. */
     if (look_again || e->rdt >= n || ((e->rdt - seg->dev->rdh) & (n - 1)) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+    const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
+    /* With RCTL.EN clear the receiver is off: frames are ignored (SDM 13.4.22). */
+    if (!(rctl & PNIC_RCTL_EN)) {
+        __atomic_store_n(&seg->dev->rx_off, seg->dev->rx_off + 1, __ATOMIC_RELAXED);
+        *flags = PNIC_TX_RX_OFF;
+        return -1;
+    }
     /* Without RCTL.LPE a frame longer than a standard one is discarded (SDM 13.4.22), counted in ROC. */
-    if (f->length > PNIC_MAX_STANDARD_FRAME && !(__atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_LPE)) {
+    if (f->length > PNIC_MAX_STANDARD_FRAME && !(rctl & PNIC_RCTL_LPE)) {
         __atomic_store_n(&seg->dev->roc, seg->dev->roc + 1, __ATOMIC_RELAXED);
         *flags = PNIC_TX_DISCARDED;
         return -1;

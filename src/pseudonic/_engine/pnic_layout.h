@@ -209,6 +209,7 @@
 #define PNIC_TX_SPURIOUS 0x8u /* a spurious interrupt, no packet (PNIC_SLOT_SPURIOUS) */
 #define PNIC_TX_REFUSED 0x10u /* a buffer_addr outside the pool: written back with RXE and no data */
 #define PNIC_TX_DISCARDED 0x20u /* longer than a standard frame with RCTL.LPE clear: counted in ROC */
+#define PNIC_TX_RX_OFF 0x40u    /* arrived with the receiver off (RCTL.EN clear): ignored */
 
 /* Ring sanitizer violations (pnic_sanitizer.count[...]), each checked at the
  * hand-over of descriptors to the device, i.e. at an RDT write (DESIGN.md
@@ -338,7 +339,7 @@ struct pnic_dev_regs {
     uint64_t crcerrs; /* frames written back with CE: CRCERRS counts them (SDM 13.6) */
     uint64_t rxerrc;  /* frames written back with RXE: RXERRC */
     uint64_t roc;     /* frames discarded as too long, RCTL.LPE clear: ROC */
-    uint64_t _pad[1];
+    uint64_t rx_off;  /* frames that arrived with the receiver off (RCTL.EN clear), ignored */
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
