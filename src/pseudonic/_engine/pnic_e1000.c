@@ -80,8 +80,8 @@ static inline uint32_t buffer_size(uint32_t rctl, uint32_t pool)
  * needs all its descriptors: without them it is dropped whole (MPC, RXO).
  * Returns the first descriptor, or -1 if dropped; *refused is set if a
  * descriptor's buffer was outside the pool. */
-static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx_frame *f, uint32_t *refused,
-                    uint32_t *parts_out)
+static int64_t fill(struct pnic_segment *seg, uint32_t rdt, uint32_t rctl, const struct pnic_rx_frame *f,
+                    uint32_t *refused, uint32_t *parts_out)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
@@ -90,11 +90,11 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
     /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
      * (SDM 13.4.22); it may take one more descriptor for it, as it may when
      * BSIZE says the buffers are smaller than the pool's. */
-    const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
     const uint32_t fcs = rctl & PNIC_RCTL_SECRC ? 0u : PNIC_FCS, bsize = buffer_size(rctl, h->buf_size);
     const uint32_t total = f->length + fcs;
     uint32_t parts = f->parts;
-    if ((total + parts - 1) / parts > bsize)
+    /* (No division for the common frame in one buffer: it is on the clock.) */
+    if (parts == 1 ? total > bsize : (total + parts - 1) / parts > bsize)
         parts = (total + bsize - 1) / bsize;
     if (owned < parts) {
         __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
@@ -103,7 +103,7 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, const struct pnic_rx
     }
     *parts_out = parts;
     const uint64_t pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
-    const uint32_t chunk = (total + parts - 1) / parts;
+    const uint32_t chunk = parts == 1 ? total : (total + parts - 1) / parts;
     const uint8_t *src = f->data;
     uint32_t sum = f->sum;
     /* A frame over several descriptors is stamped (and its FCS appended) in a
@@ -212,7 +212,7 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
         f.fcs_shift = pnic_crc_shift(length - end);
     }
     uint32_t parts = 1;
-    int64_t first = fill(seg, rdt, &f, &refused, &parts);
+    int64_t first = fill(seg, rdt, __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED), &f, &refused, &parts);
     if (first >= 0)
         publish(seg, rdt, (uint32_t)first, &f, parts);
     return first;
@@ -287,7 +287,7 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
         return -1;
     }
     uint32_t refused = 0, parts = 1;
-    int64_t first = fill(seg, e->rdt, f, &refused, &parts);
+    int64_t first = fill(seg, e->rdt, rctl, f, &refused, &parts);
     if (first < 0) {
         *flags = PNIC_TX_DROPPED;
         return -1;

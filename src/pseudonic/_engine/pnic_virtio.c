@@ -91,12 +91,11 @@ static uint8_t scratch[PNIC_VIRTIO_NET_HDR + PNIC_MAX_FRAME];
 static struct chain chains[2];
 
 /* Use one chain: {head, len} into the used ring (published by the caller). */
-static inline void use(struct pnic_virtio *v, struct pnic_segment *seg, uint16_t at, uint16_t head, uint32_t len)
+static inline void use(struct pnic_segment *seg, uint16_t at, uint16_t head, uint32_t len)
 {
     struct pnic_vq_used_elem *e = &seg->vq_used->ring[at & (seg->hdr->ring_size - 1)];
     e->id = head;
     e->len = len;
-    (void)v;
 }
 
 static inline void publish_used(struct pnic_virtio *v, struct pnic_segment *seg, uint16_t n)
@@ -117,7 +116,7 @@ static int64_t refuse(struct pnic_virtio *v, struct pnic_segment *seg, uint16_t 
     /* The chains before the bad one were to take parts of the frame: they go back empty with it. */
     const uint32_t mask = seg->hdr->ring_size - 1;
     for (uint16_t k = 0; k < count; k++)
-        use(v, seg, (uint16_t)(v->used + k), seg->vq_avail->ring[(uint16_t)(v->last_avail + k) & mask], 0);
+        use(seg, (uint16_t)(v->used + k), seg->vq_avail->ring[(uint16_t)(v->last_avail + k) & mask], 0);
     v->last_avail = (uint16_t)(v->last_avail + count);
     publish_used(v, seg, count);
     *flags = PNIC_TX_REFUSED;
@@ -189,7 +188,7 @@ static int64_t virtio_receive(struct pnic_model *m, const struct pnic_rx_frame *
         memcpy(buf + PNIC_VIRTIO_NET_HDR, f->data, f->length);
         if (f->stamp_off != 0)
             pnic_stamp_frame(buf + PNIC_VIRTIO_NET_HDR, f->stamp_off, f->csum_off, f->seq, f->stamp_ns);
-        use(v, seg, v->used, head, total);
+        use(seg, v->used, head, total);
         v->last_avail++;
         n = 1;
     } else {
@@ -223,7 +222,7 @@ static int64_t virtio_receive(struct pnic_model *m, const struct pnic_rx_frame *
             if (take > total - placed)
                 take = total - placed;
             scatter(seg, &chains[1], scratch + placed, take);
-            use(v, seg, (uint16_t)(v->used + k), hd, take);
+            use(seg, (uint16_t)(v->used + k), hd, take);
             placed += take;
         }
         v->last_avail = (uint16_t)(first + n);

@@ -104,17 +104,13 @@ class VirtioNet:
             k = (i & mask) << 1
             head, length = ids[k], ids[k + 1]
             start = head * stride + lead
-            count = 1
-            if length < VIRTIO_NET_HDR:  # a chain the device gave back unwritten: counted, given back
-                count = 0
-            elif self.mergeable:  # MRG_RXBUF (5.1.6.4): the frame goes on in the next num_buffers - 1 entries
-                count = pool[start + 10] | pool[start + 11] << 8
-                if not count <= new - taken:  # more than were used with it: the device's error
-                    count = 0
-            if not count:
-                # counted and given back, with the entries a bad num_buffers claimed (as receive_mergeable)
+            # MRG_RXBUF (5.1.6.4): the frame goes on in the next num_buffers - 1 entries, used with it
+            count = pool[start + 10] | pool[start + 11] << 8 if self.mergeable and length >= VIRTIO_NET_HDR else 1
+            if length < VIRTIO_NET_HDR or not 0 < count <= new - taken:
+                # a chain given back unwritten, or a num_buffers of none or of more entries than were used: the
+                # device's error, counted; those entries go back (as receive_mergeable)
                 self.rx_errors += 1
-                n = 1 if length < VIRTIO_NET_HDR else min(max(pool[start + 10] | pool[start + 11] << 8, 1), new - taken)
+                n = min(max(count, 1), new - taken)
                 heads += [ids[((i + j) & mask) << 1] for j in range(n)]
                 i, taken = (i + n) & 0xFFFF, taken + n
                 continue
