@@ -16,6 +16,7 @@ setup(
                     "pnic_segment.c",
                     "pnic_send.c",
                     "pnic_e1000.c",
+                    "pnic_e1000_tx.c",
                     "pnic_virtio.c",
                     "pnic_fcs.c",
                     "pnic_wait.c",

@@ -97,10 +97,54 @@ MAX_STANDARD_FRAME: int
 TX_DISCARDED: int
 
 TX_RX_OFF: int
+MAX_RING: int
+TX_BUFFER: int
+CTRL_RST: int
+TCTL_EN: int
+TCTL_PSP: int
+TXD_CMD_EOP: int
+TXD_CMD_IFCS: int
+TXD_CMD_RS: int
+TXD_CMD_DEXT: int
+TXD_STAT_DD: int
+MAX_TX_FRAME: int
+MIN_FRAME: int
+ICR_TXDW: int
+ICR_TXQE: int
+DEV_FAULT: int
+FAULT_NONE: int
+FAULT_NO_RX_RING: int
+FAULT_RDLEN: int
+FAULT_RDLEN_LARGE: int
+FAULT_RDBA: int
+FAULT_RDH: int
+FAULT_NO_TX_RING: int
+FAULT_TDLEN: int
+FAULT_TDLEN_LARGE: int
+FAULT_TDBA: int
+FAULT_TDH: int
+FAULT_TX_BUFFER: int
+FAULT_TX_LENGTH: int
+FAULT_TDT: int
+FAULTS: int
+SAN_RING_INVALID: int
+SAN_TDT_OUTSIDE: int
+SAN_TDT_OWNED: int
+SAN_TX_BUF_OUTSIDE: int
+TXV_STAMPED: int
+TXV_INTACT: int
+TXV_NO_EOP: int
+TXV_PADDED: int
+TXV_NO_FCS: int
+TXV_LOOPED: int
 
-def layout(ring_size: int, buf_size: int, capacity: int, model: int = ..., /) -> dict[str, int]: ...
+def layout(
+    ring_size: int, buf_size: int, capacity: int, model: int = ..., tx_capacity: int = ..., /
+) -> dict[str, int]: ...
 def structs() -> dict[str, dict[str, int]]: ...
-def segment_init(seg: Any, ring_size: int, buf_size: int, capacity: int, model: int = ..., /) -> None: ...
+def segment_init(
+    seg: Any, ring_size: int, buf_size: int, capacity: int, model: int = ..., tx_capacity: int = ..., /
+) -> None: ...
 def prefault(seg: Any, /) -> None: ...
 def receive(seg: Any, frame: Any, stamp_off: int, csum_off: int, seq: int, stamp_ns: int, errors: int, /) -> int: ...
 def raise_irq(seg: Any, packet: int, /) -> tuple[bool, int]: ...
@@ -118,9 +162,14 @@ def device_run(
     irq_mode: int,
     storm_limit: int,
     late: int,
+    tx_frames: bytes = ...,
+    loopback: int = ...,
+    tx_bits_per_s: int = ...,
     /,
 ) -> None: ...
 def wait_irq(seg: Any, seen: int, index: int, /) -> int: ...
+def wait_irq_or_tx(seg: Any, seen: int, index: int, tx_seen: int, /) -> int: ...
+def stamp_frame(frame: Any, stamp_off: int, csum_off: int, seq: int, ts: int, /) -> None: ...
 def wait_irq_eventfd(seg: Any, seen: int, index: int, fd: int, busy_poll_ns: int, /) -> int: ...
 def take_irq(seg: Any, seen: int, index: int, /) -> int: ...
 def idle_wait(seg: Any, seen: int, signo: int, busy_poll_ns: int, /) -> bool: ...
@@ -141,6 +190,7 @@ def cdriver_new(
 def cdriver_open(handle: object, /) -> int: ...
 def cdriver_loop(handle: object, line_mode: int, fd: int, signo: int, busy_poll_ns: int, /) -> int: ...
 def cdriver_close(handle: object, /) -> None: ...
+def cdriver_transmit(handle: object, transmit: int, frames: bytes, blob: bytes, order: bytes, /) -> None: ...
 def cdriver_stats(handle: object, /) -> dict[str, Any]: ...
 def read_icr(seg: Any, /) -> int: ...
 def write_rdt(seg: Any, value: int, /) -> None: ...

@@ -441,6 +441,12 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
 @click.option("--max-missed", default=None, metavar="N|P%",
               help="Fail the verdict when the device drops (MPC) more than N packets or P % of them "
                    "[default: drops alone never fail a run].")  # fmt: skip
+@click.option("--transmit", default=0, show_default=True, type=int, metavar="N",
+              help="e1000: hand the driver's transmit entry N frames (the plan's frames in turn) and judge what "
+                   "reaches the wire: every frame once, in order, intact.")  # fmt: skip
+@click.option("--tx-rate", default="off", show_default=True, metavar="RATE",
+              help="The transmitter's pace: off (as fast as the device takes frames), line (1 Gbps, the link "
+                   "STATUS reports) or a rate such as 10Gbps.")  # fmt: skip
 @click.option("--driver-timeout", default=10.0, show_default=True, type=float, metavar="SECONDS",
               help="How long the driver may take to load, and to finish after the last packet.")  # fmt: skip
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
@@ -468,7 +474,7 @@ def run_cmd(
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
-    calibrate: str | None, **traffic: Any,
+    calibrate: str | None, transmit: int, tx_rate: str, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -496,7 +502,7 @@ def run_cmd(
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
-            calibrate=calibrate, device=device,
+            calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import ConfigError
 from .layout import BUFFER_SIZES, ITR_UNIT_NS, MODELS, VIRTIO_MAX_QUEUE
 from .node import available_cores
-from .units import parse_interval, parse_size
+from .units import parse_interval, parse_rate, parse_size
 
 # e1000 RDLEN is a multiple of 128 bytes (8 descriptors); Linux caps a ring at 4096 (E1000_MAX_RXD).
 RING_SIZES = tuple(1 << k for k in range(3, 13))
@@ -55,6 +55,12 @@ DEFAULT_LATE = "catch-up"
 MAX_BUSY_POLL_NS = 10_000_000
 #: ``off``; ``on``: SCHED_FIFO and mlockall on both nodes, or the run is refused; ``try``: where permitted.
 RT_MODES = ("off", "on", "try")
+#: Frames a run may hand the driver's transmit entry (a record each in the segment, as for receive).
+MAX_TRANSMIT = 1_000_000
+#: The transmitter's pace: "off" takes frames as fast as the device can; "line" is the link STATUS reports.
+LINE_RATE_BPS = 1_000_000_000
+MIN_TX_RATE_BPS = 1_000_000
+MAX_TX_RATE_BPS = 400_000_000_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,12 @@ class RunConfig:
     device: str = DEFAULT_DEVICE
     #: What was made of the ITR asked for when it was not a whole number of steps, for the user to see.
     itr_note: str | None = None
+    #: e1000: frames the host hands the driver's transmit entry, one after the other (0: none)
+    transmit: int = 0
+    #: the transmitter's pace in bits per second on the wire (0: as fast as the device takes them)
+    tx_rate_bps: int = 0
+    #: every frame transmitted comes back into the receive ring
+    loopback: bool = False
 
     @property
     def model(self) -> int:
@@ -151,6 +163,9 @@ def make_config(
     busy_poll: str | int = 0,
     rt: str | bool = "off",
     device: str = DEFAULT_DEVICE,
+    transmit: int = 0,
+    tx_rate: str | int = "off",
+    loopback: bool = False,
 ) -> RunConfig:
     """Validate what a user asked for; raise :class:`ConfigError` naming the accepted range."""
     if device not in DEVICES:
@@ -216,6 +231,31 @@ def make_config(
     rt = {True: "on", False: "off"}.get(rt, rt) if isinstance(rt, bool) else rt
     if rt not in RT_MODES:
         raise ConfigError(f"real-time mode {rt!r} is unknown: give one of {', '.join(RT_MODES)}")
+    transmit = _int(transmit, "transmit count")
+    if not 0 <= transmit <= MAX_TRANSMIT:
+        raise ConfigError(f"transmit count {transmit} is out of range: give 0 (none) .. {MAX_TRANSMIT}")
+    if not isinstance(loopback, bool):
+        raise ConfigError(f"loopback must be True or False, not {loopback!r}")
+    if transmit and virtio:
+        raise ConfigError("transmit applies to e1000: virtio-net's transmit queue is not modelled")
+    if transmit and irq == "signal":
+        raise ConfigError(
+            "transmit needs the spin or eventfd line: the host offers refused frames again as the ring drains, "
+            "which a driver whose handler runs in a signal handler cannot be called beside"
+        )
+    if loopback and not transmit:
+        raise ConfigError("loopback sends the transmitted frames back into the receive ring: give --transmit N too")
+    if tx_rate in ("off", 0):
+        tx_rate_bps = 0
+    elif tx_rate == "line":
+        tx_rate_bps = LINE_RATE_BPS
+    else:
+        tx_rate_bps = parse_rate(tx_rate, "transmit rate")
+        if not MIN_TX_RATE_BPS <= tx_rate_bps <= MAX_TX_RATE_BPS:
+            raise ConfigError(
+                f"transmit rate {tx_rate!r} is out of range: give off, line ({LINE_RATE_BPS // 10**9} Gbps, the link "
+                f"STATUS reports) or {MIN_TX_RATE_BPS // 10**6} Mbps .. {MAX_TX_RATE_BPS // 10**9} Gbps"
+            )
     return RunConfig(
         ring_size,
         buf,
@@ -233,4 +273,7 @@ def make_config(
         rt,
         device,
         itr_note=itr_note,
+        transmit=transmit,
+        tx_rate_bps=tx_rate_bps,
+        loopback=loopback,
     )

@@ -36,6 +36,7 @@ from .layout import (
     IRQ_LEVEL,
     LATE_CATCHUP,
     LATE_SHIFT,
+    MAX_TX_FRAME,
     RXD_STAT_DD,
     SegmentView,
     segment_size,
@@ -112,6 +113,9 @@ def run(
     rt: str | bool = "off",
     calibrate: str | int | None = None,
     device: str = config.DEFAULT_DEVICE,
+    transmit: int = 0,
+    tx_rate: str | int = "off",
+    loopback: bool = False,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -138,6 +142,9 @@ def run(
     that long before it sleeps. ``rt`` (``on``, ``try``) runs both nodes SCHED_FIFO with their memory
     locked; ``calibrate`` (a duration) measures the two cores' noise floor before and after the run
     (``RunResult.calibration``), and the timing verdict compares the run with it.
+    ``transmit`` (e1000) hands the driver's transmit entry that many frames, the plan's frames in turn,
+    and judges what reached the wire (``RunResult.transmit``); ``tx_rate`` paces the transmitter
+    (``off``: as fast as it takes them; ``line``: 1 Gbps; or e.g. ``"10Gbps"``).
     The run holds its two cores for its whole life; another run on either
     raises :class:`~pseudonic.errors.CoresBusyError` unless
     ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
@@ -150,6 +157,7 @@ def run(
         max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
         irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
+        transmit=transmit, tx_rate=tx_rate, loopback=loopback,
     )  # fmt: skip
     calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
@@ -183,6 +191,11 @@ def _prepared(
             raise RealtimeError(f"--rt: {refusal} (--rt=try runs without it where it is not permitted)")
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
+    if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
+        raise ConfigError(
+            f"transmit: the plan has a {max(plan.frames.sizes)} B frame; the transmitter takes frames of at most "
+            f"{MAX_TX_FRAME} B (SDM 3.3.3)"
+        )
     return cfg, with_faults(plan, faults, fault_seed, cfg), parse_missed_limit(max_missed)
 
 
@@ -367,6 +380,9 @@ class Session:
         busy_poll: str | int = 0,
         rt: str | bool = "off",
         device: str = config.DEFAULT_DEVICE,
+        transmit: int = 0,
+        tx_rate: str | int = "off",
+        loopback: bool = False,
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if not self.lines.is_open:
@@ -376,6 +392,7 @@ class Session:
             max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
             driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
+            transmit=transmit, tx_rate=tx_rate, loopback=loopback,
         )  # fmt: skip
         return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
 
@@ -451,6 +468,8 @@ class Controller:
         self.plan = plan
         self.frames = plan.frames
         self.slots = plan.slots
+        #: e1000: the frames the driver's transmit entry is handed, in order (None: none)
+        self.tx_order = plan.transmit_order(cfg.transmit) if cfg.transmit else None
         self.driver_timeout = session.driver_timeout
         self.lead_ns = lead_ns
         self.max_missed = max_missed
@@ -467,13 +486,15 @@ class Controller:
 
     def run(self) -> RunResult:
         cfg = self.cfg
-        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model))
+        # A transmit record per frame, and one for a frame the driver never finished (no EOP).
+        tx_capacity = cfg.transmit + 1 if cfg.transmit else 0
+        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model, tx_capacity))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         try:
             self.line = self.session.lines.line(cfg.irq, cfg.busy_poll_ns)
             assert seg.map is not None
-            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model)
+            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model, tx_capacity)
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
             view.header["sanitize"][0] = int(cfg.sanitize)
@@ -520,7 +541,7 @@ class Controller:
         self.recv = conn
         self.driver_label = self.session.label
         conn.send(("run", NodeRun(seg.name, cfg.upper, self.frames, self.slots, self.line, cfg.napi_budget,
-                                  self.keep_frames, self.rt)))  # fmt: skip
+                                  self.keep_frames, self.rt, self.tx_order)))  # fmt: skip
         msg = self.next_message(conn, drv, OPEN_TIMEOUT_S)
         if msg is not None and msg[0] == "load-error":
             # The driver is not for this device, or asked for what the device does not offer: usage, not a verdict.
@@ -543,6 +564,9 @@ class Controller:
                 mode,
                 LATE_SHIFT if cfg.late == "shift" else LATE_CATCHUP,
                 self.rt,
+                self.tx_order,
+                cfg.loopback,
+                cfg.tx_rate_bps,
             ),
             name="pseudonic-device",
             daemon=True,
@@ -550,8 +574,11 @@ class Controller:
         self.start(dev, procs)
         due_s = int(self.slots["due_ns"][-1]) / 1e9 + self.lead_ns / 1e9
 
-        # Until the device is through its schedule, or the driver speaks or dies first.
-        ready = self._watch([conn, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view)
+        # Until the device is through its schedule, or the driver speaks or dies first; while the transmitter
+        # moves, the device is not through (it goes on while the driver has frames to send).
+        ready, moved = self._watch([conn, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view), -1
+        while not ready and cfg.transmit and moved != (moved := self._tx_progress(view)):
+            ready = self._watch([conn, drv.sentinel, dev.sentinel], OPEN_TIMEOUT_S, view)
         if not ready:
             return {"kind": "device node hung", "stage": "schedule", "handler_run": None,
                     "message": "the device did not finish its schedule"}, None  # fmt: skip
@@ -576,6 +603,11 @@ class Controller:
         self._kick(procs)
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
+
+    @staticmethod
+    def _tx_progress(view: SegmentView) -> int:
+        """A count that moves whenever the transmit side does: frames handed, descriptors taken."""
+        return int(view.drv["tx_handed"][0]) + int(view.dev["tx_descs"][0])
 
     @staticmethod
     def start(node: BaseProcess, procs: list[BaseProcess]) -> None:
@@ -603,7 +635,7 @@ class Controller:
 
     def snapshot(self, view: SegmentView) -> Progress:
         stored = int(view.dev["gprc"][0])
-        pending = int(np.count_nonzero(view.ring["status"] & RXD_STAT_DD))
+        pending = int(np.count_nonzero(view.active_ring()["status"] & RXD_STAT_DD))
         return Progress(
             elapsed_s=time.monotonic() - self.started,
             packets=len(self.slots),
@@ -695,7 +727,8 @@ class Controller:
                 line=view.line.copy(),
                 drv=view.drv.copy(),
                 san=view.san.copy(),
-                ring_status=view.ring["status"].copy(),
+                txv=view.txv[: min(int(view.dev["tx_taken"][0]), view.tx_capacity)].copy(),
+                ring_status=view.active_ring()["status"].copy(),
                 t0_ns=int(view.header["t0_ns"][0]),
                 driver_label=self.driver_label,
                 report=report,

@@ -42,6 +42,9 @@ def device_node(
     irq_mode: int,
     late: int,
     rt: bool = False,
+    tx_order: np.ndarray[Any, Any] | None = None,
+    loopback: bool = False,
+    tx_rate_bps: int = 0,
 ) -> None:
     become_node(core, parent_pid)
     if rt:
@@ -68,6 +71,10 @@ def device_node(
         irq_mode,
         STORM_LIMIT,
         late,
+        # e1000's transmitter: the frames the driver is handed, in order, to check what it takes against
+        (tx_order if tx_order is not None else np.zeros(0, np.uint32)).astype("<u4").tobytes(),
+        int(loopback),
+        tx_rate_bps,
     )
     after = disturbance()  # before the view's own allocations fault pages in
     view = SegmentView(seg)

@@ -76,6 +76,10 @@ SAN_KINDS: dict[int, str] = {
     _engine.SAN_AVAIL_REUSED: "buffer-reused",
     _engine.SAN_HEAD_OUTSIDE: "head-outside",
     _engine.SAN_NOT_WRITABLE: "not-writable",
+    _engine.SAN_RING_INVALID: "ring-invalid",
+    _engine.SAN_TDT_OUTSIDE: "tdt-outside-ring",
+    _engine.SAN_TDT_OWNED: "tdt-over-device-owned",
+    _engine.SAN_TX_BUF_OUTSIDE: "tx-buffer-outside",
 }
 
 #: the register window's offsets by the names the 8254x SDM gives them (13.4); nic.read_reg / nic.write_reg
@@ -99,6 +103,52 @@ MAX_STANDARD_FRAME: int = _engine.MAX_STANDARD_FRAME
 TX_DISCARDED: int = _engine.TX_DISCARDED
 #: a frame that arrived with the receiver off (RCTL.EN clear)
 TX_RX_OFF: int = _engine.TX_RX_OFF
+#: the most descriptors a ring the driver places may have (Linux's E1000_MAX_RXD/TXD)
+MAX_RING: int = _engine.MAX_RING
+CTRL_RST: int = _engine.CTRL_RST
+TCTL_EN: int = _engine.TCTL_EN
+TCTL_PSP: int = _engine.TCTL_PSP
+TXD_CMD_EOP: int = _engine.TXD_CMD_EOP
+TXD_CMD_IFCS: int = _engine.TXD_CMD_IFCS
+TXD_CMD_RS: int = _engine.TXD_CMD_RS
+TXD_CMD_DEXT: int = _engine.TXD_CMD_DEXT
+TXD_STAT_DD: int = _engine.TXD_STAT_DD
+#: the longest frame the transmitter takes, over all its descriptors
+MAX_TX_FRAME: int = _engine.MAX_TX_FRAME
+MIN_FRAME: int = _engine.MIN_FRAME
+#: a transmit buffer's size in the DMA memory's budget
+TX_BUFFER: int = _engine.TX_BUFFER
+ICR_TXDW: int = _engine.ICR_TXDW
+ICR_TXQE: int = _engine.ICR_TXQE
+#: the device stopped: the driver programmed a ring or a descriptor it cannot use (dev.fault says what)
+DEV_FAULT: int = _engine.DEV_FAULT
+TXV_STAMPED: int = _engine.TXV_STAMPED
+TXV_INTACT: int = _engine.TXV_INTACT
+TXV_NO_EOP: int = _engine.TXV_NO_EOP
+TXV_PADDED: int = _engine.TXV_PADDED
+TXV_NO_FCS: int = _engine.TXV_NO_FCS
+TXV_LOOPED: int = _engine.TXV_LOOPED
+#: what stopped the device (dev.fault), by code: the register it names, and what was wrong with its value
+FAULTS: dict[int, tuple[str, str]] = {
+    _engine.FAULT_NO_RX_RING: ("RDLEN", "RCTL.EN was set with no receive ring programmed (RDLEN is 0)"),
+    _engine.FAULT_RDLEN: ("RDLEN", "is not a multiple of 128 bytes (SDM 13.4.27: 8 descriptors of 16 bytes)"),
+    _engine.FAULT_RDLEN_LARGE: ("RDLEN", f"is more than {_engine.MAX_RING} descriptors"),
+    _engine.FAULT_RDBA: ("RDBAL/RDBAH", "is not 16-byte aligned, or the ring does not lie in DMA memory the driver "
+                                        "was handed (pnic_dma_alloc / nic.dma_alloc)"),
+    _engine.FAULT_RDH: ("RDH", "lies past the end of the receive ring"),
+    _engine.FAULT_NO_TX_RING: ("TDLEN", "TCTL.EN was set with no transmit ring programmed (TDLEN is 0)"),
+    _engine.FAULT_TDLEN: ("TDLEN", "is not a multiple of 128 bytes (SDM 13.4.38)"),
+    _engine.FAULT_TDLEN_LARGE: ("TDLEN", f"is more than {_engine.MAX_RING} descriptors"),
+    _engine.FAULT_TDBA: ("TDBAL/TDBAH", "is not 16-byte aligned, or the ring does not lie in DMA memory the driver "
+                                        "was handed"),
+    _engine.FAULT_TDH: ("TDH", "lies past the end of the transmit ring"),
+    _engine.FAULT_TX_BUFFER: ("a transmit descriptor's buffer_addr", "lies outside the buffer pool and the DMA memory"),
+    _engine.FAULT_TX_LENGTH: ("a transmitted frame's length", f"is over the {_engine.MAX_TX_FRAME}-byte limit "
+                                                              "(its descriptors up to EOP, SDM 3.3.3)"),
+    _engine.FAULT_TDT: ("TDT", "lies past the end of the transmit ring"),
+}  # fmt: skip
+#: the faults that mean no ring at all was programmed (their value says nothing)
+FAULTS_NO_RING: frozenset[int] = frozenset({_engine.FAULT_NO_RX_RING, _engine.FAULT_NO_TX_RING})
 
 #: the device models a segment can hold (pnic_layout.h, PNIC_MODEL_*), by their command-line names
 MODELS: dict[str, int] = {"e1000": _engine.MODEL_E1000, "virtio-net": _engine.MODEL_VIRTIO_NET}
@@ -178,8 +228,36 @@ HEADER = _padded(
         ("used_off", "<u8"),
         ("dma_off", "<u8"),
         ("dma_size", "<u8"),
+        ("txv_off", "<u8"),
+        ("tx_capacity", "<u4"),
     ],
     192,
+)
+#: the 16-byte legacy transmit descriptor (8254x SDM 3.3.3)
+TX_DESC = _padded(
+    [
+        ("buffer_addr", "<u8"),
+        ("length", "<u2"),
+        ("cso", "u1"),
+        ("cmd", "u1"),
+        ("status", "u1"),
+        ("css", "u1"),
+        ("special", "<u2"),
+    ],
+    16,
+)
+#: one record per frame the transmitter took (pnic_txv_record)
+TXV_RECORD = _padded(
+    [
+        ("taken_ns", "<u8"),
+        ("handed_ns", "<u8"),
+        ("seq", "<u4"),
+        ("length", "<u4"),
+        ("flags", "<u2"),
+        ("descs", "<u2"),
+        ("first", "<u4"),
+    ],
+    32,
 )
 VQ_DESC = _padded([("addr", "<u8"), ("len", "<u4"), ("flags", "<u2"), ("next", "<u2")], 16)
 VQ_USED_ELEM = _padded([("id", "<u4"), ("len", "<u4")], 8)
@@ -218,7 +296,7 @@ DEV_REGS = _padded(
         ("gprc", "<u8"),
         ("gorc", "<u8"),
         ("sent", "<u4"),
-        ("", "<u4"),
+        ("rx_gen", "<u4"),
         ("written", "<u8"),
         ("reasserted", "<u8"),
         ("run_delay_ns", "<u8"),
@@ -230,19 +308,41 @@ DEV_REGS = _padded(
         ("rxerrc", "<u8"),
         ("roc", "<u8"),
         ("rx_off", "<u8"),
+        # the second line pair: the rings the device uses, and the transmitter
+        ("ring_base", "<u8"),
+        ("ring_count", "<u4"),
+        ("fault", "<u4"),
+        ("fault_value", "<u8"),
+        ("tx_base", "<u8"),
+        ("tx_count", "<u4"),
+        ("tdh", "<u4"),
+        ("gptc", "<u8"),
+        ("gotc", "<u8"),
+        ("tx_taken", "<u8"),
+        ("tx_descs", "<u8"),
+        ("tx_off", "<u8"),
+        ("tx_gen", "<u4"),
     ],
-    LINE_PAIR,
+    2 * LINE_PAIR,
 )
 IRQ_LINE = _padded([("doorbell", "<u8"), ("state", "<u4")], LINE_PAIR)
 # The driver's registers: the first line pair (RDT and what moves per handler run) from 0, the second (IMS,
 # ITR and what is written rarely) from LINE_PAIR -- see pnic_layout.h.
 _DRV_FIRST = [("rdt", "<u4"), ("ready", "<u4"), ("handled", "<u8"), ("line_seen", "<u8"), ("acked", "<u8"),
               ("icr_reads", "<u8"), ("run_delay_ns", "<u8"), ("minflt", "<u8"), ("nivcsw", "<u8"), ("rt", "<u8"),
-              ("waiting_since", "<u8"), ("notifies", "<u8"), ("dma_used", "<u8")]  # fmt: skip
-_DRV_SECOND = [("ims", "<u4"), ("itr", "<u4"), ("rxcsum", "<u4"), ("", "<u4"), ("features", "<u8"), ("ctrl", "<u4"),
-               ("rctl", "<u4"), ("rdtr", "<u4"), ("ics", "<u4"), ("unmodelled", "<u8"), ("unmodelled_first", "<u4"),
+              ("waiting_since", "<u8"), ("notifies", "<u8"), ("dma_used", "<u8"), ("tdt", "<u4"), ("", "<u4"),
+              ("tx_handed", "<u8"), ("tx_done", "<u8")]  # fmt: skip
+_DRV_SECOND = [("ims", "<u4"), ("itr", "<u4"), ("rxcsum", "<u4"), ("rx_gen", "<u4"), ("features", "<u8"),
+               ("ctrl", "<u4"), ("rctl", "<u4"), ("rdtr", "<u4"), ("ics", "<u4"), ("unmodelled", "<u8"),
+               ("unmodelled_first", "<u4"),
                ("", "<u4"), ("read_mpc", "<u8"), ("read_gprc", "<u8"), ("read_gorc", "<u8"), ("read_crcerrs", "<u8"),
                ("read_rxerrc", "<u8"), ("read_roc", "<u8"), ("gorc_latched", "<u8")]  # fmt: skip
+# The third: the rings as programmed, and as RCTL.EN / TCTL.EN latched them.
+_DRV_THIRD = [("rdba", "<u8"), ("rdlen", "<u4"), ("rdh_set", "<u4"), ("rx_ring", "<u8"), ("rx_ringlen", "<u4"),
+              ("rx_rdh", "<u4"), ("tdba", "<u8"), ("tdlen", "<u4"), ("tdh_set", "<u4"), ("tctl", "<u4"),
+              ("tipg", "<u4"), ("tx_ring", "<u8"), ("tx_ringlen", "<u4"), ("tx_tdh", "<u4"), ("tx_gen", "<u4"),
+              ("ral", "<u4"), ("rah", "<u4"), ("heads_set", "<u4"), ("read_gptc", "<u8"), ("read_gotc", "<u8"),
+              ("gotc_latched", "<u8")]  # fmt: skip
 
 
 def _at(fields: list[tuple[str, str]], base: int) -> list[tuple[str, str, int]]:
@@ -254,10 +354,10 @@ def _at(fields: list[tuple[str, str]], base: int) -> list[tuple[str, str, int]]:
     return out
 
 
-_DRV = _at(_DRV_FIRST, 0) + _at(_DRV_SECOND, LINE_PAIR)
+_DRV = _at(_DRV_FIRST, 0) + _at(_DRV_SECOND, LINE_PAIR) + _at(_DRV_THIRD, 2 * LINE_PAIR)
 DRV_REGS: np.dtype[Any] = np.dtype(
     {"names": [n for n, _, _ in _DRV], "formats": [f for _, f, _ in _DRV], "offsets": [o for _, _, o in _DRV],
-     "itemsize": 2 * LINE_PAIR}
+     "itemsize": 3 * LINE_PAIR}
 )  # fmt: skip
 CTL = _padded([("stop", "<u4")], LINE_PAIR)
 SLOT = _padded(
@@ -308,6 +408,16 @@ SANITIZER = np.dtype(
         ("writes", "<u8"),
         ("spent_ns", "<u8"),
         ("first_ns", "<u8"),
+        ("rx_base", "<u8"),
+        ("rx_count", "<u4"),
+        ("rx_head0", "<u4"),
+        ("rx_written0", "<u8"),
+        ("tx_base", "<u8"),
+        ("tx_count", "<u4"),
+        ("tx_head0", "<u4"),
+        ("tx_taken0", "<u8"),
+        ("tx_handed", "<u8"),
+        ("tx_writes", "<u8"),
         ("count", "<u8", (len(SAN_KINDS),)),
         ("first", VIOLATION, (len(SAN_KINDS),)),
     ]
@@ -333,12 +443,16 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "vq_avail": VQ_AVAIL,
     "vq_used": VQ_USED,
     "virtio_net_hdr": VIRTIO_NET_HDR_T,
+    "tx_desc": TX_DESC,
+    "txv_record": TXV_RECORD,
 }
 
 
-def segment_size(ring_size: int, buf_size: int, capacity: int, model: int = _engine.MODEL_E1000) -> int:
+def segment_size(
+    ring_size: int, buf_size: int, capacity: int, model: int = _engine.MODEL_E1000, tx_capacity: int = 0
+) -> int:
     """Bytes a segment with these dimensions needs (computed by the engine)."""
-    return int(_engine.layout(ring_size, buf_size, capacity, model)["total_size"])
+    return int(_engine.layout(ring_size, buf_size, capacity, model, tx_capacity)["total_size"])
 
 
 class SegmentView:
@@ -388,6 +502,9 @@ class SegmentView:
         self.irqs = region("irq_rec_off", IRQ_RECORD, self.capacity)
         #: the ring sanitizer's counts and first findings (driver-written, at its RDT writes)
         self.san = region("san_off", SANITIZER, 1)
+        #: e1000's transmitter: a record per frame it took, in the order it took them (tx_capacity of them)
+        self.tx_capacity = int(h["tx_capacity"])
+        self.txv = region("txv_off", TXV_RECORD, self.tx_capacity)
         if self.model == _engine.MODEL_VIRTIO_NET:
             n = self.ring_size
             avail_off, used_off = int(h["avail_off"]), int(h["used_off"])
@@ -405,11 +522,30 @@ class SegmentView:
 
     @classmethod
     def create(
-        cls, buffer: Any, ring_size: int, buf_size: int, capacity: int, model: int = _engine.MODEL_E1000
+        cls,
+        buffer: Any,
+        ring_size: int,
+        buf_size: int,
+        capacity: int,
+        model: int = _engine.MODEL_E1000,
+        tx_capacity: int = 0,
     ) -> SegmentView:
         """Lay out a fresh segment in ``buffer`` (zeroed, descriptors pointing at their buffers)."""
-        _engine.segment_init(buffer, ring_size, buf_size, capacity, model)
+        _engine.segment_init(buffer, ring_size, buf_size, capacity, model, tx_capacity)
         return cls(buffer)
+
+    def active_ring(self) -> np.ndarray[Any, Any]:
+        """e1000: the receive ring the device reads -- the one pseudonic prepared, or the driver's own once RCTL.EN
+        latched it (``dev.ring_base``, ``dev.ring_count``)."""
+        base, count = int(self.dev["ring_base"][0]), int(self.dev["ring_count"][0])
+        raw = np.frombuffer(self.buffer, dtype=np.uint8)
+        return raw[base : base + count * RX_DESC.itemsize].view(RX_DESC)
+
+    def tx_ring(self) -> np.ndarray[Any, Any]:
+        """e1000: the transmit ring the device takes from (empty until TCTL.EN latched one)."""
+        base, count = int(self.dev["tx_base"][0]), int(self.dev["tx_count"][0])
+        raw = np.frombuffer(self.buffer, dtype=np.uint8)
+        return raw[base : base + count * TX_DESC.itemsize].view(TX_DESC)
 
     def queue_state(self) -> dict[str, int]:
         """virtio-net's receive queue as it stands: both sides' indices, what each asked of the other, what was
@@ -434,8 +570,8 @@ class SegmentView:
 
     def release(self) -> None:
         """Drop every view so the underlying mapping can be closed."""
-        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs", "san", "desc",
-                     "avail_flags", "avail_idx", "avail_ring", "used_event", "used_flags", "used_idx", "used_ring",
-                     "avail_event"):  # fmt: skip
+        for name in ("header", "dev", "line", "drv", "ctl", "ring", "pool", "tx", "raises", "irqs", "san", "txv",
+                     "desc", "avail_flags", "avail_idx", "avail_ring", "used_event", "used_flags", "used_idx",
+                     "used_ring", "avail_event"):  # fmt: skip
             self.__dict__.pop(name, None)
         self.buffer = None

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import _engine
-from .layout import SegmentView
+from .layout import REGISTERS, SegmentView
 from .upper import UpperLayer
 
 
@@ -83,6 +83,26 @@ class Nic(_Device):
                 f"{int(h['dma_size'])} bytes are handed out (align must be a power of two)"
             )
         return memoryview(self.view.buffer)[bus : bus + size], bus
+
+    def dma_array(self, count: int, dtype: Any, align: int = 128) -> tuple[np.ndarray[Any, Any], int]:
+        """``count`` records of ``dtype`` (``layout.RX_DESC``, ``layout.TX_DESC``) in fresh DMA memory, zeroed, and
+        their bus address: a descriptor ring of the driver's own, to program in RDBAL/RDLEN or TDBAL/TDLEN."""
+        dt = np.dtype(dtype)
+        mem, bus = self.dma_alloc(count * dt.itemsize, align)
+        array = np.frombuffer(mem, dtype=dt, count=count)
+        array.view(np.uint8)[:] = 0
+        return array, bus
+
+    # -- the transmit ring (8254x SDM 3.3, 13.4.33-40) ------------------------------------------
+    def write_tdt(self, value: int) -> None:
+        """Hand transmit descriptors up to ``value - 1`` to the device (SDM 13.4.40); under ``--sanitize`` the
+        hand-over is checked first."""
+        _engine.reg_write(self._seg, REGISTERS["TDT"], value)
+
+    @property
+    def tdh(self) -> int:
+        """The transmitter's head. A driver reads DD in its descriptors, not this; it is here for tests."""
+        return int(self.view.dev["tdh"][0])
 
     # -- registers with hardware semantics -------------------------------------------------
     def read_icr(self) -> int:
@@ -149,7 +169,13 @@ class Nic(_Device):
 
 @runtime_checkable
 class Driver(Protocol):
-    """What the driver node calls. ``interrupt`` runs once per interrupt taken."""
+    """What the driver node calls. ``interrupt`` runs once per interrupt taken.
+
+    A driver that transmits also has ``transmit(nic, frame) -> bool``: queue ``frame`` (bytes, valid
+    only during the call: copy it) on its transmit ring and return True, or False if the ring is
+    full -- the host offers the frame again once the transmitter has moved, or after the next
+    interrupt. A run with ``--transmit N`` hands it N frames, one after the other.
+    """
 
     def open(self, nic: Nic) -> None: ...
 

@@ -155,6 +155,10 @@ class Plan:
             "plan": self.origin,
         }
 
+    def transmit_order(self, count: int) -> np.ndarray[Any, Any]:
+        """The frames a run hands the driver's transmit entry, ``count`` of them: the plan's frames in turn."""
+        return (np.arange(count, dtype=np.uint32) % np.uint32(len(self.frames.templates))).astype(np.uint32)
+
     # -- its bounds, once -------------------------------------------------------------------
     def check(self, buffer_size: int, upper: str = "verify") -> None:
         """Every bound a plan keeps, against the run's receive buffer size; :class:`ConfigError` names the range."""

@@ -15,8 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import analysis, faults, timing
-from .layout import DEV_STORM, RXD_ERR_FRAME, RXD_STAT_DD, SAN_KINDS, SLOT_SPURIOUS, TX_REFUSED, TX_STORED
+from . import analysis, faults, timing, transmit
+from .layout import (
+    DEV_FAULT,
+    DEV_STORM,
+    FAULTS,
+    FAULTS_NO_RING,
+    RXD_ERR_FRAME,
+    RXD_STAT_DD,
+    SAN_KINDS,
+    SLOT_SPURIOUS,
+    TX_REFUSED,
+    TX_STORED,
+    TXV_RECORD,
+)
 from .verdict import Counts, MissedLimit, Verdict, judge
 
 if TYPE_CHECKING:
@@ -110,6 +122,8 @@ class RunResult:
     machine: dict[str, Any] = field(default_factory=dict)
     #: the noise floor of the run's cores measured before and after it (``calibrate``), when asked for
     calibration: dict[str, Any] | None = None
+    #: e1000 with --transmit: what the driver transmitted, and how it went (pseudonic.transmit.TransmitAccount)
+    transmit: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -135,7 +149,7 @@ class RunResult:
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
             "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
-            "corruption", "register_window", "timing", "machine", "calibration",
+            "corruption", "register_window", "timing", "machine", "calibration", "transmit",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
@@ -187,6 +201,8 @@ class RunEnd:
     #: virtio-net: the queue's indices and flags when the driver's handling ended, before its close
     #: (``SegmentView.queue_state``); empty for e1000
     queue: dict[str, int] = field(default_factory=dict)
+    #: e1000 with --transmit: the transmitter's records, one per frame it took (layout.TXV_RECORD)
+    txv: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, TXV_RECORD))
 
 
 def build_result(end: RunEnd) -> RunResult:
@@ -227,6 +243,8 @@ def build_result(end: RunEnd) -> RunResult:
     rx_errors: int | None = report["rx_errors"] if report else 0
     if failure is None and int(end.line["state"][0]) == DEV_STORM:
         failure = storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
+    if failure is None and int(end.line["state"][0]) == DEV_FAULT:
+        failure = device_fault(int(dev_regs["fault"][0]), int(dev_regs["fault_value"][0]), sent)
     parts = slots["parts"][:sent]
     split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
         int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
@@ -264,8 +282,25 @@ def build_result(end: RunEnd) -> RunResult:
             "discarded_long": int(dev_regs["roc"][0]),
             "receiver_off": int(dev_regs["rx_off"][0]),
             "first_unmodelled": int(end.drv["unmodelled_first"][0]),
+            # the rings the device used at the end: where (a bus address) and how many descriptors
+            "rx_ring_base": int(dev_regs["ring_base"][0]),
+            "rx_ring_count": int(dev_regs["ring_count"][0]),
+            "tctl": int(end.drv["tctl"][0]),
+            "tx_ring_base": int(dev_regs["tx_base"][0]),
+            "tx_ring_count": int(dev_regs["tx_count"][0]),
+            "tdh": int(dev_regs["tdh"][0]),
+            "tdt": int(end.drv["tdt"][0]),
         }
     )
+    sent_tx = (report or {}).get("tx") or {}
+    tx_account = (
+        transmit.account(
+            end.txv, cfg.transmit, int(sent_tx.get("handed", end.drv["tx_handed"][0])),
+            int(sent_tx.get("refused", 0)), int(dev_regs["gotc"][0]),
+        ).to_dict()
+        if cfg.transmit
+        else None
+    )  # fmt: skip
     counts = Counts(
         packets=packets,
         stored=int(stored.sum()),
@@ -303,6 +338,7 @@ def build_result(end: RunEnd) -> RunResult:
         corruption=tuple(verdict.corruption) if verdict else (),
         faults=fault_accounts,
         ring_violations=violations,
+        transmit=tx_account,
     )
     run_verdict = judge(
         counts, end.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
@@ -397,6 +433,7 @@ def build_result(end: RunEnd) -> RunResult:
         partial=counts.partial,
         corruption=list(counts.corruption),
         register_window=window,
+        transmit=tx_account,
     )
 
 
@@ -438,6 +475,23 @@ def ring_violations(san: np.ndarray[Any, Any], tx: np.ndarray[Any, Any]) -> dict
             },
         }
     return out
+
+
+def fault_message(fault: int, value: int) -> str:
+    """A ring or descriptor the device could not use, as one line naming the register and its value."""
+    register, what = FAULTS.get(fault, ("a register", f"held something the device cannot use (fault {fault})"))
+    if fault in FAULTS_NO_RING:
+        return what
+    return f"{register} = {value:#x} {what}"
+
+
+def device_fault(fault: int, value: int, sent: int) -> dict[str, Any]:
+    """The device stopped because the driver programmed a ring, or queued a descriptor, it cannot use."""
+    return {
+        "kind": "ring programmed wrong", "stage": "schedule", "handler_run": None,
+        "last_packet": sent - 1 if sent else None,
+        "message": f"the device stopped after {sent} schedule entries: {fault_message(fault, value)}",
+    }  # fmt: skip
 
 
 def storm_failure(reasserted: int, icr_reads: int, runs: int) -> dict[str, Any]:

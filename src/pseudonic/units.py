@@ -75,6 +75,24 @@ def parse_size(text: str | int, what: str = "size", *, signed: bool = False) -> 
     return nbytes
 
 
+_RATE_UNITS = {"bps": 1, "kbps": 1_000, "mbps": 1_000_000, "gbps": 1_000_000_000}
+
+
+def parse_rate(text: str | int, what: str = "rate") -> int:
+    """``"10Gbps"`` -> 10_000_000_000 (bits per second). Integers are taken as bits per second."""
+    if isinstance(text, bool):
+        raise ConfigError(f"{what} must be a bit rate such as 10Gbps, not {text!r}")
+    if isinstance(text, int):
+        return text
+    m = _NUMBER.match(text)
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _RATE_UNITS:
+        raise ConfigError(
+            f"{what} {text!r} is not a bit rate: give a number with bps, kbps, Mbps or Gbps (e.g. 10Gbps)"
+        )
+    return round(float(m.group(1)) * _RATE_UNITS[unit])
+
+
 def format_ns(ns: float, digits: int = 3) -> str:
     """A duration for people, in the unit that fits, with ``digits`` decimals (ns are whole):
     38000 -> '38.000 µs'; with ``digits=2``, 1_500_000 -> '1.50 ms'.

@@ -144,6 +144,21 @@ RING_VIOLATIONS: dict[str, tuple[str, str]] = {
         "one buffer given to the device by two descriptors",
         "a buffer recycled while another descriptor still holds it: two frames land in one buffer",
     ),
+    "ring-invalid": (
+        "a ring enabled (RCTL.EN or TCTL.EN) that the device cannot use",
+        "program RDBAL/RDBAH/RDLEN (TDBAL/TDBAH/TDLEN) with a 16-byte aligned ring from DMA memory, a multiple of "
+        "128 bytes long, before setting EN (SDM 14.4, 14.5); the run stopped naming the register",
+    ),
+    "tdt-outside-ring": ("TDT written past the transmit ring", "an index not wrapped at the ring's size"),
+    "tdt-over-device-owned": (
+        "TDT moved back, or past TDH, over transmit descriptors the device still owns",
+        "the ring was full: a driver must leave one descriptor free (TDT == TDH reads as empty) and reclaim only "
+        "descriptors with DD set (SDM 3.4)",
+    ),
+    "tx-buffer-outside": (
+        "a transmit descriptor whose buffer lies outside the buffer pool and DMA memory",
+        "a descriptor filled with a wrong or uninitialised address: transmit buffers come from DMA memory",
+    ),
 }
 
 
@@ -235,6 +250,8 @@ class Counts:
     #: virtio-net: the queue when the driver's handling ended, before its close (SegmentView.queue_state); empty
     #: for e1000
     queue: dict[str, int] = field(default_factory=dict)
+    #: e1000 with --transmit: what the driver transmitted (pseudonic.transmit.TransmitAccount.to_dict); None without
+    transmit: dict[str, Any] | None = None
 
 
 def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str | None = None) -> Verdict:
@@ -359,8 +376,8 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
         what = f"{c.unmodelled} writes to registers the model does not have (the first at {c.unmodelled_first:#06x})"
         out.append(Finding(
             "unmodelled-register", what,
-            "the model has the registers layout.REGISTERS names; RDBAL/RDBAH/RDLEN keep the ring pseudonic prepared "
-            "(a driver's own ring, and the transmit registers, are not modelled yet)",
+            "the model has the registers layout.REGISTERS names (the rings, receive and transmit, their statistics, "
+            "and the set-up registers whose writes change nothing here: MTA, RADV, TADV, flow control, VET)",
             fails=c.sanitized,
         ))  # fmt: skip
     # On virtio-net the end state says only that nothing was available: with used entries still waiting the
@@ -387,9 +404,65 @@ def judge(c: Counts, max_missed: MissedLimit | None = None, interrupted_by: str 
         else:
             out.append(Finding("missed", what, "the driver was too slow for this pace; not a failure "
                                "without --max-missed", fails=False))  # fmt: skip
+    if c.transmit is not None:
+        out += _transmit_findings(c.transmit, c.failure is None)
     if not c.verified:
         out.append(Finding("not-verified", "deliveries counted, not verified (upper layer null)", fails=False))
     return Verdict(passed=not any(f.fails for f in out), findings=tuple(out), interrupted_by=interrupted_by)
+
+
+def _transmit_findings(t: dict[str, Any], ran_out: bool) -> list[Finding]:
+    """What went wrong on the transmit side (pseudonic.transmit.account), each with what it usually means."""
+    out: list[Finding] = []
+    first = t.get("first", {})
+
+    def at(what: str) -> str:
+        return f" (first: frame {first[what]})" if what in first else ""
+
+    if t["lost"]:
+        out.append(Finding(
+            "tx-lost", f"{t['lost']} of {t['handed']} frames the driver's transmit accepted never reached the wire"
+            + at("lost"),
+            "the frame was put in a descriptor the device never owned: TDT not moved past it, or the descriptor "
+            "overwritten before the device took it (a ring index that skips or wraps wrong)",
+        ))  # fmt: skip
+    if t["duplicated"]:
+        out.append(Finding(
+            "tx-duplicated", f"{t['duplicated']} frames sent more than once" + at("duplicated"),
+            "TDT moved over descriptors already sent: the ring index not advanced, or a descriptor queued again "
+            "before its DD was seen",
+        ))  # fmt: skip
+    if t["reordered"]:
+        out.append(Finding(
+            "tx-reordered", f"{t['reordered']} frames sent out of order" + at("reordered"),
+            "descriptors filled out of ring order, or TDT moved back and forth",
+        ))  # fmt: skip
+    if t["corrupted"]:
+        out.append(Finding(
+            "tx-corrupted", f"{t['corrupted']} frames sent were not the frame handed" + at("corrupted"),
+            "a buffer reused before the device took it (freed when queued, not when DD came back), a wrong "
+            "length or address, or the frame not copied whole",
+        ))  # fmt: skip
+    if t["unfinished"]:
+        out.append(Finding(
+            "tx-no-eop", f"{t['unfinished']} frames queued whose descriptors ran out without EOP",
+            "set CMD.EOP on the last descriptor of every frame (SDM 3.3.3): without it the device waits for the "
+            "rest of the frame",
+        ))  # fmt: skip
+    if t["no_fcs"]:
+        out.append(Finding(
+            "tx-no-fcs", f"{t['no_fcs']} frames sent without CMD.IFCS: no FCS on the wire",
+            "a receiver drops a frame without its FCS; set IFCS on every frame's descriptors (Linux e1000 does)",
+        ))  # fmt: skip
+    left = t["asked"] - t["handed"]
+    if left > 0 and ran_out:
+        out.append(Finding(
+            "tx-stalled", f"{left} of {t['asked']} frames could never be handed over: the driver's transmit kept "
+            f"refusing them ({t['refused']} refusals) and its ring never drained",
+            "the transmitter never took what was queued (TCTL.EN clear, TDT never written) or the driver never "
+            "reclaimed sent descriptors (RS not set, or DD not checked before a descriptor is reused)",
+        ))  # fmt: skip
+    return out
 
 
 def _where_label(kind: str, key: str) -> str:

@@ -38,16 +38,16 @@ static int attach(Py_buffer *view, struct pnic_segment *seg)
 
 static PyObject *py_layout(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000;
+    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000, tx_cap = 0;
     struct pnic_header h;
-    if (!PyArg_ParseTuple(args, "III|I", &ring, &bufsz, &cap, &model))
+    if (!PyArg_ParseTuple(args, "III|II", &ring, &bufsz, &cap, &model, &tx_cap))
         return NULL;
-    pnic_layout_size(ring, bufsz, cap, model, &h);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:I}", "total_size", h.total_size,
+    pnic_layout_size(ring, bufsz, cap, model, tx_cap, &h);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:I,s:K}", "total_size", h.total_size,
                          "dev_regs", h.dev_regs_off, "irq_line", h.irq_line_off, "drv_regs", h.drv_regs_off, "ctl",
                          h.ctl_off, "ring", h.ring_off, "buffers", h.buf_off, "tx_records", h.tx_rec_off,
                          "raise_records", h.raise_rec_off, "irq_records", h.irq_rec_off, "sanitizer", h.san_off,
-                         "avail", h.avail_off, "used", h.used_off, "buf_stride", h.buf_stride);
+                         "avail", h.avail_off, "used", h.used_off, "buf_stride", h.buf_stride, "tx_verify", h.txv_off);
 }
 
 /* Every shared struct's size and field offsets, for the Python view's check. */
@@ -68,6 +68,11 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns), FIELD(header, san_off),
     FIELD(header, sanitize), FIELD(header, model), FIELD(header, buf_stride), FIELD(header, offered),
     FIELD(header, avail_off), FIELD(header, used_off), FIELD(header, dma_off), FIELD(header, dma_size),
+    FIELD(header, txv_off), FIELD(header, tx_capacity),
+    SIZE(tx_desc), FIELD(tx_desc, buffer_addr), FIELD(tx_desc, length), FIELD(tx_desc, cso), FIELD(tx_desc, cmd),
+    FIELD(tx_desc, status), FIELD(tx_desc, css), FIELD(tx_desc, special),
+    SIZE(txv_record), FIELD(txv_record, taken_ns), FIELD(txv_record, handed_ns), FIELD(txv_record, seq),
+    FIELD(txv_record, length), FIELD(txv_record, flags), FIELD(txv_record, descs), FIELD(txv_record, first),
     SIZE(vq_desc), FIELD(vq_desc, addr), FIELD(vq_desc, len), FIELD(vq_desc, flags), FIELD(vq_desc, next),
     SIZE(vq_avail), FIELD(vq_avail, flags), FIELD(vq_avail, idx), FIELD(vq_avail, ring),
     SIZE(vq_used), FIELD(vq_used, flags), FIELD(vq_used, idx), FIELD(vq_used, ring),
@@ -79,6 +84,9 @@ static const struct layout_entry layout_entries[] = {
     FIELD(dev_regs, gorc), FIELD(dev_regs, sent), FIELD(dev_regs, written), FIELD(dev_regs, reasserted), FIELD(dev_regs, run_delay_ns),
     FIELD(dev_regs, minflt), FIELD(dev_regs, nivcsw), FIELD(dev_regs, rt), FIELD(dev_regs, quiet),
     FIELD(dev_regs, crcerrs), FIELD(dev_regs, rxerrc), FIELD(dev_regs, roc), FIELD(dev_regs, rx_off),
+    FIELD(dev_regs, ring_base), FIELD(dev_regs, ring_count), FIELD(dev_regs, fault), FIELD(dev_regs, fault_value),
+    FIELD(dev_regs, tx_base), FIELD(dev_regs, tx_count), FIELD(dev_regs, tdh), FIELD(dev_regs, gptc), FIELD(dev_regs, gotc),
+    FIELD(dev_regs, tx_taken), FIELD(dev_regs, tx_descs), FIELD(dev_regs, tx_off),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
@@ -88,7 +96,13 @@ static const struct layout_entry layout_entries[] = {
     FIELD(drv_regs, rctl), FIELD(drv_regs, rdtr), FIELD(drv_regs, ics), FIELD(drv_regs, unmodelled),
     FIELD(drv_regs, unmodelled_first), FIELD(drv_regs, read_mpc), FIELD(drv_regs, read_gprc), FIELD(drv_regs, read_gorc),
     FIELD(drv_regs, read_crcerrs), FIELD(drv_regs, read_rxerrc), FIELD(drv_regs, read_roc),
-    FIELD(drv_regs, gorc_latched),
+    FIELD(drv_regs, gorc_latched), FIELD(drv_regs, tdt), FIELD(drv_regs, tx_handed), FIELD(drv_regs, tx_done),
+    FIELD(drv_regs, rx_gen), FIELD(drv_regs, rdba), FIELD(drv_regs, rdlen), FIELD(drv_regs, rdh_set),
+    FIELD(drv_regs, rx_ring), FIELD(drv_regs, rx_ringlen), FIELD(drv_regs, rx_rdh), FIELD(drv_regs, tdba),
+    FIELD(drv_regs, tdlen), FIELD(drv_regs, tdh_set), FIELD(drv_regs, tctl), FIELD(drv_regs, tipg),
+    FIELD(drv_regs, tx_ring), FIELD(drv_regs, tx_ringlen), FIELD(drv_regs, tx_tdh), FIELD(drv_regs, tx_gen),
+    FIELD(drv_regs, ral), FIELD(drv_regs, rah), FIELD(drv_regs, heads_set), FIELD(drv_regs, read_gptc),
+    FIELD(drv_regs, read_gotc), FIELD(drv_regs, gotc_latched),
     SIZE(ctl), FIELD(ctl, stop),
     SIZE(slot), FIELD(slot, due_ns), FIELD(slot, frame), FIELD(slot, flags), FIELD(slot, parts), FIELD(slot, faults),
     FIELD(slot, early_ns),
@@ -101,7 +115,9 @@ static const struct layout_entry layout_entries[] = {
     FIELD(irq_record, spin_gap_ns), FIELD(irq_record, delivered),
     SIZE(violation), FIELD(violation, time_ns), FIELD(violation, descriptor), FIELD(violation, rdt),
     SIZE(sanitizer), FIELD(sanitizer, handed), FIELD(sanitizer, released), FIELD(sanitizer, writes),
-    FIELD(sanitizer, spent_ns), FIELD(sanitizer, first_ns), FIELD(sanitizer, count),
+    FIELD(sanitizer, spent_ns), FIELD(sanitizer, first_ns), FIELD(sanitizer, rx_base), FIELD(sanitizer, rx_count),
+    FIELD(sanitizer, rx_head0), FIELD(sanitizer, rx_written0), FIELD(sanitizer, tx_base), FIELD(sanitizer, tx_count),
+    FIELD(sanitizer, tx_head0), FIELD(sanitizer, tx_taken0), FIELD(sanitizer, tx_handed), FIELD(sanitizer, tx_writes), FIELD(sanitizer, count),
     FIELD(sanitizer, first),
 };
 
@@ -136,10 +152,10 @@ static PyObject *py_structs(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noarg
 static PyObject *py_segment_init(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view;
-    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000;
-    if (!PyArg_ParseTuple(args, "w*III|I", &view, &ring, &bufsz, &cap, &model))
+    unsigned int ring, bufsz, cap, model = PNIC_MODEL_E1000, tx_cap = 0;
+    if (!PyArg_ParseTuple(args, "w*III|II", &view, &ring, &bufsz, &cap, &model, &tx_cap))
         return NULL;
-    int rc = pnic_segment_init((uint8_t *)view.buf, (size_t)view.len, ring, bufsz, cap, model);
+    int rc = pnic_segment_init((uint8_t *)view.buf, (size_t)view.len, ring, bufsz, cap, model, tx_cap);
     PyBuffer_Release(&view);
     if (rc != PNIC_OK)
         return fail(rc);
@@ -198,18 +214,19 @@ static PyObject *py_raise_irq(PyObject *Py_UNUSED(self), PyObject *args)
 
 static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    Py_buffer view, slots, frames, blob;
-    unsigned long long lead_ns, drain_ns;
-    unsigned int mode, irq_mode, storm_limit, late;
+    Py_buffer view, slots, frames, blob, tx_frames = {0};
+    unsigned long long lead_ns, drain_ns, tx_bps = 0;
+    unsigned int mode, irq_mode, storm_limit, late, loopback = 0;
     int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
-                          &pid, &signo, &irq_mode, &storm_limit, &late))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII|y*IK", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
+                          &pid, &signo, &irq_mode, &storm_limit, &late, &tx_frames, &loopback, &tx_bps))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
     if (attach(&view, &seg) == 0) {
         if (mode <= PNIC_LINE_SIGNAL && slots.len % sizeof(struct pnic_slot) == 0 && frames.len % sizeof(struct pnic_frame) == 0 &&
+            (tx_frames.buf == NULL || tx_frames.len % sizeof(uint32_t) == 0) &&
             slots.len / sizeof(struct pnic_slot) <= UINT32_MAX && frames.len / sizeof(struct pnic_frame) <= UINT32_MAX) {
             struct pnic_send_plan plan = {
                 .slots = (const struct pnic_slot *)slots.buf,
@@ -224,6 +241,10 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .irq_mode = irq_mode,
                 .storm_limit = storm_limit,
                 .late = late,
+                .tx_frames = (const uint32_t *)tx_frames.buf,
+                .ntx = (uint32_t)(tx_frames.buf != NULL ? tx_frames.len / sizeof(uint32_t) : 0),
+                .loopback = loopback,
+                .tx_bits_per_s = tx_bps,
             };
             union {
                 struct pnic_e1000 e1000;
@@ -234,7 +255,7 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 pnic_virtio_init(&model.virtio, &seg);
                 m = &model.virtio.model;
             } else {
-                pnic_e1000_init(&model.e1000, &seg, irq_mode);
+                pnic_e1000_init(&model.e1000, &seg, irq_mode, &plan);
                 m = &model.e1000.model;
             }
             Py_BEGIN_ALLOW_THREADS rc = pnic_send_run(&seg, &plan, m);
@@ -251,6 +272,47 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
     PyBuffer_Release(&slots);
     PyBuffer_Release(&frames);
     PyBuffer_Release(&blob);
+    if (tx_frames.buf != NULL)
+        PyBuffer_Release(&tx_frames);
+    return result;
+}
+
+static PyObject *py_wait_irq_or_tx(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    unsigned long long seen, tx_seen;
+    unsigned int index;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*KIK", &view, &seen, &index, &tx_seen))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        uint64_t db;
+        Py_BEGIN_ALLOW_THREADS db = pnic_wait_irq_or_tx(&seg, seen, index, tx_seen);
+        Py_END_ALLOW_THREADS result = PyLong_FromUnsignedLongLong(db);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* Stamp a frame as the host does before it hands it to a driver (pnic_stamp.h). */
+static PyObject *py_stamp_frame(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer frame;
+    unsigned int stamp_off, csum_off, seq;
+    unsigned long long ts;
+    if (!PyArg_ParseTuple(args, "w*IIIK", &frame, &stamp_off, &csum_off, &seq, &ts))
+        return NULL;
+    PyObject *result = NULL;
+    if (stamp_off == 0 || stamp_off + 12u > (size_t)frame.len || stamp_off > 0xffffu || csum_off > 0xffffu ||
+        (csum_off != 0 && csum_off + 2u > (size_t)frame.len)) {
+        fail(PNIC_EFRAME);
+    } else {
+        pnic_stamp_frame(frame.buf, (uint16_t)stamp_off, (uint16_t)csum_off, seq, ts);
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&frame);
     return result;
 }
 
@@ -296,8 +358,10 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
         return NULL;
     PyObject *result = NULL;
     if (attach(&view, &seg) == 0) {
-        /* Under the sanitizer a write past the ring is a finding of the run, as for a C driver. */
-        if (rdt >= seg.hdr->ring_size && !seg.hdr->sanitize) {
+        /* Under the sanitizer a write past the ring is a finding of the run, as for a C driver.  With the
+         * receiver off RDT is only stored: the ring it indexes is the one enabling will latch. */
+        const int on = (seg.drv->rctl & PNIC_RCTL_EN) != 0;
+        if (on && rdt >= seg.drv->rx_ringlen / sizeof(struct pnic_rx_desc) && !seg.hdr->sanitize) {
             fail(PNIC_EINVAL);
         } else {
             if (seg.hdr->sanitize)
@@ -313,7 +377,22 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
 }
 
 /* The register window (pseudonic.h: pnic_reg_read, pnic_reg_write), for Python drivers: the same functions C
- * drivers compile in.  An RDT write goes through py_write_rdt's path (the sanitizer, when it is on). */
+ * drivers compile in.  An RDT write goes through py_write_rdt's path (the sanitizer, when it is on), TDT
+ * writes and enabled rings through the sanitizer's hooks, on the segment of the call. */
+static struct pnic_segment *window_seg;
+
+static void window_tdt_checked(struct pnic_nic *nic, uint32_t tdt)
+{
+    (void)nic;
+    pnic_tdt_checked(window_seg, tdt);
+}
+
+static void window_ring_checked(struct pnic_nic *nic, int tx)
+{
+    (void)nic;
+    pnic_ring_checked(window_seg, tx);
+}
+
 static int window(Py_buffer *view, struct pnic_segment *seg, struct pnic_nic *nic)
 {
     if (attach(view, seg) != 0)
@@ -329,6 +408,11 @@ static int window(Py_buffer *view, struct pnic_segment *seg, struct pnic_nic *ni
     nic->ring = seg->ring;
     nic->dev = seg->dev;
     nic->drv = seg->drv;
+    if (seg->hdr->sanitize) {
+        window_seg = seg;
+        nic->tdt_checked = window_tdt_checked;
+        nic->ring_checked = window_ring_checked;
+    }
     return 0;
 }
 
@@ -527,6 +611,8 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
 /* A hosted C driver, kept in a capsule with the buffers it writes into. */
 struct hosted {
     struct pnic_chost cd;
+    struct pnic_tx_feed *feed; /* with its own copies of the frames (cdriver_transmit) */
+    void *feed_frames, *feed_blob, *feed_order;
     uint8_t *checked; /* per delivery the store layer can keep: delivered as checksum-checked */
     Py_buffer seg_view, arena, lengths, stamps;
     int has_arena, has_stamps;
@@ -545,6 +631,10 @@ static void hosted_free(PyObject *capsule)
     if (h->has_stamps)
         PyBuffer_Release(&h->stamps);
     PyMem_Free(h->checked);
+    PyMem_Free(h->feed);
+    PyMem_Free(h->feed_frames);
+    PyMem_Free(h->feed_blob);
+    PyMem_Free(h->feed_order);
     PyMem_Free(h);
 }
 
@@ -646,6 +736,60 @@ static PyObject *py_cdriver_open(PyObject *Py_UNUSED(self), PyObject *args)
     Py_END_ALLOW_THREADS return PyLong_FromLong(rc);
 }
 
+static void *copy_of(const Py_buffer *b)
+{
+    void *p = PyMem_Malloc(b->len > 0 ? (size_t)b->len : 1);
+    if (p != NULL && b->len > 0)
+        memcpy(p, b->buf, (size_t)b->len);
+    return p;
+}
+
+/* The frames the host hands the driver's pnic_driver_transmit, in order (pnic_tx_feed). */
+static PyObject *py_cdriver_transmit(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    unsigned long long xmit_fn;
+    Py_buffer frames, blob, order;
+    if (!PyArg_ParseTuple(args, "OKy*y*y*", &cap, &xmit_fn, &frames, &blob, &order))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    PyObject *result = NULL;
+    if (h != NULL) {
+        const size_t nframes = (size_t)frames.len / sizeof(struct pnic_frame), count = (size_t)order.len / sizeof(uint32_t);
+        int ok = xmit_fn != 0 && h->feed == NULL && frames.len % sizeof(struct pnic_frame) == 0 &&
+                 order.len % sizeof(uint32_t) == 0 && count <= UINT32_MAX;
+        for (size_t k = 0; ok && k < count; k++)
+            ok = ((const uint32_t *)order.buf)[k] < nframes;
+        for (size_t f = 0; ok && f < nframes; f++) {
+            const struct pnic_frame *fr = &((const struct pnic_frame *)frames.buf)[f];
+            ok = fr->length <= PNIC_MAX_FRAME && fr->data_off <= (uint64_t)blob.len &&
+                 fr->length <= (uint64_t)blob.len - fr->data_off &&
+                 (fr->stamp_off == 0 || (uint32_t)fr->stamp_off + 12u <= fr->length);
+        }
+        if (!ok) {
+            fail(PNIC_EINVAL);
+        } else if ((h->feed = PyMem_Calloc(1, sizeof(*h->feed))) == NULL ||
+                   (h->feed_frames = copy_of(&frames)) == NULL || (h->feed_blob = copy_of(&blob)) == NULL ||
+                   (h->feed_order = copy_of(&order)) == NULL) {
+            PyErr_NoMemory();
+        } else {
+            h->feed->transmit = (int (*)(struct pnic_nic *, const uint8_t *, uint32_t))(uintptr_t)xmit_fn;
+            h->feed->frames = h->feed_frames;
+            h->feed->blob = h->feed_blob;
+            h->feed->order = h->feed_order;
+            h->feed->count = (uint32_t)count;
+            h->feed->staged = UINT32_MAX;
+            h->cd.tx = h->feed;
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&frames);
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&order);
+    return result;
+}
+
 static PyObject *py_cdriver_loop(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *cap;
@@ -686,11 +830,13 @@ static PyObject *py_cdriver_stats(PyObject *Py_UNUSED(self), PyObject *args)
     if (h == NULL)
         return NULL;
     const struct pnic_upper *up = &h->cd.upper;
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:y#}", "delivered", (unsigned long long)up->count, "bytes",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:y#,s:K,s:K}", "delivered", (unsigned long long)up->count, "bytes",
                          (unsigned long long)up->used, "overflow", (unsigned long long)up->overflow, "rx_errors",
                          (unsigned long long)h->cd.nic.rx_errors, "checked",
                          h->checked != NULL ? (const char *)h->checked : "",
-                         (Py_ssize_t)(h->checked != NULL ? up->count : 0));
+                         (Py_ssize_t)(h->checked != NULL ? up->count : 0), "tx_handed",
+                         (unsigned long long)(h->feed != NULL ? h->feed->next : 0), "tx_refused",
+                         (unsigned long long)(h->feed != NULL ? h->feed->refused : 0));
 }
 
 static PyObject *py_memcpy_bench(PyObject *Py_UNUSED(self), PyObject *args)
@@ -762,6 +908,27 @@ static const struct {
     {"GORCH", PNIC_REG_GORCH},
     {"ROC", PNIC_REG_ROC},
     {"RXCSUM", PNIC_REG_RXCSUM},
+    {"TCTL", PNIC_REG_TCTL},
+    {"TIPG", PNIC_REG_TIPG},
+    {"TDBAL", PNIC_REG_TDBAL},
+    {"TDBAH", PNIC_REG_TDBAH},
+    {"TDLEN", PNIC_REG_TDLEN},
+    {"TDH", PNIC_REG_TDH},
+    {"TDT", PNIC_REG_TDT},
+    {"TIDV", PNIC_REG_TIDV},
+    {"GPTC", PNIC_REG_GPTC},
+    {"GOTCL", PNIC_REG_GOTCL},
+    {"GOTCH", PNIC_REG_GOTCH},
+    {"RAL0", PNIC_REG_RAL0},
+    {"RAH0", PNIC_REG_RAH0},
+    {"MTA", PNIC_REG_MTA},
+    {"RADV", PNIC_REG_RADV},
+    {"TADV", PNIC_REG_TADV},
+    {"FCAL", PNIC_REG_FCAL},
+    {"FCAH", PNIC_REG_FCAH},
+    {"FCT", PNIC_REG_FCT},
+    {"FCTTV", PNIC_REG_FCTTV},
+    {"VET", PNIC_REG_VET},
 };
 
 static PyObject *py_registers(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(noargs))
@@ -817,6 +984,11 @@ static PyMethodDef methods[] = {
     {"cdriver_open", py_cdriver_open, METH_VARARGS, "cdriver_open(handle) -> the driver's return code"},
     {"cdriver_loop", py_cdriver_loop, METH_VARARGS, "cdriver_loop(handle, line_mode, fd, signo, busy_poll_ns) -> handler runs"},
     {"cdriver_close", py_cdriver_close, METH_VARARGS, "cdriver_close(handle)"},
+    {"cdriver_transmit", py_cdriver_transmit, METH_VARARGS,
+     "cdriver_transmit(handle, transmit, frames, blob, order): the frames to hand pnic_driver_transmit"},
+    {"wait_irq_or_tx", py_wait_irq_or_tx, METH_VARARGS,
+     "wait_irq_or_tx(seg, seen, index, tx_seen) -> doorbell, seen if the transmitter moved, 0 when finished"},
+    {"stamp_frame", py_stamp_frame, METH_VARARGS, "stamp_frame(frame, stamp_off, csum_off, seq, ts): stamp in place"},
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},
     {"write_rdt", py_write_rdt, METH_VARARGS, "write_rdt(seg, value)"},
@@ -869,7 +1041,17 @@ PyMODINIT_FUNC PyInit__engine(void)
         CONST(STATUS_FD) < 0 || CONST(STATUS_LU) < 0 || CONST(STATUS_SPEED_1000) < 0 || CONST(RCTL_EN) < 0 ||
         CONST(RCTL_LPE) < 0 || CONST(RCTL_BAM) < 0 || CONST(RCTL_SECRC) < 0 || CONST(RCTL_DEFAULT) < 0 ||
         CONST(FCS) < 0 || CONST(RCTL_BSEX) < 0 || CONST(RCTL_BSIZE_SHIFT) < 0 || CONST(MAX_STANDARD_FRAME) < 0 ||
-        CONST(TX_DISCARDED) < 0 || CONST(TX_RX_OFF) < 0)
+        CONST(TX_DISCARDED) < 0 || CONST(TX_RX_OFF) < 0 || CONST(MAX_RING) < 0 || CONST(TX_BUFFER) < 0 ||
+        CONST(CTRL_RST) < 0 || CONST(TCTL_EN) < 0 || CONST(TCTL_PSP) < 0 || CONST(TXD_CMD_EOP) < 0 ||
+        CONST(TXD_CMD_IFCS) < 0 || CONST(TXD_CMD_RS) < 0 || CONST(TXD_CMD_DEXT) < 0 || CONST(TXD_STAT_DD) < 0 ||
+        CONST(MAX_TX_FRAME) < 0 || CONST(MIN_FRAME) < 0 || CONST(ICR_TXDW) < 0 || CONST(ICR_TXQE) < 0 ||
+        CONST(DEV_FAULT) < 0 || CONST(FAULT_NONE) < 0 || CONST(FAULT_NO_RX_RING) < 0 || CONST(FAULT_RDLEN) < 0 ||
+        CONST(FAULT_RDLEN_LARGE) < 0 || CONST(FAULT_RDBA) < 0 || CONST(FAULT_RDH) < 0 || CONST(FAULT_NO_TX_RING) < 0 ||
+        CONST(FAULT_TDLEN) < 0 || CONST(FAULT_TDLEN_LARGE) < 0 || CONST(FAULT_TDBA) < 0 || CONST(FAULT_TDH) < 0 ||
+        CONST(FAULT_TX_BUFFER) < 0 || CONST(FAULT_TX_LENGTH) < 0 || CONST(FAULT_TDT) < 0 || CONST(FAULTS) < 0 ||
+        CONST(SAN_RING_INVALID) < 0 || CONST(SAN_TDT_OUTSIDE) < 0 || CONST(SAN_TDT_OWNED) < 0 ||
+        CONST(SAN_TX_BUF_OUTSIDE) < 0 || CONST(TXV_STAMPED) < 0 || CONST(TXV_INTACT) < 0 || CONST(TXV_NO_EOP) < 0 ||
+        CONST(TXV_PADDED) < 0 || CONST(TXV_NO_FCS) < 0 || CONST(TXV_LOOPED) < 0 || CONST(MIN_FRAME) < 0)
         return NULL;
     static const unsigned int sizes[] = PNIC_BUFFER_SIZES;
     PyObject *t = PyTuple_New(sizeof(sizes) / sizeof(sizes[0]));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pnic_engine.h"
+#include "pnic_stamp.h"
 
 /* The store layer: each delivery copied into the arena, its length noted
  * (and, when asked, the time it came: stamps); verified after the run.
@@ -53,6 +54,19 @@ static void rdt_checked(struct pnic_nic *nic, uint32_t rdt)
     pnic_rdt_checked(&cd->seg, rdt);
 }
 
+/* TDT writes and rings enabled, under --sanitize (pseudonic.h: pnic_tdt_write, pnic_latch_ring). */
+static void tdt_checked(struct pnic_nic *nic, uint32_t tdt)
+{
+    struct pnic_chost *cd = (struct pnic_chost *)((uint8_t *)nic - offsetof(struct pnic_chost, nic));
+    pnic_tdt_checked(&cd->seg, tdt);
+}
+
+static void ring_checked(struct pnic_nic *nic, int tx)
+{
+    struct pnic_chost *cd = (struct pnic_chost *)((uint8_t *)nic - offsetof(struct pnic_chost, nic));
+    pnic_ring_checked(&cd->seg, tx);
+}
+
 /* avail.idx publications under --sanitize (pseudonic.h: pnic_vq_avail_publish). */
 static void avail_checked(struct pnic_nic *nic, uint16_t idx)
 {
@@ -75,6 +89,8 @@ void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t n
     nic->deliver = keep ? deliver_store : deliver_null;
     nic->deliver_checked = keep ? deliver_store_checked : deliver_null;
     nic->rdt_checked = seg->hdr->sanitize ? rdt_checked : NULL;
+    nic->tdt_checked = seg->hdr->sanitize ? tdt_checked : NULL;
+    nic->ring_checked = seg->hdr->sanitize ? ring_checked : NULL;
     nic->upper = &cd->upper;
     nic->model = seg->hdr->model;
     nic->buf_stride = seg->hdr->buf_stride;
@@ -158,20 +174,62 @@ static uint64_t signal_loop(struct pnic_chost *cd, int signo, uint64_t busy_poll
     return signal_runs;
 }
 
+int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed)
+{
+    while (feed->next < feed->count) {
+        const uint32_t k = feed->next, t = feed->order[k];
+        const struct pnic_frame *fr = &feed->frames[t];
+        const uint8_t *tmpl = feed->blob + fr->data_off;
+        if (feed->staged != t) {
+            memcpy(feed->scratch, tmpl, fr->length);
+            feed->staged = t;
+        } else if (fr->stamp_off != 0) {
+            /* Only the stamp and the checksum it patched differ from the template: put those back. */
+            const uint32_t start = fr->csum_off && fr->csum_off < fr->stamp_off ? fr->csum_off : fr->stamp_off;
+            const uint32_t end = fr->csum_off + 2u > fr->stamp_off + 12u ? fr->csum_off + 2u : fr->stamp_off + 12u;
+            memcpy(feed->scratch + start, tmpl + start, end - start);
+        }
+        if (fr->stamp_off != 0)
+            pnic_stamp_frame(feed->scratch, fr->stamp_off, fr->csum_off, k, pnic_now_ns());
+        feed->descs_seen = __atomic_load_n(&seg->dev->tx_descs, __ATOMIC_ACQUIRE);
+        if (feed->transmit(nic, feed->scratch, fr->length) != 0) {
+            feed->refused++;
+            return 1;
+        }
+        feed->next = k + 1;
+        __atomic_store_n(&seg->drv->tx_handed, feed->next, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&seg->drv->tx_done, 1u, __ATOMIC_RELEASE);
+    return 0;
+}
+
 uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line)
 {
     if (line->mode == PNIC_LINE_SIGNAL)
         return signal_loop(cd, line->signo, line->busy_poll_ns);
     uint64_t seen = 0, runs = 0;
+    int waiting_tx = cd->tx != NULL && pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
     for (;;) {
-        uint64_t db = line->mode == PNIC_LINE_EVENTFD ? pnic_wait_irq_eventfd(&cd->seg, seen, (uint32_t)runs, line->fd, line->busy_poll_ns)
-                                                      : pnic_wait_irq(&cd->seg, seen, (uint32_t)runs);
+        uint64_t db;
+        if (waiting_tx) {
+            db = pnic_wait_irq_or_tx(&cd->seg, seen, (uint32_t)runs, cd->tx->descs_seen);
+            if (db == seen) { /* the transmitter moved: offer the frames again */
+                waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
+                continue;
+            }
+        } else {
+            db = line->mode == PNIC_LINE_EVENTFD
+                     ? pnic_wait_irq_eventfd(&cd->seg, seen, (uint32_t)runs, line->fd, line->busy_poll_ns)
+                     : pnic_wait_irq(&cd->seg, seen, (uint32_t)runs);
+        }
         if (db == 0)
             break;
         seen = db;
         cd->ops.interrupt(&cd->nic);
         pnic_record_exit(&cd->seg, (uint32_t)runs, db, cd->upper.count + cd->upper.overflow);
         runs++;
+        if (cd->tx != NULL && cd->tx->next < cd->tx->count)
+            waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
     }
     return runs;
 }

@@ -1,12 +1,16 @@
 /*
  * pnic_e1000.c -- the e1000 (Intel 8254x) receive model behind pnic_model.h:
- * the receive step (descriptors, RDH/RDT, checksum offload status), the
+ * the receive ring (the one pseudonic prepared, or the driver's own), the
+ * receive step (descriptors, RDH/RDT, checksum offload status), the
  * interrupt causes in ICR, and the raise policy (IMS, ITR, the level line).
+ * The transmitter is pnic_e1000_tx.c.
  *
  * Ring ownership (8254x SDM 3.2.6): the device owns the descriptors from RDH
  * up to RDT-1.  RDH == RDT means it owns none; a packet due then is dropped
  * and counted in MPC with ICR.RXO set -- the device never waits for the
  * driver, so a slow driver shows as lost packets, as in the paper's E3.
+ * A ring has any multiple of 8 descriptors (RDLEN a multiple of 128 bytes),
+ * so indices wrap by comparison, not by a mask.
  */
 #include <stddef.h>
 #include <string.h>
@@ -27,6 +31,47 @@ static inline void set_cause(struct pnic_dev_regs *dev, uint32_t cause)
 {
     uint32_t icr = __atomic_load_n(&dev->icr, __ATOMIC_RELAXED);
     __atomic_store_n(&dev->icr, icr | cause, __ATOMIC_RELEASE);
+}
+
+void pnic_e1000_cause(struct pnic_segment *seg, uint32_t cause)
+{
+    set_cause(seg->dev, cause);
+}
+
+/* Take the receive ring the driver enabled, if RCTL was written since we
+ * last looked: RCTL.EN latched RDBAL/RDBAH/RDLEN (and RDH, if written) in the
+ * driver's write (pseudonic.h: pnic_latch_ring).  Returns 0, or -1 with
+ * pnic_dev_regs.fault set if it is a ring the device cannot use -- the run
+ * then stops, naming the register and its value, rather than the device
+ * writing where the driver never meant. */
+static int take_ring(struct pnic_segment *seg)
+{
+    struct pnic_drv_regs *drv = seg->drv;
+    struct pnic_dev_regs *dev = seg->dev;
+    const uint32_t gen = __atomic_load_n(&drv->rx_gen, __ATOMIC_ACQUIRE);
+    if (gen == dev->rx_gen)
+        return 0;
+    dev->rx_gen = gen;
+    if (!(__atomic_load_n(&drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_EN))
+        return 0; /* the receiver is off: nothing is read */
+    const uint64_t base = drv->rx_ring;
+    const uint32_t len = drv->rx_ringlen, head = drv->rx_rdh;
+    uint64_t value;
+    uint32_t fault = pnic_ring_fault(seg, base, len, head, 0, &value);
+    if (fault == PNIC_FAULT_NONE && head == PNIC_SAN_NONE && dev->rdh >= len / 16u) {
+        fault = PNIC_FAULT_RDH; /* a smaller ring, and RDH left past it */
+        value = dev->rdh;
+    }
+    if (fault != PNIC_FAULT_NONE) {
+        dev->fault = fault;
+        dev->fault_value = value;
+        return -1;
+    }
+    dev->ring_base = base;
+    __atomic_store_n(&dev->ring_count, len / 16u, __ATOMIC_RELEASE);
+    if (head != PNIC_SAN_NONE)
+        __atomic_store_n(&dev->rdh, head, __ATOMIC_RELEASE);
+    return 0;
 }
 
 /* Checksum offload (8254x SDM 3.2.3.1 and RXCSUM): the status bits the EOP
@@ -80,13 +125,13 @@ static inline uint32_t buffer_size(uint32_t rctl, uint32_t pool)
  * needs all its descriptors: without them it is dropped whole (MPC, RXO).
  * Returns the first descriptor, or -1 if dropped; *refused is set if a
  * descriptor's buffer was outside the pool. */
-static int64_t fill(struct pnic_segment *seg, uint32_t rdt, uint32_t rctl, const struct pnic_rx_frame *f,
-                    uint32_t *refused, uint32_t *parts_out)
+static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t rctl,
+                    const struct pnic_rx_frame *f, uint32_t *refused, uint32_t *parts_out)
 {
     struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
-    const uint32_t mask = h->ring_size - 1, rdh = dev->rdh;
-    const uint32_t owned = rdt < h->ring_size ? (rdt - rdh) & mask : 0;
+    const uint32_t rdh = dev->rdh;
+    const uint32_t owned = rdt < n ? pnic_ring_dist(rdh, rdt, n) : 0;
     /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
      * (SDM 13.4.22); it may take one more descriptor for it, as it may when
      * BSIZE says the buffers are smaller than the pool's. */
@@ -102,7 +147,6 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, uint32_t rctl, const
         return -1;
     }
     *parts_out = parts;
-    const uint64_t pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
     const uint32_t chunk = parts == 1 ? total : (total + parts - 1) / parts;
     const uint8_t *src = f->data;
     uint32_t sum = f->sum;
@@ -118,14 +162,14 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, uint32_t rctl, const
         src = split_scratch;
     }
     uint8_t errors = f->errors;
-    for (uint32_t k = 0; k < parts; k++) {
-        struct pnic_rx_desc *d = &seg->ring[(rdh + k) & mask];
+    for (uint32_t k = 0, i = rdh; k < parts; k++, i = i + 1 == n ? 0 : i + 1) {
+        struct pnic_rx_desc *d = &ring[i];
         uint32_t off = k * chunk, len = total - off < chunk ? total - off : chunk;
         /* The driver may point a descriptor at any buffer of the pool or of its
          * DMA memory, but never outside them: a real NIC would DMA anywhere, we
          * refuse to. */
         uint64_t addr = d->buffer_addr;
-        if ((addr >= h->buf_off && addr + len <= pool_end) || pnic_in_dma(seg, addr, len)) {
+        if (pnic_in_pool(seg, addr, len) || pnic_in_dma(seg, addr, len)) {
             uint8_t *buf = seg->base + addr;
             if (src == f->data) { /* one part: the frame, stamped in place, then its FCS */
                 memcpy(buf, f->data, f->length);
@@ -152,15 +196,14 @@ static int64_t fill(struct pnic_segment *seg, uint32_t rdt, uint32_t rctl, const
 
 /* The receive step, part two: DD (and EOP, and the offload status, on the
  * last), then RDH, the statistics and the causes. */
-static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, const struct pnic_rx_frame *f,
-                    uint32_t parts)
+static void publish(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t first,
+                    const struct pnic_rx_frame *f, uint32_t parts)
 {
     struct pnic_dev_regs *dev = seg->dev;
-    const uint32_t n = seg->hdr->ring_size, mask = n - 1;
     const uint8_t offload = offload_status(seg, f->kind);
     uint8_t errors = 0;
-    for (uint32_t k = 0; k < parts; k++) {
-        struct pnic_rx_desc *d = &seg->ring[(first + k) & mask];
+    for (uint32_t k = 0, i = first; k < parts; k++, i = i + 1 == n ? 0 : i + 1) {
+        struct pnic_rx_desc *d = &ring[i];
         uint8_t status = PNIC_RXD_STAT_DD;
         if (k + 1 == parts) {
             status |= PNIC_RXD_STAT_EOP | offload;
@@ -176,7 +219,7 @@ static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, cons
         /* DD last, with release: the driver that sees DD sees the frame. */
         __atomic_store_n(&d->status, status, __ATOMIC_RELEASE);
     }
-    uint32_t next = (first + parts) & mask;
+    const uint32_t next = first + parts >= n ? first + parts - n : first + parts;
     __atomic_store_n(&dev->rdh, next, __ATOMIC_RELEASE);
     if (!(errors & PNIC_RXD_ERR_FRAME)) {
         __atomic_store_n(&dev->gprc, dev->gprc + 1, __ATOMIC_RELAXED);
@@ -189,7 +232,7 @@ static void publish(struct pnic_segment *seg, uint32_t rdt, uint32_t first, cons
     }
     uint32_t cause = PNIC_ICR_RXT0;
     /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
-    if (((rdt - first) & mask) > n / 2 && ((rdt - next) & mask) <= n / 2)
+    if (pnic_ring_dist(first, rdt, n) > n / 2 && pnic_ring_dist(next, rdt, n) <= n / 2)
         cause |= PNIC_ICR_RXDMT0;
     set_cause(dev, cause);
 }
@@ -212,9 +255,13 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
         f.fcs_shift = pnic_crc_shift(length - end);
     }
     uint32_t parts = 1;
-    int64_t first = fill(seg, rdt, __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED), &f, &refused, &parts);
+    if (take_ring(seg) < 0)
+        return -1;
+    struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
+    const uint32_t n = seg->dev->ring_count;
+    int64_t first = fill(seg, ring, n, rdt, __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED), &f, &refused, &parts);
     if (first >= 0)
-        publish(seg, rdt, (uint32_t)first, &f, parts);
+        publish(seg, ring, n, rdt, (uint32_t)first, &f, parts);
     return first;
 }
 
@@ -241,27 +288,43 @@ static struct pnic_e1000 *e1000_of(struct pnic_model *m)
  * descriptor at RDH (which it cleared, and whose line holds the one before),
  * our register block (it read ICR), IMS (read when raising), and the buffer
  * it copied from.  Nothing while the ring is empty. */
+/* Follow a change of ring (take_ring); a ring the device cannot use halts it. */
+static inline int follow_ring(struct pnic_e1000 *e)
+{
+    struct pnic_segment *seg = e->model.seg;
+    if (__atomic_load_n(&seg->drv->rx_gen, __ATOMIC_ACQUIRE) == seg->dev->rx_gen)
+        return 0;
+    if (take_ring(seg) < 0) {
+        e->model.halted = 1;
+        return -1;
+    }
+    e->ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
+    e->n = seg->dev->ring_count;
+    e->rdt = seg->dev->rdh; /* read RDT again */
+    return 0;
+}
+
 static void e1000_prepare(struct pnic_model *m, uint32_t length, struct pnic_warm *w)
 {
     struct pnic_e1000 *e = e1000_of(m);
     struct pnic_segment *seg = m->seg;
+    w->nwrite = w->nread = 0;
+    w->stream = w->stream_end = NULL;
+    if (follow_ring(e) < 0)
+        return;
     const uint32_t rdh = seg->dev->rdh;
     if (rdh == e->rdt)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-    w->nwrite = w->nread = 0;
-    w->stream = w->stream_end = NULL;
-    if (rdh == e->rdt)
+    if (rdh == e->rdt || rdh >= e->n)
         return;
-    w->write[w->nwrite++] = (const uint8_t *)&seg->ring[rdh];
+    w->write[w->nwrite++] = (const uint8_t *)&e->ring[rdh];
     w->write[w->nwrite++] = (const uint8_t *)seg->dev;
     w->read[w->nread++] = (const uint8_t *)&seg->drv->ims;
     const uint32_t buf_size = seg->hdr->buf_size, n = length < buf_size ? length : buf_size;
-    const uint64_t addr = seg->ring[rdh].buffer_addr;
-    const uint8_t *pre = seg->base + addr;
-    if ((pre >= seg->bufs && pre + n <= seg->bufs + (uint64_t)seg->hdr->ring_size * buf_size) ||
-        pnic_in_dma(seg, addr, n)) {
-        w->stream = pre;
-        w->stream_end = pre + n;
+    const uint64_t addr = e->ring[rdh].buffer_addr;
+    if (pnic_in_pool(seg, addr, n) || pnic_in_dma(seg, addr, n)) {
+        w->stream = seg->base + addr;
+        w->stream_end = seg->base + addr + n;
     }
 }
 
@@ -269,9 +332,13 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
 {
     struct pnic_e1000 *e = e1000_of(m);
     struct pnic_segment *seg = m->seg;
-    const uint32_t n = seg->hdr->ring_size;
+    if (follow_ring(e) < 0) {
+        *flags = 0;
+        return -1;
+    }
+    const uint32_t n = e->n;
     /* Too few descriptors when we looked: look once more, the driver may have caught up. */
-    if (look_again || e->rdt >= n || ((e->rdt - seg->dev->rdh) & (n - 1)) < f->parts)
+    if (look_again || e->rdt >= n || pnic_ring_dist(seg->dev->rdh, e->rdt, n) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
     const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
     /* With RCTL.EN clear the receiver is off: frames are ignored (SDM 13.4.22). */
@@ -287,14 +354,19 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
         return -1;
     }
     uint32_t refused = 0, parts = 1;
-    int64_t first = fill(seg, e->rdt, rctl, f, &refused, &parts);
+    int64_t first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
     if (first < 0) {
         *flags = PNIC_TX_DROPPED;
         return -1;
     }
     *flags = PNIC_TX_STORED | (refused ? PNIC_TX_REFUSED : 0u);
-    publish(seg, e->rdt, (uint32_t)first, f, parts);
+    publish(seg, e->ring, n, e->rdt, (uint32_t)first, f, parts);
     return first;
+}
+
+int64_t pnic_e1000_receive_frame(struct pnic_model *m, const struct pnic_rx_frame *f, uint32_t *flags)
+{
+    return e1000_receive(m, f, 1, flags);
 }
 
 /* A raise with no descriptor behind it still says "packet received". */
@@ -387,15 +459,21 @@ static const struct pnic_model_ops e1000_ops = {
     .decide = e1000_decide,
     .reassert = e1000_reassert,
     .waiting = e1000_waiting,
+    .transmit = pnic_e1000_transmit,
+    .tx_busy = pnic_e1000_tx_busy,
+    .tx_end = pnic_e1000_tx_end,
 };
 
-void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode)
+void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode, const struct pnic_send_plan *plan)
 {
     memset(e, 0, sizeof(*e));
     e->model.ops = &e1000_ops;
     e->model.seg = seg;
     e->level = irq_mode == PNIC_IRQ_LEVEL;
+    e->tx.plan = plan;
     pnic_crc32_init(); /* the FCS tables, off the clock */
+    e->ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
+    e->n = seg->dev->ring_count;
     /* RDT == RDH reads as "none owned", so the first prepare reads RDT: once
      * the loop has prefaulted the segment, as late as it can. */
     e->rdt = seg->dev->rdh;

@@ -37,6 +37,7 @@ struct pnic_segment {
     struct pnic_sanitizer *san;
     uint32_t *given_buf; /* per descriptor: the buffer index it was handed to the device with */
     uint32_t *holder;    /* per buffer index: the device-owned descriptor holding it */
+    struct pnic_txv_record *txv; /* e1000 with a transmit plan: one record per frame taken */
 };
 
 /* Whether [addr, addr + len) lies in DMA memory the driver was handed
@@ -48,11 +49,54 @@ static inline int pnic_in_dma(const struct pnic_segment *seg, uint64_t addr, uin
     return addr >= start && addr <= end && len <= end - addr;
 }
 
+/* Whether [addr, addr + len) lies in the receive buffer pool. */
+static inline int pnic_in_pool(const struct pnic_segment *seg, uint64_t addr, uint64_t len)
+{
+    const struct pnic_header *h = seg->hdr;
+    const uint64_t end = h->buf_off + (uint64_t)h->ring_size * h->buf_stride;
+    return addr >= h->buf_off && addr <= end && len <= end - addr;
+}
+
+/* A descriptor ring the driver programmed (SDM 13.4.25-29 receive, 13.4.36-40
+ * transmit): PNIC_FAULT_NONE if the device can use it, else the fault and, in
+ * *value, the value at fault.  Its base 16-byte aligned, its length a
+ * non-zero multiple of 128 bytes of at most PNIC_MAX_RING descriptors, all
+ * of it in DMA memory the driver was handed -- or, for receive, the ring
+ * pseudonic prepared -- and its head inside it (PNIC_SAN_NONE: any).
+ * `tx` picks the transmit faults. */
+static inline uint32_t pnic_ring_fault(const struct pnic_segment *seg, uint64_t base, uint32_t len, uint32_t head,
+                                       int tx, uint64_t *value)
+{
+    const struct pnic_header *h = seg->hdr;
+    const uint32_t off = tx ? PNIC_FAULT_NO_TX_RING - PNIC_FAULT_NO_RX_RING : 0u;
+    *value = len;
+    if (len == 0)
+        return PNIC_FAULT_NO_RX_RING + off;
+    if (len % 128u != 0)
+        return PNIC_FAULT_RDLEN + off;
+    if (len / 16u > PNIC_MAX_RING && !(!tx && base == h->ring_off && len == h->ring_size * 16u))
+        return PNIC_FAULT_RDLEN_LARGE + off;
+    *value = base;
+    const int prepared = !tx && base == h->ring_off && len == h->ring_size * 16u;
+    if (base % 16u != 0 || (!prepared && !pnic_in_dma(seg, base, len)))
+        return PNIC_FAULT_RDBA + off;
+    *value = head;
+    if (head != PNIC_SAN_NONE && head >= len / 16u)
+        return PNIC_FAULT_RDH + off;
+    return PNIC_FAULT_NONE;
+}
+
+/* The distance from index a forward to index b on a ring of n (any n, not only powers of two). */
+static inline uint32_t pnic_ring_dist(uint32_t a, uint32_t b, uint32_t n)
+{
+    return b >= a ? b - a : b + n - a;
+}
+
 /* pnic_segment.c */
 uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, uint32_t model,
-                          struct pnic_header *out);
+                          uint32_t tx_capacity, struct pnic_header *out);
 int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity,
-                      uint32_t model);
+                      uint32_t model, uint32_t tx_capacity);
 int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg);
 void pnic_prefault(uint8_t *base, size_t len);
 uint64_t pnic_now_ns(void);
@@ -84,6 +128,14 @@ struct pnic_send_plan {
     uint32_t irq_mode;     /* PNIC_IRQ_*, for the model */
     uint32_t storm_limit;  /* raises in a row that announce nothing new before the run stops (pnic_model.storm) */
     uint32_t late;         /* PNIC_LATE_* */
+    /* e1000's transmitter: the frames the host hands the driver's transmit
+     * entry, in order (indices into frames), to verify what the device takes
+     * against; the pace (0: as fast as the device takes them); loopback: each
+     * frame taken is received into the receive ring. */
+    const uint32_t *tx_frames;
+    uint32_t ntx;
+    uint32_t loopback;
+    uint64_t tx_bits_per_s;
 };
 struct pnic_model;
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan);
@@ -93,11 +145,14 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
 uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd, uint64_t busy_poll_ns);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
+uint64_t pnic_wait_irq_or_tx(struct pnic_segment *seg, uint64_t seen, uint32_t index, uint64_t tx_seen);
 int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo, uint64_t busy_poll_ns);
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered);
 
 /* pnic_sanitize.c */
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt);
+void pnic_ring_checked(struct pnic_segment *seg, int tx);
+void pnic_tdt_checked(struct pnic_segment *seg, uint32_t tdt);
 void pnic_avail_checked(struct pnic_segment *seg, uint16_t idx);
 
 /* pnic_chost.c: the C host */
@@ -116,14 +171,31 @@ struct pnic_driver_ops {
     void (*close)(struct pnic_nic *);
     void (*idle)(struct pnic_nic *); /* optional */
 };
+/* The frames the host hands the driver's transmit entry (e1000), in order:
+ * each the template `order[k]` names, stamped with k and the time it is
+ * handed (pnic_stamp.h), so the device can say which it took. */
+struct pnic_tx_feed {
+    int (*transmit)(struct pnic_nic *nic, const uint8_t *frame, uint32_t length);
+    const struct pnic_frame *frames;
+    const uint8_t *blob;
+    const uint32_t *order;
+    uint32_t count, next;
+    uint64_t refused; /* calls the driver refused (its ring full): the frame is offered again */
+    uint64_t descs_seen; /* pnic_dev_regs.tx_descs just before the last call: progress since means room */
+    uint32_t staged;  /* the template in scratch (UINT32_MAX: none) */
+    uint8_t scratch[PNIC_MAX_FRAME];
+};
 struct pnic_chost {
     struct pnic_segment seg;
     struct pnic_nic nic;
     struct pnic_driver_ops ops;
     struct pnic_upper upper;
+    struct pnic_tx_feed *tx; /* NULL: nothing to transmit */
 };
 void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
 uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line);
+/* Hand the driver what it will take; 1 if frames remain (its ring is full). */
+int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed);
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);

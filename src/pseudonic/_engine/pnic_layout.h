@@ -10,7 +10,8 @@
  *
  *   [header | device regs | irq line | driver regs | control | ring |
  *    (virtio-net: avail ring | used ring) | buffers | (e1000: DMA memory) |
- *    tx records | raise records | irq records | sanitizer]
+ *    tx records | raise records | irq records | sanitizer |
+ *    (e1000: transmit records)]
  *
  * The segment holds one device model's receive queue (pnic_header.model).
  * e1000: receive descriptors and registers follow the Intel 8254x (e1000)
@@ -29,7 +30,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 8u
+#define PNIC_LAYOUT_VERSION 9u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -98,9 +99,15 @@
 #define PNIC_VIRTIO_MAX_QUEUE 32768u
 /* struct virtio_net_hdr with VERSION_1 (5.1.6): it precedes every frame. */
 #define PNIC_VIRTIO_NET_HDR 12u
-/* e1000's DMA memory beyond the pool: another pool's worth of buffers, and
- * room for a ring of the largest size Linux gives e1000 (4096 descriptors). */
-#define PNIC_DMA_EXTRA (4096u * 16u)
+/* The most descriptors a ring the driver places itself may have: the largest
+ * Linux gives e1000 (E1000_MAX_RXD, E1000_MAX_TXD). */
+#define PNIC_MAX_RING 4096u
+/* e1000's DMA memory beyond the pool: another pool's worth of buffers, room
+ * for a receive and a transmit ring of PNIC_MAX_RING descriptors, and a
+ * transmit buffer of PNIC_TX_BUFFER bytes for each of PNIC_MAX_RING/4
+ * descriptors (xv6's lab and Linux's default ring are far smaller). */
+#define PNIC_TX_BUFFER 2048u
+#define PNIC_DMA_EXTRA (2u * PNIC_MAX_RING * 16u + PNIC_MAX_RING / 4u * PNIC_TX_BUFFER)
 
 /* The room each receive buffer has beyond the frame's, for the header before
  * it, so that a driver can put the header at the end of the room and have
@@ -141,7 +148,36 @@
 #define PNIC_REG_GORCH 0x408cu
 #define PNIC_REG_ROC 0x40acu
 #define PNIC_REG_RXCSUM 0x5000u
-/* STATUS (SDM 13.4.2): the link is up, full duplex, 1000 Mb/s. */
+#define PNIC_REG_TCTL 0x0400u
+#define PNIC_REG_TIPG 0x0410u
+#define PNIC_REG_TDBAL 0x3800u
+#define PNIC_REG_TDBAH 0x3804u
+#define PNIC_REG_TDLEN 0x3808u
+#define PNIC_REG_TDH 0x3810u
+#define PNIC_REG_TDT 0x3818u
+#define PNIC_REG_TIDV 0x3820u
+#define PNIC_REG_GPTC 0x4080u
+#define PNIC_REG_GOTCL 0x4090u
+#define PNIC_REG_GOTCH 0x4094u
+#define PNIC_REG_RAL0 0x5400u
+#define PNIC_REG_RAH0 0x5404u
+/* Registers a driver sets up that change nothing a pseudo-NIC does (no PHY,
+ * no flow control, no address filter, no delay timers): their writes are
+ * taken and not counted as unmodelled, and they read 0.  The multicast
+ * table (MTA, 128 registers), RADV, TADV, the flow-control registers (FCAL,
+ * FCAH, FCT, FCTTV) and VET (SDM table 13-2). */
+#define PNIC_REG_MTA 0x5200u
+#define PNIC_REG_MTA_END 0x5400u
+#define PNIC_REG_RADV 0x282cu
+#define PNIC_REG_TADV 0x382cu
+#define PNIC_REG_FCAL 0x0028u
+#define PNIC_REG_FCAH 0x002cu
+#define PNIC_REG_FCT 0x0030u
+#define PNIC_REG_FCTTV 0x0170u
+#define PNIC_REG_VET 0x0038u
+/* CTRL.RST (SDM 13.4.1): a software reset -- the registers back to their
+ * initial values, receive and transmit off, no ring. */
+#define PNIC_CTRL_RST 0x04000000u/* STATUS (SDM 13.4.2): the link is up, full duplex, 1000 Mb/s. */
 #define PNIC_STATUS_FD 0x1u
 #define PNIC_STATUS_LU 0x2u
 #define PNIC_STATUS_SPEED_1000 0x80u
@@ -163,7 +199,46 @@
 /* The FCS the device appends with RCTL.SECRC clear (IEEE 802.3 CRC-32). */
 #define PNIC_FCS 4u
 
+/* TCTL (SDM 13.4.33): EN turns the transmitter on; PSP pads short frames. */
+#define PNIC_TCTL_EN 0x2u
+#define PNIC_TCTL_PSP 0x8u
+/* Legacy transmit descriptor (SDM 3.3.3): command and status bits. */
+#define PNIC_TXD_CMD_EOP 0x01u  /* end of packet: the frame's last descriptor */
+#define PNIC_TXD_CMD_IFCS 0x02u /* insert the FCS */
+#define PNIC_TXD_CMD_RS 0x08u   /* report status: write DD back when done */
+#define PNIC_TXD_CMD_DEXT 0x20u /* extension: not a legacy descriptor (not modelled: refused) */
+#define PNIC_TXD_STAT_DD 0x01u  /* descriptor done */
+/* The longest frame the transmitter takes (SDM 3.3.3: 16288 bytes over the
+ * descriptors of one frame; a jumbo frame of 9018 is the usual largest). */
+#define PNIC_MAX_TX_FRAME 16288u
+/* Without TCTL.PSP a frame shorter than this (FCS excluded) goes out short: a runt. */
+#define PNIC_MIN_FRAME 60u
+
+/* pnic_drv_regs.heads_set */
+#define PNIC_HEAD_RDH 1u
+#define PNIC_HEAD_TDH 2u
+
+/* What stopped the device (pnic_dev_regs.fault): a ring or a descriptor the
+ * driver programmed wrong.  fault_value says the value. */
+#define PNIC_FAULT_NONE 0u
+#define PNIC_FAULT_NO_RX_RING 1u   /* RCTL.EN with RDLEN 0: no ring programmed */
+#define PNIC_FAULT_RDLEN 2u        /* RDLEN not a multiple of 128 (SDM 13.4.27) */
+#define PNIC_FAULT_RDLEN_LARGE 3u  /* RDLEN over PNIC_MAX_RING descriptors */
+#define PNIC_FAULT_RDBA 4u         /* RDBAL/RDBAH: the ring not 16-byte aligned, or not in DMA memory */
+#define PNIC_FAULT_RDH 5u          /* RDH past the ring */
+#define PNIC_FAULT_NO_TX_RING 6u   /* TCTL.EN with TDLEN 0 */
+#define PNIC_FAULT_TDLEN 7u        /* TDLEN not a multiple of 128 (SDM 13.4.38) */
+#define PNIC_FAULT_TDLEN_LARGE 8u  /* TDLEN over PNIC_MAX_RING descriptors */
+#define PNIC_FAULT_TDBA 9u         /* TDBAL/TDBAH: not 16-byte aligned, or not in DMA memory */
+#define PNIC_FAULT_TDH 10u         /* TDH past the ring */
+#define PNIC_FAULT_TX_BUFFER 11u   /* a transmit descriptor's buffer outside the pool and DMA memory */
+#define PNIC_FAULT_TX_LENGTH 12u   /* a frame over PNIC_MAX_TX_FRAME bytes */
+#define PNIC_FAULT_TDT 13u         /* TDT past the ring */
+#define PNIC_FAULTS 14u
+
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
+#define PNIC_ICR_TXDW 0x01u   /* transmit descriptor written back (RS) */
+#define PNIC_ICR_TXQE 0x02u   /* transmit queue empty */
 #define PNIC_ICR_RXDMT0 0x10u /* receive descriptor minimum threshold */
 #define PNIC_ICR_RXO 0x40u    /* receiver overrun: a packet was dropped */
 #define PNIC_ICR_RXT0 0x80u   /* receiver timer: a packet was stored */
@@ -174,6 +249,7 @@
 #define PNIC_DEV_DONE 2u    /* whole schedule sent */
 #define PNIC_DEV_STOPPED 3u /* stopped early on the controller's request */
 #define PNIC_DEV_STORM 4u   /* stopped: the level line stayed asserted past the storm limit */
+#define PNIC_DEV_FAULT 5u   /* stopped: the driver programmed a ring or a descriptor wrong (pnic_dev_regs.fault) */
 
 /* How the device raises (pnic_send_plan.irq_mode). */
 #define PNIC_IRQ_EDGE 0u  /* MSI: one message per raise, whatever the driver does with ICR */
@@ -225,7 +301,13 @@
 #define PNIC_SAN_AVAIL_REUSED 7u  /* a chain made available again before the device used it */
 #define PNIC_SAN_HEAD_OUTSIDE 8u  /* an available entry naming a descriptor past the table */
 #define PNIC_SAN_NOT_WRITABLE 9u  /* a receive descriptor without VIRTQ_DESC_F_WRITE, or a chain that loops */
-#define PNIC_SAN_KINDS 10u
+/* e1000's rings the driver places, checked at the RCTL/TCTL write that enables them. */
+#define PNIC_SAN_RING_INVALID 10u /* a ring the device cannot use (pnic_dev_regs.fault names why) */
+/* e1000's transmit ring, checked at each TDT write. */
+#define PNIC_SAN_TDT_OUTSIDE 11u  /* TDT written past the ring */
+#define PNIC_SAN_TDT_OWNED 12u    /* TDT moved back, or past TDH: over descriptors the device still owns */
+#define PNIC_SAN_TX_BUF_OUTSIDE 13u /* a transmit descriptor's buffer outside the pool and DMA memory */
+#define PNIC_SAN_KINDS 14u
 #define PNIC_SAN_NONE 0xffffffffu
 /* What the sanitizer fills every buffer it hands to the device with (the
  * bytes DE AD BE EF repeated), so a driver that reads a buffer it does not
@@ -240,6 +322,18 @@ struct pnic_rx_desc {
     uint16_t csum;
     uint8_t status;
     uint8_t errors;
+    uint16_t special;
+};
+
+/* 16-byte legacy transmit descriptor (8254x SDM 3.3.3).  buffer_addr is an
+ * offset into the segment. */
+struct pnic_tx_desc {
+    uint64_t buffer_addr;
+    uint16_t length;
+    uint8_t cso;    /* checksum offset (not modelled) */
+    uint8_t cmd;    /* PNIC_TXD_CMD_* */
+    uint8_t status; /* PNIC_TXD_STAT_DD, written back where RS asks */
+    uint8_t css;    /* checksum start (not modelled) */
     uint16_t special;
 };
 
@@ -306,10 +400,14 @@ struct pnic_header {
      * as the buffers are, by offset: fresh buffers to refill descriptors with. */
     uint64_t dma_off;
     uint64_t dma_size;
-    uint64_t _pad1[2];
+    /* e1000: one record per frame the transmitter took (struct pnic_txv_record). */
+    uint64_t txv_off;
+    uint32_t tx_capacity;
+    uint32_t _pad1;
 };
 
-/* Written by the device only (one cache line).  The driver's read-to-clear of
+/* Written by the device only, on two line pairs: the first what moves per
+ * frame, the second the rings it uses and the transmitter.  The driver's read-to-clear of
  * ICR is the single exception: an atomic exchange, as the register read is
  * on real hardware. */
 struct pnic_dev_regs {
@@ -319,7 +417,7 @@ struct pnic_dev_regs {
     uint64_t gprc; /* good packets received (stored) */
     uint64_t gorc; /* good octets received */
     uint32_t sent; /* schedule entries handled so far */
-    uint32_t _pad0;
+    uint32_t rx_gen; /* drv->rx_gen when the device last took the receive ring */
     /* Descriptors written back so far, counted before each DD is set: an
      * RDT write that sees a descriptor's DD sees it counted (the sanitizer's
      * count of what the device owns). */
@@ -340,6 +438,22 @@ struct pnic_dev_regs {
     uint64_t rxerrc;  /* frames written back with RXE: RXERRC */
     uint64_t roc;     /* frames discarded as too long, RCTL.LPE clear: ROC */
     uint64_t rx_off;  /* frames that arrived with the receiver off (RCTL.EN clear), ignored */
+    /* -- the second line pair: the rings the device uses, and the transmitter */
+    uint64_t ring_base;  /* the receive ring: its bus address (the prepared ring's, or RDBAL/RDBAH at RCTL.EN) */
+    uint32_t ring_count; /* and its descriptors */
+    uint32_t fault;      /* PNIC_FAULT_*: why the device stopped (PNIC_DEV_FAULT) */
+    uint64_t fault_value;
+    uint64_t tx_base;  /* the transmit ring (TDBAL/TDBAH at TCTL.EN); 0: none */
+    uint32_t tx_count; /* and its descriptors */
+    uint32_t tdh;      /* transmit descriptor head: the next descriptor the device takes */
+    uint64_t gptc;     /* good packets transmitted (SDM 13.6) */
+    uint64_t gotc;     /* good octets transmitted */
+    uint64_t tx_taken; /* frames taken (a record each, up to tx_capacity) */
+    uint64_t tx_descs; /* transmit descriptors taken */
+    uint64_t tx_off;   /* frames queued with the transmitter off (TCTL.EN clear): not sent */
+    uint32_t tx_gen;   /* drv->tx_gen when the device last took the transmit ring */
+    uint32_t _pad1;
+    uint64_t _pad2[5];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:
@@ -378,11 +492,17 @@ struct pnic_drv_regs {
     uint64_t waiting_since;
     uint64_t notifies; /* virtio-net: the driver's available buffer notifications (2.6.10) */
     uint64_t dma_used; /* e1000: bytes of DMA memory handed out so far (pnic_dma_alloc) */
-    uint64_t _pad0[4];
+    uint32_t tdt;      /* transmit descriptor tail: one past the last descriptor given to the device */
+    uint32_t _pad0;
+    uint64_t tx_handed; /* frames the host handed the driver's transmit entry and it took */
+    uint64_t tx_done;   /* 1: the host has handed every frame it had (or gave up): the device may finish */
+    uint64_t _pad0b;
     uint32_t ims;    /* interrupt mask: causes that raise the line */
     uint32_t itr;    /* interrupt throttle: minimum interval between interrupts, PNIC_ITR_UNIT_NS units */
     uint32_t rxcsum; /* PNIC_RXCSUM_*: checksum offload on or off */
-    uint32_t _pad1;
+    /* Bumped at each RCTL write (and a reset): the device then takes the
+     * receive ring latched below, beside RCTL, which it reads per frame. */
+    uint32_t rx_gen;
     uint64_t features; /* virtio-net: the features the driver accepted at open (a subset of offered) */
     uint32_t ctrl;     /* CTRL, as written */
     uint32_t rctl;     /* RCTL (PNIC_RCTL_*): SECRC is the device's to honour */
@@ -396,6 +516,29 @@ struct pnic_drv_regs {
     uint64_t read_mpc, read_gprc, read_gorc, read_crcerrs, read_rxerrc, read_roc;
     uint64_t gorc_latched; /* GORCL's read, for GORCH */
     uint64_t _pad2[2];
+    /* -- the third line pair: the rings as programmed (SDM 14.4, 14.5), rarely written.
+     * A ring is latched when the driver enables it (RCTL.EN, TCTL.EN): the
+     * SDM has it programmed before, and a device reading registers the
+     * driver is still writing would see half a ring. */
+    uint64_t rdba;         /* RDBAH:RDBAL as written */
+    uint32_t rdlen;        /* RDLEN as written */
+    uint32_t rdh_set;      /* RDH as last written */
+    uint64_t rx_ring;      /* latched at RCTL.EN: the ring's bus address */
+    uint32_t rx_ringlen;   /* its RDLEN */
+    uint32_t rx_rdh;       /* the RDH to start at; PNIC_SAN_NONE: keep the head */
+    uint64_t tdba;         /* TDBAH:TDBAL as written */
+    uint32_t tdlen;        /* TDLEN as written */
+    uint32_t tdh_set;      /* TDH as last written */
+    uint32_t tctl;         /* TCTL (PNIC_TCTL_*) */
+    uint32_t tipg;         /* TIPG, as written (no inter-packet gap is modelled) */
+    uint64_t tx_ring;      /* latched at TCTL.EN */
+    uint32_t tx_ringlen;
+    uint32_t tx_tdh;       /* the TDH to start at */
+    uint32_t tx_gen;       /* bumped at each TCTL write (and a reset) */
+    uint32_t ral, rah;     /* RAL0/RAH0, the receive address, as written (no address filter) */
+    uint32_t heads_set;    /* PNIC_HEAD_*: RDH/TDH written since their ring was last latched */
+    uint64_t read_gptc, read_gotc, gotc_latched; /* as read_gprc, read_gorc, gorc_latched */
+    uint64_t _pad5;
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* Written by the controller only. */
@@ -464,20 +607,52 @@ struct pnic_irq_record {
     uint64_t delivered;   /* deliveries the upper layer had when the handler returned: what each run delivered */
 };
 
+/* One record per frame the transmitter took, in the order it took them (e1000). */
+#define PNIC_TXV_STAMPED 0x1u  /* the frame carried a pseudonic stamp: seq and handed_ns are its */
+#define PNIC_TXV_INTACT 0x2u   /* stamped, and byte for byte the frame its seq names */
+#define PNIC_TXV_NO_EOP 0x4u   /* the descriptors ran to TDT without EOP: the frame was never finished */
+#define PNIC_TXV_PADDED 0x8u   /* shorter than 60 B, padded (TCTL.PSP) */
+#define PNIC_TXV_NO_FCS 0x10u  /* IFCS clear: sent without an FCS */
+#define PNIC_TXV_LOOPED 0x20u  /* looped back into the receive ring (--loopback) */
+struct pnic_txv_record {
+    uint64_t taken_ns;  /* the device took the frame's last descriptor */
+    uint64_t handed_ns; /* the stamp's time: when the host handed the frame to the driver */
+    uint32_t seq;       /* the stamp's sequence number (the transmit plan's index), or UINT32_MAX */
+    uint32_t length;    /* bytes, over every descriptor of the frame */
+    uint16_t flags;     /* PNIC_TXV_* */
+    uint16_t descs;     /* descriptors it took */
+    uint32_t first;     /* the first descriptor's index */
+};
+
 /* The sanitizer's state and findings, written by the driver node only (at
- * its RDT writes), followed by two arrays of ring_size u32: the buffer each
- * device-owned descriptor was given, and the descriptor holding each buffer. */
+ * its RDT writes), followed by two arrays of u32: the buffer each
+ * device-owned descriptor was given (PNIC_SAN_DESCS entries: a ring the
+ * driver places may be larger than the pool), and the descriptor holding
+ * each buffer of the pool (ring_size entries). */
 struct pnic_violation {
     uint64_t time_ns;
     uint32_t descriptor;
     uint32_t rdt; /* the RDT value written */
 };
+#define PNIC_SAN_DESCS(ring_size) ((ring_size) > PNIC_MAX_RING ? (ring_size) : PNIC_MAX_RING)
 struct pnic_sanitizer {
     uint64_t handed;   /* descriptors handed to the device so far */
     uint64_t released; /* of those, written back and seen released by the sanitizer */
     uint64_t writes;   /* RDT writes checked */
     uint64_t spent_ns; /* time spent checking them (and poisoning): the sanitizer's cost to the driver */
     uint64_t first_ns; /* of which the first write's (open's: it poisons the whole pool) */
+    /* The receive ring the counts are of (as latched at RCTL.EN), and where
+     * the device stood on it when it was latched: its head then, and how
+     * many descriptors it had written back before. */
+    uint64_t rx_base;
+    uint32_t rx_count, rx_head0;
+    uint64_t rx_written0;
+    /* The transmit ring's (none latched yet: tx_count 0), likewise. */
+    uint64_t tx_base;
+    uint32_t tx_count, tx_head0;
+    uint64_t tx_taken0;
+    uint64_t tx_handed; /* transmit descriptors handed to the device so far (TDT writes) */
+    uint64_t tx_writes; /* TDT writes checked */
     uint64_t count[PNIC_SAN_KINDS];
     struct pnic_violation first[PNIC_SAN_KINDS];
 };
@@ -488,14 +663,20 @@ _Static_assert(offsetof(struct pnic_rx_desc, csum) == 10, "descriptor csum offse
 _Static_assert(offsetof(struct pnic_rx_desc, status) == 12, "descriptor status offset");
 _Static_assert(offsetof(struct pnic_rx_desc, errors) == 13, "descriptor errors offset");
 _Static_assert(offsetof(struct pnic_rx_desc, special) == 14, "descriptor special offset");
+_Static_assert(sizeof(struct pnic_tx_desc) == 16, "e1000 legacy transmit descriptor is 16 bytes");
+_Static_assert(offsetof(struct pnic_tx_desc, cmd) == 11, "transmit descriptor cmd offset");
+_Static_assert(offsetof(struct pnic_tx_desc, status) == 12, "transmit descriptor status offset");
+_Static_assert(sizeof(struct pnic_txv_record) == 32, "transmit record size");
 _Static_assert(sizeof(struct pnic_header) == 192, "header size");
 _Static_assert(sizeof(struct pnic_vq_desc) == 16, "virtq descriptor is 16 bytes");
 _Static_assert(sizeof(struct pnic_vq_used_elem) == 8, "used element is 8 bytes");
 _Static_assert(sizeof(struct pnic_virtio_net_hdr) == PNIC_VIRTIO_NET_HDR, "virtio_net_hdr is 12 bytes");
-_Static_assert(sizeof(struct pnic_dev_regs) == PNIC_LINE_PAIR, "device registers fill one line pair");
+_Static_assert(sizeof(struct pnic_dev_regs) == 2 * PNIC_LINE_PAIR, "device registers fill two line pairs");
 _Static_assert(sizeof(struct pnic_irq_line) == PNIC_LINE_PAIR, "interrupt line fills one line pair");
-_Static_assert(sizeof(struct pnic_drv_regs) == 2 * PNIC_LINE_PAIR, "driver registers fill two line pairs");
+_Static_assert(sizeof(struct pnic_drv_regs) == 3 * PNIC_LINE_PAIR, "driver registers fill three line pairs");
 _Static_assert(offsetof(struct pnic_drv_regs, ims) == PNIC_LINE_PAIR, "IMS on the second line pair");
+_Static_assert(offsetof(struct pnic_drv_regs, rdba) == 2 * PNIC_LINE_PAIR, "the rings on the third line pair");
+_Static_assert(offsetof(struct pnic_dev_regs, ring_base) == PNIC_LINE_PAIR, "the device's rings on its second line pair");
 _Static_assert(sizeof(struct pnic_ctl) == PNIC_LINE_PAIR, "control fills one line pair");
 _Static_assert(sizeof(struct pnic_slot) == 24, "schedule entry size");
 _Static_assert(sizeof(struct pnic_frame) == 32, "frame table entry size");

@@ -76,6 +76,16 @@ struct pnic_model_ops {
     /* Is a cause still waiting to be announced?  After the schedule, the loop
      * keeps retrying while one is (the drain). */
     int (*waiting)(struct pnic_model *m);
+    /* The transmitter (NULL: the model has none): take what the driver queued
+     * as far as the pace allows at `now`.  Returns 1 if it set a cause the
+     * driver unmasked (the loop tries a raise), else 0. */
+    int (*transmit)(struct pnic_model *m, uint64_t now);
+    /* Has the transmitter work to wait for: frames the host has yet to hand
+     * the driver, or descriptors queued?  *progress moves whenever either side
+     * does, so the loop waits on a stalled transmitter only drain_ns. */
+    int (*tx_busy)(struct pnic_model *m, uint64_t *progress);
+    /* The run is over: account for what the transmitter holds unfinished. */
+    void (*tx_end)(struct pnic_model *m);
 };
 
 /* The part of every model the loop reads.  `storm` is the storm limit's
@@ -85,23 +95,52 @@ struct pnic_model {
     const struct pnic_model_ops *ops;
     struct pnic_segment *seg;
     uint32_t storm;
+    uint32_t halted; /* the driver programmed something the device cannot use: pnic_dev_regs.fault says what */
 };
 
 /* pnic_send.c: the line's device side, for a model's raise outside a plan. */
 void pnic_ring_doorbell(struct pnic_segment *seg, uint32_t packet, uint32_t announce, uint64_t now);
 
-/* pnic_e1000.c: the 8254x receive model.  Its state: RDT as last read, and
- * what its raise policy (IMS, ITR, the level line) remembers. */
+/* pnic_e1000_tx.c: the 8254x transmitter.  Its state: the ring it takes
+ * from, TDT as last read, a frame being gathered over several descriptors,
+ * and the pace. */
+struct pnic_e1000_tx {
+    const struct pnic_send_plan *plan; /* the frames the host hands the driver, to verify against */
+    struct pnic_tx_desc *ring;         /* dev->tx_base, once TCTL.EN latched one */
+    uint32_t n;
+    uint32_t tdt;
+    uint64_t free_ns;  /* the pace: the transmitter is busy with the last frame until then */
+    uint32_t gathered; /* bytes of the frame being gathered (in its scratch) */
+    uint32_t descs;    /* its descriptors so far */
+    uint32_t first;    /* its first descriptor */
+    uint32_t expect;   /* the plan's next frame: the one an in-order driver sends next */
+    uint8_t rs;        /* a descriptor of it asked for its status (RS) */
+    uint8_t cmd;       /* its first descriptor's command (IFCS) */
+};
+
+/* pnic_e1000.c: the 8254x receive model.  Its state: the ring it reads (the
+ * prepared ring, or the driver's: pnic_dev_regs.ring_base), RDT as last
+ * read, and what its raise policy (IMS, ITR, the level line) remembers. */
 struct pnic_e1000 {
     struct pnic_model model;
+    struct pnic_rx_desc *ring;
+    uint32_t n; /* its descriptors: a multiple of 8, not always a power of two */
     uint32_t rdt;
     uint32_t level;   /* the plan's line is level-triggered (PNIC_IRQ_LEVEL) */
     uint32_t raised;  /* raised at least once */
     uint64_t last_ns; /* when the line was last raised: ITR counts from it */
     uint32_t sent_at_raise;  /* schedule entries handled at the last raise */
     uint64_t reads_at_raise; /* ICR reads at the last raise */
+    struct pnic_e1000_tx tx;
 };
-void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode);
+void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode, const struct pnic_send_plan *plan);
+/* pnic_e1000.c, for the transmitter: receive one frame (the loop back), set a cause. */
+int64_t pnic_e1000_receive_frame(struct pnic_model *m, const struct pnic_rx_frame *f, uint32_t *flags);
+void pnic_e1000_cause(struct pnic_segment *seg, uint32_t cause);
+/* pnic_e1000_tx.c */
+int pnic_e1000_transmit(struct pnic_model *m, uint64_t now);
+int pnic_e1000_tx_busy(struct pnic_model *m, uint64_t *progress);
+void pnic_e1000_tx_end(struct pnic_model *m);
 
 /* pnic_virtio.c: virtio-net's receive queue (split virtqueue).  Its state:
  * the two free-running indices the device keeps, and what it last told the

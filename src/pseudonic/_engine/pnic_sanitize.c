@@ -44,17 +44,30 @@ static void poison(uint8_t *buf, uint32_t len)
         memcpy(buf + k, page, len - k < sizeof(page) ? len - k : sizeof(page));
 }
 
+/* The receive ring the sanitizer follows: the one latched at the last RCTL.EN. */
+static inline struct pnic_rx_desc *rx_ring(const struct pnic_segment *seg)
+{
+    return (struct pnic_rx_desc *)(seg->base + seg->san->rx_base);
+}
+
+/* The device's receive head as its count of descriptors written back says
+ * (not RDH, which it moves only after a whole frame). */
+static inline uint32_t rx_head(const struct pnic_sanitizer *s, uint64_t written)
+{
+    return (uint32_t)((s->rx_head0 + (written - s->rx_written0)) % s->rx_count);
+}
+
 /* The buffers of descriptors the device has written back are free again. */
 static void release_written(struct pnic_segment *seg, uint64_t written)
 {
     struct pnic_sanitizer *s = seg->san;
-    const uint32_t mask = seg->hdr->ring_size - 1;
+    const uint32_t pool = seg->hdr->ring_size;
     for (; s->released < written && s->released < s->handed; s->released++) {
-        uint32_t d = (uint32_t)s->released & mask;
+        uint32_t d = rx_head(s, s->released);
         uint32_t b = seg->given_buf[d];
         if (b != PNIC_SAN_NONE && seg->holder[b] == d)
             seg->holder[b] = PNIC_SAN_NONE;
-        if (b != PNIC_SAN_NONE && b + 1 <= mask && seg->holder[b + 1] == d)
+        if (b != PNIC_SAN_NONE && b + 1 < pool && seg->holder[b + 1] == d)
             seg->holder[b + 1] = PNIC_SAN_NONE;
         seg->given_buf[d] = PNIC_SAN_NONE;
     }
@@ -77,20 +90,21 @@ static void claim(struct pnic_segment *seg, uint32_t b, uint32_t d, uint32_t rdt
 static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
 {
     const struct pnic_header *h = seg->hdr;
-    struct pnic_rx_desc *desc = &seg->ring[d];
+    struct pnic_rx_desc *desc = &rx_ring(seg)[d];
     /* Linux e1000 clears status before it returns a descriptor; one with DD
      * still set may be taken again for a frame already delivered. */
     if (__atomic_load_n(&desc->status, __ATOMIC_RELAXED) & PNIC_RXD_STAT_DD)
         violation(seg, PNIC_SAN_DD_SET, d, rdt);
-    uint64_t addr = desc->buffer_addr, pool_end = h->buf_off + (uint64_t)h->ring_size * h->buf_size;
+    uint64_t addr = desc->buffer_addr;
+    uint32_t len = desc->length;
+    len = len != 0 && len <= h->buf_size ? len : h->buf_size;
     if (pnic_in_dma(seg, addr, h->buf_size)) {
         /* A buffer of the driver's own DMA memory: poisoned like the pool's; who else holds it is not tracked. */
         seg->given_buf[d] = PNIC_SAN_NONE;
-        uint32_t len = desc->length;
-        poison(seg->base + addr, len != 0 && len <= h->buf_size ? len : h->buf_size);
+        poison(seg->base + addr, len);
         return;
     }
-    if (addr < h->buf_off || addr >= pool_end || addr + h->buf_size > pool_end) {
+    if (!pnic_in_pool(seg, addr, h->buf_size)) {
         violation(seg, PNIC_SAN_BUF_OUTSIDE, d, rdt);
         seg->given_buf[d] = PNIC_SAN_NONE;
         return;
@@ -101,8 +115,7 @@ static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
     if ((addr - h->buf_off) % h->buf_size != 0) /* straddles two buffers of the pool: it holds both */
         claim(seg, b + 1, d, rdt, &shared);
     seg->given_buf[d] = b;
-    uint32_t len = desc->length;
-    poison(seg->base + addr, len != 0 && len <= h->buf_size ? len : h->buf_size);
+    poison(seg->base + addr, len);
 }
 
 static void account(struct pnic_sanitizer *s, uint64_t began)
@@ -116,34 +129,127 @@ static void account(struct pnic_sanitizer *s, uint64_t began)
 void pnic_rdt_checked(struct pnic_segment *seg, uint32_t rdt)
 {
     struct pnic_sanitizer *s = seg->san;
-    const uint32_t n = seg->hdr->ring_size, mask = n - 1;
+    const uint32_t n = s->rx_count;
     const uint32_t old = seg->drv->rdt;
     const uint64_t began = pnic_now_ns();
+    if (!(__atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_EN)) {
+        /* The receiver is off: nothing is handed over until it is enabled (pnic_ring_checked). */
+        __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
+        return;
+    }
     s->writes++;
-    if (rdt >= n) {
-        violation(seg, PNIC_SAN_RDT_OUTSIDE, old, rdt);
+    if (rdt >= n || old >= n) {
+        violation(seg, PNIC_SAN_RDT_OUTSIDE, old < n ? old : rdt, rdt);
         __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
         account(s, began);
         return;
     }
     const uint64_t written = __atomic_load_n(&seg->dev->written, __ATOMIC_ACQUIRE);
     release_written(seg, written);
-    const uint32_t moved = (rdt - old) & mask;
+    const uint32_t moved = pnic_ring_dist(old, rdt, n);
     if (moved != 0) {
         uint64_t owned_after = s->handed + moved - written;
+        const uint32_t last = rdt == 0 ? n - 1 : rdt - 1;
         /* Named by the last descriptor handed over: the one the driver had just cleaned. */
         if (owned_after == n)
-            violation(seg, PNIC_SAN_RDT_AT_HEAD, (rdt - 1) & mask, rdt);
+            violation(seg, PNIC_SAN_RDT_AT_HEAD, last, rdt);
         else if (owned_after > n)
-            violation(seg, PNIC_SAN_RDT_OWNED, (rdt - 1) & mask, rdt);
+            violation(seg, PNIC_SAN_RDT_OWNED, last, rdt);
         if (owned_after <= n) /* descriptors the driver owned: each checked and poisoned */
-            for (uint32_t d = old; d != rdt; d = (d + 1) & mask)
+            for (uint32_t d = old; d != rdt; d = d + 1 == n ? 0 : d + 1)
                 hand_over(seg, d, rdt);
         /* From here on, count what the device will take itself to own: [RDH, RDT). */
-        s->handed = written + ((rdt - ((uint32_t)written & mask)) & mask);
+        s->handed = written + pnic_ring_dist(rx_head(s, written), rdt, n);
     }
     __atomic_store_n(&seg->drv->rdt, rdt, __ATOMIC_RELEASE);
     account(s, began);
+}
+
+/* A ring enabled (RCTL.EN or TCTL.EN latched it, pseudonic.h:
+ * pnic_latch_ring): one the device cannot use is a finding (the device will
+ * stop on it, naming why); a new one starts the counts afresh. */
+void pnic_ring_checked(struct pnic_segment *seg, int tx)
+{
+    struct pnic_sanitizer *s = seg->san;
+    struct pnic_drv_regs *drv = seg->drv;
+    const uint64_t base = tx ? drv->tx_ring : drv->rx_ring;
+    const uint32_t len = tx ? drv->tx_ringlen : drv->rx_ringlen, head = tx ? drv->tx_tdh : drv->rx_rdh;
+    uint64_t value;
+    const uint32_t fault = pnic_ring_fault(seg, base, len, head, tx, &value);
+    if (fault != PNIC_FAULT_NONE) {
+        violation(seg, PNIC_SAN_RING_INVALID, fault, (uint32_t)value);
+        return;
+    }
+    const uint32_t n = len / 16u;
+    if (tx) {
+        if (base == s->tx_base && n == s->tx_count && head == PNIC_SAN_NONE)
+            return;
+        const uint32_t start = head != PNIC_SAN_NONE ? head : seg->dev->tdh;
+        s->tx_base = base;
+        s->tx_count = n;
+        s->tx_head0 = start < n ? start : 0;
+        s->tx_taken0 = __atomic_load_n(&seg->dev->tx_descs, __ATOMIC_ACQUIRE);
+        s->tx_handed = s->tx_taken0 + (drv->tdt < n ? pnic_ring_dist(s->tx_head0, drv->tdt, n) : 0);
+        return;
+    }
+    if (base == s->rx_base && n == s->rx_count && head == PNIC_SAN_NONE)
+        return;
+    const uint32_t start = head != PNIC_SAN_NONE ? head : seg->dev->rdh;
+    const uint64_t written = __atomic_load_n(&seg->dev->written, __ATOMIC_ACQUIRE);
+    s->rx_base = base;
+    s->rx_count = n;
+    s->rx_head0 = start < n ? start : 0;
+    s->rx_written0 = s->released = written;
+    s->handed = written;
+    memset(seg->given_buf, 0xff, (size_t)PNIC_SAN_DESCS(seg->hdr->ring_size) * sizeof(uint32_t));
+    memset(seg->holder, 0xff, (size_t)seg->hdr->ring_size * sizeof(uint32_t));
+    /* What RDT already hands over (written while the receiver was off), checked now. */
+    const uint32_t rdt = drv->rdt;
+    if (rdt >= n) {
+        violation(seg, PNIC_SAN_RDT_OUTSIDE, s->rx_head0, rdt);
+        return;
+    }
+    for (uint32_t d = s->rx_head0; d != rdt; d = d + 1 == n ? 0 : d + 1)
+        hand_over(seg, d, rdt);
+    s->handed = written + pnic_ring_dist(s->rx_head0, rdt, n);
+}
+
+/* The transmit tail moved (SDM 3.4): the device owns [TDH, TDT); a write that
+ * would hand it every descriptor (TDT == TDH reads as an empty ring) or ones
+ * it still owns is a finding, and so is a queued buffer outside the pool
+ * and DMA memory -- the device would stop on it. */
+void pnic_tdt_checked(struct pnic_segment *seg, uint32_t tdt)
+{
+    struct pnic_sanitizer *s = seg->san;
+    const uint32_t n = s->tx_count, old = seg->drv->tdt;
+    const uint64_t began = pnic_now_ns();
+    if (!(__atomic_load_n(&seg->drv->tctl, __ATOMIC_RELAXED) & PNIC_TCTL_EN)) {
+        __atomic_store_n(&seg->drv->tdt, tdt, __ATOMIC_RELEASE);
+        return;
+    }
+    s->tx_writes++;
+    if (tdt >= n || old >= n) {
+        violation(seg, PNIC_SAN_TDT_OUTSIDE, old < n ? old : tdt, tdt);
+    } else {
+        const uint64_t taken = __atomic_load_n(&seg->dev->tx_descs, __ATOMIC_ACQUIRE);
+        const uint32_t moved = pnic_ring_dist(old, tdt, n);
+        const uint32_t head = (uint32_t)((s->tx_head0 + (taken - s->tx_taken0)) % n);
+        if (moved != 0) {
+            const uint32_t last = tdt == 0 ? n - 1 : tdt - 1;
+            if (s->tx_handed + moved - taken >= n) {
+                violation(seg, PNIC_SAN_TDT_OWNED, last, tdt);
+            } else {
+                const struct pnic_tx_desc *ring = (const struct pnic_tx_desc *)(seg->base + s->tx_base);
+                for (uint32_t d = old; d != tdt; d = d + 1 == n ? 0 : d + 1)
+                    if (ring[d].length != 0 && !pnic_in_pool(seg, ring[d].buffer_addr, ring[d].length) &&
+                        !pnic_in_dma(seg, ring[d].buffer_addr, ring[d].length))
+                        violation(seg, PNIC_SAN_TX_BUF_OUTSIDE, d, tdt);
+            }
+            s->tx_handed = taken + pnic_ring_dist(head, tdt, n);
+        }
+    }
+    __atomic_store_n(&seg->drv->tdt, tdt, __ATOMIC_RELEASE);
+    s->spent_ns += pnic_now_ns() - began;
 }
 
 /* -- virtio-net: every publication of avail.idx (VIRTIO 1.1 2.6.13) -------------

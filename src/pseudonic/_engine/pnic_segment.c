@@ -20,7 +20,7 @@ uint64_t pnic_now_ns(void)
 }
 
 uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capacity, uint32_t model,
-                          struct pnic_header *h)
+                          uint32_t tx_capacity, struct pnic_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->magic = PNIC_MAGIC;
@@ -29,6 +29,7 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->buf_size = buf_size;
     h->capacity = capacity;
     h->model = model;
+    h->tx_capacity = model == PNIC_MODEL_VIRTIO_NET ? 0u : tx_capacity;
     const int virtio = model == PNIC_MODEL_VIRTIO_NET;
     h->buf_stride = virtio ? buf_size + PNIC_VIRTIO_ROOM(buf_size) : buf_size;
     h->offered = virtio ? PNIC_VIRTIO_OFFERED : 0;
@@ -71,20 +72,24 @@ uint64_t pnic_layout_size(uint32_t ring_size, uint32_t buf_size, uint32_t capaci
     h->irq_rec_off = off = align_up(off, PNIC_PAGE);
     off += (uint64_t)capacity * sizeof(struct pnic_irq_record);
     h->san_off = off = align_up(off, PNIC_PAGE);
-    off += sizeof(struct pnic_sanitizer) + 2 * (uint64_t)ring_size * sizeof(uint32_t);
+    off += sizeof(struct pnic_sanitizer) + ((uint64_t)PNIC_SAN_DESCS(ring_size) + ring_size) * sizeof(uint32_t);
+    if (h->tx_capacity != 0) {
+        h->txv_off = off = align_up(off, PNIC_PAGE);
+        off += (uint64_t)h->tx_capacity * sizeof(struct pnic_txv_record);
+    }
     h->total_size = align_up(off, PNIC_PAGE);
     return h->total_size;
 }
 
 int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t buf_size, uint32_t capacity,
-                      uint32_t model)
+                      uint32_t model, uint32_t tx_capacity)
 {
     struct pnic_header h;
     if (ring_size == 0 || (ring_size & (ring_size - 1)) != 0 || buf_size == 0 || buf_size > 65535 ||
         capacity == 0 || model > PNIC_MODEL_VIRTIO_NET ||
         (model == PNIC_MODEL_VIRTIO_NET && ring_size > PNIC_VIRTIO_MAX_QUEUE))
         return PNIC_EINVAL;
-    if (pnic_layout_size(ring_size, buf_size, capacity, model, &h) > len)
+    if (pnic_layout_size(ring_size, buf_size, capacity, model, tx_capacity, &h) > len)
         return PNIC_ELAYOUT;
     memset(base, 0, h.total_size);
     memcpy(base, &h, sizeof(h));
@@ -105,8 +110,22 @@ int pnic_segment_init(uint8_t *base, size_t len, uint32_t ring_size, uint32_t bu
             bsize = k << PNIC_RCTL_BSIZE_SHIFT | PNIC_RCTL_BSEX;
     }
     drv->rctl = PNIC_RCTL_DEFAULT | bsize;
+    /* The ring pseudonic prepared, as if the platform had programmed it and
+     * enabled the receiver (RDBAL/RDLEN, latched at RCTL.EN): the device's
+     * until the driver programs and enables its own.  No transmit ring: a
+     * driver that transmits places its own (SDM 14.5), as every driver does. */
+    drv->rdba = drv->rx_ring = h.ring_off;
+    drv->rdlen = drv->rx_ringlen = ring_size * (uint32_t)sizeof(struct pnic_rx_desc);
+    drv->rx_rdh = drv->tx_tdh = PNIC_SAN_NONE;
+    struct pnic_dev_regs *dev = (struct pnic_dev_regs *)(base + h.dev_regs_off);
+    dev->ring_base = h.ring_off;
+    dev->ring_count = ring_size;
     /* No descriptor holds a buffer, no buffer is held. */
-    memset(base + h.san_off + sizeof(struct pnic_sanitizer), 0xff, 2 * (size_t)ring_size * sizeof(uint32_t));
+    memset(base + h.san_off + sizeof(struct pnic_sanitizer), 0xff,
+           ((size_t)PNIC_SAN_DESCS(ring_size) + ring_size) * sizeof(uint32_t));
+    struct pnic_sanitizer *san = (struct pnic_sanitizer *)(base + h.san_off);
+    san->rx_base = h.ring_off;
+    san->rx_count = ring_size;
     return PNIC_OK;
 }
 
@@ -118,12 +137,12 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
         return PNIC_ELAYOUT;
     /* Recompute rather than trust the offsets: a header from another layout
      * must not send the engine writing outside the buffer. */
-    pnic_layout_size(h->ring_size, h->buf_size, h->capacity, h->model, &want);
+    pnic_layout_size(h->ring_size, h->buf_size, h->capacity, h->model, h->tx_capacity, &want);
     if (want.total_size > len || want.total_size != h->total_size || want.irq_rec_off != h->irq_rec_off ||
         want.irq_line_off != h->irq_line_off || want.drv_regs_off != h->drv_regs_off ||
         want.ring_off != h->ring_off || want.buf_off != h->buf_off || want.san_off != h->san_off ||
         want.avail_off != h->avail_off || want.used_off != h->used_off || want.buf_stride != h->buf_stride ||
-        want.dma_off != h->dma_off || want.dma_size != h->dma_size ||
+        want.dma_off != h->dma_off || want.dma_size != h->dma_size || want.txv_off != h->txv_off ||
         h->model > PNIC_MODEL_VIRTIO_NET)
         return PNIC_ELAYOUT;
     seg->base = base;
@@ -142,7 +161,8 @@ int pnic_segment_attach(uint8_t *base, size_t len, struct pnic_segment *seg)
     seg->irqs = (struct pnic_irq_record *)(base + h->irq_rec_off);
     seg->san = (struct pnic_sanitizer *)(base + h->san_off);
     seg->given_buf = (uint32_t *)(base + h->san_off + sizeof(struct pnic_sanitizer));
-    seg->holder = seg->given_buf + h->ring_size;
+    seg->holder = seg->given_buf + PNIC_SAN_DESCS(h->ring_size);
+    seg->txv = h->txv_off ? (struct pnic_txv_record *)(base + h->txv_off) : NULL;
     return PNIC_OK;
 }
 

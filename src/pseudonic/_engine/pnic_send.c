@@ -20,6 +20,12 @@
 #define PNIC_RETAKE_NS 400u
 /* The longest a fault's raise is waited on for its answer (await_answer). */
 #define PNIC_ANSWER_MAX_NS 10000000u
+/* The transmitter is given the wait before a receive deadline only while the
+ * deadline is further than this: taking a frame (a jumbo one, gathered and
+ * checked) must not make the receive late. */
+#define PNIC_TX_SLACK_NS 3000u
+/* A raise for a transmit cause is recorded against no packet. */
+#define PNIC_NO_PACKET UINT32_MAX
 
 /* Ring the doorbell: the raise record first, then the doorbell with release,
  * so a driver that sees the new doorbell finds its record. */
@@ -101,7 +107,7 @@ static int retry_raise(struct pnic_segment *seg, const struct pnic_send_plan *pl
     uint64_t held_ns;
     if (held->pending) {
         uint32_t packet = held->packet;
-        if (raise_line(seg, &plan->line, m, held, packet, &held_ns))
+        if (raise_line(seg, &plan->line, m, held, packet, &held_ns) && packet < plan->nslots)
             seg->tx[packet].flags |= PNIC_TX_RAISED;
     } else if (m->ops->reassert(m)) {
         raise_line(seg, &plan->line, m, held, last_packet, &held_ns);
@@ -133,6 +139,11 @@ int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan 
         if (parts >= h->ring_size || (length + parts - 1) / parts > h->buf_size)
             return PNIC_EFRAME;
     }
+    for (uint32_t i = 0; i < plan->ntx; i++)
+        if (plan->tx_frames[i] >= plan->nframes)
+            return PNIC_EFRAME;
+    if (plan->ntx != 0 && h->model != PNIC_MODEL_E1000)
+        return PNIC_EINVAL;
     return PNIC_OK;
 }
 
@@ -164,6 +175,15 @@ static int hold_until(struct pnic_segment *seg, uint64_t until)
     return 0;
 }
 
+/* Give the transmitter a turn, and raise for what it announced. */
+static void transmit(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *m,
+                     struct held *held, uint64_t now)
+{
+    uint64_t at;
+    if (m->ops->transmit(m, now) > 0 && !held->pending)
+        raise_line(seg, &plan->line, m, held, PNIC_NO_PACKET, &at);
+}
+
 int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *m)
 {
     int rc = pnic_check_plan(seg, plan);
@@ -178,6 +198,7 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
     seg->hdr->t0_ns = t0;
     uint32_t last = 0;
     uint64_t shift = 0; /* PNIC_LATE_SHIFT: how far the schedule has moved so far */
+    const int tx = plan->ntx != 0 && ops->transmit != NULL;
 
     for (uint32_t i = 0; i < plan->nslots; i++) {
         const struct pnic_slot *sl = &plan->slots[i];
@@ -189,6 +210,8 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
          * now.  Prefetching stops as soon as the packet is due. */
         struct pnic_warm warm;
         ops->prepare(m, fr->length, &warm);
+        if (m->halted)
+            goto fault;
         for (uint32_t k = 0; k < warm.nwrite; k++)
             prefetch_for_write(warm.write[k]);
         for (uint32_t k = 0; k < warm.nread; k++)
@@ -200,6 +223,11 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
                 goto stopped;
             if (retry_raise(seg, plan, m, &held, last) < 0)
                 goto storm;
+            if (tx && due - now > PNIC_TX_SLACK_NS) {
+                transmit(seg, plan, m, &held, now);
+                if (m->halted)
+                    goto fault;
+            }
             if (pre < pre_end) {
                 for (int k = 0; k < 4 && pre < pre_end; k++, pre += PNIC_CACHELINE)
                     prefetch_for_write(pre);
@@ -267,6 +295,8 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
         }
         last = i;
 
+        if (m->halted)
+            goto fault;
         struct pnic_tx_record *rec = &seg->tx[i];
         rec->start_ns = start;
         rec->end_ns = end;
@@ -280,16 +310,41 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
     }
     /* A raise still held back fires when the model allows (e1000: ITR, an
      * unmask, or on the level line the handler's return); a driver that keeps
-     * its causes masked gets drain_ns to do so. */
-    for (uint64_t limit = pnic_now_ns() + plan->drain_ns; (held.pending || ops->waiting(m)) && pnic_now_ns() < limit;) {
+     * its causes masked gets drain_ns to do so.  The transmitter goes on while
+     * the host has frames to hand the driver or the ring holds some, and
+     * gets drain_ns from its last progress. */
+    uint64_t progress = 0, seen = 0;
+    for (uint64_t limit = pnic_now_ns() + plan->drain_ns;;) {
+        const int busy = tx && ops->tx_busy(m, &progress);
+        if (!(held.pending || ops->waiting(m) || busy))
+            break;
+        uint64_t now = pnic_now_ns();
+        if (busy && progress != seen) {
+            seen = progress;
+            limit = now + plan->drain_ns;
+        }
+        if (now >= limit)
+            break;
         if (__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
             goto stopped;
         if (retry_raise(seg, plan, m, &held, last) < 0)
             goto storm;
+        if (tx) {
+            transmit(seg, plan, m, &held, now);
+            if (m->halted)
+                goto fault;
+        }
         cpu_relax();
     }
+    if (tx)
+        ops->tx_end(m);
     __atomic_store_n(&seg->line->state, PNIC_DEV_DONE, __ATOMIC_RELEASE);
     kick(&plan->line); /* a sleeping driver node wakes to see it */
+    return PNIC_OK;
+
+fault:
+    __atomic_store_n(&seg->line->state, PNIC_DEV_FAULT, __ATOMIC_RELEASE);
+    kick(&plan->line);
     return PNIC_OK;
 
 storm:

@@ -95,6 +95,33 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
     return db;
 }
 
+/* As pnic_wait_irq, but also back -- returning `seen`, with no entry
+ * recorded -- once the transmitter has taken descriptors past `tx_seen`
+ * (pnic_dev_regs.tx_descs): the host has frames the driver's full ring
+ * refused, and offers them again as soon as there may be room, as a stack's
+ * queue is woken.  It spins, whatever the line: a host with frames waiting
+ * to be sent does not sleep. */
+uint64_t pnic_wait_irq_or_tx(struct pnic_segment *seg, uint64_t seen, uint32_t index, uint64_t tx_seen)
+{
+    uint64_t gap = 0, now = pnic_now_ns(), db = 0;
+    begin_wait(seg, now);
+    for (;;) {
+        if (finished(seg, seen, &db))
+            return 0;
+        uint64_t later = pnic_now_ns();
+        if (later - now > gap)
+            gap = later - now;
+        now = later;
+        if (db != seen) {
+            record_entry(seg, index, db, now, gap);
+            return db;
+        }
+        if (__atomic_load_n(&seg->dev->tx_descs, __ATOMIC_ACQUIRE) != tx_seen)
+            return seen;
+        cpu_relax();
+    }
+}
+
 /* As pnic_wait_irq, asleep on the eventfd between looks -- after spinning
  * for `busy_poll_ns` first, as Linux's busy_poll does, since waking a
  * sleeping core costs microseconds.  The counter is sticky, so a raise

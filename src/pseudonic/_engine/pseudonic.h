@@ -17,6 +17,10 @@
  *                                                         driver is refused by the other model
  *     void pnic_driver_idle(struct pnic_nic *nic);       called in a loop between
  *                                                         interrupts on the signal line
+ *     int  pnic_driver_transmit(struct pnic_nic *nic, const uint8_t *frame, uint32_t length);
+ *                                                         queue one frame on the transmit
+ *                                                         ring (e1000): 0 = queued, else the
+ *                                                         ring is full (it is offered again)
  *
  * The driver node calls them from C: no Python runs per packet.  On the spin
  * and eventfd lines pnic_driver_interrupt runs in the node's main loop; on
@@ -38,8 +42,10 @@
 /* 2: register access through the nic (pnic_icr_read, pnic_rdt_write), so
  * that ICR reads are counted and RDT writes can be sanitized; checksum marks.
  * 3: virtio-net -- struct pnic_nic grew at its end (an ABI 2 e1000 driver
- * still runs), pnic_driver_model; the register window (pnic_reg_read/write). */
-#define PNIC_DRIVER_ABI 3u
+ * still runs), pnic_driver_model; the register window (pnic_reg_read/write).
+ * 4: the transmit ring -- pnic_driver_transmit, pnic_tdt_write; struct
+ * pnic_nic grew at its end again (ABI 2 and 3 drivers still run). */
+#define PNIC_DRIVER_ABI 4u
 
 struct pnic_nic {
     uint32_t abi;         /* PNIC_DRIVER_ABI of the node that built this */
@@ -76,6 +82,10 @@ struct pnic_nic {
     uint64_t buf_off;
     /* Set by the host when the sanitizer is on: avail.idx publications go through it. */
     void (*avail_checked)(struct pnic_nic *nic, uint16_t idx);
+    /* ABI 4 -- set by the host when the sanitizer is on: TDT writes, and each
+     * ring enabled (RCTL.EN, TCTL.EN; tx 0 or 1), go through it. */
+    void (*tdt_checked)(struct pnic_nic *nic, uint32_t tdt);
+    void (*ring_checked)(struct pnic_nic *nic, int tx);
 };
 
 /* ICR is read-to-clear (SDM 13.4.17): one atomic exchange, so that a cause
@@ -95,6 +105,16 @@ static inline void pnic_rdt_write(struct pnic_nic *nic, uint32_t rdt)
         nic->rdt_checked(nic, rdt);
     else
         __atomic_store_n(&nic->drv->rdt, rdt, __ATOMIC_RELEASE);
+}
+
+/* Transmit descriptors filled before TDT moves (SDM 13.4.40): release.  Under
+ * --sanitize the write is checked first. */
+static inline void pnic_tdt_write(struct pnic_nic *nic, uint32_t tdt)
+{
+    if (nic->abi >= 4u && nic->tdt_checked != 0)
+        nic->tdt_checked(nic, tdt);
+    else
+        __atomic_store_n(&nic->drv->tdt, tdt, __ATOMIC_RELEASE);
 }
 
 /* RXCSUM: turn checksum offload on or off (PNIC_RXCSUM_IPOFL | PNIC_RXCSUM_TUOFL). */
@@ -135,12 +155,12 @@ static inline uint32_t pnic_stat_read(const uint64_t *count, uint64_t *read)
 
 /* Read a register by its offset, with the hardware's semantics: ICR and the
  * statistics clear on read, STATUS says the link is up at 1000 Mb/s full
- * duplex, RDBAL/RDBAH/RDLEN give the ring pseudonic prepared.  A register the
- * model does not have reads 0. */
+ * duplex, RDBAL/RDBAH/RDLEN give the ring as programmed (at first the one
+ * pseudonic prepared), RDH and TDH the device's heads.  A register the model
+ * does not have reads 0. */
 static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
 {
     struct pnic_drv_regs *drv = nic->drv;
-    const struct pnic_header *h = (const struct pnic_header *)nic->base;
     switch (offset) {
     case PNIC_REG_CTRL:
         return drv->ctrl;
@@ -155,11 +175,11 @@ static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
     case PNIC_REG_RCTL:
         return drv->rctl;
     case PNIC_REG_RDBAL:
-        return (uint32_t)h->ring_off;
+        return (uint32_t)drv->rdba;
     case PNIC_REG_RDBAH:
-        return (uint32_t)(h->ring_off >> 32);
+        return (uint32_t)(drv->rdba >> 32);
     case PNIC_REG_RDLEN:
-        return h->ring_size * (uint32_t)sizeof(struct pnic_rx_desc);
+        return drv->rdlen;
     case PNIC_REG_RDH:
         return __atomic_load_n(&nic->dev->rdh, __ATOMIC_ACQUIRE);
     case PNIC_REG_RDT:
@@ -168,6 +188,24 @@ static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
         return drv->rdtr;
     case PNIC_REG_RXCSUM:
         return drv->rxcsum;
+    case PNIC_REG_TCTL:
+        return drv->tctl;
+    case PNIC_REG_TIPG:
+        return drv->tipg;
+    case PNIC_REG_TDBAL:
+        return (uint32_t)drv->tdba;
+    case PNIC_REG_TDBAH:
+        return (uint32_t)(drv->tdba >> 32);
+    case PNIC_REG_TDLEN:
+        return drv->tdlen;
+    case PNIC_REG_TDH:
+        return __atomic_load_n(&nic->dev->tdh, __ATOMIC_ACQUIRE);
+    case PNIC_REG_TDT:
+        return drv->tdt;
+    case PNIC_REG_RAL0:
+        return drv->ral;
+    case PNIC_REG_RAH0:
+        return drv->rah;
     case PNIC_REG_CRCERRS:
         return pnic_stat_read(&nic->dev->crcerrs, &drv->read_crcerrs);
     case PNIC_REG_RXERRC:
@@ -178,28 +216,82 @@ static inline uint32_t pnic_reg_read(struct pnic_nic *nic, uint32_t offset)
         return pnic_stat_read(&nic->dev->roc, &drv->read_roc);
     case PNIC_REG_GPRC:
         return pnic_stat_read(&nic->dev->gprc, &drv->read_gprc);
+    case PNIC_REG_GPTC:
+        return pnic_stat_read(&nic->dev->gptc, &drv->read_gptc);
     case PNIC_REG_GORCL: /* the low half, the 64-bit count latched for GORCH */
         drv->gorc_latched = __atomic_load_n(&nic->dev->gorc, __ATOMIC_RELAXED) - drv->read_gorc;
         return (uint32_t)drv->gorc_latched;
     case PNIC_REG_GORCH: /* the high half; the pair clears when it is read (SDM 13.6.x) */
         drv->read_gorc += drv->gorc_latched;
         return (uint32_t)(drv->gorc_latched >> 32);
+    case PNIC_REG_GOTCL:
+        drv->gotc_latched = __atomic_load_n(&nic->dev->gotc, __ATOMIC_RELAXED) - drv->read_gotc;
+        return (uint32_t)drv->gotc_latched;
+    case PNIC_REG_GOTCH:
+        drv->read_gotc += drv->gotc_latched;
+        return (uint32_t)(drv->gotc_latched >> 32);
     default:
         return 0;
     }
 }
 
+/* Latch a ring at the write that enables it (RCTL.EN, TCTL.EN): the device
+ * takes it at the generation's change (pnic_e1000.c); the sanitizer checks
+ * it first. */
+static inline void pnic_latch_ring(struct pnic_nic *nic, int tx)
+{
+    struct pnic_drv_regs *drv = nic->drv;
+    if (tx) {
+        drv->tx_ring = drv->tdba;
+        drv->tx_ringlen = drv->tdlen;
+        drv->tx_tdh = drv->heads_set & PNIC_HEAD_TDH ? drv->tdh_set : PNIC_SAN_NONE;
+        drv->heads_set &= ~PNIC_HEAD_TDH;
+    } else {
+        drv->rx_ring = drv->rdba;
+        drv->rx_ringlen = drv->rdlen;
+        drv->rx_rdh = drv->heads_set & PNIC_HEAD_RDH ? drv->rdh_set : PNIC_SAN_NONE;
+        drv->heads_set &= ~PNIC_HEAD_RDH;
+    }
+    if (nic->abi >= 4u && nic->ring_checked != 0)
+        nic->ring_checked(nic, tx);
+}
+
+/* CTRL.RST (SDM 13.4.1): every register the driver writes back to its
+ * initial value -- receive and transmit off, no ring, interrupts masked --
+ * and ICR cleared. */
+static inline void pnic_reset(struct pnic_nic *nic, uint32_t ctrl)
+{
+    struct pnic_drv_regs *drv = nic->drv;
+    drv->ctrl = ctrl & ~PNIC_CTRL_RST;
+    __atomic_store_n(&drv->ims, 0u, __ATOMIC_RELEASE);
+    drv->itr = drv->rdtr = drv->tipg = drv->ral = drv->rah = 0;
+    drv->rdba = drv->tdba = 0;
+    drv->rdlen = drv->tdlen = drv->rdh_set = drv->tdh_set = 0;
+    drv->heads_set = PNIC_HEAD_RDH | PNIC_HEAD_TDH;
+    __atomic_store_n(&drv->rdt, 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&drv->tdt, 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&drv->rctl, 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&drv->tctl, 0u, __ATOMIC_RELEASE);
+    __atomic_exchange_n(&nic->dev->icr, 0u, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&drv->rx_gen, drv->rx_gen + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&drv->tx_gen, drv->tx_gen + 1, __ATOMIC_RELEASE);
+}
+
 /* Write a register by its offset: ICR clears the causes written as 1s, ICS
- * sets causes (the device raises for them), IMS/IMC unmask/mask, RDT hands
- * descriptors over (through the sanitizer when it is on).  RDBAL/RDBAH/RDLEN
- * keep the ring pseudonic prepared: a value other than theirs, and a write to
- * a register the model does not have, is counted (drv->unmodelled). */
+ * sets causes (the device raises for them), IMS/IMC unmask/mask, RDT and TDT
+ * hand descriptors over (through the sanitizer when it is on), RCTL.EN and
+ * TCTL.EN latch the ring programmed in RDBAL/RDBAH/RDLEN/RDH or
+ * TDBAL/TDBAH/TDLEN/TDH (SDM 14.4, 14.5), CTRL.RST resets.  A write to a
+ * register the model does not have is counted (drv->unmodelled). */
 static inline void pnic_reg_write(struct pnic_nic *nic, uint32_t offset, uint32_t value)
 {
     struct pnic_drv_regs *drv = nic->drv;
     switch (offset) {
     case PNIC_REG_CTRL:
-        drv->ctrl = value;
+        if (value & PNIC_CTRL_RST)
+            pnic_reset(nic, value);
+        else
+            drv->ctrl = value;
         return;
     case PNIC_REG_ICR: /* write 1s to clear (QEMU's e1000 and the 8254x both allow it) */
         __atomic_fetch_and(&nic->dev->icr, ~value, __ATOMIC_ACQ_REL);
@@ -217,7 +309,29 @@ static inline void pnic_reg_write(struct pnic_nic *nic, uint32_t offset, uint32_
         pnic_imc_write(drv, value);
         return;
     case PNIC_REG_RCTL:
+        if (value & PNIC_RCTL_EN)
+            pnic_latch_ring(nic, 0);
         __atomic_store_n(&drv->rctl, value, __ATOMIC_RELEASE);
+        __atomic_store_n(&drv->rx_gen, drv->rx_gen + 1, __ATOMIC_RELEASE);
+        return;
+    case PNIC_REG_TCTL:
+        if (value & PNIC_TCTL_EN)
+            pnic_latch_ring(nic, 1);
+        __atomic_store_n(&drv->tctl, value, __ATOMIC_RELEASE);
+        __atomic_store_n(&drv->tx_gen, drv->tx_gen + 1, __ATOMIC_RELEASE);
+        return;
+    case PNIC_REG_RDBAL:
+        drv->rdba = (drv->rdba & ~0xffffffffull) | value;
+        return;
+    case PNIC_REG_RDBAH:
+        drv->rdba = (drv->rdba & 0xffffffffull) | (uint64_t)value << 32;
+        return;
+    case PNIC_REG_RDLEN:
+        drv->rdlen = value;
+        return;
+    case PNIC_REG_RDH: /* taken when the receiver is next enabled: the SDM has RDH written before (14.4) */
+        drv->rdh_set = value;
+        drv->heads_set |= PNIC_HEAD_RDH;
         return;
     case PNIC_REG_RDT:
         pnic_rdt_write(nic, value);
@@ -228,13 +342,43 @@ static inline void pnic_reg_write(struct pnic_nic *nic, uint32_t offset, uint32_
     case PNIC_REG_RXCSUM:
         pnic_rxcsum_write(nic, value);
         return;
-    case PNIC_REG_RDBAL:
-    case PNIC_REG_RDBAH:
-    case PNIC_REG_RDLEN:
-        if (pnic_reg_read(nic, offset) == value)
-            return; /* the ring the device already has */
-        break;
+    case PNIC_REG_TDBAL:
+        drv->tdba = (drv->tdba & ~0xffffffffull) | value;
+        return;
+    case PNIC_REG_TDBAH:
+        drv->tdba = (drv->tdba & 0xffffffffull) | (uint64_t)value << 32;
+        return;
+    case PNIC_REG_TDLEN:
+        drv->tdlen = value;
+        return;
+    case PNIC_REG_TDH:
+        drv->tdh_set = value;
+        drv->heads_set |= PNIC_HEAD_TDH;
+        return;
+    case PNIC_REG_TDT:
+        pnic_tdt_write(nic, value);
+        return;
+    case PNIC_REG_TIPG:
+        drv->tipg = value;
+        return;
+    case PNIC_REG_RAL0:
+        drv->ral = value;
+        return;
+    case PNIC_REG_RAH0:
+        drv->rah = value;
+        return;
+    case PNIC_REG_RADV:
+    case PNIC_REG_TIDV:
+    case PNIC_REG_TADV:
+    case PNIC_REG_FCAL:
+    case PNIC_REG_FCAH:
+    case PNIC_REG_FCT:
+    case PNIC_REG_FCTTV:
+    case PNIC_REG_VET:
+        return; /* set up, and nothing a pseudo-NIC does depends on it */
     default:
+        if (offset >= PNIC_REG_MTA && offset < PNIC_REG_MTA_END)
+            return; /* the multicast table: no address filter is modelled */
         break;
     }
     if (drv->unmodelled++ == 0)

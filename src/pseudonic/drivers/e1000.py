@@ -26,6 +26,15 @@ With ``nic.napi_budget`` set, the handler works as e1000's NAPI path
 (``e1000_intr`` -> ``e1000_clean``): mask RXT0 (IMC), poll up to the
 budget at a time until the ring is clean, then unmask (IMS) -- a cause that
 arrived meanwhile raises the line again at once.
+
+Transmit (``e1000_xmit_frame``, ``e1000_clean_tx_irq``): at open the driver
+places a ring of ``TX_RING`` legacy descriptors and a buffer of
+``layout.TX_BUFFER`` bytes for each in DMA memory, and programs
+TDBAL/TDLEN/TDH/TDT and TCTL (SDM 14.5). ``transmit`` copies the frame into
+as many buffers as it needs (EOP on the last; IFCS and RS on each), and
+moves TDT. Sent descriptors (DD written back) are reclaimed when the ring
+looks full, and on a transmit interrupt; the ring always keeps one
+descriptor free, since TDT == TDH reads as empty (SDM 3.4).
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ from ..layout import (
     ICR_RXDMT0,
     ICR_RXO,
     ICR_RXT0,
+    ICR_TXDW,
+    ICR_TXQE,
+    REGISTERS,
     RX_DESC,
     RXD_ERR_FRAME,
     RXD_ERR_IPE,
@@ -44,10 +56,21 @@ from ..layout import (
     RXD_STAT_EOP,
     RXD_STAT_IXSM,
     RXD_STAT_TCPCS,
+    TCTL_EN,
+    TCTL_PSP,
+    TX_BUFFER,
+    TX_DESC,
+    TXD_CMD_EOP,
+    TXD_CMD_IFCS,
+    TXD_CMD_RS,
+    TXD_STAT_DD,
 )
 from ..nic import Nic
 
 RX_CAUSES = ICR_RXT0 | ICR_RXO | ICR_RXDMT0
+TX_CAUSES = ICR_TXDW | ICR_TXQE
+#: transmit descriptors (Linux e1000's default, E1000_DEFAULT_TXD)
+TX_RING = 256
 #: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
 RX_BUFFER_WRITE = 16
 _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
@@ -56,6 +79,8 @@ _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
 _DESC_SHIFT = RX_DESC.itemsize.bit_length() - 1
 _FIELD_AT = {name: int(field[1]) for name, field in (RX_DESC.fields or {}).items()}
 _STATUS, _ERRORS, _LENGTH_WORD = _FIELD_AT["status"], _FIELD_AT["errors"], _FIELD_AT["length"] // 2
+_TX_AT = {name: int(field[1]) for name, field in (TX_DESC.fields or {}).items()}
+_TX_LENGTH, _TX_CMD, _TX_STATUS = _TX_AT["length"], _TX_AT["cmd"], _TX_AT["status"]
 
 
 class E1000:
@@ -68,6 +93,8 @@ class E1000:
         self.rx_errors = 0
         #: the parts of a frame over several descriptors, until its EOP
         self.gathered: list[bytes] = []
+        #: the transmit ring: the next descriptor to fill, and the oldest not yet reclaimed
+        self.tx_next_to_use = self.tx_next_to_clean = 0
 
     def open(self, nic: Nic) -> None:
         raw = nic.ring.view(np.uint8).reshape(-1).data
@@ -78,11 +105,62 @@ class E1000:
         self._mask = nic.ring_size - 1
         # All descriptors but one go to the device: RDT == RDH would mean "none".
         nic.write_rdt(nic.ring_size - 1)
+        self.setup_tx(nic)
         nic.enable_interrupts(RX_CAUSES)
 
+    def setup_tx(self, nic: Nic) -> None:
+        """Place the transmit ring and its buffers in DMA memory, and enable the transmitter (SDM 14.5)."""
+        self.tx_ring, bus = nic.dma_array(TX_RING, TX_DESC)
+        self._tx_bufs, buf_bus = nic.dma_alloc(TX_RING * TX_BUFFER, 4096)
+        self.tx_ring["buffer_addr"] = buf_bus + np.arange(TX_RING, dtype=np.uint64) * TX_BUFFER
+        self._tx_desc = self.tx_ring.view(np.uint8).reshape(-1).data
+        nic.write_reg(REGISTERS["TDBAL"], bus & 0xFFFFFFFF)
+        nic.write_reg(REGISTERS["TDBAH"], bus >> 32)
+        nic.write_reg(REGISTERS["TDLEN"], TX_RING * TX_DESC.itemsize)
+        nic.write_reg(REGISTERS["TDH"], 0)
+        nic.write_reg(REGISTERS["TDT"], 0)
+        nic.write_reg(REGISTERS["TCTL"], TCTL_EN | TCTL_PSP)
+
+    def transmit(self, nic: Nic, frame: bytes) -> bool:
+        """Queue ``frame``; False if the ring has no room for it even after reclaiming what was sent."""
+        need = -(-len(frame) // TX_BUFFER)
+        if self._tx_free() < need:
+            self.clean_tx()
+            if self._tx_free() < need:
+                return False
+        desc, bufs, i = self._tx_desc, self._tx_bufs, self.tx_next_to_use
+        for k in range(need):
+            part = frame[k * TX_BUFFER : (k + 1) * TX_BUFFER]
+            bufs[i * TX_BUFFER : i * TX_BUFFER + len(part)] = part
+            o = i << _DESC_SHIFT
+            desc[o + _TX_LENGTH : o + _TX_LENGTH + 2] = len(part).to_bytes(2, "little")
+            desc[o + _TX_STATUS] = 0  # DD comes back when the device is done with it
+            desc[o + _TX_CMD] = TXD_CMD_IFCS | TXD_CMD_RS | (TXD_CMD_EOP if k == need - 1 else 0)
+            i = (i + 1) % TX_RING
+        self.tx_next_to_use = i
+        nic.write_tdt(i)
+        return True
+
+    def _tx_free(self) -> int:
+        """Descriptors free to fill: all but one of those not queued (TDT == TDH reads as empty)."""
+        return (self.tx_next_to_clean - self.tx_next_to_use - 1) % TX_RING
+
+    def clean_tx(self) -> int:
+        """Reclaim the descriptors the device has sent (DD written back); return how many."""
+        desc, i, n = self._tx_desc, self.tx_next_to_clean, 0
+        while i != self.tx_next_to_use and desc[(i << _DESC_SHIFT) + _TX_STATUS] & TXD_STAT_DD:
+            desc[(i << _DESC_SHIFT) + _TX_STATUS] = 0
+            i = (i + 1) % TX_RING
+            n += 1
+        self.tx_next_to_clean = i
+        return n
+
     def interrupt(self, nic: Nic) -> None:
-        if not nic.read_icr() & RX_CAUSES:
-            return  # not ours
+        icr = nic.read_icr()
+        if icr & TX_CAUSES:
+            self.clean_tx()
+        if not icr & RX_CAUSES:
+            return  # not a receive cause
         budget = nic.napi_budget
         if not budget:
             self.clean_rx(nic)

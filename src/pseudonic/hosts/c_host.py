@@ -45,6 +45,13 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
     handle = _engine.cdriver_new(
         seg, driver.open, driver.interrupt, driver.close, driver.idle, napi_budget, arena, lengths, stamps
     )
+    if plan.tx_order is not None:
+        if not driver.transmit:
+            conn.send(("load-error", f"driver {driver.name!r} exports no pnic_driver_transmit: a run with --transmit "
+                                     "hands it frames to send (see pseudonic.h)"))  # fmt: skip
+            raise DriverFailed
+        _engine.cdriver_transmit(handle, driver.transmit, frames.table.tobytes(), frames.blob,
+                                 plan.tx_order.astype("<u4").tobytes())  # fmt: skip
     rc = _engine.cdriver_open(handle)
     if rc != 0:
         conn.send(("error", {"kind": "driver open failed", "stage": "open", "handler_run": None,
@@ -88,6 +95,7 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
         # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
         deliveries.corrupted += stats["overflow"]
         deliveries.delivered += stats["overflow"]
-        return {"deliveries": deliveries, "rx_errors": stats["rx_errors"], "queue": queue}
+        tx = {"handed": stats["tx_handed"], "refused": stats["tx_refused"]} if plan.tx_order is not None else None
+        return {"deliveries": deliveries, "rx_errors": stats["rx_errors"], "queue": queue, "tx": tx}
 
     return report

@@ -46,6 +46,8 @@ class NodeRun:
     keep_frames: bool = False
     #: host the run SCHED_FIFO with memory locked (--rt); the node goes back to SCHED_OTHER after it
     rt: bool = False
+    #: e1000: the frames to hand the driver's transmit entry, in order (indices into ``frames``); None: none
+    tx_order: np.ndarray[Any, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

@@ -28,6 +28,7 @@ from ..nic import Nic, VirtioNic
 from ..node import disturbance, record_disturbance
 from ..upper import VerifyLayer, make_upper, warm_heap
 from .host_plan import DriverFailed, HostPlan, Reporter
+from .tx_feed import TxFeed
 
 
 def describe_failure(exc: BaseException, stage: str, handler_runs: int, doorbell: int) -> dict[str, Any]:
@@ -53,8 +54,16 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
     if isinstance(nic.upper, VerifyLayer):
         warm_heap(len(slots), max(frames.sizes))
     stage, runs, seen = "open", 0, 0
+    feed: TxFeed | None = None
     try:
         driver = factory()
+        if plan.tx_order is not None:
+            transmit = getattr(driver, "transmit", None)
+            if not callable(transmit):
+                conn.send(("load-error", f"driver {factory.__name__} has no transmit(nic, frame) method: a run with "
+                                         "--transmit hands it frames to send (see pseudonic.nic.Driver)"))  # fmt: skip
+                raise DriverFailed
+            feed = TxFeed(frames, plan.tx_order, transmit, nic, view)
         driver.open(nic)
         if isinstance(nic, VirtioNic) and (why := features_refusal(nic.features, nic.offered)):
             conn.send(("load-error", why))
@@ -105,18 +114,34 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                 line.ignore()
         else:
             wait = _engine.wait_irq
+            if feed is not None:
+                stage = "transmit"
+            waiting_tx = feed is not None and feed.offer()
             while True:
-                db = (
-                    _engine.wait_irq_eventfd(seg, seen, runs, line.fd, line.busy_poll_ns)
-                    if line.mode == LINE_EVENTFD
-                    else wait(seg, seen, runs)
-                )
+                if waiting_tx:
+                    assert feed is not None
+                    # Frames the full ring refused: offered again as soon as the transmitter moves.
+                    db = _engine.wait_irq_or_tx(seg, seen, runs, feed.descs_seen)
+                    if db == seen:
+                        stage = "transmit"
+                        waiting_tx = feed.offer()
+                        continue
+                else:
+                    db = (
+                        _engine.wait_irq_eventfd(seg, seen, runs, line.fd, line.busy_poll_ns)
+                        if line.mode == LINE_EVENTFD
+                        else wait(seg, seen, runs)
+                    )
                 if db == 0:
                     break
                 seen = db
+                stage = "interrupt"
                 handler(nic)
                 _engine.record_exit(seg, runs, seen, count())
                 runs += 1
+                if feed is not None and feed.left:
+                    stage = "transmit"
+                    waiting_tx = feed.offer()
         record_disturbance(view.drv, before)
         stage = "close"
         # virtio-net's queue as the driver's handling left it: its close may turn interrupts off
@@ -130,12 +155,14 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
         raise DriverFailed from None
     view.drv["handled"][0] = runs
     rx_errors = getattr(driver, "rx_errors", None)
+    tx = None if feed is None else {"handed": feed.next, "refused": feed.refused}
 
     def report() -> dict[str, Any]:
         sent = int(view.dev["sent"][0])
         deliveries = nic.upper.report(
             frames, slots[:sent], view.tx["flags"][:sent].copy(), poisoned=bool(view.header["sanitize"][0])
         )
-        return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors), "queue": queue}
+        return {"deliveries": deliveries, "rx_errors": None if rx_errors is None else int(rx_errors), "queue": queue,
+                "tx": tx}  # fmt: skip
 
     return report

@@ -26,7 +26,7 @@ from .. import _engine
 from ..errors import DriverLoadError
 
 ENTRY_POINTS = ("pnic_driver_open", "pnic_driver_interrupt", "pnic_driver_close")
-OPTIONAL_ENTRY_POINTS = ("pnic_driver_idle",)
+OPTIONAL_ENTRY_POINTS = ("pnic_driver_idle", "pnic_driver_transmit")
 #: ELF e_machine, as pyelftools names it, of the architectures we build for (platform.machine()).
 _ELF_MACHINES = {
     "x86_64": "EM_X86_64",
@@ -53,8 +53,10 @@ def include_dir() -> Path:
 REFERENCE_LIBRARIES = {"e1000": "_e1000_c", "virtio-net": "_virtio_net_c"}
 #: pnic_driver_model's values (pnic_layout.h, PNIC_MODEL_*) by the models' names
 MODEL_NAMES = {_engine.MODEL_E1000: "e1000", _engine.MODEL_VIRTIO_NET: "virtio-net"}
-#: ABI 3 grew struct pnic_nic at its end only: a driver built for ABI 2 (e1000) runs unchanged
-COMPATIBLE_ABIS = (2, _engine.DRIVER_ABI)
+#: ABI 3 and 4 grew struct pnic_nic at its end only: a driver built for ABI 2 (e1000) or 3 runs unchanged
+COMPATIBLE_ABIS = (2, 3, _engine.DRIVER_ABI)
+#: virtio-net came with ABI 3
+VIRTIO_ABI = 3
 
 
 def reference_library(device: str = "e1000") -> Path:
@@ -153,6 +155,8 @@ class CDriver:
     idle: int  # 0 when the driver has no idle entry point
     #: the device model it drives (pnic_driver_model; e1000 when the library does not say)
     model: str = "e1000"
+    #: pnic_driver_transmit's address; 0 when the driver has no transmit entry point
+    transmit: int = 0
 
     @classmethod
     def load(cls, spec: str, default_name: str | None = None) -> CDriver:
@@ -190,8 +194,9 @@ class CDriver:
         def address(symbol: str) -> int:
             return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value or 0
 
-        (idle_name,) = OPTIONAL_ENTRY_POINTS
+        idle_name, transmit_name = OPTIONAL_ENTRY_POINTS
         idle = address(idle_name) if hasattr(lib, idle_name) else 0
+        transmit = address(transmit_name) if hasattr(lib, transmit_name) else 0
         try:
             number = ctypes.c_uint32.in_dll(lib, "pnic_driver_model").value
         except ValueError:
@@ -202,13 +207,20 @@ class CDriver:
                 "PNIC_MODEL_E1000 or PNIC_MODEL_VIRTIO_NET (see pnic_layout.h)"
             )
         model = MODEL_NAMES[number]
-        if model != "e1000" and abi != _engine.DRIVER_ABI:
+        if model != "e1000" and abi < VIRTIO_ABI:
             raise DriverLoadError(
                 f"driver library {spec!r} drives {model} but was built against driver ABI {abi}; {model} needs "
-                f"ABI {_engine.DRIVER_ABI}: rebuild it with this pseudonic's headers"
+                f"ABI {VIRTIO_ABI} or later: rebuild it with this pseudonic's headers"
             )
         # The library stays loaded for the life of the process (ctypes never unloads it), so
         # the addresses stay valid in the driver node, which is forked from this process.
         return cls(
-            path, label, address(ENTRY_POINTS[0]), address(ENTRY_POINTS[1]), address(ENTRY_POINTS[2]), idle, model
+            path,
+            label,
+            address(ENTRY_POINTS[0]),
+            address(ENTRY_POINTS[1]),
+            address(ENTRY_POINTS[2]),
+            idle,
+            model,
+            transmit if abi >= _engine.DRIVER_ABI else 0,
         )
