@@ -74,8 +74,13 @@ def test_e1000_facts_come_from_the_engine() -> None:
     assert config.ITR_UNIT_NS == layout.ITR_UNIT_NS == _engine.ITR_UNIT_NS == 256
     assert config.MAX_ITR_NS == 0xFFFF * 256
     assert layout.LINE_PAIR == _engine.LINE_PAIR == 128
-    assert layout.DEV_REGS.itemsize == layout.IRQ_LINE.itemsize == layout.CTL.itemsize == _engine.LINE_PAIR
-    assert layout.DRV_REGS.itemsize == 2 * _engine.LINE_PAIR
+    assert layout.IRQ_LINE.itemsize == layout.CTL.itemsize == _engine.LINE_PAIR
+    # The device's registers: what moves per frame, then its rings and transmitter; the driver's: what moves
+    # per handler run, then the mask and the rarely written, then the rings as programmed.
+    assert layout.DEV_REGS.itemsize == 2 * _engine.LINE_PAIR
+    assert layout.DRV_REGS.itemsize == 3 * _engine.LINE_PAIR
+    assert C_STRUCTS["dev_regs"]["ring_base"] == _engine.LINE_PAIR
+    assert C_STRUCTS["drv_regs"]["rdba"] == 2 * _engine.LINE_PAIR
     assert C_STRUCTS["drv_regs"]["ims"] == _engine.LINE_PAIR
 
 

@@ -124,19 +124,6 @@ def test_the_statistics_count_and_clear_on_read() -> None:
     assert read(view, "GORCL") == 0 and read(view, "GORCH") == 0
 
 
-def test_the_prepared_ring_is_where_rdbal_and_rdlen_say_and_other_values_are_counted() -> None:
-    view = plain_segment(ring_size=16)
-    base = read(view, "RDBAH") << 32 | read(view, "RDBAL")
-    assert base == int(view.header["ring_off"][0]) and read(view, "RDLEN") == 16 * 16
-    write(view, "RDBAL", base & 0xFFFFFFFF)
-    write(view, "RDLEN", 16 * 16)
-    assert int(view.drv["unmodelled"][0]) == 0  # the ring the device has: nothing to count
-    write(view, "RDLEN", 32 * 16)
-    _engine.reg_write(view.buffer, 0x3800, 1)  # TDBAL: no transmit ring in this model yet
-    assert int(view.drv["unmodelled"][0]) == 2 and int(view.drv["unmodelled_first"][0]) == R["RDLEN"]
-    assert _engine.reg_read(view.buffer, 0x3800) == 0  # a register the model does not have reads 0
-
-
 @pytest.mark.parametrize("size", [60, 1500, 2048 - FCS + 1])
 def test_with_secrc_clear_the_frame_keeps_its_fcs_counted_in_its_length(size: int) -> None:
     view = plain_segment(ring_size=8, buf_size=2048)

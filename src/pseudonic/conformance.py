@@ -120,6 +120,9 @@ class _Case:
     summary: Callable[[RunResult], str]
     #: the line this case runs on, whatever the check's (the high-rate case runs on each)
     line: str | None = None
+    #: for a driver that placed a receive ring of its own (larger than the one the case sized): the case's
+    #: arguments sized to that ring, from the first run's result; None: the case fits as it is
+    resize: Callable[[RunResult], dict[str, Any] | None] | None = None
 
 
 # -- the cases --------------------------------------------------------------------------------
@@ -152,22 +155,34 @@ WRAP_WRAPS = 5
 WRAP_PACKETS = 8 * WRAP_RING + 3
 
 
-def _wrap_params() -> dict[str, Any]:
-    return {"slots": schedule.periodic(WRAP_PACKETS, RELAXED_NS), "ring_size": WRAP_RING}
+def _wrap_params(ring: int = WRAP_RING) -> dict[str, Any]:
+    return {"slots": schedule.periodic(WRAP_PACKETS // WRAP_RING * ring + 3, RELAXED_NS), "ring_size": WRAP_RING}
+
+
+def _ring_of(r: RunResult) -> int:
+    """The receive ring the device used: the one the case asked for, or the driver's own (e1000, RDLEN)."""
+    return int(r.register_window.get("rx_ring_count", 0)) or int(r.config["ring_size"])
+
+
+def _own_ring(r: RunResult, sized: int) -> int | None:
+    """The driver's own receive ring, if it is larger than the ``sized`` one the case was made for."""
+    n = _ring_of(r)
+    return n if n > sized else None
 
 
 def _wrap_judge(r: RunResult, ring: str = "ring") -> str | None:
     stored = np.flatnonzero((r.tx["flags"] & TX_STORED) != 0)
+    n = _ring_of(r)
     # Every frame stored delivered once, in ring order; a frame the device dropped (MPC) is no fault of the driver.
     if not _in_order(r, stored) or r.missed != r.lost:
         return (
-            f"{r.received}/{stored.size} stored frames delivered in order through a {ring} of {WRAP_RING}, "
+            f"{r.received}/{stored.size} stored frames delivered in order through a {ring} of {n}, "
             f"{r.reordered} reordered, {r.duplicated} duplicated, {r.corrupted} corrupted"
         )
-    if stored.size < WRAP_WRAPS * WRAP_RING:
+    if stored.size < WRAP_WRAPS * n:
         return (
-            f"only {stored.size} frames stored ({r.missed} dropped by the device): the {ring} wrapped fewer than "
-            f"{WRAP_WRAPS} times"
+            f"only {stored.size} frames stored ({r.missed} dropped by the device): the {ring} of {n} wrapped fewer "
+            f"than {WRAP_WRAPS} times"
         )
     return None
 
@@ -179,24 +194,30 @@ TRICKLE_START_NS = 2_000_000
 FULL_ITR = "100us"
 
 
-def _full_params() -> dict[str, Any]:
-    due = [0] * BURST + [TRICKLE_START_NS + RELAXED_NS * i for i in range(TRICKLE)]
+def _full_params(burst: int = BURST) -> dict[str, Any]:
+    due = [0] * burst + [TRICKLE_START_NS + RELAXED_NS * i for i in range(TRICKLE)]
     return {"slots": schedule.from_offsets(due), "ring_size": FULL_RING, "itr": FULL_ITR}
+
+
+def _burst_of(r: RunResult) -> int:
+    """The burst's frames: those due at once at the start."""
+    return int(np.count_nonzero(r.due_ns == 0))
 
 
 def _trickle_missing(r: RunResult) -> int:
     """Frames of the trickle's second half not received: a driver that did not recover loses them all; one that
     did may still lose frames early in the trickle if the machine took its core away (the device then drops)."""
-    late = np.arange(BURST + TRICKLE // 2, BURST + TRICKLE)
+    burst = _burst_of(r)
+    late = np.arange(burst + TRICKLE // 2, burst + TRICKLE)
     return int(np.count_nonzero(~np.isin(late, r.delivered_seq)))
 
 
 def _full_judge(r: RunResult, ring: str = "ring", free: str = "free descriptor") -> str | None:
     if r.missed == 0:
-        return f"the {ring} of {FULL_RING} never filled (missed 0): recovery was not exercised"
+        return f"the {ring} of {_ring_of(r)} never filled (missed 0): recovery was not exercised"
     if r.missed != r.lost:
         return f"{r.lost} lost but the device dropped only {r.missed}: the driver lost {r.lost - r.missed} itself"
-    stored = (r.tx["flags"][BURST:] & TX_STORED) != 0
+    stored = (r.tx["flags"][_burst_of(r) :] & TX_STORED) != 0
     missing = _trickle_missing(r)
     if missing:
         return (
@@ -370,18 +391,20 @@ CASES: tuple[_Case, ...] = (
         _wrap_params,
         _wrap_judge,
         lambda r: (
-            f"{r.received}/{r.sent} delivered in order, ring of {WRAP_RING} wrapped {r.stored // WRAP_RING} times"
-            + (f" ({r.missed} dropped by the device)" if r.missed else "")
+            f"{r.received}/{r.sent} delivered in order, ring of {_ring_of(r)} wrapped {r.stored // _ring_of(r)} "
+            "times" + (f" ({r.missed} dropped by the device)" if r.missed else "")
         ),
+        resize=lambda r: None if (n := _own_ring(r, WRAP_RING)) is None else _wrap_params(n),
     ),
     _Case(
         "ring-full recovery",
         _full_params,
         _full_judge,
         lambda r: (
-            f"burst of {BURST} into a ring of {FULL_RING}: {r.missed} dropped and counted (MPC); "
+            f"burst of {_burst_of(r)} into a ring of {_ring_of(r)}: {r.missed} dropped and counted (MPC); "
             f"all {TRICKLE} after it delivered"
         ),
+        resize=lambda r: None if (n := _own_ring(r, FULL_RING)) is None else _full_params(3 * n),
     ),
     _Case(
         "ICR, level line",
@@ -464,15 +487,20 @@ def _run_case(case: _Case, session: Session, irq: str, device: str = config.DEFA
     start = time.perf_counter()
     first_failure: str | None = None
     attempt = reruns = 0
+    params = case.params()
+    resized = False
     while attempt < ATTEMPTS:
         try:
-            r = session.run(irq=case.line or irq, sanitize=True, device=device, **case.params())
+            r = session.run(irq=case.line or irq, sanitize=True, device=device, **params)
         except ConfigError:
             raise  # a usage error (the driver cannot be loaded, a bad line): the whole check stops
         except Exception as exc:  # a failure of the run itself: this case fails, the suite goes on
             return CaseResult(case.name, False, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
         if r.error is not None:
             return CaseResult(case.name, False, _describe_error(r.error), time.perf_counter() - start)
+        if not resized and case.resize is not None and (bigger := case.resize(r)) is not None:
+            params, resized = bigger, True  # the driver's own ring: the case again, sized to it (not judged)
+            continue
         why = _problems(case, r)
         if why is None:
             detail = case.summary(r)

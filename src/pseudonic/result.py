@@ -25,6 +25,7 @@ from .layout import (
     RXD_STAT_DD,
     SAN_KINDS,
     SLOT_SPURIOUS,
+    TCTL_EN,
     TX_REFUSED,
     TX_STORED,
     TXV_RECORD,
@@ -296,7 +297,7 @@ def build_result(end: RunEnd) -> RunResult:
     tx_account = (
         transmit.account(
             end.txv, cfg.transmit, int(sent_tx.get("handed", end.drv["tx_handed"][0])),
-            int(sent_tx.get("refused", 0)), int(dev_regs["gotc"][0]),
+            int(sent_tx.get("refused", 0)), int(dev_regs["gotc"][0]), bool(end.drv["tctl"][0] & TCTL_EN),
         ).to_dict()
         if cfg.transmit
         else None

@@ -52,6 +52,8 @@ class TransmitAccount:
     octets: int
     #: octets over the span from the first frame handed to the last taken, in Gbps
     throughput_gbps: float
+    #: TCTL.EN was set when the run ended
+    transmitter_on: bool = True
     #: per frame taken intact: taken - handed (ns), summarised
     latency_ns: dict[str, Any] = field(default_factory=dict)
     #: the first frames lost, duplicated, reordered or corrupted, for the summary
@@ -61,7 +63,9 @@ class TransmitAccount:
         return asdict(self)
 
 
-def account(records: np.ndarray[Any, Any], asked: int, handed: int, refused: int, octets: int) -> TransmitAccount:
+def account(
+    records: np.ndarray[Any, Any], asked: int, handed: int, refused: int, octets: int, transmitter_on: bool = True
+) -> TransmitAccount:
     """Judge the transmitter's records against the order the frames were handed in."""
     if records.dtype != TXV_RECORD:
         raise TypeError("records must be layout.TXV_RECORD")
@@ -113,6 +117,7 @@ def account(records: np.ndarray[Any, Any], asked: int, handed: int, refused: int
         no_fcs=int(np.count_nonzero(flags & TXV_NO_FCS)),
         octets=octets,
         throughput_gbps=analysis.throughput_gbps(octets, *span),
+        transmitter_on=transmitter_on,
         latency_ns=analysis.summarize(taken_ns[stamped] - handed_ns[stamped]),
         first=first,
     )

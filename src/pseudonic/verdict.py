@@ -419,6 +419,14 @@ def _transmit_findings(t: dict[str, Any], ran_out: bool) -> list[Finding]:
     def at(what: str) -> str:
         return f" (first: frame {first[what]})" if what in first else ""
 
+    left = t["asked"] - t["handed"]
+    if not t.get("transmitter_on", True) and (t["lost"] or left):
+        return [Finding(
+            "tx-off", f"the transmitter was off (TCTL.EN clear): {t['lost']} frames queued were never sent"
+            + (f", and {left} more never handed over" if left else ""),
+            "set TCTL.EN once the transmit ring is programmed (SDM 14.5); a driver that writes TCTL writes all of "
+            "it, EN included",
+        )]  # fmt: skip
     if t["lost"]:
         out.append(Finding(
             "tx-lost", f"{t['lost']} of {t['handed']} frames the driver's transmit accepted never reached the wire"
@@ -454,7 +462,6 @@ def _transmit_findings(t: dict[str, Any], ran_out: bool) -> list[Finding]:
             "tx-no-fcs", f"{t['no_fcs']} frames sent without CMD.IFCS: no FCS on the wire",
             "a receiver drops a frame without its FCS; set IFCS on every frame's descriptors (Linux e1000 does)",
         ))  # fmt: skip
-    left = t["asked"] - t["handed"]
     if left > 0 and ran_out:
         out.append(Finding(
             "tx-stalled", f"{left} of {t['asked']} frames could never be handed over: the driver's transmit kept "

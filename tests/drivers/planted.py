@@ -361,8 +361,8 @@ DELIVER = "            deliver(nic, d, status, buf, d->length);\n        }\n"
 
 #: The bugs planted in e1000.c, by number (4, reading before DD, is planted in Python only).
 C_PLANTS: dict[int, tuple[Replace, ...]] = {
-    1: (Replace("    if (!(pnic_icr_read(nic) & RX_CAUSES))\n        return; /* not ours */\n",
-                "    /* planted bug 1: ICR never read, so never cleared */\n"),),
+    1: (Replace("    const uint32_t icr = pnic_icr_read(nic);\n",
+                "    const uint32_t icr = RX_CAUSES; /* planted bug 1: ICR never read, so never cleared */\n"),),
     2: (Replace("        uint8_t status = pnic_desc_status(d);\n",
                 "        uint8_t status = pnic_desc_status(d) | PNIC_RXD_STAT_EOP; /* planted bug 2 */\n"),),
     3: (Replace(LOOP_END, """\

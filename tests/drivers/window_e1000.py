@@ -32,6 +32,7 @@ class WindowE1000:
     name = "window"
 
     def open(self, nic: Nic) -> None:
+        self.ring = nic.ring
         self.n = nic.read_reg(R["RDLEN"]) // RX_DESC.itemsize
         self.next_to_clean = 0
         self.parts: list[bytes] = []
@@ -42,7 +43,7 @@ class WindowE1000:
 
     def interrupt(self, nic: Nic) -> None:
         nic.read_reg(R["ICR"])
-        ring, i, taken = nic.ring, self.next_to_clean, 0
+        ring, i, taken = self.ring, self.next_to_clean, 0
         while ring["status"][i] & RXD_STAT_DD:
             status, errors, length = int(ring["status"][i]), int(ring["errors"][i]), int(ring["length"][i])
             self.parts.append(bytes(nic.at(int(ring["buffer_addr"][i]), length)))
@@ -91,6 +92,6 @@ class RefillsE1000(WindowE1000):
         super().open(nic)
 
     def refill(self, nic: Nic, i: int) -> None:
-        old = int(nic.ring["buffer_addr"][i])
-        nic.ring["buffer_addr"][i] = self.free.popleft()
+        old = int(self.ring["buffer_addr"][i])
+        self.ring["buffer_addr"][i] = self.free.popleft()
         self.free.append(old)

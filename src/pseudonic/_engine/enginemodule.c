@@ -86,7 +86,8 @@ static const struct layout_entry layout_entries[] = {
     FIELD(dev_regs, crcerrs), FIELD(dev_regs, rxerrc), FIELD(dev_regs, roc), FIELD(dev_regs, rx_off),
     FIELD(dev_regs, ring_base), FIELD(dev_regs, ring_count), FIELD(dev_regs, fault), FIELD(dev_regs, fault_value),
     FIELD(dev_regs, tx_base), FIELD(dev_regs, tx_count), FIELD(dev_regs, tdh), FIELD(dev_regs, gptc), FIELD(dev_regs, gotc),
-    FIELD(dev_regs, tx_taken), FIELD(dev_regs, tx_descs), FIELD(dev_regs, tx_off),
+    FIELD(dev_regs, tx_taken), FIELD(dev_regs, tx_descs), FIELD(dev_regs, tx_off), FIELD(dev_regs, rx_gen),
+    FIELD(dev_regs, tx_gen),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),
@@ -295,6 +296,22 @@ static PyObject *py_wait_irq_or_tx(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+static PyObject *py_wait_running(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view;
+    struct pnic_segment seg;
+    if (!PyArg_ParseTuple(args, "w*", &view))
+        return NULL;
+    PyObject *result = NULL;
+    if (attach(&view, &seg) == 0) {
+        Py_BEGIN_ALLOW_THREADS pnic_wait_running(&seg);
+        Py_END_ALLOW_THREADS result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
 /* Stamp a frame as the host does before it hands it to a driver (pnic_stamp.h). */
 static PyObject *py_stamp_frame(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -360,7 +377,10 @@ static PyObject *py_write_rdt(PyObject *Py_UNUSED(self), PyObject *args)
     if (attach(&view, &seg) == 0) {
         /* Under the sanitizer a write past the ring is a finding of the run, as for a C driver.  With the
          * receiver off RDT is only stored: the ring it indexes is the one enabling will latch. */
-        const int on = (seg.drv->rctl & PNIC_RCTL_EN) != 0;
+        uint64_t value;
+        const int on = (seg.drv->rctl & PNIC_RCTL_EN) != 0 &&
+                       pnic_ring_fault(&seg, seg.drv->rx_ring, seg.drv->rx_ringlen, PNIC_SAN_NONE, 0, &value) ==
+                           PNIC_FAULT_NONE; /* a ring the device cannot use: the device stops on it, naming it */
         if (on && rdt >= seg.drv->rx_ringlen / sizeof(struct pnic_rx_desc) && !seg.hdr->sanitize) {
             fail(PNIC_EINVAL);
         } else {
@@ -988,6 +1008,7 @@ static PyMethodDef methods[] = {
      "cdriver_transmit(handle, transmit, frames, blob, order): the frames to hand pnic_driver_transmit"},
     {"wait_irq_or_tx", py_wait_irq_or_tx, METH_VARARGS,
      "wait_irq_or_tx(seg, seen, index, tx_seen) -> doorbell, seen if the transmitter moved, 0 when finished"},
+    {"wait_running", py_wait_running, METH_VARARGS, "wait_running(seg): until the device runs, or a stop"},
     {"stamp_frame", py_stamp_frame, METH_VARARGS, "stamp_frame(frame, stamp_off, csum_off, seq, ts): stamp in place"},
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},

@@ -208,6 +208,8 @@ uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line)
     if (line->mode == PNIC_LINE_SIGNAL)
         return signal_loop(cd, line->signo, line->busy_poll_ns);
     uint64_t seen = 0, runs = 0;
+    if (cd->tx != NULL)
+        pnic_wait_running(&cd->seg);
     int waiting_tx = cd->tx != NULL && pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
     for (;;) {
         uint64_t db;

@@ -107,14 +107,21 @@ static inline void append_fcs(uint8_t *frame, const struct pnic_rx_frame *f)
     memcpy(frame + f->length, &crc, PNIC_FCS);
 }
 
-/* RCTL.BSIZE/BSEX (SDM 13.4.22): the receive buffer size the driver
- * programmed.  Larger than the pool's buffers (the device would write past
- * them), or the reserved encoding: the pool's. */
-static inline uint32_t buffer_size(uint32_t rctl, uint32_t pool)
+/* What RCTL says of a frame before any descriptor is looked at (SDM 13.4.22):
+ * with EN clear the receiver is off and frames are ignored; without LPE a
+ * frame longer than a standard one is discarded, counted in ROC.  The
+ * PNIC_TX_* flag of what happened, or 0 to receive it. */
+static uint32_t refused_by_rctl(struct pnic_segment *seg, uint32_t rctl, uint32_t length)
 {
-    const uint32_t k = (rctl & PNIC_RCTL_BSIZE_MASK) >> PNIC_RCTL_BSIZE_SHIFT;
-    const uint32_t size = rctl & PNIC_RCTL_BSEX ? (k ? 32768u >> k : 0u) : 2048u >> k;
-    return size != 0 && size <= pool ? size : pool;
+    if (!(rctl & PNIC_RCTL_EN)) {
+        __atomic_store_n(&seg->dev->rx_off, seg->dev->rx_off + 1, __ATOMIC_RELAXED);
+        return PNIC_TX_RX_OFF;
+    }
+    if (length > PNIC_MAX_STANDARD_FRAME && !(rctl & PNIC_RCTL_LPE)) {
+        __atomic_store_n(&seg->dev->roc, seg->dev->roc + 1, __ATOMIC_RELAXED);
+        return PNIC_TX_DISCARDED;
+    }
+    return 0;
 }
 
 /* The receive step, part one, with an RDT the caller observed (with acquire):
@@ -135,7 +142,7 @@ static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_
     /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
      * (SDM 13.4.22); it may take one more descriptor for it, as it may when
      * BSIZE says the buffers are smaller than the pool's. */
-    const uint32_t fcs = rctl & PNIC_RCTL_SECRC ? 0u : PNIC_FCS, bsize = buffer_size(rctl, h->buf_size);
+    const uint32_t fcs = rctl & PNIC_RCTL_SECRC ? 0u : PNIC_FCS, bsize = pnic_rx_buffer_size(rctl, h->buf_size);
     const uint32_t total = f->length + fcs;
     uint32_t parts = f->parts;
     /* (No division for the common frame in one buffer: it is on the clock.) */
@@ -257,9 +264,12 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     uint32_t parts = 1;
     if (take_ring(seg) < 0)
         return -1;
+    const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
+    if (refused_by_rctl(seg, rctl, length) != 0)
+        return -1;
     struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
     const uint32_t n = seg->dev->ring_count;
-    int64_t first = fill(seg, ring, n, rdt, __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED), &f, &refused, &parts);
+    int64_t first = fill(seg, ring, n, rdt, rctl, &f, &refused, &parts);
     if (first >= 0)
         publish(seg, ring, n, rdt, (uint32_t)first, &f, parts);
     return first;
@@ -341,18 +351,8 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
     if (look_again || e->rdt >= n || pnic_ring_dist(seg->dev->rdh, e->rdt, n) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
     const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
-    /* With RCTL.EN clear the receiver is off: frames are ignored (SDM 13.4.22). */
-    if (!(rctl & PNIC_RCTL_EN)) {
-        __atomic_store_n(&seg->dev->rx_off, seg->dev->rx_off + 1, __ATOMIC_RELAXED);
-        *flags = PNIC_TX_RX_OFF;
+    if ((*flags = refused_by_rctl(seg, rctl, f->length)) != 0)
         return -1;
-    }
-    /* Without RCTL.LPE a frame longer than a standard one is discarded (SDM 13.4.22), counted in ROC. */
-    if (f->length > PNIC_MAX_STANDARD_FRAME && !(rctl & PNIC_RCTL_LPE)) {
-        __atomic_store_n(&seg->dev->roc, seg->dev->roc + 1, __ATOMIC_RELAXED);
-        *flags = PNIC_TX_DISCARDED;
-        return -1;
-    }
     uint32_t refused = 0, parts = 1;
     int64_t first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
     if (first < 0) {

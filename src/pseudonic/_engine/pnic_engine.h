@@ -57,6 +57,17 @@ static inline int pnic_in_pool(const struct pnic_segment *seg, uint64_t addr, ui
     return addr >= h->buf_off && addr <= end && len <= end - addr;
 }
 
+/* RCTL.BSIZE/BSEX (SDM 13.4.22): the receive buffer size the driver
+ * programmed: what the device writes at most into one descriptor's buffer.
+ * Larger than the pool's buffers (the device would write past them), or the
+ * reserved encoding: the pool's. */
+static inline uint32_t pnic_rx_buffer_size(uint32_t rctl, uint32_t pool)
+{
+    const uint32_t k = (rctl & PNIC_RCTL_BSIZE_MASK) >> PNIC_RCTL_BSIZE_SHIFT;
+    const uint32_t size = rctl & PNIC_RCTL_BSEX ? (k ? 32768u >> k : 0u) : 2048u >> k;
+    return size != 0 && size <= pool ? size : pool;
+}
+
 /* A descriptor ring the driver programmed (SDM 13.4.25-29 receive, 13.4.36-40
  * transmit): PNIC_FAULT_NONE if the device can use it, else the fault and, in
  * *value, the value at fault.  Its base 16-byte aligned, its length a
@@ -146,6 +157,7 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_eventfd(struct pnic_segment *seg, uint64_t seen, uint32_t index, int fd, uint64_t busy_poll_ns);
 uint64_t pnic_take_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index);
 uint64_t pnic_wait_irq_or_tx(struct pnic_segment *seg, uint64_t seen, uint32_t index, uint64_t tx_seen);
+void pnic_wait_running(struct pnic_segment *seg);
 int pnic_idle_wait(struct pnic_segment *seg, uint64_t seen, int signo, uint64_t busy_poll_ns);
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered);
 

@@ -95,16 +95,18 @@ static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
      * still set may be taken again for a frame already delivered. */
     if (__atomic_load_n(&desc->status, __ATOMIC_RELAXED) & PNIC_RXD_STAT_DD)
         violation(seg, PNIC_SAN_DD_SET, d, rdt);
+    /* The device writes at most a buffer of RCTL.BSIZE into it: that much must be the driver's to give. */
+    const uint32_t size = pnic_rx_buffer_size(__atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED), h->buf_size);
     uint64_t addr = desc->buffer_addr;
     uint32_t len = desc->length;
-    len = len != 0 && len <= h->buf_size ? len : h->buf_size;
-    if (pnic_in_dma(seg, addr, h->buf_size)) {
+    len = len != 0 && len <= size ? len : size;
+    if (pnic_in_dma(seg, addr, size)) {
         /* A buffer of the driver's own DMA memory: poisoned like the pool's; who else holds it is not tracked. */
         seg->given_buf[d] = PNIC_SAN_NONE;
         poison(seg->base + addr, len);
         return;
     }
-    if (!pnic_in_pool(seg, addr, h->buf_size)) {
+    if (!pnic_in_pool(seg, addr, size)) {
         violation(seg, PNIC_SAN_BUF_OUTSIDE, d, rdt);
         seg->given_buf[d] = PNIC_SAN_NONE;
         return;
@@ -112,7 +114,7 @@ static void hand_over(struct pnic_segment *seg, uint32_t d, uint32_t rdt)
     uint32_t b = (uint32_t)((addr - h->buf_off) / h->buf_size);
     int shared = 0;
     claim(seg, b, d, rdt, &shared);
-    if ((addr - h->buf_off) % h->buf_size != 0) /* straddles two buffers of the pool: it holds both */
+    if ((addr - h->buf_off) % h->buf_size + size > h->buf_size) /* straddles two buffers of the pool: both */
         claim(seg, b + 1, d, rdt, &shared);
     seg->given_buf[d] = b;
     poison(seg->base + addr, len);

@@ -95,6 +95,16 @@ uint64_t pnic_wait_irq(struct pnic_segment *seg, uint64_t seen, uint32_t index)
     return db;
 }
 
+/* Spin until the device runs (or the controller stops the run): a host hands
+ * the driver frames to transmit only then, so that the time from handed to
+ * taken is the driver's and the device's, not the start-up's. */
+void pnic_wait_running(struct pnic_segment *seg)
+{
+    while (__atomic_load_n(&seg->line->state, __ATOMIC_ACQUIRE) == PNIC_DEV_IDLE &&
+           !__atomic_load_n(&seg->ctl->stop, __ATOMIC_RELAXED))
+        cpu_relax();
+}
+
 /* As pnic_wait_irq, but also back -- returning `seen`, with no entry
  * recorded -- once the transmitter has taken descriptors past `tx_seen`
  * (pnic_dev_regs.tx_descs): the host has frames the driver's full ring

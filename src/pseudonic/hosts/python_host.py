@@ -116,6 +116,7 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
             wait = _engine.wait_irq
             if feed is not None:
                 stage = "transmit"
+                _engine.wait_running(seg)
             waiting_tx = feed is not None and feed.offer()
             while True:
                 if waiting_tx:
