@@ -49,6 +49,7 @@ def test_the_reference_drivers_pass_every_case(driver: str) -> None:
     assert [r.name for r in results] == seen == list(CASE_NAMES)
     assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
     assert all(r.detail and r.seconds > 0 for r in results)
+    assert {"transmit", "transmit ring full", "transmit and receive"} <= set(seen)  # they transmit: all cases ran
 
 
 @needs_two_cores
@@ -93,13 +94,13 @@ def test_a_driver_that_cannot_be_loaded_stops_the_check_before_any_case() -> Non
 def test_the_example_c_driver_compiles_without_warnings_and_passes(tmp_path: Path) -> None:
     lib = compile_driver(EXAMPLES / "c_driver" / "mydriver.c", tmp_path, "libmydriver.so")
     results = check_driver(str(lib), wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
 
 
 @needs_two_cores
 def test_the_example_python_driver_passes() -> None:
     results = check_driver(f"{EXAMPLES / 'python_driver' / 'mydriver.py'}:MyDriver", wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
 
 
 # -- C drivers: bad libraries are refused with one clear line ------------------------------------------

@@ -20,7 +20,11 @@ from pseudonic.loading import include_dir
 @needs_two_cores
 def test_a_driver_that_keeps_the_fcs_and_counts_by_the_statistics_passes_every_case() -> None:
     results = check_driver(WindowE1000, wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
+    # It has no transmit entry point: the transmit cases say so, and are not counted as passed.
+    skipped = [r for r in results if r.skipped]
+    assert [r.name for r in skipped] == ["transmit", "transmit ring full", "transmit and receive"]
+    assert all("no transmit entry point" in r.detail and not r.passed for r in skipped)
 
 
 @needs_two_cores
@@ -31,7 +35,7 @@ def test_a_frame_delivered_with_its_fcs_is_named_so() -> None:
     assert "with its FCS still on" in r.corruption[0] and "length -= 4" in r.corruption[0]
 
 
-class WritesTransmitRegisters(WindowE1000):
+class WritesUnmodelledRegister(WindowE1000):
     def open(self, nic: pseudonic.nic.Nic) -> None:
         super().open(nic)
         nic.write_reg(0x0018, 0)  # CTRL_EXT: not in the model
@@ -39,11 +43,11 @@ class WritesTransmitRegisters(WindowE1000):
 
 @needs_two_cores
 def test_writes_to_registers_the_model_lacks_are_reported_and_fail_a_sanitized_run() -> None:
-    plain = pseudonic.run(driver=WritesTransmitRegisters, count=20, interval="40us", wait_for_cores=True)
+    plain = pseudonic.run(driver=WritesUnmodelledRegister, count=20, interval="40us", wait_for_cores=True)
     assert plain.verdict.passed and plain.register_window["unmodelled_writes"] == 1
     assert plain.register_window["first_unmodelled"] == 0x0018
     assert any(f.code == "unmodelled-register" and not f.fails for f in plain.verdict.findings)
-    sanitized = pseudonic.run(driver=WritesTransmitRegisters, count=20, interval="40us", sanitize=True,
+    sanitized = pseudonic.run(driver=WritesUnmodelledRegister, count=20, interval="40us", sanitize=True,
                               wait_for_cores=True)  # fmt: skip
     assert not sanitized.verdict.passed and "0x0018" in str(sanitized.verdict.reasons[0])
 
@@ -68,7 +72,7 @@ def build(source: Path | str, tmp_path: Path) -> Path:
 def test_the_production_style_c_example_uses_only_the_compat_header_and_passes_every_case(tmp_path: Path) -> None:
     assert '#include "pnic_e1000_compat.h"' in EXAMPLE.read_text() and "pnic_icr_read" not in EXAMPLE.read_text()
     results = check_driver(str(build(EXAMPLE, tmp_path)), wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
 
 
 @pytest.mark.skipif(CC is None, reason="needs a C compiler (cc)")
@@ -111,7 +115,7 @@ def test_long_frames_a_driver_did_not_enable_are_discarded_and_fail_the_run_sayi
 @needs_two_cores
 def test_a_driver_that_refills_with_fresh_dma_buffers_passes_every_case() -> None:
     results = check_driver(RefillsE1000, wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
     r = pseudonic.run(driver=RefillsE1000, count=600, interval="20us", sanitize=True, wait_for_cores=True)
     assert r.verdict.passed and r.received == 600 and r.ring_violations == {}
 

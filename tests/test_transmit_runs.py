@@ -132,7 +132,7 @@ def test_a_driver_on_its_own_ring_of_200_takes_every_frame_around_it(driver: typ
 @needs_two_cores
 def test_a_linux_style_driver_on_its_own_ring_passes_every_case() -> None:
     results = check_driver(ResetsFirst, wait_for_cores=True)
-    assert [r.name for r in results if not r.passed] == [], [r.detail for r in results if not r.passed]
+    assert [r.name for r in results if not (r.passed or r.skipped)] == [], [r.detail for r in results if not r.passed]
 
 
 @needs_two_cores

@@ -659,12 +659,16 @@ def check_driver_cmd(driver: str, irq: str, device: str, wait_for_cores: bool) -
         t.add_column(col)
     results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores, device=device)
     for c in results:
-        t.add_row(c.name, "[green]pass[/]" if c.passed else "[bold red]FAIL[/]", c.detail, f"{c.seconds:.1f} s")
+        mark = "[yellow]skip[/]" if c.skipped else "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+        t.add_row(c.name, mark, c.detail, f"{c.seconds:.1f} s")
     console.print(t)
-    failed = [c.name for c in results if not c.passed]
+    failed = [c.name for c in results if not c.passed and not c.skipped]
+    skipped = [c.name for c in results if c.skipped]
+    ran = len(results) - len(skipped)
     console.print(
-        f"{len(results) - len(failed)}/{len(results)} cases passed"
+        f"{ran - len(failed)}/{ran} cases passed"
         + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; {len(skipped)} skipped ({', '.join(skipped)})" if skipped else "")
     )
     if failed:
         sys.exit(1)

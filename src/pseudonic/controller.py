@@ -320,6 +320,7 @@ class Session:
         self.label = self.spec
         #: how many times the driver was loaded (a failed run ends its node; the next run loads again)
         self.loads = 0
+        self.transmits = False
         self._held = contextlib.ExitStack()
         self.lines = Lines()
 
@@ -448,6 +449,8 @@ class Session:
         if msg[0] == "load-error":
             raise DriverLoadError(str(msg[1]))
         self.label = str(msg[1])
+        #: the loaded driver has a transmit entry point (pnic_driver_transmit, transmit(nic, frame))
+        self.transmits = bool(msg[2].get("transmit")) if len(msg) > 2 else False
         return node, ours
 
 

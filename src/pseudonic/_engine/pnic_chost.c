@@ -174,9 +174,12 @@ static uint64_t signal_loop(struct pnic_chost *cd, int signo, uint64_t busy_poll
     return signal_runs;
 }
 
-int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed)
+int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed, uint64_t seen)
 {
     while (feed->next < feed->count) {
+        /* The line was raised: the interrupt goes first, as a hard interrupt preempts a sending stack. */
+        if (__atomic_load_n(&seg->line->doorbell, __ATOMIC_ACQUIRE) != seen)
+            return 1;
         const uint32_t k = feed->next, t = feed->order[k];
         const struct pnic_frame *fr = &feed->frames[t];
         const uint8_t *tmpl = feed->blob + fr->data_off;
@@ -210,13 +213,13 @@ uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line)
     uint64_t seen = 0, runs = 0;
     if (cd->tx != NULL)
         pnic_wait_running(&cd->seg);
-    int waiting_tx = cd->tx != NULL && pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
+    int waiting_tx = cd->tx != NULL && pnic_tx_feed(&cd->seg, &cd->nic, cd->tx, seen);
     for (;;) {
         uint64_t db;
         if (waiting_tx) {
             db = pnic_wait_irq_or_tx(&cd->seg, seen, (uint32_t)runs, cd->tx->descs_seen);
             if (db == seen) { /* the transmitter moved: offer the frames again */
-                waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
+                waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx, seen);
                 continue;
             }
         } else {
@@ -231,7 +234,7 @@ uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line)
         pnic_record_exit(&cd->seg, (uint32_t)runs, db, cd->upper.count + cd->upper.overflow);
         runs++;
         if (cd->tx != NULL && cd->tx->next < cd->tx->count)
-            waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx);
+            waiting_tx = pnic_tx_feed(&cd->seg, &cd->nic, cd->tx, seen);
     }
     return runs;
 }

@@ -206,8 +206,8 @@ struct pnic_chost {
 };
 void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
 uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line);
-/* Hand the driver what it will take; 1 if frames remain (its ring is full). */
-int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed);
+/* Hand the driver what it will take; 1 if frames remain (its ring is full, or the line was raised past `seen`). */
+int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed, uint64_t seen);
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 
 from ..errors import DriverLoadError, RealtimeError
 from ..layout import MODELS, SegmentView
-from ..loading import CDriver, check_driver_class, driver_model, driver_name, load_driver, spec_of
+from ..loading import CDriver, check_driver_class, driver_model, driver_name, driver_transmits, load_driver, spec_of
 from ..loading.spec import REFERENCE_DRIVERS
 from ..node import become_node, end_descendants
 from ..realtime import become_rt
@@ -48,7 +48,10 @@ def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) 
     except DriverLoadError as exc:
         conn.send(("load-error", str(exc)))
         return
-    conn.send(("loaded", driver_name(next(iter(drivers.values())), name)))
+    first = next(iter(drivers.values()))
+    # What the driver can do, for a check that runs the cases it applies to (transmit: e1000's).
+    can = {"transmit": driver_transmits(drivers.get("e1000", first))}
+    conn.send(("loaded", driver_name(first, name), can))
     while True:
         try:
             msg = conn.recv()

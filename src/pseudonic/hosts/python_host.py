@@ -117,7 +117,7 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
             if feed is not None:
                 stage = "transmit"
                 _engine.wait_running(seg)
-            waiting_tx = feed is not None and feed.offer()
+            waiting_tx = feed is not None and feed.offer(seen)
             while True:
                 if waiting_tx:
                     assert feed is not None
@@ -125,7 +125,7 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                     db = _engine.wait_irq_or_tx(seg, seen, runs, feed.descs_seen)
                     if db == seen:
                         stage = "transmit"
-                        waiting_tx = feed.offer()
+                        waiting_tx = feed.offer(seen)
                         continue
                 else:
                     db = (
@@ -142,7 +142,7 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                 runs += 1
                 if feed is not None and feed.left:
                     stage = "transmit"
-                    waiting_tx = feed.offer()
+                    waiting_tx = feed.offer(seen)
         record_disturbance(view.drv, before)
         stage = "close"
         # virtio-net's queue as the driver's handling left it: its close may turn interrupts off

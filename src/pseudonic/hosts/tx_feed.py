@@ -41,10 +41,13 @@ class TxFeed:
     def left(self) -> int:
         return len(self.order) - self.next
 
-    def offer(self) -> bool:
-        """Hand the driver what it takes; True if frames remain (its ring is full)."""
-        table, dev, drv = self.frames.table, self.view.dev, self.view.drv
+    def offer(self, seen: int) -> bool:
+        """Hand the driver what it takes; True if frames remain: its ring is full, or the line was raised
+        (doorbell past ``seen``) and the interrupt goes first, as a hard interrupt preempts a sending stack."""
+        table, dev, drv, doorbell = self.frames.table, self.view.dev, self.view.drv, self.view.line["doorbell"]
         while self.next < len(self.order):
+            if doorbell[0] != seen:
+                return True
             t = self.order[self.next]
             frame = bytearray(self.frames.templates[t])
             stamp_off = int(table["stamp_off"][t])

@@ -137,6 +137,13 @@ def _closest_miss(module: Any) -> str:
     return f" ({best.__name__} lacks {', '.join(missing)})"
 
 
+def driver_transmits(driver: type | CDriver) -> bool:
+    """Whether a driver has a transmit entry point (a C library's pnic_driver_transmit, a class's ``transmit``)."""
+    if isinstance(driver, CDriver):
+        return driver.transmit != 0
+    return callable(getattr(driver, "transmit", None))
+
+
 def driver_name(driver: type | CDriver, spec: str) -> str:
     return str(getattr(driver, "name", None) or spec)
 
