@@ -113,6 +113,30 @@ def _plan_line(cfg: dict[str, Any]) -> str:
     return f"{cfg['count']} × {size} over {format_ns(cfg.get('span_ns') or 0)} ({kind} plan)"
 
 
+def _transmit_table(tx: dict[str, Any], window: dict[str, int]) -> Table:
+    """The transmit side: what the driver was handed, what reached the wire, how fast."""
+    t = Table(title="transmit", header_style="bold")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_column("note", style="dim")
+    lat = tx["latency_ns"]
+    rows = [
+        ("handed / asked", f"{tx['handed']} / {tx['asked']}",
+         f"frames the driver's transmit took; {tx['refused']} refused while its ring was full (offered again)"),
+        ("sent intact", f"{tx['intact']}", "taken off the ring byte for byte the frame handed, once, in order"),
+        ("lost / duplicated / reordered / corrupted",
+         f"{tx['lost']} / {tx['duplicated']} / {tx['reordered']} / {tx['corrupted']}", ""),
+        ("throughput", f"{tx['throughput_gbps']:.3f} Gbps", "octets sent (GOTC) / first handed → last taken"),
+        ("handed → taken p50 / p99", f"{_ns(lat['p50'])} / {_ns(lat['p99'])}", "the driver's queueing and the "
+         "transmitter's pace"),
+        ("transmit ring", f"{window.get('tx_ring_count', 0)} descriptors, TDH {window.get('tdh', 0)}, "
+         f"TDT {window.get('tdt', 0)}", "as the driver placed it (TDBAL/TDLEN)"),
+    ]  # fmt: skip
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def render(result: RunResult, console: Console) -> None:
     """The run's summary table, then its verdict line."""
     cfg = result.config
@@ -177,6 +201,8 @@ def render(result: RunResult, console: Console) -> None:
     for row in rows:
         t.add_row(*row)
     console.print(t)
+    if result.transmit is not None:
+        console.print(_transmit_table(result.transmit, result.register_window))
     if result.faults:
         ft = Table(title="faults", header_style="bold")
         for col in ("kind", "injected", "delivered", "dropped", "misdelivered", "a correct driver"):
