@@ -149,6 +149,31 @@ def test_bench_irq_quick(tmp_path: Path) -> None:
 
 
 @needs_two_cores
+def test_bench_transmit_quick_sets_both_sides_against_memcpy_and_checks_every_frame(tmp_path: Path) -> None:
+    r = bench(tmp_path, "transmit")
+    rows = {row["driver"]: row for row in r["transmit"]}
+    assert set(rows) == {"python", "c"}
+    for row in rows.values():
+        assert row["size"] == 1500 and row["all_intact"] and row["transmit_gbps"] > 0 and row["receive_gbps"] > 0
+        assert row["transmit_over_memcpy"] == pytest.approx(row["transmit_ns_per_frame"] / row["memcpy_ns"])
+        assert len(row["transmit_rounds"]) == row["rounds"] == 2
+    (target,) = r["targets"]
+    assert target["name"] == "transmit, C reference driver, 1500 B"
+    assert target["met"] == (rows["c"]["transmit_gbps"] >= 20.0)
+
+
+def test_the_transmit_target_needs_the_rate_and_every_frame_intact() -> None:
+    from pseudonic.bench.evaluations import transmit_targets
+
+    row = fake_transmit([1500], ["c"], 100, 1)[0]
+    assert transmit_targets([row])[0]["met"]
+    assert not transmit_targets([{**row, "all_intact": False}])[0]["met"]
+    assert not transmit_targets([{**row, "transmit_gbps": 19.9}])[0]["met"]
+    missing = transmit_targets({"failed": "RuntimeError: x"})
+    assert not missing[0]["met"] and "RuntimeError" in missing[0]["measured"]
+
+
+@needs_two_cores
 def test_bench_all_quick_writes_the_report(tmp_path: Path) -> None:
     r = bench(tmp_path, "all")
     for section in ("send_time", "precision", "sweep", "baseline", "irq_lines", "targets"):
@@ -166,7 +191,8 @@ def test_bench_all_quick_writes_the_report(tmp_path: Path) -> None:
 
 def test_bench_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     for args in (["sweep", "--sizes", "10"], ["sweep", "--intervals", "fast"], ["sweep", "--driver", "nope"],
-                 ["precision", "--interval", "0"], ["send-time", "--rounds", "0"]):  # fmt: skip
+                 ["precision", "--interval", "0"], ["send-time", "--rounds", "0"], ["transmit", "--sizes", "20000"],
+                 ["transmit", "--count", "5"]):  # fmt: skip
         proc = subprocess.run([sys.executable, "-m", "pseudonic", "bench", *args], capture_output=True, text=True)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pseudonic: error:"), proc.stderr
@@ -370,6 +396,13 @@ def fake_moderation(count: int) -> list[dict[str, Any]]:
              "received": count, "interrupts": count, "handler_runs": count, "packets_per_interrupt": 1.0}]  # fmt: skip
 
 
+def fake_transmit(sizes: list[int], drivers: list[str], count: int, rounds: int) -> list[dict[str, Any]]:
+    return [{"size": 1500, "driver": "c", "count": count, "rounds": rounds, "transmit_gbps": 31.2,
+             "receive_gbps": 18.1, "transmit_rounds": [31.2], "receive_rounds": [18.1],
+             "transmit_ns_per_frame": 384.6, "receive_ns_per_frame": 663.0, "memcpy_ns": 29.0,
+             "transmit_over_memcpy": 13.26, "receive_over_memcpy": 22.86, "all_intact": True}]  # fmt: skip
+
+
 #: Per evaluation (as results.json names it): the step `bench all` calls, its stand-in, the heading of its
 #: section in report.md, a line of that section drawn from the stand-in's figures, and its figure if it has one.
 EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
@@ -384,6 +417,8 @@ EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
     "irq_lines": ("step_irq", fake_irq, "## Interrupt lines", "| spin | python | 75 ns | 135 ns | 320 ns |",
                   "irq_lines.png"),
     "moderation": ("step_moderation", fake_moderation, "## Interrupt moderation", "| none | c | 500 | 500 |", None),
+    "transmit": ("step_transmit", fake_transmit, "## Transmit beside receive",
+                 "| 1500 B | c | 31.20 Gbps | 18.10 Gbps | 13.26× | 22.86× | yes |", None),
 }  # fmt: skip
 #: What an evaluation that gives nothing returns (None, or its section's type left empty), and the reason said.
 NOTHING = [
@@ -394,6 +429,7 @@ NOTHING = [
     ("baseline", {}, "it returned an empty dict"),
     ("irq_lines", [], "it returned an empty list"),
     ("moderation", [], "it returned an empty list"),
+    ("transmit", [], "it returned an empty list"),
 ]
 
 

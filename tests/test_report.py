@@ -256,6 +256,17 @@ def full_results() -> dict[str, Any]:
                 "packets_per_interrupt": 8.06,
             },
         ],
+        "transmit": [
+            {
+                "size": 1500,
+                "driver": "c",
+                "transmit_gbps": 30.5,
+                "receive_gbps": 18.25,
+                "transmit_over_memcpy": 13.0,
+                "receive_over_memcpy": 22.5,
+                "all_intact": True,
+            },
+        ],
         "irq_lines": [
             {
                 "line": "spin",
@@ -313,6 +324,7 @@ def test_full_report(tmp_path: Path) -> None:
     assert "| E1 1.5 KB send | < 1 µs | 400 ns | met |" in text
     assert "1 of 2 targets MISSED" in text and "- MISSED: E2 within 6.25 %" in text
     assert "| ITR 8 us | c | 500 | 500 | 62 | 62 | 8.1 |" in text
+    assert "| 1500 B | c | 30.50 Gbps | 18.25 Gbps | 13.00× | 22.50× | yes |" in text
     assert "not run" not in text.lower()
 
 
@@ -377,6 +389,7 @@ HEADINGS = {
     "baseline": "## E3b",
     "irq_lines": "## Interrupt lines",
     "moderation": "## Interrupt moderation",
+    "transmit": "## Transmit beside receive",
     "targets": "## Targets",
 }
 
@@ -394,6 +407,7 @@ def test_report_with_none_in_every_figure_slot(tmp_path: Path) -> None:
     assert "| kernel UDP (veth) | kernel | — (no measured interval took every datagram) |" in text
     assert "| — | — | — | — | — | — | — |  |" in section_of(text, "## Interrupt lines")
     assert "| — | — | — | — | — | — | — |" in section_of(text, "## Interrupt moderation")
+    assert "| — | — | — | — | — | — | **no** |" in section_of(text, "## Transmit beside receive")
     assert "**2 of 2 targets MISSED:**" in text  # a target without its verdict is not met
 
 

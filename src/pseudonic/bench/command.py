@@ -29,6 +29,7 @@ from rich.table import Table
 from .. import __version__, config
 from ..errors import ConfigError
 from ..frames import MIN_FRAME
+from ..layout import MAX_TX_FRAME
 from ..machine import StealMeter, machine_info
 from ..plan import Plan
 from ..units import format_ns, parse_interval, parse_size
@@ -284,6 +285,20 @@ def show_moderation(rows: list[dict[str, Any]] | None) -> None:
     console.print(t)
 
 
+def show_transmit(rows: list[dict[str, Any]] | None) -> None:
+    if _nothing("transmit", rows):
+        return
+    t = Table(title="transmit beside receive (e1000): medians of interleaved rounds")
+    for c in ("size", "driver", "transmit", "receive (back to back)", "transmit / memcpy", "receive / memcpy",
+              "intact"):  # fmt: skip
+        t.add_column(c, justify="right")
+    for r in rows or []:
+        t.add_row(f"{r['size']} B", _text(r.get("driver")), _fixed(r.get("transmit_gbps"), ".2f", " Gbps"),
+                  _fixed(r.get("receive_gbps"), ".2f", " Gbps"), _fixed(r.get("transmit_over_memcpy"), ".2f", "×"),
+                  _fixed(r.get("receive_over_memcpy"), ".2f", "×"), "yes" if r.get("all_intact") else "NO")  # fmt: skip
+    console.print(t)
+
+
 # -- the steps --------------------------------------------------------------------------------
 def step_send_time(
     sizes: list[int], repeat: int, rounds: int, devices: tuple[str, ...] = (config.DEFAULT_DEVICE,)
@@ -330,6 +345,13 @@ def step_irq(lines: list[str], drivers: list[str], count: int) -> list[dict[str,
     with _progress("irq lines", len(ev.irq_variants(lines)) * len(drivers)) as tick:
         rows = ev.irq_lines(lines, drivers, count=count, progress=tick)
     show_irq(rows)
+    return rows
+
+
+def step_transmit(sizes: list[int], drivers: list[str], count: int, rounds: int) -> list[dict[str, Any]]:
+    with _progress("transmit", len(sizes) * len(drivers) * rounds) as tick:
+        rows = ev.transmit(sizes, drivers, count=count, rounds=rounds, progress=tick)
+    show_transmit(rows)
     return rows
 
 
@@ -564,6 +586,29 @@ def timelines_cmd(driver: str, count: int, rounds: int, quick: bool, out: str | 
                    "measured_replay": rep})  # fmt: skip
 
 
+@bench.command("transmit")
+@click.option("--sizes", default="64,1500,9000", show_default=True, help="Frame sizes, comma-separated.")
+@click.option("--drivers", default=",".join(DRIVERS), show_default=True, help="Drivers, comma-separated.")
+@click.option("--count", default=ev.TX_COUNT, show_default=True, type=int, help="Frames transmitted per run.")
+@click.option("--rounds", default=5, show_default=True, type=int, help="Interleaved rounds (medians are reported).")
+@quick_option
+@out_option
+def transmit_cmd(sizes: str, drivers: str, count: int, rounds: int, quick: bool, out: str | None) -> None:
+    """e1000's transmit ring: the rate each driver sends at (every frame checked against the one handed),
+    beside the rate it receives a back-to-back burst at and a hot memcpy of the same size, interleaved."""
+    started, where = time.monotonic(), _out(out)
+    size_list = [1500] if quick else _sizes(sizes)
+    if max(size_list) > MAX_TX_FRAME:
+        raise ConfigError(f"--sizes: the transmitter takes frames of at most {MAX_TX_FRAME} B")
+    if quick:
+        count, rounds = 2000, 2
+    if not 100 <= count <= config.MAX_TRANSMIT or not 1 <= rounds <= 100:
+        raise ConfigError(f"--count must be 100..{config.MAX_TRANSMIT} and --rounds 1..100")
+    rows = step_transmit(size_list, _names(drivers, DRIVERS, "driver"), count, rounds)
+    _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "transmit": rows,
+                   "targets": ev.transmit_targets(rows)})  # fmt: skip
+
+
 @bench.command("all")
 @click.option("--out", default="results", show_default=True, metavar="DIR", help="Where results, figures, report go.")
 @device_option
@@ -602,6 +647,9 @@ def all_cmd(out: str, device: str, quick: bool) -> None:
         "baseline": lambda: step_baseline(500 if quick else 5000, [20_000, 5_000] if quick else None),
         "irq_lines": lambda: step_irq(list(LINES), list(DRIVERS), 200 if quick else 2000),
         "moderation": lambda: step_moderation(500 if quick else 5000),
+        "transmit": lambda: step_transmit(
+            [1500] if quick else [64, 1500, 9000], list(DRIVERS), 2000 if quick else ev.TX_COUNT, 2 if quick else 5
+        ),
     }
     with StealMeter() as steal:
         for key, step in steps.items():

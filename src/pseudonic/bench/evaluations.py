@@ -13,6 +13,9 @@
   shortest interval with 100 % success;
 - :func:`irq_lines` -- interrupt latency per line and driver;
 - :func:`moderation` -- interrupts raised against packets with ITR and NAPI;
+- :func:`transmit` -- e1000's transmit ring: the rate a driver sends at, beside
+  the rate it receives at back to back and a hot memcpy of the same size, all
+  interleaved in the same run;
 - the kernel baseline is :func:`pseudonic.bench.baseline.measure_baseline`.
 
 E1, E2 and E3 take ``devices`` (config.DEVICES): each row or section says
@@ -468,6 +471,81 @@ def moderation(
     return rows
 
 
+#: Frames per transmit run, and per receive run back to back (a ring of 4096 holds the burst: no drops).
+TX_COUNT = 20_000
+RX_BURST = 4096
+#: The transmit target (issue 13): the C reference driver at 1500 B.
+TX_TARGET_GBPS = 20.0
+
+
+def transmit(
+    sizes: Sequence[int], drivers: Sequence[str], count: int = TX_COUNT, rounds: int = 5,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Per size and driver: the rate the driver's transmit path sends at (frames handed as fast as it takes
+    them, the transmitter unpaced: each checked against the frame handed; first handed to last taken), the
+    rate its receive path takes a back-to-back burst at (:func:`receive_gbps`), and a hot memcpy of the size,
+    interleaved round by round; medians of the rounds, and each side's time per frame over the memcpy's (the
+    ratio the machine's moods cancel out of)."""
+    rows = []
+    for size in sizes:
+        for driver in drivers:
+            tx_gbps: list[float] = []
+            rx_gbps: list[float] = []
+            memcpy: list[float] = []
+            intact = True
+            for _ in range(rounds):
+                memcpy.append(memcpy_p50(size, 1000))
+                t = run(count=10, interval="50us", size=size, driver=driver, upper="null", transmit=count)
+                tx = t.transmit or {}
+                intact = intact and tx.get("intact") == count
+                tx_gbps.append(float(tx.get("throughput_gbps", 0.0)))
+                r = run(count=RX_BURST, size=size, driver=driver, upper="null", ring_size=4096,
+                        slots=schedule.periodic(RX_BURST, 0))  # fmt: skip
+                rx_gbps.append(receive_gbps(r, size))
+                _tick(progress, f"transmit {driver} {size} B")
+            m = statistics.median(memcpy)
+            tx_m, rx_m = statistics.median(tx_gbps), statistics.median(rx_gbps)
+
+            def per_frame(gbps: float, size: int = size) -> float | None:
+                return 8.0 * size / gbps if gbps else None
+
+            tx_ns, rx_ns = per_frame(tx_m), per_frame(rx_m)
+            rows.append({
+                "size": size, "driver": driver, "count": count, "rounds": rounds,
+                "transmit_gbps": tx_m, "receive_gbps": rx_m, "transmit_rounds": tx_gbps, "receive_rounds": rx_gbps,
+                "transmit_ns_per_frame": tx_ns, "receive_ns_per_frame": rx_ns, "memcpy_ns": m,
+                "transmit_over_memcpy": tx_ns / m if tx_ns and m else None,
+                "receive_over_memcpy": rx_ns / m if rx_ns and m else None,
+                "all_intact": intact,
+            })  # fmt: skip
+    return rows
+
+
+def receive_gbps(r: RunResult, size: int) -> float:
+    """How fast the driver took a burst: the frames it received over its handler runs, first entry to last
+    exit (the device wrote the burst meanwhile; the driver never waited for a frame it had not yet had)."""
+    if r.irqs.size == 0:
+        return 0.0
+    return analysis.throughput_gbps(r.received * size, int(r.irqs["entry_ns"][0]), int(r.irqs["exit_ns"][-1]))
+
+
+def transmit_targets(section: Any) -> list[dict[str, Any]]:
+    """Issue 13's transmit target: the C reference driver sends ≥ 20 Gbps at 1500 B, every frame intact."""
+    name, target = "transmit, C reference driver, 1500 B", f"≥ {TX_TARGET_GBPS:g} Gbps, every frame intact"
+    if (why := _not_measured(section)) is not None:
+        return [{"name": name, "target": target, "measured": why, "met": False}]
+    row = next((r for r in section if isinstance(r, dict) and r.get("driver") == "c" and r.get("size") == 1500),
+               None)  # fmt: skip
+    if row is None:
+        return []
+    gbps = float(row.get("transmit_gbps") or 0.0)
+    return [{"name": name, "target": target,
+             "measured": f"{gbps:.1f} Gbps (receive back to back {float(row.get('receive_gbps') or 0):.1f} Gbps)"
+             + ("" if row.get("all_intact") else "; NOT every frame intact"),
+             "met": gbps >= TX_TARGET_GBPS and bool(row.get("all_intact"))}]  # fmt: skip
+
+
 def draw_sweep(curves: list[dict[str, Any]], baseline: dict[str, Any] | None, out: Path) -> str:
     from .figures import sweep_figure
 
@@ -662,6 +740,8 @@ def targets(results: dict[str, Any], duration_s: float | None) -> list[dict[str,
                     "measured": ", ".join(f"{r.get('driver')} {float(r['p50']):.0f} ns" for r in polled),
                     "met": worst <= 1000})  # fmt: skip
     out += timing_targets(results.get("precision"))
+    if "transmit" in results:
+        out += transmit_targets(results.get("transmit"))
     if duration_s is not None:
         out.append(
             {
