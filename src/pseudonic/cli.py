@@ -399,9 +399,40 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
                         loop=1 if loop is None else loop)  # fmt: skip
 
 
+def _profile_option(f: Any) -> Any:
+    from .profiles import PROFILES
+
+    return click.option(
+        "--profile", default=None, type=click.Choice(tuple(PROFILES)),
+        help="A setting a kind of driver is written for, for the options not given: "
+             + "; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()) + ".",
+    )(f)  # fmt: skip
+
+
+#: Options that set a run's pace: a profile's interval applies only when none of them is given.
+_PACES = ("interval", "rate", "burst", "every", "poisson", "offsets", "duration", "pcap_in")
+
+
+def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, Any]) -> None:
+    """Fill in what the profile ``name`` sets, where the user gave nothing (the option at its default)."""
+    if name is None:
+        return
+    from .profiles import profile
+
+    ctx = click.get_current_context()
+    for key, value in profile(name).run.items():
+        if key in traffic:
+            paced = key == "interval" and any(traffic.get(k) for k in _PACES)
+            if traffic[key] is None and not paced and not (key == "count" and traffic.get("duration")):
+                traffic[key] = str(value) if key == "size" else value
+        elif ctx.get_parameter_source(key) == click.core.ParameterSource.DEFAULT:
+            options[key] = value
+
+
 @cli.command("run")
 @_traffic_options
 @_device_option()
+@_profile_option
 @click.option("--driver", default=config.DEFAULT_DRIVER, show_default=True,
               help="python or c (the reference drivers), module:Class, path/to/driver.py[:Class], "
                    "or path/to/libdriver.so (a C driver, see pseudonic include-dir).")  # fmt: skip
@@ -500,7 +531,7 @@ def run_cmd(
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
-    calibrate: str | None, transmit: int, tx_rate: str, **traffic: Any,
+    calibrate: str | None, transmit: int, tx_rate: str, profile: str | None, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -517,6 +548,11 @@ def run_cmd(
                        received_pcap=received_pcap)  # fmt: skip
     if received_pcap is not None and upper != "verify":
         raise ConfigError(f"--pcap-out-received needs the frames the driver delivered: use --upper verify, not {upper}")
+    options: dict[str, Any] = {"ring_size": ring_size, "buffer_size": buffer_size, "irq_mode": irq_mode,
+                               "transmit": transmit}  # fmt: skip
+    _with_profile(profile, options, traffic)
+    ring_size, buffer_size = int(options["ring_size"]), str(options["buffer_size"])
+    irq_mode, transmit = str(options["irq_mode"]), int(options["transmit"])
     plan = _plan(traffic, buffer_size)
     console = Console()
     err = Console(stderr=True)
@@ -674,16 +710,19 @@ def include_dir_cmd() -> None:
 @click.option("--irq", default=config.DEFAULT_IRQ, show_default=True, help="Interrupt line to check on.")
 @_device_option(help_more=": the model the driver is built for")
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
-def check_driver_cmd(driver: str, irq: str, device: str, wait_for_cores: bool) -> None:
-    """Run the conformance suite every driver must pass; print pass/fail per case (exit 1 if any fails)."""
+@_profile_option
+def check_driver_cmd(driver: str, irq: str, device: str, wait_for_cores: bool, profile: str | None) -> None:
+    """Run the conformance suite every driver must pass; print pass/fail per case (exit 1 if any fails).
+    With --profile, the profile's own cases, on its setting."""
     from .conformance import check_driver
 
     config.make_config(irq=irq, driver=driver, device=device)
     console = Console()
-    t = Table(title=f"pseudonic check-driver {driver} ({device}, irq {irq})")
+    t = Table(title=f"pseudonic check-driver {driver} ({device}, irq {irq})"
+              + (f", profile {profile}" if profile else ""))  # fmt: skip
     for col in ("case", "result", "detail", "time"):
         t.add_column(col)
-    results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores, device=device)
+    results = check_driver(driver, irq=irq, wait_for_cores=wait_for_cores, device=device, profile=profile)
     for c in results:
         mark = "[yellow]skip[/]" if c.skipped else "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
         t.add_row(c.name, mark, c.detail, f"{c.seconds:.1f} s")

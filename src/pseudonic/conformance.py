@@ -64,6 +64,16 @@ back where RS asks); a driver without one has these cases skipped, and says so:
 - ``transmit and receive`` -- 1000 frames received 50 µs apart while 3000
   are transmitted: both directions at once, each verified.
 
+With ``profile="xv6-lab"`` (:mod:`pseudonic.profiles`) the cases are
+:data:`XV6_CASES`, modelled on what xv6's network lab checks, on its setting
+(16 descriptors, 2048-byte buffers, the level line, 60-byte frames): ``one
+frame each way``; ``many in a row`` (200 each way, received 100 µs apart);
+``more frames than descriptors`` (a burst of 48 into the ring of 16, the
+line raised at its end only, then 100 more; 100 transmitted at 10 Mbps --
+or three times a larger transmit ring of the driver's own -- so the transmit
+ring fills and wraps); ``transmit while receiving`` (500 each way, received
+50 µs apart).
+
 With ``device="virtio-net"`` the cases are :data:`VIRTIO_CASES` (VIRTIO 1.1
 split virtqueue, receive queue), with the same names where they mean the same:
 
@@ -104,7 +114,7 @@ from typing import Any
 
 import numpy as np
 
-from . import analysis, config, faults, schedule
+from . import analysis, config, faults, profiles, schedule
 from .controller import Session
 from .errors import ConfigError
 from .layout import SLOT_NO_RAISE, TX_STORED
@@ -565,6 +575,84 @@ VIRTIO_CASES: tuple[_Case, ...] = (
     *(_high_rate_case(line, "no chain available") for line in config.IRQ_LINES),
 )
 
+
+def _both(r: RunResult, sent: int) -> str | None:
+    """Every frame received and every frame transmitted, once, in order, intact."""
+    found = [f"receive: {rx}"] if (rx := _delivery_judge(r)) is not None else []
+    if (tx := _tx_problems(r, sent)) is not None:
+        found.append(f"transmit: {tx}")
+    return "; ".join(found) or None
+
+
+#: The transmitter's pace in xv6's ring-full case: its 60-byte frames take 67 µs each, longer than any driver
+#: takes to queue one, so its transmit ring fills.
+XV6_TX_RATE = "10Mbps"
+
+
+def _xv6_full_params(burst: int = BURST, transmit: int = TRICKLE) -> dict[str, Any]:
+    return {**_full_params(burst), "transmit": transmit, "tx_rate": XV6_TX_RATE}
+
+
+def _xv6_full_resize(r: RunResult) -> dict[str, Any] | None:
+    """Rings of the driver's own larger than xv6's 16: a burst of three times its receive ring, and three times
+    its transmit ring to send."""
+    rx, tx = _own_ring(r, FULL_RING), _tx_ring_of(r)
+    if rx is None and 3 * tx <= TRICKLE:
+        return None
+    return _xv6_full_params(3 * rx if rx is not None else BURST, max(TRICKLE, 3 * tx))
+
+
+def _xv6_full_judge(r: RunResult) -> str | None:
+    found = [why] if (why := _full_judge(r)) is not None else []
+    if (tx := _tx_problems(r, int((r.transmit or {}).get("asked", 0)))) is not None:
+        found.append(f"transmit: {tx}")
+    elif not (r.transmit or {}).get("refused"):
+        found.append(f"the transmit ring of {_tx_ring_of(r)} never filled: fullness not exercised")
+    return "; ".join(found) or None
+
+
+#: xv6's pace: a ring of 16 lasts 1.6 ms at it, longer than this VM takes a core away most of the time.
+XV6_PACE_NS = 100_000
+
+XV6_CASES: tuple[_Case, ...] = (
+    _Case(
+        "one frame each way",
+        lambda: {"slots": schedule.periodic(1, RELAXED_NS), "transmit": 1},
+        lambda r: _both(r, 1),
+        lambda r: "1 received, 1 sent intact",
+        transmits=True,
+    ),
+    _Case(
+        "many in a row",
+        lambda: {"slots": schedule.periodic(200, XV6_PACE_NS), "transmit": 200},
+        lambda r: _both(r, 200),
+        lambda r: f"{r.received}/200 received and {(r.transmit or {}).get('intact')}/200 sent, in order, intact",
+        transmits=True,
+    ),
+    _Case(
+        "more frames than descriptors",
+        _xv6_full_params,
+        _xv6_full_judge,
+        lambda r: (
+            f"burst of {_burst_of(r)} into a ring of {_ring_of(r)}: {r.missed} dropped and counted, the "
+            f"{TRICKLE} after it received; {(r.transmit or {}).get('intact')} sent through a transmit ring of "
+            f"{_tx_ring_of(r)} that filled ({(r.transmit or {}).get('refused')} refused, offered again)"
+        ),
+        resize=_xv6_full_resize,
+        transmits=True,
+    ),
+    _Case(
+        "transmit while receiving",
+        lambda: {"slots": schedule.periodic(500, RELAXED_NS), "transmit": 500},
+        lambda r: _both(r, 500),
+        lambda r: (
+            f"{r.received}/500 received {RELAXED_NS // 1000} µs apart while {(r.transmit or {}).get('intact')}/500 "
+            "were sent intact"
+        ),
+        transmits=True,
+    ),
+)
+
 #: virtio-net's cases' names, in the order they run.
 VIRTIO_CASE_NAMES = tuple(c.name for c in VIRTIO_CASES)
 #: Per device model, its cases.
@@ -601,11 +689,13 @@ def disturbed_ns(r: RunResult) -> int:
     return max(int(r.stalls.get(node, {}).get("run_delay_ns", 0)) for node in ("device", "driver"))
 
 
-def _run_case(case: _Case, session: Session, irq: str, device: str = config.DEFAULT_DEVICE) -> CaseResult:
+def _run_case(
+    case: _Case, session: Session, irq: str, device: str = config.DEFAULT_DEVICE, setting: dict[str, Any] | None = None
+) -> CaseResult:
     start = time.perf_counter()
     first_failure: str | None = None
     attempt = reruns = 0
-    params = case.params()
+    params = {**(setting or {}), **case.params()}
     resized = False
     while attempt < ATTEMPTS:
         try:
@@ -617,7 +707,7 @@ def _run_case(case: _Case, session: Session, irq: str, device: str = config.DEFA
         if r.error is not None:
             return CaseResult(case.name, False, _describe_error(r.error), time.perf_counter() - start)
         if not resized and case.resize is not None and (bigger := case.resize(r)) is not None:
-            params, resized = bigger, True  # the driver's own ring: the case again, sized to it (not judged)
+            params, resized = {**(setting or {}), **bigger}, True  # the driver's own ring: sized to it (not judged)
             continue
         why = _problems(case, r)
         if why is None:
@@ -647,6 +737,7 @@ def check_driver(
     progress: Callable[[CaseResult], None] | None = None,
     wait_for_cores: bool = False,
     device: str = config.DEFAULT_DEVICE,
+    profile: str | None = None,
 ) -> list[CaseResult]:
     """Run every conformance case of ``device`` (``e1000``: :data:`CASE_NAMES`; ``virtio-net``:
     :data:`VIRTIO_CASE_NAMES`) against ``driver`` on interrupt line ``irq``; one result per case.
@@ -655,17 +746,26 @@ def check_driver(
     ``file.py[:Class]``, ``path/to/lib.so``, or a class). ``progress`` is called with each
     case's result as soon as it is known. A driver that cannot be loaded, or a line that does
     not exist, raises :class:`~pseudonic.errors.DriverLoadError` / ``ConfigError`` before any case runs.
+    ``profile`` (``xv6-lab``) runs that profile's cases on its setting instead.
     """
     if irq not in config.IRQ_LINES:
         raise ConfigError(f"interrupt line {irq!r} is not available: give one of {', '.join(config.IRQ_LINES)}")
     if device not in DEVICE_CASES:
         raise ConfigError(f"device {device!r} is unknown: give one of {', '.join(DEVICE_CASES)}")
+    cases, setting = DEVICE_CASES[device], {}
+    if profile is not None:
+        chosen = profiles.profile(profile)
+        if device != "e1000":
+            raise ConfigError(f"profile {profile} is e1000's: run it without --device {device}")
+        cases = XV6_CASES
+        # The profile's platform (ring, buffers, line, frame size); each case sets its own traffic.
+        setting = {k: v for k, v in chosen.run.items() if k not in ("count", "interval", "transmit")}
     results: list[CaseResult] = []
     with Session(driver, wait_for_cores=wait_for_cores) as session:
         # Loaded once, in the session's driver node, for every case (a case the driver fails loads it again):
         # a driver that cannot load is a usage error before any case runs.
         session.load()
-        for case in DEVICE_CASES[device]:
+        for case in cases:
             if case.transmits and not session.transmits:
                 result = CaseResult(case.name, False, "skipped: the driver has no transmit entry point "
                                     "(transmit(nic, frame) / pnic_driver_transmit)", 0.0, skipped=True)  # fmt: skip
@@ -673,11 +773,14 @@ def check_driver(
                 result = CaseResult(case.name, False, "skipped: transmit runs on the spin and eventfd lines", 0.0,
                                     skipped=True)  # fmt: skip
             else:
-                result = _run_case(case, session, irq, device)
+                result = _run_case(case, session, irq, device, setting)
             results.append(result)
             if progress is not None:
                 progress(result)
     return results
 
 
-__all__ = ["CASE_NAMES", "VIRTIO_CASE_NAMES", "CaseResult", "check_driver"]
+#: xv6-lab's cases' names, in the order they run.
+XV6_CASE_NAMES = tuple(c.name for c in XV6_CASES)
+
+__all__ = ["CASE_NAMES", "VIRTIO_CASE_NAMES", "XV6_CASE_NAMES", "CaseResult", "check_driver"]
