@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import plain_segment
 from pseudonic import _engine
+from pseudonic.capture import transmitted_capture
 from pseudonic.frames import FrameSet
 from pseudonic.layout import (
     CTRL_RST,
@@ -296,6 +297,21 @@ def test_the_transmitter_takes_every_queued_frame_in_order_writes_dd_where_rs_as
     assert int(view.dev["tdh"][0]) == 10 and read(view, "TDH") == 10
     assert (read(view, "GPTC"), read(view, "GOTCL"), read(view, "GOTCH")) == (10, 10 * len(stamped(0)), 0)
     assert int(view.dev["icr"][0]) & (ICR_TXDW | ICR_TXQE) == ICR_TXDW | ICR_TXQE
+
+
+def test_the_transmitted_capture_is_byte_for_byte_what_the_driver_queued_and_leaves_out_what_was_not() -> None:
+    view = tx_segment()
+    ring, bufs = tx_ring(view)
+    queued = [stamped(k, 1000 + k) for k in range(6)]
+    bad = bytearray(queued[4])
+    bad[-1] ^= 1
+    for k, frame in enumerate(queued):
+        queue(ring, bufs, k, bytes(bad) if k == 4 else frame, TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS)
+    write(view, "TDT", 6)
+    rec = transmit_all(view, 6)
+    capture, left_out = transmitted_capture(GENERATED, np.zeros(6, np.uint32), rec, clock_offset_ns=5)
+    assert capture.frames == queued[:4] + queued[5:] and left_out == 1
+    assert capture.stamps_ns.tolist() == [int(t) + 5 for t in np.delete(rec["taken_ns"], 4)]
 
 
 def test_a_frame_over_several_descriptors_is_gathered_up_to_eop_across_the_wrap() -> None:

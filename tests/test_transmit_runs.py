@@ -3,6 +3,8 @@ classic transmit bug is caught and named; rings the driver places itself, and on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import pseudonic
@@ -20,6 +22,7 @@ from drivers.tx_bugs import (
     TransmitterOff,
 )
 from drivers.window_e1000 import WindowE1000
+from pseudonic.capture import read_capture
 from pseudonic.conformance import check_driver
 from pseudonic.drivers.e1000 import TX_RING
 from pseudonic.errors import ConfigError, DriverLoadError
@@ -116,6 +119,26 @@ def test_a_driver_with_no_transmit_entry_is_refused_when_asked_to_transmit() -> 
 def test_bad_transmit_input_is_refused_naming_the_range(kwargs: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         pseudonic.run(count=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_capture_of_what_was_transmitted_needs_frames_to_transmit(tmp_path: Path) -> None:
+    from pseudonic.cli import main
+
+    assert main(["run", "--count", "10", "--pcap-out-transmitted", str(tmp_path / "t.pcap")]) == 2
+    assert not (tmp_path / "t.pcap").exists()
+
+
+@needs_two_cores
+def test_the_transmitted_capture_holds_every_frame_sent_in_order(tmp_path: Path) -> None:
+    from pseudonic.cli import main
+    from pseudonic.frames import read_stamp
+
+    out = tmp_path / "t.pcap"
+    assert main(["run", "--count", "20", "--transmit", "300", "--pcap-out-transmitted", str(out), "--wait",
+                 "-q"]) == 0  # fmt: skip
+    frames = read_capture(out).frames
+    assert [read_stamp(f)[0] for f in frames] == list(range(300))  # type: ignore[index]
+    assert {len(f) for f in frames} == {1500}
 
 
 # -- rings the driver places ------------------------------------------------------------------------------

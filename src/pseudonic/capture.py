@@ -69,7 +69,7 @@ import numpy as np
 from . import schedule
 from .errors import ConfigError
 from .frames import MIN_FRAME, STAMP_LEN, FrameSet
-from .layout import SLOT_SPURIOUS, TX_SPURIOUS
+from .layout import SLOT_SPURIOUS, TX_SPURIOUS, TXV_INTACT
 from .plan import MAX_PACKETS, Plan
 
 #: pcap link type of Ethernet (LINKTYPE_ETHERNET, tcpdump's EN10MB)
@@ -370,18 +370,29 @@ def sent_frames(plan: Plan, tx: np.ndarray[Any, Any], upto: int | None = None) -
             for i in every.tolist():
                 out[i] = template
             continue
-        for chunk in range(0, every.size, _ROWS):  # a bounded working set, whatever the plan's length
-            idx = every[chunk : chunk + _ROWS]
-            rows = np.tile(np.frombuffer(template, np.uint8), (idx.size, 1))
-            stamp = np.empty(idx.size, dtype=[("seq", ">u4"), ("ts", ">u8")])
-            stamp["seq"] = idx
-            stamp["ts"] = start[idx]
-            words = stamp.view(np.uint8).reshape(idx.size, STAMP_LEN)
-            rows[:, stamp_off : stamp_off + STAMP_LEN] = words
-            if csum_off != 0:
-                _patch_checksum(rows, csum_off, words)
-            for i, row in zip(idx.tolist(), rows, strict=True):
-                out[i] = row.tobytes()
+        for i, frame in zip(every.tolist(), stamped(template, stamp_off, csum_off, every, start[every]), strict=True):
+            out[i] = frame
+    return out
+
+
+def stamped(
+    template: bytes, stamp_off: int, csum_off: int, seqs: np.ndarray[Any, Any], stamps: np.ndarray[Any, Any]
+) -> list[bytes]:
+    """``template`` stamped with each sequence number and timestamp, its checksum patched, as the engine stamps
+    (``_engine/pnic_stamp.h``)."""
+    out: list[bytes] = []
+    for chunk in range(0, seqs.size, _ROWS):  # a bounded working set, whatever the plan's length
+        idx = slice(chunk, chunk + _ROWS)
+        n = seqs[idx].size
+        rows = np.tile(np.frombuffer(template, np.uint8), (n, 1))
+        stamp = np.empty(n, dtype=[("seq", ">u4"), ("ts", ">u8")])
+        stamp["seq"] = seqs[idx]
+        stamp["ts"] = stamps[idx]
+        words = stamp.view(np.uint8).reshape(n, STAMP_LEN)
+        rows[:, stamp_off : stamp_off + STAMP_LEN] = words
+        if csum_off != 0:
+            _patch_checksum(rows, csum_off, words)
+        out.extend(row.tobytes() for row in rows)
     return out
 
 
@@ -407,6 +418,32 @@ def sent_capture(plan: Plan, tx: np.ndarray[Any, Any], *, clock_offset_ns: int, 
     return Capture([f for f in frames if f is not None], stamps, LINKTYPE_ETHERNET, "sent")
 
 
+def transmitted_capture(
+    frames: FrameSet, order: np.ndarray[Any, Any], txv: np.ndarray[Any, Any], *, clock_offset_ns: int
+) -> tuple[Capture, int]:
+    """What the driver transmitted, stamped when the device took each frame, in wall-clock ns; and how many frames
+    taken are not in it. A frame taken intact was byte for byte the frame handed: it is that frame, stamped as it
+    was handed (``order`` names its template). A frame that was not (corrupted, or unfinished) is left out: the
+    device checks bytes as it takes them and keeps none."""
+    good = np.flatnonzero((txv["flags"] & TXV_INTACT) != 0)
+    seqs = txv["seq"][good].astype(np.int64)
+    out: list[bytes | None] = [None] * good.size
+    templates = order[seqs].astype(np.int64)
+    for f in np.unique(templates).tolist():
+        mine = np.flatnonzero(templates == f)
+        stamp_off, csum_off = int(frames.table["stamp_off"][f]), int(frames.table["csum_off"][f])
+        if stamp_off == 0:
+            for i in mine.tolist():
+                out[i] = frames.templates[f]
+            continue
+        made = stamped(frames.templates[f], stamp_off, csum_off, seqs[mine], txv["handed_ns"][good][mine])
+        for i, frame in zip(mine.tolist(), made, strict=True):
+            out[i] = frame
+    stamps = txv["taken_ns"][good].astype(np.int64) + np.int64(clock_offset_ns)
+    kept = [f for f in out if f is not None]
+    return Capture(kept, stamps, LINKTYPE_ETHERNET, "transmitted"), len(txv) - len(kept)
+
+
 def delivered_capture(
     frames: Sequence[bytes | memoryview], delivered_ns: Sequence[int] | np.ndarray[Any, Any], *, clock_offset_ns: int
 ) -> Capture:
@@ -430,6 +467,8 @@ __all__ = [
     "read_capture",
     "sent_capture",
     "sent_frames",
+    "stamped",
+    "transmitted_capture",
     "write_capture",
     "write_pcap",
 ]

@@ -522,6 +522,9 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
     metavar="FILE",
     help="Write what the device sent as a nanosecond pcap, stamped with its send times.",
 )
+@click.option("--pcap-out-transmitted", "transmitted_pcap", default=None, metavar="FILE",
+              help="Write what the driver transmitted (--transmit) as a nanosecond pcap, stamped when the device "
+                   "took each frame.")  # fmt: skip
 @click.option("--pcap-out-received", "received_pcap", default=None, metavar="FILE",
               help="Write what the driver delivered as a nanosecond pcap, stamped when it delivered "
                    "(needs --upper verify).")  # fmt: skip
@@ -529,7 +532,8 @@ def run_cmd(
     device: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
-    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, fault_specs: tuple[str, ...],
+    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, transmitted_pcap: str | None,
+    fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
     calibrate: str | None, transmit: int, tx_rate: str, profile: str | None, **traffic: Any,
 ) -> None:  # fmt: skip
@@ -545,7 +549,7 @@ def run_cmd(
     from .controller import run
 
     outputs = _Outputs(json_path=json_path, record_path=record_path, records_path=records_path, sent_pcap=sent_pcap,
-                       received_pcap=received_pcap)  # fmt: skip
+                       received_pcap=received_pcap, transmitted_pcap=transmitted_pcap)  # fmt: skip
     if received_pcap is not None and upper != "verify":
         raise ConfigError(f"--pcap-out-received needs the frames the driver delivered: use --upper verify, not {upper}")
     options: dict[str, Any] = {"ring_size": ring_size, "buffer_size": buffer_size, "irq_mode": irq_mode,
@@ -553,6 +557,8 @@ def run_cmd(
     _with_profile(profile, options, traffic)
     ring_size, buffer_size = int(options["ring_size"]), str(options["buffer_size"])
     irq_mode, transmit = str(options["irq_mode"]), int(options["transmit"])
+    if transmitted_pcap is not None and not transmit:
+        raise ConfigError("--pcap-out-transmitted writes what the driver transmitted: give --transmit N too")
     plan = _plan(traffic, buffer_size)
     console = Console()
     err = Console(stderr=True)
@@ -583,12 +589,14 @@ class _Outputs:
         records_path: str | None = None,
         sent_pcap: str | None = None,
         received_pcap: str | None = None,
+        transmitted_pcap: str | None = None,
     ) -> None:
         self.json_path, self.record_path, self.records_path = json_path, record_path, records_path
-        self.sent_pcap, self.received_pcap = sent_pcap, received_pcap
+        self.sent_pcap, self.received_pcap, self.transmitted_pcap = sent_pcap, received_pcap, transmitted_pcap
         for option, path in (
             ("--json", json_path), ("--record", record_path), ("--records", records_path),
             ("--pcap-out-sent", sent_pcap), ("--pcap-out-received", received_pcap),
+            ("--pcap-out-transmitted", transmitted_pcap),
         ):  # fmt: skip
             if path is not None:
                 check_writable(path, option)
@@ -622,6 +630,15 @@ class _Outputs:
                 result.delivered_frames, result.delivered_ns, clock_offset_ns=result.clock_offset_ns
             )
             capture.write_capture(self.received_pcap, got)
+        if self.transmitted_pcap is not None and result.plan is not None and result.transmit is not None:
+            order = result.plan.transmit_order(int(result.transmit["asked"]))
+            sent_out, left_out = capture.transmitted_capture(
+                result.plan.frames, order, result.txv, clock_offset_ns=result.clock_offset_ns
+            )
+            capture.write_capture(self.transmitted_pcap, sent_out)
+            if left_out:
+                console.print(f"{self.transmitted_pcap}: {len(sent_out)} frames; {left_out} taken that were not the "
+                              "frame handed are left out (their bytes were not kept)", highlight=False)  # fmt: skip
         if self.record_path is not None:
             from . import recording
 

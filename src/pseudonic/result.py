@@ -125,6 +125,8 @@ class RunResult:
     calibration: dict[str, Any] | None = None
     #: e1000 with --transmit: what the driver transmitted, and how it went (pseudonic.transmit.TransmitAccount)
     transmit: dict[str, Any] | None = None
+    #: e1000 with --transmit: the transmitter's records, one per frame it took (layout.TXV_RECORD)
+    txv: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, TXV_RECORD), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -435,6 +437,7 @@ def build_result(end: RunEnd) -> RunResult:
         corruption=list(counts.corruption),
         register_window=window,
         transmit=tx_account,
+        txv=end.txv,
     )
 
 
