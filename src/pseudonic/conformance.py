@@ -427,10 +427,7 @@ def _tx_both_params() -> dict[str, Any]:
 
 
 def _tx_both_judge(r: RunResult) -> str | None:
-    found = [why] if (why := _tx_problems(r, TX_BOTH_SENT)) is not None else []
-    if (rx := _delivery_judge(r)) is not None:
-        found.append(f"receive: {rx}")
-    return "; ".join(found) or None
+    return _both(r, TX_BOTH_SENT)
 
 
 TX_CASES: tuple[_Case, ...] = (
@@ -576,9 +573,21 @@ VIRTIO_CASES: tuple[_Case, ...] = (
 )
 
 
+def _received_in_order(r: RunResult) -> str | None:
+    """Every frame the device stored delivered once, in order, intact; a drop the device counted (MPC) is no
+    fault of the driver's -- a ring of 16 outlasts few stalls of a shared machine."""
+    stored = np.flatnonzero((r.tx["flags"] & TX_STORED) != 0)
+    if not _in_order(r, stored) or r.missed != r.lost:
+        return (
+            f"{r.received}/{stored.size} stored frames delivered in order, {r.reordered} reordered, "
+            f"{r.duplicated} duplicated, {r.corrupted} corrupted"
+        )
+    return None
+
+
 def _both(r: RunResult, sent: int) -> str | None:
-    """Every frame received and every frame transmitted, once, in order, intact."""
-    found = [f"receive: {rx}"] if (rx := _delivery_judge(r)) is not None else []
+    """Every frame stored delivered, and every frame transmitted sent, once, in order, intact."""
+    found = [f"receive: {rx}"] if (rx := _received_in_order(r)) is not None else []
     if (tx := _tx_problems(r, sent)) is not None:
         found.append(f"transmit: {tx}")
     return "; ".join(found) or None

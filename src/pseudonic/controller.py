@@ -489,15 +489,17 @@ class Controller:
 
     def run(self) -> RunResult:
         cfg = self.cfg
-        # A transmit record per frame, and one for a frame the driver never finished (no EOP).
+        # A transmit record per frame, and one for a frame the driver never finished (no EOP); a raise and a
+        # handler run may come for each frame either way.
         tx_capacity = cfg.transmit + 1 if cfg.transmit else 0
-        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model, tx_capacity))
+        capacity = len(self.slots) + cfg.transmit
+        seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, capacity, cfg.model, tx_capacity))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
         try:
             self.line = self.session.lines.line(cfg.irq, cfg.busy_poll_ns)
             assert seg.map is not None
-            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, len(self.slots), cfg.model, tx_capacity)
+            view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, capacity, cfg.model, tx_capacity)
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
             view.header["sanitize"][0] = int(cfg.sanitize)

@@ -130,8 +130,9 @@ static uint32_t refused_by_rctl(struct pnic_segment *seg, uint32_t rctl, uint32_
  * descriptors, so a descriptor owned under an old RDT is owned under the new
  * one -- which is why real 8254x parts may fetch descriptors ahead.  A frame
  * needs all its descriptors: without them it is dropped whole (MPC, RXO).
- * Returns the first descriptor, or -1 if dropped; *refused is set if a
- * descriptor's buffer was outside the pool. */
+ * Returns the first descriptor, or -1 if the descriptors owned are too few
+ * (the caller drops the frame: drop()); *refused is set if a descriptor's
+ * buffer was outside the pool. */
 static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t rctl,
                     const struct pnic_rx_frame *f, uint32_t *refused, uint32_t *parts_out)
 {
@@ -148,11 +149,8 @@ static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_
     /* (No division for the common frame in one buffer: it is on the clock.) */
     if (parts == 1 ? total > bsize : (total + parts - 1) / parts > bsize)
         parts = (total + bsize - 1) / bsize;
-    if (owned < parts) {
-        __atomic_store_n(&dev->mpc, dev->mpc + 1, __ATOMIC_RELAXED);
-        set_cause(dev, PNIC_ICR_RXO);
-        return -1;
-    }
+    if (owned < parts)
+        return -1; /* the caller may look at RDT again before it drops the frame */
     *parts_out = parts;
     const uint32_t chunk = parts == 1 ? total : (total + parts - 1) / parts;
     const uint8_t *src = f->data;
@@ -199,6 +197,13 @@ static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_
         d->errors = k + 1 == parts ? errors : 0;
     }
     return rdh;
+}
+
+/* No descriptor for the frame: dropped, counted in MPC, ICR.RXO set (SDM 13.6, 13.4.17). */
+static void drop(struct pnic_segment *seg)
+{
+    __atomic_store_n(&seg->dev->mpc, seg->dev->mpc + 1, __ATOMIC_RELAXED);
+    set_cause(seg->dev, PNIC_ICR_RXO);
 }
 
 /* The receive step, part two: DD (and EOP, and the offload status, on the
@@ -272,6 +277,8 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
     int64_t first = fill(seg, ring, n, rdt, rctl, &f, &refused, &parts);
     if (first >= 0)
         publish(seg, ring, n, rdt, (uint32_t)first, &f, parts);
+    else
+        drop(seg);
     return first;
 }
 
@@ -356,6 +363,13 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
     uint32_t refused = 0, parts = 1;
     int64_t first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
     if (first < 0) {
+        /* The frame takes more descriptors than the plan said (RCTL.BSIZE, the FCS): RDT as last read may
+         * be stale for it.  Look once more before dropping it. */
+        e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
+        first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
+    }
+    if (first < 0) {
+        drop(seg);
         *flags = PNIC_TX_DROPPED;
         return -1;
     }
