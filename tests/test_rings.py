@@ -34,6 +34,7 @@ from pseudonic.layout import (
     SAN_KINDS,
     TCTL_EN,
     TX_DESC,
+    TXD_CMD_DEXT,
     TXD_CMD_EOP,
     TXD_CMD_IFCS,
     TXD_CMD_RS,
@@ -352,6 +353,16 @@ def test_a_transmit_buffer_outside_the_pool_and_dma_memory_stops_the_device_nami
     assert transmit_all(view, 1).size == 0
     message = fault_message(int(view.dev["fault"][0]), int(view.dev["fault_value"][0]))
     assert "buffer_addr = 0x7fff0000" in message
+
+
+def test_a_context_or_extended_descriptor_stops_the_device_saying_it_is_not_modelled() -> None:
+    view = tx_segment()
+    ring, bufs = tx_ring(view)
+    queue(ring, bufs, 0, stamped(0), TXD_CMD_EOP | TXD_CMD_RS | TXD_CMD_DEXT)
+    write(view, "TDT", 1)
+    assert transmit_all(view, 1).size == 0
+    message = fault_message(int(view.dev["fault"][0]), int(view.dev["fault_value"][0]))
+    assert "CMD.DEXT" in message and "not modelled" in message
 
 
 def test_under_the_sanitizer_tdt_past_the_ring_or_over_what_the_device_owns_is_a_finding() -> None:

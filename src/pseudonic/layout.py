@@ -146,6 +146,9 @@ FAULTS: dict[int, tuple[str, str]] = {
     _engine.FAULT_TX_LENGTH: ("a transmitted frame's length", f"is over the {_engine.MAX_TX_FRAME}-byte limit "
                                                               "(its descriptors up to EOP, SDM 3.3.3)"),
     _engine.FAULT_TDT: ("TDT", "lies past the end of the transmit ring"),
+    _engine.FAULT_TX_DEXT: ("a transmit descriptor at TDH", "has CMD.DEXT set: context and extended data "
+                                                            "descriptors (checksum offload, TSO) are not modelled; "
+                                                            "send legacy descriptors (SDM 3.3.3)"),
 }  # fmt: skip
 #: the faults that mean no ring at all was programmed (their value says nothing)
 FAULTS_NO_RING: frozenset[int] = frozenset({_engine.FAULT_NO_RX_RING, _engine.FAULT_NO_TX_RING})

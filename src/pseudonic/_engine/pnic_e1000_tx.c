@@ -206,6 +206,8 @@ int pnic_e1000_transmit(struct pnic_model *m, uint64_t now)
         const uint64_t addr = d->buffer_addr;
         const uint32_t len = d->length;
         const uint8_t cmd = d->cmd;
+        if (cmd & PNIC_TXD_CMD_DEXT) /* a context or extended data descriptor: no checksum offload or TSO here */
+            return halt(m, PNIC_FAULT_TX_DEXT, tdh);
         if (t->descs++ == 0) {
             t->first = tdh;
             t->cmd = cmd;

@@ -234,7 +234,8 @@
 #define PNIC_FAULT_TX_BUFFER 11u   /* a transmit descriptor's buffer outside the pool and DMA memory */
 #define PNIC_FAULT_TX_LENGTH 12u   /* a frame over PNIC_MAX_TX_FRAME bytes */
 #define PNIC_FAULT_TDT 13u         /* TDT past the ring */
-#define PNIC_FAULTS 14u
+#define PNIC_FAULT_TX_DEXT 14u     /* a context or extended data descriptor (CMD.DEXT): not modelled */
+#define PNIC_FAULTS 15u
 
 /* Interrupt cause bits, ICR/IMS/IMC (8254x SDM table 13-66). */
 #define PNIC_ICR_TXDW 0x01u   /* transmit descriptor written back (RS) */
