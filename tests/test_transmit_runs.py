@@ -13,6 +13,7 @@ from drivers.own_ring import NoRingProgrammed, OwnRingE1000, RdlenNotMultiple, R
 from drivers.tx_bugs import (
     BufferOutside,
     FillsEveryDescriptor,
+    FlipsAByte,
     LastWithoutEop,
     NeverEop,
     NoIfcs,
@@ -139,6 +140,40 @@ def test_the_transmitted_capture_holds_every_frame_sent_in_order(tmp_path: Path)
     frames = read_capture(out).frames
     assert [read_stamp(f)[0] for f in frames] == list(range(300))  # type: ignore[index]
     assert {len(f) for f in frames} == {1500}
+
+
+# -- loopback ---------------------------------------------------------------------------------------------
+
+
+@needs_two_cores
+@pytest.mark.parametrize("driver", ["python", "c"])
+def test_with_loopback_every_frame_goes_out_and_comes_back_to_the_driver(driver: str) -> None:
+    r = pseudonic.run(driver=driver, count=600, loopback=True, sanitize=True, wait_for_cores=True)
+    assert r.verdict is not None and r.verdict.passed, r.verdict.line()
+    assert r.transmit is not None and r.transmit["intact"] == 600 and r.config["transmit"] == 600
+    assert (r.sent, r.stored, r.received, r.missed) == (600, 600, 600, 0)
+    assert r.timing == {}  # the frames came when the driver sent them: no deadline to judge against
+
+
+@needs_two_cores
+def test_with_loopback_a_frame_corrupted_on_the_way_out_is_caught_both_ways() -> None:
+    r = pseudonic.run(driver=FlipsAByte, count=100, size=1000, loopback=True, wait_for_cores=True)
+    assert r.transmit is not None and r.transmit["corrupted"] == 10 and r.transmit["intact"] == 90
+    assert r.corrupted == 10 and r.received == 90
+    assert {"tx-corrupted", "corrupted"} <= codes(r)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"loopback": True, "faults": ["ce:0.1"]}, "without --loopback"),
+        ({"loopback": True, "transmit": 5}, "leave --transmit out"),
+        ({"loopback": True, "device": "virtio-net"}, "virtio-net"),
+    ],
+)
+def test_loopback_is_refused_where_it_cannot_apply(kwargs: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        pseudonic.run(count=10, **kwargs)  # type: ignore[arg-type]
 
 
 # -- rings the driver places ------------------------------------------------------------------------------

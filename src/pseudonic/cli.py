@@ -203,6 +203,10 @@ def render(result: RunResult, console: Console) -> None:
     console.print(t)
     if result.transmit is not None:
         console.print(_transmit_table(result.transmit, result.register_window))
+    if cfg.get("loopback"):
+        console.print("loopback: every frame received is one the driver transmitted, received when the device took "
+                      "it; the interval figures follow the driver's transmit, not the plan's deadlines",
+                      highlight=False)  # fmt: skip
     if result.faults:
         ft = Table(title="faults", header_style="bold")
         for col in ("kind", "injected", "delivered", "dropped", "misdelivered", "a correct driver"):
@@ -501,6 +505,9 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
 @click.option("--transmit", default=0, show_default=True, type=int, metavar="N",
               help="e1000: hand the driver's transmit entry N frames (the plan's frames in turn) and judge what "
                    "reaches the wire: every frame once, in order, intact.")  # fmt: skip
+@click.option("--loopback", is_flag=True,
+              help="e1000: hand the plan's frames to the driver's transmit entry and bring every frame the device "
+                   "takes back into its receive ring: transmit and receive tested together.")  # fmt: skip
 @click.option("--tx-rate", default="off", show_default=True, metavar="RATE",
               help="The transmitter's pace: off (as fast as the device takes frames), line (1 Gbps, the link "
                    "STATUS reports) or a rate such as 10Gbps.")  # fmt: skip
@@ -535,7 +542,7 @@ def run_cmd(
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, transmitted_pcap: str | None,
     fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
-    calibrate: str | None, transmit: int, tx_rate: str, profile: str | None, **traffic: Any,
+    calibrate: str | None, transmit: int, tx_rate: str, loopback: bool, profile: str | None, **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -557,7 +564,7 @@ def run_cmd(
     _with_profile(profile, options, traffic)
     ring_size, buffer_size = int(options["ring_size"]), str(options["buffer_size"])
     irq_mode, transmit = str(options["irq_mode"]), int(options["transmit"])
-    if transmitted_pcap is not None and not transmit:
+    if transmitted_pcap is not None and not (transmit or loopback):
         raise ConfigError("--pcap-out-transmitted writes what the driver transmitted: give --transmit N too")
     plan = _plan(traffic, buffer_size)
     console = Console()
@@ -570,7 +577,7 @@ def run_cmd(
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
-            calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate,
+            calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate, loopback=loopback,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

@@ -91,7 +91,8 @@ class RunConfig:
     transmit: int = 0
     #: the transmitter's pace in bits per second on the wire (0: as fast as the device takes them)
     tx_rate_bps: int = 0
-    #: every frame transmitted comes back into the receive ring
+    #: the plan's frames are handed to the driver's transmit entry, and every frame the device takes comes back
+    #: into the receive ring as that plan entry: transmit and receive tested together
     loopback: bool = False
 
     @property
@@ -236,15 +237,13 @@ def make_config(
         raise ConfigError(f"transmit count {transmit} is out of range: give 0 (none) .. {MAX_TRANSMIT}")
     if not isinstance(loopback, bool):
         raise ConfigError(f"loopback must be True or False, not {loopback!r}")
-    if transmit and virtio:
+    if (transmit or loopback) and virtio:
         raise ConfigError("transmit applies to e1000: virtio-net's transmit queue is not modelled")
-    if transmit and irq == "signal":
+    if (transmit or loopback) and irq == "signal":
         raise ConfigError(
             "transmit needs the spin or eventfd line: the host offers refused frames again as the ring drains, "
             "which a driver whose handler runs in a signal handler cannot be called beside"
         )
-    if loopback and not transmit:
-        raise ConfigError("loopback sends the transmitted frames back into the receive ring: give --transmit N too")
     if tx_rate in ("off", 0):
         tx_rate_bps = 0
     elif tx_rate == "line":

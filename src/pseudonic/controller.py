@@ -14,6 +14,7 @@ segment is removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -191,6 +192,16 @@ def _prepared(
             raise RealtimeError(f"--rt: {refusal} (--rt=try runs without it where it is not permitted)")
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
+    if cfg.loopback:
+        # The plan's frames are what the driver transmits; each comes back as its own entry of the plan.
+        if cfg.transmit not in (0, len(plan)):
+            raise ConfigError(
+                f"loopback transmits the plan's {len(plan)} frames: leave --transmit out (it was {cfg.transmit})"
+            )
+        if faults:
+            raise ConfigError("loopback: faults are injected into received frames, and here every frame is one the "
+                              "driver transmitted: run the faults without --loopback")  # fmt: skip
+        cfg = dataclasses.replace(cfg, transmit=len(plan))
     if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
         raise ConfigError(
             f"transmit: the plan has a {max(plan.frames.sizes)} B frame; the transmitter takes frames of at most "
@@ -471,8 +482,11 @@ class Controller:
         self.plan = plan
         self.frames = plan.frames
         self.slots = plan.slots
-        #: e1000: the frames the driver's transmit entry is handed, in order (None: none)
-        self.tx_order = plan.transmit_order(cfg.transmit) if cfg.transmit else None
+        #: e1000: the frames the driver's transmit entry is handed, in order (None: none); with loopback, the plan's
+        self.tx_order = (
+            plan.slots["frame"].astype(np.uint32) if cfg.loopback
+            else plan.transmit_order(cfg.transmit) if cfg.transmit else None
+        )  # fmt: skip
         self.driver_timeout = session.driver_timeout
         self.lead_ns = lead_ns
         self.max_missed = max_missed
@@ -561,7 +575,8 @@ class Controller:
                 seg.map,
                 cfg.device_core,
                 me,
-                self.slots,
+                # with loopback nothing is received but what the driver transmits: no receive schedule
+                self.slots[:0] if cfg.loopback else self.slots,
                 self.frames,
                 self.lead_ns,
                 self.line,

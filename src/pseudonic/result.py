@@ -351,6 +351,10 @@ def build_result(end: RunEnd) -> RunResult:
     known, raise_of = analysis.woken_by(irqs, raises)
     # A raise for an entry the device had not finished when it stopped has no deadline on record here.
     recorded = raises["packet"][raise_of].astype(np.int64) < sent
+    if cfg.loopback:
+        # Frames came when the driver transmitted them, not on the plan's deadlines: no interval is measured
+        # against those, and the timing verdict, which judges that, is not given.
+        recorded[:] = False
     known[known] = recorded
     raise_of = raise_of[recorded]
     woke_packet = raises["packet"][raise_of].astype(np.int64)
@@ -376,7 +380,9 @@ def build_result(end: RunEnd) -> RunResult:
         "device": {**analysis.stalls(tx["spin_gap_ns"]), **_taken(dev_regs)},
         "driver": {**analysis.stalls(irqs["spin_gap_ns"]), **_taken(end.drv)},
     }
-    timing_verdict = timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
+    timing_verdict = (
+        {} if cfg.loopback else timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
+    )
     return RunResult(
         config={
             **cfg.as_dict(),
@@ -403,7 +409,9 @@ def build_result(end: RunEnd) -> RunResult:
         handler_runs=runs,
         send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),
         interval_deviation_ns=deviation,
-        device_interval_deviation_ns=analysis.interval_deviation(tx["start_ns"], t0 + due),
+        device_interval_deviation_ns=analysis.interval_deviation(
+            tx["start_ns"][:0] if cfg.loopback else tx["start_ns"], (t0 + due)[:0] if cfg.loopback else t0 + due
+        ),
         irq_latency_ns=analysis.summarize(
             irqs["entry_ns"][known].astype(np.int64) - raises["raised_ns"][raise_of].astype(np.int64)
         ),

@@ -123,3 +123,14 @@ class TdlenNotMultiple(E1000):
         nic.write_reg(REGISTERS["TCTL"], 0)
         nic.write_reg(REGISTERS["TDLEN"], 24)
         nic.write_reg(REGISTERS["TCTL"], TCTL_EN)
+
+
+class FlipsAByte(_OneDescriptor):
+    """Corrupts the last byte of every tenth frame it queues (a buffer written while the device may read it)."""
+
+    name = "flips-a-byte"
+
+    def place(self, i: int) -> None:
+        if self.sent % 10 == 9:
+            end = i * TX_BUFFER + int(self.tx_ring["length"][i]) - 1
+            self._tx_bufs[end] = self._tx_bufs[end] ^ 0xFF

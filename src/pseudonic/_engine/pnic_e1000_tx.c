@@ -130,9 +130,12 @@ static uint32_t identify(struct pnic_e1000_tx *t, const uint8_t *frame, uint32_t
 
 /* Loop a frame taken back into the receive ring (--loopback): the receive
  * model takes it as it takes a frame of the plan, with its checksum sum and
- * FCS computed here, since it is not a template's. */
+ * FCS computed here, since it is not a template's.  The plan's frames are
+ * what the host hands the driver, so the frame's number is its entry in the
+ * plan: the receive record of that entry says what became of it. */
 static uint32_t loop_back(struct pnic_model *m, const uint8_t *frame, uint32_t len, uint32_t seq, uint64_t now)
 {
+    struct pnic_segment *seg = m->seg;
     uint32_t sum = 0;
     for (uint32_t k = PNIC_PCSS; k < len; k += 2)
         sum += ((uint32_t)frame[k] << 8) | (k + 1 < len ? frame[k + 1] : 0u);
@@ -142,7 +145,17 @@ static uint32_t loop_back(struct pnic_model *m, const uint8_t *frame, uint32_t l
     const struct pnic_rx_frame f = {frame, len, 0, 0, (uint16_t)pnic_fold(pnic_fold(sum)), kind, seq, now, 0, 1,
                                     pnic_crc32(0, frame, len), 0};
     uint32_t flags = 0;
-    pnic_e1000_receive_frame(m, &f, &flags);
+    const int64_t slot = pnic_e1000_receive_frame(m, &f, &flags);
+    if (seq < seg->hdr->capacity) {
+        struct pnic_tx_record *rec = &seg->tx[seq];
+        rec->start_ns = rec->end_ns = rec->due_ns = now;
+        rec->spin_gap_ns = 0;
+        rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
+        rec->flags = flags;
+        if (seq >= seg->dev->sent)
+            __atomic_store_n(&seg->dev->sent, seq + 1, __ATOMIC_RELEASE);
+        e1000_of(m)->tx.looped = seq;
+    }
     return flags & PNIC_TX_STORED ? PNIC_TXV_LOOPED : 0u;
 }
 
@@ -182,11 +195,12 @@ static void finish(struct pnic_model *m, struct pnic_e1000_tx *t, const uint8_t 
     }
 }
 
-int pnic_e1000_transmit(struct pnic_model *m, uint64_t now)
+int pnic_e1000_transmit(struct pnic_model *m, uint64_t now, uint32_t *packet)
 {
     struct pnic_e1000_tx *t = &e1000_of(m)->tx;
     struct pnic_segment *seg = m->seg;
     struct pnic_dev_regs *dev = seg->dev;
+    t->looped = UINT32_MAX;
     if (take_tx_ring(m, t) < 0 || t->n == 0 || now < t->free_ns)
         return 0;
     if (!(__atomic_load_n(&seg->drv->tctl, __ATOMIC_RELAXED) & PNIC_TCTL_EN))
@@ -244,6 +258,10 @@ int pnic_e1000_transmit(struct pnic_model *m, uint64_t now)
         cause |= PNIC_ICR_TXQE;
     if (cause != 0)
         pnic_e1000_cause(seg, cause);
+    if (t->looped != UINT32_MAX) {
+        *packet = t->looped; /* the receive its loop back made: its causes are in ICR already */
+        cause |= __atomic_load_n(&dev->icr, __ATOMIC_ACQUIRE) & (PNIC_ICR_RXT0 | PNIC_ICR_RXO | PNIC_ICR_RXDMT0);
+    }
     /* A raise only for a cause the driver unmasked: the loop's raise policy does the rest (ITR, the level line). */
     return (cause & __atomic_load_n(&seg->drv->ims, __ATOMIC_ACQUIRE)) != 0;
 }

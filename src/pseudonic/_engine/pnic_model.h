@@ -78,8 +78,9 @@ struct pnic_model_ops {
     int (*waiting)(struct pnic_model *m);
     /* The transmitter (NULL: the model has none): take what the driver queued
      * as far as the pace allows at `now`.  Returns 1 if it set a cause the
-     * driver unmasked (the loop tries a raise), else 0. */
-    int (*transmit)(struct pnic_model *m, uint64_t now);
+     * driver unmasked (the loop tries a raise), else 0; *packet is the plan
+     * entry a frame looped back was received as (--loopback), if any. */
+    int (*transmit)(struct pnic_model *m, uint64_t now, uint32_t *packet);
     /* Has the transmitter work to wait for: frames the host has yet to hand
      * the driver, or descriptors queued?  *progress moves whenever either side
      * does, so the loop waits on a stalled transmitter only drain_ns. */
@@ -116,6 +117,7 @@ struct pnic_e1000_tx {
     uint32_t expect;   /* the plan's next frame: the one an in-order driver sends next */
     uint8_t rs;        /* a descriptor of it asked for its status (RS) */
     uint8_t cmd;       /* its first descriptor's command (IFCS) */
+    uint32_t looped;   /* --loopback: the plan entry the last frame taken came back as (UINT32_MAX: none) */
 };
 
 /* pnic_e1000.c: the 8254x receive model.  Its state: the ring it reads (the
@@ -138,7 +140,7 @@ void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t ir
 int64_t pnic_e1000_receive_frame(struct pnic_model *m, const struct pnic_rx_frame *f, uint32_t *flags);
 void pnic_e1000_cause(struct pnic_segment *seg, uint32_t cause);
 /* pnic_e1000_tx.c */
-int pnic_e1000_transmit(struct pnic_model *m, uint64_t now);
+int pnic_e1000_transmit(struct pnic_model *m, uint64_t now, uint32_t *packet);
 int pnic_e1000_tx_busy(struct pnic_model *m, uint64_t *progress);
 void pnic_e1000_tx_end(struct pnic_model *m);
 

@@ -107,7 +107,7 @@ static int retry_raise(struct pnic_segment *seg, const struct pnic_send_plan *pl
     uint64_t held_ns;
     if (held->pending) {
         uint32_t packet = held->packet;
-        if (raise_line(seg, &plan->line, m, held, packet, &held_ns) && packet < plan->nslots)
+        if (raise_line(seg, &plan->line, m, held, packet, &held_ns) && packet < seg->hdr->capacity)
             seg->tx[packet].flags |= PNIC_TX_RAISED;
     } else if (m->ops->reassert(m)) {
         raise_line(seg, &plan->line, m, held, last_packet, &held_ns);
@@ -180,8 +180,10 @@ static void transmit(struct pnic_segment *seg, const struct pnic_send_plan *plan
                      struct held *held, uint64_t now)
 {
     uint64_t at;
-    if (m->ops->transmit(m, now) > 0 && !held->pending)
-        raise_line(seg, &plan->line, m, held, PNIC_NO_PACKET, &at);
+    uint32_t packet = PNIC_NO_PACKET;
+    if (m->ops->transmit(m, now, &packet) > 0 && !held->pending &&
+        raise_line(seg, &plan->line, m, held, packet, &at) && packet < seg->hdr->capacity)
+        seg->tx[packet].flags |= PNIC_TX_RAISED;
 }
 
 int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *m)
