@@ -163,6 +163,20 @@ def test_with_loopback_a_frame_corrupted_on_the_way_out_is_caught_both_ways() ->
     assert {"tx-corrupted", "corrupted"} <= codes(r)
 
 
+@needs_two_cores
+@pytest.mark.parametrize("loopback", [False, True])
+def test_a_recorded_transmit_run_is_replayed_transmitting_the_same(tmp_path: Path, loopback: bool) -> None:
+    from pseudonic import recording
+
+    kwargs: dict[str, object] = {"loopback": True} if loopback else {"transmit": 200, "tx_rate": "1Gbps"}
+    r = pseudonic.run(driver="c", count=200, wait_for_cores=True, **kwargs)  # type: ignore[arg-type]
+    rec = recording.load(recording.save(tmp_path / "t.pnic", r))
+    assert (rec.options["transmit"], rec.options["loopback"]) == (200, loopback)
+    assert rec.options["tx_rate"] == ("off" if loopback else 1_000_000_000)
+    again = recording.replay(rec, wait_for_cores=True).result
+    assert again.transmit is not None and again.transmit["intact"] == 200 and again.config["loopback"] == loopback
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [

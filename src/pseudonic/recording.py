@@ -57,8 +57,10 @@ TIMINGS = ("plan", "measured")
 #: The run options a record keeps: the keyword arguments of pseudonic.run, with the plan beside them.
 OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
-    "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt", "device",
+    "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt", "device", "transmit", "tx_rate", "loopback",
 )  # fmt: skip
+#: What an option a record of this version does not keep (one written before it existed) was then.
+_OPTION_BEFORE = {"transmit": 0, "tx_rate": "off", "loopback": False}
 #: layout.FRAME before it had the FCS fields: records of format 4 written before then carry it
 _FRAME_BEFORE_FCS = np.dtype(
     {"names": ["data_off", "length", "stamp_off", "csum_off", "sum", "kind"],
@@ -155,6 +157,9 @@ def options_of(result: RunResult) -> dict[str, Any]:
         "busy_poll": c.get("busy_poll_ns", 0),
         "rt": c.get("rt", "off"),
         "device": c.get("device", DEFAULT_DEVICE),
+        "transmit": int(c.get("transmit", 0)),
+        "tx_rate": int(c.get("tx_rate_bps", 0)) or "off",
+        "loopback": bool(c.get("loopback", False)),
     }
 
 
@@ -239,7 +244,7 @@ def load(path: str | Path) -> Recording:
     templates = [blob[int(o) : int(o) + int(n)] for o, n in zip(table["data_off"], table["length"], strict=True)]
     frames = FrameSet.of(templates, stamped=bool(manifest.get("stamped")))
     plan = Plan.make(arrays["slots"], frames, dict(manifest.get("plan") or {}))
-    options = {k: manifest["options"].get(k) for k in OPTION_KEYS}
+    options = {k: manifest["options"].get(k, _OPTION_BEFORE.get(k)) for k in OPTION_KEYS}
     if options["device"] is None:  # version 3: the device its result's configuration names
         options["device"] = ((manifest.get("result") or {}).get("config") or {}).get("device") or DEFAULT_DEVICE
     return Recording(
