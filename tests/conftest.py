@@ -16,7 +16,7 @@ import pytest
 
 from pseudonic import _engine, segment
 from pseudonic.bench.baseline import our_namespaces
-from pseudonic.layout import IRQ_EDGE, LATE_CATCHUP, SegmentView, segment_size
+from pseudonic.layout import IRQ_EDGE, LATE_CATCHUP, TX_RAISED, SegmentView, segment_size
 from pseudonic.line import Line
 from pseudonic.node import descendants
 from pseudonic.plan import Plan
@@ -66,6 +66,14 @@ def pseudonic_cli() -> Iterator[Callable[..., subprocess.Popen[str]]]:
                 p.communicate()
 
 
+def raised_with_the_next(tx: np.ndarray[Any, Any]) -> int:
+    """Packets whose raise waited for the next packet's: overdue packets go back to back, and the device raises
+    once for a batch of them (``_engine/pnic_send.c``); each record of a batch has the batch's raise time."""
+    raised = (tx["flags"] & TX_RAISED) != 0
+    end = tx["end_ns"].astype(np.int64)
+    return int(np.count_nonzero(raised[:-1] & raised[1:] & (end[:-1] == end[1:])))
+
+
 needs_two_cores = pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2, reason="a run needs two cores: one for each node"
 )
@@ -77,12 +85,12 @@ def plain_segment(ring_size: int = 8, buf_size: int = 2048, capacity: int = 64) 
 
 
 def run_device(
-    view: SegmentView, plan: Plan, irq_mode: int = IRQ_EDGE, late: int = LATE_CATCHUP
+    view: SegmentView, plan: Plan, irq_mode: int = IRQ_EDGE, late: int = LATE_CATCHUP, batch: int = 1
 ) -> np.ndarray[Any, Any]:
     """The device's send loop over ``plan``, in this process, on ``view`` (no driver: raises pile up); its
     per-packet records."""
     _engine.device_run(view.buffer, plan.slots, plan.frames.table, plan.frames.blob, 20_000, 0,
-                       Line.make("spin").mode, -1, 0, 0, irq_mode, 0, late)  # fmt: skip
+                       Line.make("spin").mode, -1, 0, 0, irq_mode, 0, late, b"", 0, 0, batch)  # fmt: skip
     return view.tx[: int(view.dev["sent"][0])].copy()
 
 

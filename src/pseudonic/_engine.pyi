@@ -166,6 +166,7 @@ def device_run(
     tx_frames: bytes = ...,
     loopback: int = ...,
     tx_bits_per_s: int = ...,
+    batch: int = ...,
     /,
 ) -> None: ...
 def wait_irq(seg: Any, seen: int, index: int, /) -> int: ...

@@ -117,6 +117,7 @@ def run(
     transmit: int = 0,
     tx_rate: str | int = "off",
     loopback: bool = False,
+    batch: int = config.DEFAULT_BATCH,
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -158,7 +159,7 @@ def run(
         max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
         irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
-        transmit=transmit, tx_rate=tx_rate, loopback=loopback,
+        transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
     )  # fmt: skip
     calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
@@ -395,6 +396,7 @@ class Session:
         transmit: int = 0,
         tx_rate: str | int = "off",
         loopback: bool = False,
+        batch: int = config.DEFAULT_BATCH,
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if not self.lines.is_open:
@@ -404,7 +406,7 @@ class Session:
             max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
             driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
-            transmit=transmit, tx_rate=tx_rate, loopback=loopback,
+            transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
         )  # fmt: skip
         return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
 
@@ -587,6 +589,7 @@ class Controller:
                 self.tx_order,
                 cfg.loopback,
                 cfg.tx_rate_bps,
+                cfg.batch,
             ),
             name="pseudonic-device",
             daemon=True,

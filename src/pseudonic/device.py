@@ -45,6 +45,7 @@ def device_node(
     tx_order: np.ndarray[Any, Any] | None = None,
     loopback: bool = False,
     tx_rate_bps: int = 0,
+    batch: int = 1,
 ) -> None:
     become_node(core, parent_pid)
     if rt:
@@ -75,6 +76,7 @@ def device_node(
         (tx_order if tx_order is not None else np.zeros(0, np.uint32)).astype("<u4").tobytes(),
         int(loopback),
         tx_rate_bps,
+        batch,
     )
     after = disturbance()  # before the view's own allocations fault pages in
     view = SegmentView(seg)

@@ -217,11 +217,11 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view, slots, frames, blob, tx_frames = {0};
     unsigned long long lead_ns, drain_ns, tx_bps = 0;
-    unsigned int mode, irq_mode, storm_limit, late, loopback = 0;
+    unsigned int mode, irq_mode, storm_limit, late, loopback = 0, batch = 0;
     int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII|y*IK", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode, &fd,
-                          &pid, &signo, &irq_mode, &storm_limit, &late, &tx_frames, &loopback, &tx_bps))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII|y*IKI", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode,
+                          &fd, &pid, &signo, &irq_mode, &storm_limit, &late, &tx_frames, &loopback, &tx_bps, &batch))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
@@ -246,6 +246,7 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .ntx = (uint32_t)(tx_frames.buf != NULL ? tx_frames.len / sizeof(uint32_t) : 0),
                 .loopback = loopback,
                 .tx_bits_per_s = tx_bps,
+                .batch = batch,
             };
             union {
                 struct pnic_e1000 e1000;

@@ -133,12 +133,10 @@ static uint32_t refused_by_rctl(struct pnic_segment *seg, uint32_t rctl, uint32_
  * Returns the first descriptor, or -1 if the descriptors owned are too few
  * (the caller drops the frame: drop()); *refused is set if a descriptor's
  * buffer was outside the pool. */
-static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t rctl,
-                    const struct pnic_rx_frame *f, uint32_t *refused, uint32_t *parts_out)
+static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdh, uint32_t rdt,
+                    uint32_t rctl, const struct pnic_rx_frame *f, uint32_t *refused, uint32_t *parts_out)
 {
-    struct pnic_dev_regs *dev = seg->dev;
     const struct pnic_header *h = seg->hdr;
-    const uint32_t rdh = dev->rdh;
     const uint32_t owned = rdt < n ? pnic_ring_dist(rdh, rdt, n) : 0;
     /* RCTL.SECRC clear: the frame keeps its 4-byte FCS, counted in its length
      * (SDM 13.4.22); it may take one more descriptor for it, as it may when
@@ -206,18 +204,17 @@ static void drop(struct pnic_segment *seg)
     set_cause(seg->dev, PNIC_ICR_RXO);
 }
 
-/* The receive step, part two: DD (and EOP, and the offload status, on the
- * last), then RDH, the statistics and the causes. */
-static void publish(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t first,
-                    const struct pnic_rx_frame *f, uint32_t parts)
+/* The receive step, part two: the status each descriptor gets (DD; EOP and
+ * the offload status on the last), and the frame's statistics. */
+static uint8_t statuses(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t first,
+                        const struct pnic_rx_frame *f, uint32_t parts, struct pnic_e1000_pending *p)
 {
-    struct pnic_dev_regs *dev = seg->dev;
     const uint8_t offload = offload_status(seg, f->kind);
     uint8_t errors = 0;
     for (uint32_t k = 0, i = first; k < parts; k++, i = i + 1 == n ? 0 : i + 1) {
-        struct pnic_rx_desc *d = &ring[i];
         uint8_t status = PNIC_RXD_STAT_DD;
         if (k + 1 == parts) {
+            struct pnic_rx_desc *d = &ring[i];
             status |= PNIC_RXD_STAT_EOP | offload;
             /* A checksum error only where the offload checked: IPE with IPCS, TCPE with TCPCS. */
             if (!(offload & PNIC_RXD_STAT_IPCS))
@@ -226,27 +223,58 @@ static void publish(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_
                 d->errors &= (uint8_t)~PNIC_RXD_ERR_TCPE;
             errors = d->errors;
         }
+        p->desc[p->ndesc] = i;
+        p->status[p->ndesc++] = status;
+    }
+    if (!(errors & PNIC_RXD_ERR_FRAME)) {
+        p->gprc++;
+        p->gorc += f->length;
+    } else if (errors & PNIC_RXD_ERR_CE) {
+        /* The statistics a driver may count errors by (SDM 13.6): CRC errors, and the other receive errors. */
+        p->crcerrs++;
+    } else {
+        p->rxerrc++;
+    }
+    return errors;
+}
+
+/* The receive step, part three: the written-back descriptors handed to the
+ * driver -- DD with release, then RDH, the statistics, the causes -- for one
+ * frame, or for the frames of a batch at once (SDM 13.4.29: WTHRESH). */
+static void write_back(struct pnic_segment *seg, uint32_t n, uint32_t rdt, uint32_t first, uint32_t next,
+                       struct pnic_rx_desc *ring, struct pnic_e1000_pending *p)
+{
+    struct pnic_dev_regs *dev = seg->dev;
+    for (uint32_t k = 0; k < p->ndesc; k++) {
         /* Counted before DD: see pnic_dev_regs.written. */
         __atomic_store_n(&dev->written, dev->written + 1, __ATOMIC_RELAXED);
         /* DD last, with release: the driver that sees DD sees the frame. */
-        __atomic_store_n(&d->status, status, __ATOMIC_RELEASE);
+        __atomic_store_n(&ring[p->desc[k]].status, p->status[k], __ATOMIC_RELEASE);
     }
-    const uint32_t next = first + parts >= n ? first + parts - n : first + parts;
     __atomic_store_n(&dev->rdh, next, __ATOMIC_RELEASE);
-    if (!(errors & PNIC_RXD_ERR_FRAME)) {
-        __atomic_store_n(&dev->gprc, dev->gprc + 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&dev->gorc, dev->gorc + f->length, __ATOMIC_RELAXED);
-    } else if (errors & PNIC_RXD_ERR_CE) {
-        /* The statistics a driver may count errors by (SDM 13.6): CRC errors, and the other receive errors. */
-        __atomic_store_n(&dev->crcerrs, dev->crcerrs + 1, __ATOMIC_RELAXED);
-    } else {
-        __atomic_store_n(&dev->rxerrc, dev->rxerrc + 1, __ATOMIC_RELAXED);
+    if (p->gprc) {
+        __atomic_store_n(&dev->gprc, dev->gprc + p->gprc, __ATOMIC_RELAXED);
+        __atomic_store_n(&dev->gorc, dev->gorc + p->gorc, __ATOMIC_RELAXED);
     }
+    if (p->crcerrs)
+        __atomic_store_n(&dev->crcerrs, dev->crcerrs + p->crcerrs, __ATOMIC_RELAXED);
+    if (p->rxerrc)
+        __atomic_store_n(&dev->rxerrc, dev->rxerrc + p->rxerrc, __ATOMIC_RELAXED);
     uint32_t cause = PNIC_ICR_RXT0;
     /* RXDMT0 when free descriptors fall to RCTL.RDMTS = 1/2 of the ring (SDM 13.4.22). */
     if (pnic_ring_dist(first, rdt, n) > n / 2 && pnic_ring_dist(next, rdt, n) <= n / 2)
         cause |= PNIC_ICR_RXDMT0;
     set_cause(dev, cause);
+    memset(p, 0, offsetof(struct pnic_e1000_pending, desc));
+}
+
+/* One frame written back at once. */
+static void publish(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_t n, uint32_t rdt, uint32_t first,
+                    const struct pnic_rx_frame *f, uint32_t parts, struct pnic_e1000_pending *p)
+{
+    statuses(seg, ring, n, first, f, parts, p);
+    const uint32_t next = first + parts >= n ? first + parts - n : first + parts;
+    write_back(seg, n, rdt, first, next, ring, p);
 }
 
 /* One frame received outside a plan (tests, sans-IO): the template's sum is
@@ -274,9 +302,10 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
         return -1;
     struct pnic_rx_desc *ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
     const uint32_t n = seg->dev->ring_count;
-    int64_t first = fill(seg, ring, n, rdt, rctl, &f, &refused, &parts);
+    int64_t first = fill(seg, ring, n, seg->dev->rdh, rdt, rctl, &f, &refused, &parts);
+    static struct pnic_e1000_pending one;
     if (first >= 0)
-        publish(seg, ring, n, rdt, (uint32_t)first, &f, parts);
+        publish(seg, ring, n, rdt, (uint32_t)first, &f, parts, &one);
     else
         drop(seg);
     return first;
@@ -306,18 +335,22 @@ static struct pnic_e1000 *e1000_of(struct pnic_model *m)
  * our register block (it read ICR), IMS (read when raising), and the buffer
  * it copied from.  Nothing while the ring is empty. */
 /* Follow a change of ring (take_ring); a ring the device cannot use halts it. */
+static void e1000_flush(struct pnic_model *m);
+
 static inline int follow_ring(struct pnic_e1000 *e)
 {
     struct pnic_segment *seg = e->model.seg;
     if (__atomic_load_n(&seg->drv->rx_gen, __ATOMIC_ACQUIRE) == seg->dev->rx_gen)
         return 0;
+    e1000_flush(&e->model); /* what the old ring holds goes back first */
     if (take_ring(seg) < 0) {
         e->model.halted = 1;
         return -1;
     }
     e->ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
     e->n = seg->dev->ring_count;
-    e->rdt = seg->dev->rdh; /* read RDT again */
+    e->head = seg->dev->rdh;
+    e->rdt = e->head; /* read RDT again */
     return 0;
 }
 
@@ -329,7 +362,7 @@ static void e1000_prepare(struct pnic_model *m, uint32_t length, struct pnic_war
     w->stream = w->stream_end = NULL;
     if (follow_ring(e) < 0)
         return;
-    const uint32_t rdh = seg->dev->rdh;
+    const uint32_t rdh = e->head;
     if (rdh == e->rdt)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
     if (rdh == e->rdt || rdh >= e->n)
@@ -354,19 +387,22 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
         return -1;
     }
     const uint32_t n = e->n;
+    /* What a batch held goes back before a frame that is not the batch's, or when the batch fills. */
+    if (e->held.ndesc != 0 && (!m->defer || e->held.ndesc + f->parts + 1 > PNIC_PEND_MAX))
+        e1000_flush(m);
     /* Too few descriptors when we looked: look once more, the driver may have caught up. */
-    if (look_again || e->rdt >= n || pnic_ring_dist(seg->dev->rdh, e->rdt, n) < f->parts)
+    if (look_again || e->rdt >= n || pnic_ring_dist(e->head, e->rdt, n) < f->parts)
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
     const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
     if ((*flags = refused_by_rctl(seg, rctl, f->length)) != 0)
         return -1;
     uint32_t refused = 0, parts = 1;
-    int64_t first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
+    int64_t first = fill(seg, e->ring, n, e->head, e->rdt, rctl, f, &refused, &parts);
     if (first < 0) {
         /* The frame takes more descriptors than the plan said (RCTL.BSIZE, the FCS): RDT as last read may
          * be stale for it.  Look once more before dropping it. */
         e->rdt = __atomic_load_n(&seg->drv->rdt, __ATOMIC_ACQUIRE);
-        first = fill(seg, e->ring, n, e->rdt, rctl, f, &refused, &parts);
+        first = fill(seg, e->ring, n, e->head, e->rdt, rctl, f, &refused, &parts);
     }
     if (first < 0) {
         drop(seg);
@@ -374,8 +410,25 @@ static int64_t e1000_receive(struct pnic_model *m, const struct pnic_rx_frame *f
         return -1;
     }
     *flags = PNIC_TX_STORED | (refused ? PNIC_TX_REFUSED : 0u);
-    publish(seg, e->ring, n, e->rdt, (uint32_t)first, f, parts);
+    if (e->held.ndesc == 0)
+        e->held_first = (uint32_t)first;
+    if (e->held.ndesc + parts > PNIC_PEND_MAX) { /* a frame over more descriptors than a batch holds */
+        e1000_flush(m);
+        e->held_first = (uint32_t)first;
+    }
+    statuses(seg, e->ring, n, (uint32_t)first, f, parts, &e->held);
+    e->head = (uint32_t)first + parts >= n ? (uint32_t)first + parts - n : (uint32_t)first + parts;
+    if (!m->defer)
+        e1000_flush(m);
     return first;
+}
+
+/* Write back what receive held (a batch's frames: SDM 13.4.29 WTHRESH). */
+static void e1000_flush(struct pnic_model *m)
+{
+    struct pnic_e1000 *e = e1000_of(m);
+    if (e->held.ndesc != 0)
+        write_back(m->seg, e->n, e->rdt, e->held_first, e->head, e->ring, &e->held);
 }
 
 int64_t pnic_e1000_receive_frame(struct pnic_model *m, const struct pnic_rx_frame *f, uint32_t *flags)
@@ -476,6 +529,7 @@ static const struct pnic_model_ops e1000_ops = {
     .transmit = pnic_e1000_transmit,
     .tx_busy = pnic_e1000_tx_busy,
     .tx_end = pnic_e1000_tx_end,
+    .flush = e1000_flush,
 };
 
 void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode, const struct pnic_send_plan *plan)
@@ -488,6 +542,7 @@ void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t ir
     pnic_crc32_init(); /* the FCS tables, off the clock */
     e->ring = (struct pnic_rx_desc *)(seg->base + seg->dev->ring_base);
     e->n = seg->dev->ring_count;
+    e->head = seg->dev->rdh;
     /* RDT == RDH reads as "none owned", so the first prepare reads RDT: once
      * the loop has prefaulted the segment, as late as it can. */
     e->rdt = seg->dev->rdh;

@@ -139,6 +139,7 @@ struct pnic_send_plan {
     uint32_t irq_mode;     /* PNIC_IRQ_*, for the model */
     uint32_t storm_limit;  /* raises in a row that announce nothing new before the run stops (pnic_model.storm) */
     uint32_t late;         /* PNIC_LATE_* */
+    uint32_t batch;        /* packets whose raise may wait for the last of them when they come back to back (0, 1: none) */
     /* e1000's transmitter: the frames the host hands the driver's transmit
      * entry, in order (indices into frames), to verify what the device takes
      * against; the pace (0: as fast as the device takes them); loopback: each

@@ -87,6 +87,8 @@ struct pnic_model_ops {
     int (*tx_busy)(struct pnic_model *m, uint64_t *progress);
     /* The run is over: account for what the transmitter holds unfinished. */
     void (*tx_end)(struct pnic_model *m);
+    /* Write back what receive held while m->defer was set (NULL: the model holds nothing). */
+    void (*flush)(struct pnic_model *m);
 };
 
 /* The part of every model the loop reads.  `storm` is the storm limit's
@@ -97,6 +99,7 @@ struct pnic_model {
     struct pnic_segment *seg;
     uint32_t storm;
     uint32_t halted; /* the driver programmed something the device cannot use: pnic_dev_regs.fault says what */
+    uint32_t defer;  /* the loop batches: receive may hold the write-back until flush */
 };
 
 /* pnic_send.c: the line's device side, for a model's raise outside a plan. */
@@ -120,13 +123,27 @@ struct pnic_e1000_tx {
     uint32_t looped;   /* --loopback: the plan entry the last frame taken came back as (UINT32_MAX: none) */
 };
 
+/* Descriptors written but not yet written back (DD), and the statistics of
+ * their frames: a batch's write-back, done at once (pnic_e1000.c). */
+#define PNIC_PEND_MAX 256u
+struct pnic_e1000_pending {
+    uint32_t ndesc;
+    uint32_t gprc, crcerrs, rxerrc;
+    uint64_t gorc;
+    uint32_t desc[PNIC_PEND_MAX];
+    uint8_t status[PNIC_PEND_MAX];
+};
+
 /* pnic_e1000.c: the 8254x receive model.  Its state: the ring it reads (the
  * prepared ring, or the driver's: pnic_dev_regs.ring_base), RDT as last
  * read, and what its raise policy (IMS, ITR, the level line) remembers. */
 struct pnic_e1000 {
     struct pnic_model model;
     struct pnic_rx_desc *ring;
-    uint32_t n; /* its descriptors: a multiple of 8, not always a power of two */
+    uint32_t n;    /* its descriptors: a multiple of 8, not always a power of two */
+    uint32_t head; /* the next descriptor the device fills: RDH, or past it by what is held for write-back */
+    uint32_t held_first; /* the first descriptor held */
+    struct pnic_e1000_pending held;
     uint32_t rdt;
     uint32_t level;   /* the plan's line is level-triggered (PNIC_IRQ_LEVEL) */
     uint32_t raised;  /* raised at least once */

@@ -181,9 +181,40 @@ static void transmit(struct pnic_segment *seg, const struct pnic_send_plan *plan
 {
     uint64_t at;
     uint32_t packet = PNIC_NO_PACKET;
-    if (m->ops->transmit(m, now, &packet) > 0 && !held->pending &&
+    const int cause = m->ops->transmit(m, now, &packet);
+    if (m->ops->flush != NULL)
+        m->ops->flush(m); /* a frame looped back is written back at once */
+    if (cause > 0 && !held->pending &&
         raise_line(seg, &plan->line, m, held, packet, &at) && packet < seg->hdr->capacity)
         seg->tx[packet].flags |= PNIC_TX_RAISED;
+}
+
+/* Ask for the next entry's lines now, while this one's record is written
+ * (after its raise: never on the clock of a paced send): when the next is
+ * already due there is no wait to do it in.  Returns 1 (warm is set). */
+static int warm_next(struct pnic_model *m, const struct pnic_send_plan *plan, const struct pnic_slot *next,
+                     struct pnic_warm *warm)
+{
+    m->ops->prepare(m, plan->frames[next->frame].length, warm);
+    for (uint32_t k = 0; k < warm->nwrite; k++)
+        prefetch_for_write(warm->write[k]);
+    for (uint32_t k = 0; k < warm->nread; k++)
+        __builtin_prefetch(warm->read[k], 0, 3);
+    if (warm->stream < warm->stream_end)
+        prefetch_for_write(warm->stream); /* its first line: the rest streams in the wait, if any */
+    return 1;
+}
+
+/* A run that ends inside a batch: what the model holds is written back; its
+ * entries were never raised for, and their end is their start. */
+static void settle(struct pnic_segment *seg, struct pnic_model *m, uint32_t from)
+{
+    if (m->ops->flush != NULL)
+        m->ops->flush(m);
+    const uint32_t sent = seg->dev->sent;
+    for (uint32_t k = from; k < sent; k++)
+        if (seg->tx[k].end_ns == 0)
+            seg->tx[k].end_ns = seg->tx[k].start_ns;
 }
 
 int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *m)
@@ -201,6 +232,11 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
     uint32_t last = 0;
     uint64_t shift = 0; /* PNIC_LATE_SHIFT: how far the schedule has moved so far */
     const int tx = plan->ntx != 0 && ops->transmit != NULL;
+    /* The batch of packets whose raise waits for its last (see below): its first entry. */
+    uint32_t batch_first = 0;
+    m->defer = plan->batch > 1 && ops->flush != NULL; /* receive holds the write-back until the batch's end */
+    struct pnic_warm warm;
+    int warmed = 0; /* the next entry's lines were asked for as the last one was sent */
 
     for (uint32_t i = 0; i < plan->nslots; i++) {
         const struct pnic_slot *sl = &plan->slots[i];
@@ -210,14 +246,16 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
         /* Prepare while waiting, off the clock: what the next send writes was
          * last touched by the driver's core, so take those lines for writing
          * now.  Prefetching stops as soon as the packet is due. */
-        struct pnic_warm warm;
-        ops->prepare(m, fr->length, &warm);
-        if (m->halted)
-            goto fault;
-        for (uint32_t k = 0; k < warm.nwrite; k++)
-            prefetch_for_write(warm.write[k]);
-        for (uint32_t k = 0; k < warm.nread; k++)
-            __builtin_prefetch(warm.read[k], 0, 3);
+        if (!warmed) {
+            ops->prepare(m, fr->length, &warm);
+            if (m->halted)
+                goto fault;
+            for (uint32_t k = 0; k < warm.nwrite; k++)
+                prefetch_for_write(warm.write[k]);
+            for (uint32_t k = 0; k < warm.nread; k++)
+                __builtin_prefetch(warm.read[k], 0, 3);
+        }
+        warmed = 0;
         const uint8_t *pre = warm.stream, *pre_end = warm.stream_end;
         uint64_t now = pnic_now_ns(), gap = 0;
         while (now < due) {
@@ -281,6 +319,32 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
             if (!stopping)
                 slot = ops->receive(m, &f, sl->early_ns != 0, &flags);
         }
+        const struct pnic_slot *next = i + 1 < plan->nslots ? &plan->slots[i + 1] : NULL;
+        /* Packets due closer together than the device can raise for each: when the
+         * next was due before this one began, this one's raise waits for the
+         * batch's last (up to plan->batch), as a NIC writes descriptors back in
+         * groups and moderates its interrupts (SDM 13.4.29 WTHRESH, 13.4.18): the
+         * doorbell and ICR lines cross the cores once per batch.  A fault's
+         * entry is never batched: its raise is the point. */
+        if (raise && next != NULL && plan->batch > 1 && i + 1 - batch_first < plan->batch &&
+            !((sl->flags | next->flags) & (PNIC_SLOT_SPURIOUS | PNIC_SLOT_NO_RAISE)) && sl->early_ns == 0 &&
+            next->early_ns == 0 && t0 + next->due_ns + shift <= start) {
+            warmed = warm_next(m, plan, next, &warm);
+            struct pnic_tx_record *rec = &seg->tx[i];
+            rec->start_ns = start;
+            rec->end_ns = 0; /* the batch's raise, when it comes */
+            rec->due_ns = due;
+            rec->spin_gap_ns = gap;
+            rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;
+            rec->flags = flags;
+            __atomic_store_n(&seg->dev->sent, i + 1, __ATOMIC_RELEASE);
+            last = i;
+            if (m->halted)
+                goto fault;
+            continue;
+        }
+        if (ops->flush != NULL)
+            ops->flush(m); /* the batch's descriptors written back, then its one raise */
         if (raise) {
             raised = raise_line(seg, &plan->line, m, &held, i, &end);
             /* A spurious raise is answered before anything else is written, so that a handler that
@@ -296,6 +360,15 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
                 end = pnic_now_ns();
         }
         last = i;
+        if (next != NULL && !m->halted)
+            warmed = warm_next(m, plan, next, &warm);
+        /* The entries whose raise waited for this one: raised by it, at its time. */
+        for (uint32_t k = batch_first; k < i; k++) {
+            seg->tx[k].end_ns = end;
+            if (raised)
+                seg->tx[k].flags |= PNIC_TX_RAISED;
+        }
+        batch_first = i + 1;
 
         if (m->halted)
             goto fault;
@@ -345,16 +418,19 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
     return PNIC_OK;
 
 fault:
+    settle(seg, m, batch_first);
     __atomic_store_n(&seg->line->state, PNIC_DEV_FAULT, __ATOMIC_RELEASE);
     kick(&plan->line);
     return PNIC_OK;
 
 storm:
+    settle(seg, m, batch_first);
     __atomic_store_n(&seg->line->state, PNIC_DEV_STORM, __ATOMIC_RELEASE);
     kick(&plan->line);
     return PNIC_OK;
 
 stopped:
+    settle(seg, m, batch_first);
     __atomic_store_n(&seg->line->state, PNIC_DEV_STOPPED, __ATOMIC_RELEASE);
     kick(&plan->line);
     return PNIC_OK;
