@@ -52,6 +52,21 @@ class _Device:
         return memoryview(self.view.buffer)[bus : bus + length]
 
 
+#: The most descriptors one rx_burst returns.
+BURST_MAX = 256
+
+
+class Burst:
+    """What :meth:`Nic.rx_burst` found: per written-back descriptor, in ring order, its buffer's bus address,
+    length, status and errors (the first ``n`` entries of each array are this burst's)."""
+
+    def __init__(self) -> None:
+        self.addr = np.zeros(BURST_MAX, np.uint64)
+        self.length = np.zeros(BURST_MAX, np.uint32)
+        self.status = np.zeros(BURST_MAX, np.uint8)
+        self.errors = np.zeros(BURST_MAX, np.uint8)
+
+
 class Nic(_Device):
     """The pseudo-NIC as the driver under test sees it."""
 
@@ -59,6 +74,18 @@ class Nic(_Device):
         super().__init__(view, upper, napi_budget)
         #: the receive descriptor ring, ``layout.RX_DESC`` records (8254x SDM 3.2.3).
         self.ring: np.ndarray[Any, Any] = view.ring
+        #: the arrays rx_burst fills
+        self.burst = Burst()
+
+    def rx_burst(self, start: int, max_n: int, ring: np.ndarray[Any, Any] | None = None) -> int:
+        """Up to ``max_n`` (at most BURST_MAX) written-back descriptors from ``start`` of ``ring`` (the prepared
+        ring, or one of the driver's own), as DPDK's ``rx_burst``: the run of descriptors with DD set, read
+        with acquire; their buffer addresses, lengths, status and errors in :attr:`burst`. Returns how many.
+        The descriptors stay as they are: clear their status and hand them back (RDT) when done."""
+        ring = self.ring if ring is None else ring
+        b = self.burst
+        return _engine.rx_burst(ring.view(np.uint8).reshape(-1).data, start, min(max_n, BURST_MAX), b.addr,
+                                b.length, b.status, b.errors)  # fmt: skip
 
     # -- the register window (8254x SDM 13.4) -----------------------------------------------
     def read_reg(self, offset: int) -> int:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import _engine
 from .frames import STAMP_LEN, STAMP_OFF, UDP_CSUM_OFF, FrameSet, ipv4_udp_ok, read_stamp
 from .layout import FCS, POISON, TX_STORED
 
@@ -52,6 +53,13 @@ class UpperLayer(Protocol):
 
     def deliver_checked(self, skb: bytes) -> None:
         """Deliver a frame whose checksums the device checked and found good (CHECKSUM_UNNECESSARY)."""
+        ...
+
+    def deliver_many(
+        self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
+    ) -> None:
+        """Deliver ``len(offsets)`` frames at once: each copied out of ``buffers`` (the segment, or the pool) at
+        its offset and length into a socket buffer; ``checked``: per frame, marked checksum-checked."""
         ...
 
     def report(
@@ -94,6 +102,13 @@ class NullLayer:
         self.delivered += 1
 
     deliver_checked = deliver
+
+    def deliver_many(
+        self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
+    ) -> None:
+        # The copy out of the receive buffers still happens, as for a real socket buffer.
+        _engine.gather(buffers, offsets, lengths, len(offsets))
+        self.delivered += len(offsets)
 
     def count(self) -> int:
         return self.delivered
@@ -167,6 +182,21 @@ class VerifyLayer:
             then(skb)
 
         self.deliver_checked = deliver_checked
+
+    def deliver_many(
+        self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
+    ) -> None:
+        """The frames copied in one call into one buffer, each kept as a view of it (no object per frame made
+        until the views)."""
+        n = len(offsets)
+        first = len(self.skbs)
+        blob = memoryview(_engine.gather(buffers, offsets, lengths, n))
+        ends = np.cumsum(lengths[:n], dtype=np.int64).tolist()
+        self.skbs.extend([blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)])
+        if self.times is not None:
+            self.times.extend([time.monotonic_ns()] * n)  # delivered together: one time for the burst
+        if checked is not None:
+            self.checked.extend((first + np.flatnonzero(checked[:n])).tolist())
 
     def count(self) -> int:
         return len(self.skbs)

@@ -313,6 +313,74 @@ static PyObject *py_wait_running(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+/* A Python driver's rx_burst (nic.py): from descriptor `start` of `ring` (legacy receive descriptors), the
+ * run of those written back (DD, read with acquire, as pnic_desc_status), at most `max`: each one's buffer
+ * address, length, status and errors into the four arrays.  Returns how many. */
+static PyObject *py_rx_burst(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer ring, addr, len, status, errors;
+    unsigned int start, max;
+    if (!PyArg_ParseTuple(args, "w*IIw*w*w*w*", &ring, &start, &max, &addr, &len, &status, &errors))
+        return NULL;
+    const uint32_t n = (uint32_t)((size_t)ring.len / sizeof(struct pnic_rx_desc));
+    PyObject *result = NULL;
+    if (n == 0 || start >= n || (size_t)addr.len < max * sizeof(uint64_t) || (size_t)len.len < max * sizeof(uint32_t) ||
+        (size_t)status.len < max || (size_t)errors.len < max) {
+        fail(PNIC_EINVAL);
+    } else {
+        struct pnic_rx_desc *d = ring.buf;
+        uint32_t k = 0;
+        for (uint32_t i = start; k < max; k++, i = i + 1 == n ? 0 : i + 1) {
+            const uint8_t st = __atomic_load_n(&d[i].status, __ATOMIC_ACQUIRE);
+            if (!(st & PNIC_RXD_STAT_DD))
+                break;
+            ((uint64_t *)addr.buf)[k] = d[i].buffer_addr;
+            ((uint32_t *)len.buf)[k] = d[i].length;
+            ((uint8_t *)status.buf)[k] = st;
+            ((uint8_t *)errors.buf)[k] = d[i].errors;
+        }
+        result = PyLong_FromUnsignedLong(k);
+    }
+    PyBuffer_Release(&ring);
+    PyBuffer_Release(&addr);
+    PyBuffer_Release(&len);
+    PyBuffer_Release(&status);
+    PyBuffer_Release(&errors);
+    return result;
+}
+
+/* deliver_many's copy (upper.py): `n` frames of `src` at the offsets and lengths given, back to back in one new
+ * bytes object -- the socket buffers of a burst, made in one call. */
+static PyObject *py_gather(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer src, offsets, lengths;
+    unsigned int n;
+    if (!PyArg_ParseTuple(args, "y*y*y*I", &src, &offsets, &lengths, &n))
+        return NULL;
+    PyObject *result = NULL;
+    uint64_t total = 0;
+    int ok = (size_t)offsets.len >= n * sizeof(uint64_t) && (size_t)lengths.len >= n * sizeof(uint32_t);
+    for (uint32_t k = 0; ok && k < n; k++) {
+        const uint64_t o = ((const uint64_t *)offsets.buf)[k], l = ((const uint32_t *)lengths.buf)[k];
+        ok = o <= (uint64_t)src.len && l <= (uint64_t)src.len - o;
+        total += l;
+    }
+    if (!ok) {
+        fail(PNIC_EINVAL);
+    } else if ((result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total)) != NULL) {
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+        for (uint32_t k = 0; k < n; k++) {
+            const uint32_t l = ((const uint32_t *)lengths.buf)[k];
+            memcpy(out, (const uint8_t *)src.buf + ((const uint64_t *)offsets.buf)[k], l);
+            out += l;
+        }
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&lengths);
+    return result;
+}
+
 /* Stamp a frame as the host does before it hands it to a driver (pnic_stamp.h). */
 static PyObject *py_stamp_frame(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -1010,6 +1078,9 @@ static PyMethodDef methods[] = {
     {"wait_irq_or_tx", py_wait_irq_or_tx, METH_VARARGS,
      "wait_irq_or_tx(seg, seen, index, tx_seen) -> doorbell, seen if the transmitter moved, 0 when finished"},
     {"wait_running", py_wait_running, METH_VARARGS, "wait_running(seg): until the device runs, or a stop"},
+    {"rx_burst", py_rx_burst, METH_VARARGS,
+     "rx_burst(ring, start, max, addr, length, status, errors) -> the written-back descriptors from start"},
+    {"gather", py_gather, METH_VARARGS, "gather(src, offsets, lengths, n) -> the n frames back to back"},
     {"stamp_frame", py_stamp_frame, METH_VARARGS, "stamp_frame(frame, stamp_off, csum_off, seq, ts): stamp in place"},
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},
     {"read_icr", py_read_icr, METH_VARARGS, "read_icr(seg) -> ICR, cleared"},

@@ -6,12 +6,16 @@ do (drivers/net/ethernet/intel/e1000/e1000_main.c):
 
 1. read ICR (read-to-clear); if no receive cause is set, the interrupt is not ours;
 2. from ``next_to_clean``, take every descriptor the device has written back
-   (DD set) as one batch, copying each frame out of its receive buffer into
-   a socket buffer (``bytes``) -- the paper's step (10) -- and delivering it
-   to the upper layer. Descriptor fields are read through flat memoryviews
-   of the ring: per descriptor that costs far less than numpy's per-call
-   overhead at the batch sizes an interrupt usually brings (measured: handler
-   p50 11.4 us with numpy fancy indexing for 1-descriptor batches);
+   (DD set), copying each frame out of its receive buffer into a socket
+   buffer -- the paper's step (10) -- and delivering it to the upper layer:
+   in bursts while the frames are whole and good (``nic.rx_burst`` finds
+   the run of written-back descriptors in C, ``upper.deliver_many`` copies
+   them out in one call, as DPDK's ``rx_burst`` hands up a burst: measured
+   back to back at 64 B, 1.3 -> 2.9 Mpps), and one by one for a frame over
+   several descriptors or with an error. One by one, descriptor fields are
+   read through flat memoryviews of the ring: per descriptor that costs far
+   less than numpy's per-call overhead (measured: handler p50 11.4 us with
+   numpy fancy indexing for 1-descriptor batches);
 3. a frame may span several descriptors, EOP on its last: the parts are
    gathered and the frame handed up whole at EOP (``e1000_clean_jumbo_rx_irq``);
    a frame with a frame error (``RXD_ERR_FRAME``) is dropped and counted once;
@@ -73,6 +77,8 @@ TX_CAUSES = ICR_TXDW | ICR_TXQE
 TX_RING = 256
 #: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
 RX_BUFFER_WRITE = 16
+#: The most descriptors one burst takes (then hands back at once).
+RX_BURST = 64
 _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
 # Where a descriptor's fields lie (the layout's, checked against pnic_layout.h): descriptor i
 # starts at byte i << _DESC_SHIFT (16 bytes: a static_assert there); its length is u16 word _LENGTH_WORD of it.
@@ -102,6 +108,8 @@ class E1000:
         self._desc16 = raw.cast("H")  # little-endian u16 words, for the length
         self._offset = (nic.ring["buffer_addr"] - nic.buf_off).astype(np.int64).tolist()
         self._pool = nic.pool.data
+        #: the whole segment: a descriptor's buffer address is an offset into it
+        self._segment = nic.view.buffer
         self._mask = nic.ring_size - 1
         # All descriptors but one go to the device: RDT == RDH would mean "none".
         nic.write_rdt(nic.ring_size - 1)
@@ -171,7 +179,49 @@ class E1000:
         nic.enable_interrupts(ICR_RXT0)
 
     def clean_rx(self, nic: Nic, budget: int | None = None) -> int:
-        """Take up to ``budget`` written-back descriptors; return how many were taken."""
+        """Take up to ``budget`` written-back descriptors; return how many were taken: in bursts while frames
+        are whole and good (:meth:`take_burst`), one by one otherwise."""
+        limit = nic.ring_size if budget is None else budget
+        taken = 0
+        while taken < limit and not self.gathered:
+            got = self.take_burst(nic, min(limit - taken, RX_BURST))
+            if got == 0:
+                break
+            taken += got
+        if taken < limit:
+            taken += self.clean_one_by_one(nic, limit - taken)
+        return taken
+
+    def take_burst(self, nic: Nic, most: int) -> int:
+        """As DPDK's rx_burst: the run of written-back descriptors from next-to-clean, each a whole frame with
+        no frame error, handed up in one call (``deliver_many``), their status cleared and RDT moved once;
+        0 (nothing taken) if the run is empty or starts with a frame that is not so simple."""
+        n = nic.rx_burst(self.next_to_clean, most)
+        if n == 0:
+            return 0
+        b = nic.burst
+        status, errors = b.status[:n], b.errors[:n]
+        simple = np.flatnonzero(((status & RXD_STAT_EOP) == 0) | ((errors & RXD_ERR_FRAME) != 0))
+        n = int(simple[0]) if simple.size else n
+        if n == 0:
+            return 0
+        status, errors = status[:n], errors[:n]
+        checked = ((status & RXD_STAT_TCPCS) != 0) & ((status & RXD_STAT_IXSM) == 0) & ((errors & _CSUM_ERRORS) == 0)
+        nic.upper.deliver_many(self._segment, b.addr[:n], b.length[:n], checked)
+        i, size = self.next_to_clean, nic.ring_size
+        ring_status = nic.ring["status"]
+        if i + n <= size:
+            ring_status[i : i + n] = 0
+        else:
+            ring_status[i:] = 0
+            ring_status[: i + n - size] = 0
+        i = (i + n) & self._mask
+        self.next_to_clean = i
+        nic.write_rdt((i - 1) & self._mask)
+        return n
+
+    def clean_one_by_one(self, nic: Nic, budget: int | None = None) -> int:
+        """Take up to ``budget`` written-back descriptors one at a time; return how many were taken."""
         desc, desc16, offset, pool, mask = self._desc, self._desc16, self._offset, self._pool, self._mask
         deliver, deliver_checked = nic.upper.deliver, nic.upper.deliver_checked
         limit = nic.ring_size if budget is None else budget
