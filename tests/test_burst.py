@@ -1,0 +1,67 @@
+"""The burst API a Python driver takes written-back descriptors with (nic.rx_burst, upper.deliver_many), sans-IO."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import plain_segment
+from pseudonic import _engine
+from pseudonic.layout import RXD_STAT_DD, RXD_STAT_EOP
+from pseudonic.nic import BURST_MAX, Nic
+from pseudonic.upper import NullLayer, VerifyLayer
+
+
+def frame(k: int) -> bytes:
+    return bytes([k % 251]) * (60 + k)
+
+
+def received(nic: Nic, count: int, start: int = 0) -> None:
+    for k in range(count):
+        assert _engine.receive(nic.view.buffer, frame(start + k), 0, 0, k, 0, 0) >= 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 7), st.integers(0, 8), st.integers(1, 12))
+def test_a_burst_is_the_run_of_written_back_descriptors_from_where_it_starts(done: int, start: int, most: int) -> None:
+    """Across the wrap: the first ``done`` descriptors from ``start`` are written back; the burst is those, at
+    most ``most``, in ring order, with their addresses, lengths and status."""
+    view = plain_segment(ring_size=8)
+    nic = Nic(view, NullLayer())
+    ring = nic.ring
+    idx = [(start + k) % 8 for k in range(done)]
+    ring["status"][idx] = RXD_STAT_DD | RXD_STAT_EOP
+    ring["length"][idx] = [100 + k for k in range(done)]
+    n = nic.rx_burst(start % 8, most)
+    assert n == min(done, most)
+    assert nic.burst.addr[:n].tolist() == ring["buffer_addr"][idx[:n]].tolist()
+    assert nic.burst.length[:n].tolist() == list(range(100, 100 + n))
+    assert (nic.burst.status[:n] == RXD_STAT_DD | RXD_STAT_EOP).all()
+    assert int(view.dev["written"][0]) == 0  # the burst only reads the ring
+
+
+def test_a_burst_is_never_longer_than_its_arrays() -> None:
+    view = plain_segment(ring_size=512, capacity=8)
+    nic = Nic(view, NullLayer())
+    nic.ring["status"][:] = RXD_STAT_DD
+    assert nic.rx_burst(0, 10_000) == BURST_MAX
+
+
+def test_deliver_many_hands_up_each_frame_as_copied_out_of_its_buffer() -> None:
+    view = plain_segment(ring_size=8)
+    upper = VerifyLayer()
+    nic = Nic(view, upper)
+    _engine.write_rdt(view.buffer, 7)
+    received(nic, 5)
+    n = nic.rx_burst(0, 8)
+    assert n == 5
+    upper.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n], np.array([1, 0, 1, 0, 0], bool))
+    assert [bytes(s) for s in upper.skbs] == [frame(k) for k in range(5)]
+    assert upper.checked == [0, 2] and upper.count() == 5
+    # The socket buffers are copies: the receive buffers may be reused at once.
+    nic.pool[:] = 0
+    assert bytes(upper.skbs[4]) == frame(4)
+    null = NullLayer()
+    null.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n])
+    assert null.count() == 5
