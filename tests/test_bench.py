@@ -125,10 +125,18 @@ def test_bench_sweep_quick(tmp_path: Path) -> None:
     rows = {(row["driver"], row["device"]): row for row in r["sweep"]}
     assert set(rows) == {("python", "virtio-net"), ("c", "virtio-net")} and r["devices"] == ["virtio-net"]
     for row in rows.values():
-        assert {"size", "driver", "min_full_success_interval_ns", "throughput_gbps", "paper_gbps"} <= set(row)
+        assert {"size", "driver", "min_full_success_interval_ns", "throughput_gbps", "throughput_mpps", "paper_gbps",
+                "max_full_success_gbps", "max_full_success_mpps", "device_floor_ns"} <= set(row)  # fmt: skip
+        assert row["size"] == 1500  # --quick: one size, the paper's
+        if row["throughput_gbps"] is not None:  # one size: the packet rate is the bit rate over 8 x the size
+            assert row["throughput_mpps"] == pytest.approx(row["throughput_gbps"] * 1e3 / (8 * 1500))
     assert_png(tmp_path / "out" / r["sweep_figure"])
     for c in r["sweep_curves"]:
         assert all(0.0 <= p["success_rate"] <= 1.0 for p in c["points"])
+        # the search went down to the device's back-to-back limit at the size, and not below it
+        floor = rows[(c["driver"], c["device"])]["device_floor_ns"]
+        assert floor is not None and floor > 0 and c["device_floor_ns"] == floor
+        assert min(p["interval_ns"] for p in c["points"]) >= floor
 
 
 @needs_two_cores
@@ -155,6 +163,10 @@ def test_bench_transmit_quick_sets_both_sides_against_memcpy_and_checks_every_fr
     assert set(rows) == {"python", "c"}
     for row in rows.values():
         assert row["size"] == 1500 and row["all_intact"] and row["transmit_gbps"] > 0 and row["receive_gbps"] > 0
+        assert row["transmit_mpps"] > 0 and row["receive_mpps"] > 0
+        # the receive burst's frames are all one size: its packet rate is its bit rate over 8 x the size
+        assert row["receive_mpps"] == pytest.approx(row["receive_gbps"] * 1e3 / (8 * 1500))
+        assert len(row["transmit_mpps_rounds"]) == len(row["receive_mpps_rounds"]) == row["rounds"]
         assert row["transmit_over_memcpy"] == pytest.approx(row["transmit_ns_per_frame"] / row["memcpy_ns"])
         assert len(row["transmit_rounds"]) == row["rounds"] == 2
     (target,) = r["targets"]
@@ -370,10 +382,12 @@ def fake_sweep(
     rows = [{"size": s, "device": m, "driver": d, "irq": irq, "count": count, "min_full_success_interval_ns": 1_000,
              "achieved_interval_ns": 1_010.0, "limited_by": "driver", "handler_ns_per_packet": 700.0,
              "throughput_gbps": s * 8 / 1_010, "max_full_success_gbps": s * 8 / 1_010, "paper_gbps": 6.3,
+             "throughput_mpps": 1e3 / 1_010, "max_full_success_mpps": 1e3 / 1_010, "device_floor_ns": 450,
+             "device_floor_runs_ns": [450.0] * runs, "device_floor_reason": None,
              "runs_per_interval": runs, "floor_reached": False, "reason": None, "every_run": []}
             for d, s, m in every]  # fmt: skip
-    curves = [{"size": s, "device": m, "driver": d,
-               "points": [{"interval_ns": i, "success_rate": min(1.0, i / 1_000), "gbps": s * 8 / i}
+    curves = [{"size": s, "device": m, "driver": d, "device_floor_ns": 450,
+               "points": [{"interval_ns": i, "success_rate": min(1.0, i / 1_000), "gbps": s * 8 / i, "mpps": 1e3 / i}
                           for i in (500, 1_000, 2_000)]}
               for d, s, m in every]  # fmt: skip
     return rows, curves
@@ -399,6 +413,7 @@ def fake_moderation(count: int) -> list[dict[str, Any]]:
 def fake_transmit(sizes: list[int], drivers: list[str], count: int, rounds: int) -> list[dict[str, Any]]:
     return [{"size": 1500, "driver": "c", "count": count, "rounds": rounds, "transmit_gbps": 31.2,
              "receive_gbps": 18.1, "transmit_rounds": [31.2], "receive_rounds": [18.1],
+             "transmit_mpps": 2.6, "receive_mpps": 1.508, "transmit_mpps_rounds": [2.6], "receive_mpps_rounds": [1.508],
              "transmit_ns_per_frame": 384.6, "receive_ns_per_frame": 663.0, "memcpy_ns": 29.0,
              "transmit_over_memcpy": 13.26, "receive_over_memcpy": 22.86, "all_intact": True}]  # fmt: skip
 
@@ -411,14 +426,14 @@ EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
     "precision": ("step_precision", fake_precision, "## E2", "| within ±6.25 % | 100.00 % | 97.80 % | 98.80 % |",
                   "precision.png"),
     "sweep": ("step_sweep", fake_sweep, "## E3a",
-              "| 1,500 B | c | virtio-net | spin | 1.00 µs | 1.01 µs | driver | 700 ns |", "sweep.png"),
+              "| 1,500 B | c | virtio-net | spin | 450 ns | 1.00 µs | 1.01 µs | driver | 700 ns |", "sweep.png"),
     # (a device column beside the sweep's rows, none without them)
-    "baseline": ("step_baseline", fake_baseline, "## E3b", "| kernel | 5.25 Gbps |", None),
+    "baseline": ("step_baseline", fake_baseline, "## E3b", "| kernel | 5.25 Gbps, 0.437 Mpps |", None),
     "irq_lines": ("step_irq", fake_irq, "## Interrupt lines", "| spin | python | 75 ns | 135 ns | 320 ns |",
                   "irq_lines.png"),
     "moderation": ("step_moderation", fake_moderation, "## Interrupt moderation", "| none | c | 500 | 500 |", None),
     "transmit": ("step_transmit", fake_transmit, "## Transmit beside receive",
-                 "| 1500 B | c | 31.20 Gbps | 18.10 Gbps | 13.26× | 22.86× | yes |", None),
+                 "| 1500 B | c | 31.20 Gbps, 2.600 Mpps | 18.10 Gbps, 1.508 Mpps | 13.26× | 22.86× | yes |", None),
 }  # fmt: skip
 #: What an evaluation that gives nothing returns (None, or its section's type left empty), and the reason said.
 NOTHING = [
@@ -571,3 +586,119 @@ def test_bench_all_does_not_swallow_ctrl_c_or_a_usage_error(
     stand_ins(monkeypatch, "precision", raises)
     assert bench_all(tmp_path) == code
     assert not (tmp_path / "results.json").exists() and not (tmp_path / "report.md").exists()
+
+
+# ---------------------------------------------------------------------------- the device's own limit, and 64 B
+
+
+def fake_runs(limit_ns: int, stored_ns: int = 450, dropped_ns: int = 30) -> tuple[Callable[..., Any], list[int]]:
+    """No node runs. Back to back (``slots``), the device stores a frame in ``stored_ns`` and drops one (its ring
+    full: no copy) in ``dropped_ns``, and drops the later 60 % of the burst; paced, a receiver that takes
+    everything at ``limit_ns`` or longer and half as much below, sent no faster than the device can."""
+    from types import SimpleNamespace
+
+    from pseudonic.layout import IRQ_RECORD, TX_DROPPED, TX_RECORD, TX_STORED
+
+    paced: list[int] = []
+
+    def fake_run(interval: int = 0, count: int = 0, size: int = 1500, *, slots: Any = None, **kwargs: Any) -> Any:
+        if slots is not None:
+            n = len(slots)
+            tx = np.zeros(n, TX_RECORD)
+            tx["flags"] = TX_STORED
+            tx["flags"][int(0.4 * n) :] = TX_DROPPED
+            took = np.where(tx["flags"] == TX_STORED, stored_ns, dropped_ns)
+            tx["start_ns"] = 1_000_000 + np.concatenate([[0], np.cumsum(took)[:-1]])
+            return SimpleNamespace(tx=tx)
+        paced.append(interval)
+        achieved = max(interval, stored_ns)
+        rate = 1.0 if interval >= limit_ns else 0.5
+        received = round(rate * count)
+        return SimpleNamespace(
+            success_rate=rate, received=received, throughput_gbps=received * size * 8 / (count * achieved),
+            throughput_mpps=received * 1e3 / (count * achieved), error=None, irqs=np.zeros(0, IRQ_RECORD),
+            stalls={"device": {"max_ns": 0}, "driver": {"max_ns": 0}},
+        )  # fmt: skip
+
+    return fake_run, paced
+
+
+def test_the_sweeps_floor_is_the_measured_back_to_back_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pseudonic.bench import evaluations as ev
+
+    fake_run, paced = fake_runs(limit_ns=1)  # a receiver that takes everything the device can send
+    monkeypatch.setattr(ev, "run", fake_run)
+    (row,), (curve,) = ev.sweep([64], ["c"], count=1000, runs=3)
+    # the stored sends' gaps (450 ns), not the drops' (30 ns), nor the old fixed floor (200 ns)
+    assert row["device_floor_ns"] == 450 and row["device_floor_runs_ns"] == [450.0] * 3
+    assert min(paced) == 450 == curve["device_floor_ns"] and ev.SWEEP_HI_NS in paced
+    # it took everything even there: the receiver outran the device, and the device was the limit
+    assert row["min_full_success_interval_ns"] == 450 and row["floor_reached"] and row["limited_by"] == "device"
+    assert row["throughput_mpps"] == pytest.approx(1e3 / 450) == row["max_full_success_mpps"]
+    assert row["throughput_gbps"] == pytest.approx(64 * 8 / 450)
+
+
+def test_a_receiver_slower_than_the_device_is_the_limit_above_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pseudonic.bench import evaluations as ev
+
+    fake_run, paced = fake_runs(limit_ns=1_900)
+    monkeypatch.setattr(ev, "run", fake_run)
+    (row,), _ = ev.sweep([1500], ["python"], count=1000, runs=1)
+    assert row["device_floor_ns"] == 450 and min(paced) >= 450
+    assert 1_900 <= row["min_full_success_interval_ns"] <= 2_000 and not row["floor_reached"]
+    assert row["limited_by"] == "driver"
+    assert row["throughput_mpps"] == pytest.approx(1e3 / row["min_full_success_interval_ns"])
+
+
+def test_a_device_that_stored_no_two_in_a_row_leaves_the_floor_unmeasured_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pseudonic.bench import evaluations as ev
+    from pseudonic.layout import TX_DROPPED, TX_RECORD
+
+    fake_run, paced = fake_runs(limit_ns=1, stored_ns=100)  # a device that keeps up with every interval searched
+
+    def dropping(*args: Any, slots: Any = None, **kwargs: Any) -> Any:
+        r = fake_run(*args, slots=slots, **kwargs)
+        if slots is not None:
+            r.tx = np.zeros(len(slots), TX_RECORD)
+            r.tx["flags"] = TX_DROPPED
+        return r
+
+    monkeypatch.setattr(ev, "run", dropping)
+    (row,), _ = ev.sweep([1500], ["c"], count=100, runs=1)
+    assert row["device_floor_ns"] is None and "stored two packets in a row" in row["device_floor_reason"]
+    assert min(paced) == ev.SWEEP_LO_NS and row["limited_by"] == "search floor"
+
+
+def test_the_default_sizes_begin_with_the_64_byte_minimum_frame_on_the_wire() -> None:
+    from pseudonic.bench import command
+    from pseudonic.frames import MIN_FRAME
+    from pseudonic.layout import FCS
+    from pseudonic.plan import Plan
+
+    assert command._sizes(command.DEFAULT_SIZES) == [60, 1500, 8192, 16384]
+    # a plan's frames are Ethernet frames without the FCS: 60 is the minimum frame, 64 B with its FCS on the wire
+    assert MIN_FRAME == 60 and Plan.periodic(1000, 1, 60).frames.sizes == [60] and 60 + FCS == 64
+
+
+@pytest.mark.parametrize(("args", "measured"), [([], [1500]), (["--sizes", "64,1500"], [64])])
+def test_quick_measures_one_size(
+    args: list[str], measured: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pseudonic import loading
+    from pseudonic.bench import command
+    from pseudonic.cli import main
+
+    asked: list[list[int]] = []
+
+    def step(sizes: list[int], *rest: Any) -> Any:
+        asked.append(sizes)
+        return fake_sweep(sizes, *rest)
+
+    monkeypatch.setattr(command, "step_sweep", step)
+    monkeypatch.setattr(loading, "probe", lambda driver: None)
+    assert main(["bench", "--wait", "sweep", *args, "--quick"]) == 0
+    assert asked == [measured]
+    code, results, _, _ = bench_all_with(monkeypatch, tmp_path, None, fake_send_time)
+    assert code == 0 and {r["size"] for r in results["sweep"]} == {r["size"] for r in results["send_time"]} == {1500}

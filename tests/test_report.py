@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -221,17 +222,41 @@ def full_results() -> dict[str, Any]:
                 "size": 1500,
                 "driver": "python",
                 "irq": "spin",
+                "device_floor_ns": 480,
                 "min_full_success_interval_ns": 4_000,
                 "throughput_gbps": 2.987,
+                "throughput_mpps": 0.2489,
+                "max_full_success_gbps": 3.1,
+                "max_full_success_mpps": 0.2583,
+                "limited_by": "driver",
+                "floor_reached": False,
                 "paper_gbps": 6.3,
             },
             {
                 "size": 16384,
                 "driver": "python",
                 "irq": "spin",
+                "device_floor_ns": 1_870,
                 "min_full_success_interval_ns": None,
                 "throughput_gbps": None,
+                "throughput_mpps": None,
                 "paper_gbps": 30.6,
+            },
+            {
+                # the receiver took everything at the device's own back-to-back limit: the device was the limit
+                "size": 64,
+                "driver": "c",
+                "irq": "spin",
+                "device_floor_ns": 180,
+                "min_full_success_interval_ns": 180,
+                "achieved_interval_ns": 185.0,
+                "limited_by": "device",
+                "floor_reached": True,
+                "throughput_gbps": 2.768,
+                "throughput_mpps": 5.405,
+                "max_full_success_gbps": 2.768,
+                "max_full_success_mpps": 5.405,
+                "paper_gbps": None,
             },
         ],
         "sweep_figure": "sweep.png",
@@ -262,6 +287,8 @@ def full_results() -> dict[str, Any]:
                 "driver": "c",
                 "transmit_gbps": 30.5,
                 "receive_gbps": 18.25,
+                "transmit_mpps": 2.5417,
+                "receive_mpps": 1.5208,
                 "transmit_over_memcpy": 13.0,
                 "receive_over_memcpy": 22.5,
                 "all_intact": True,
@@ -314,9 +341,17 @@ def test_full_report(tmp_path: Path) -> None:
     assert "99.70 %" in text and "250.00 µs" in text and "![E2: interval deviation histogram](precision.png)" in text
     # E3: a None says why; the figure is linked even though it is absent, and its absence is said
     assert "— (no measured interval took 100 %)" in text
-    assert "| 1,500 B | python | spin | 2.99 Gbps | — | 6.30 Gbps | ×0.47 |" in text
+    assert (
+        "| 1,500 B | python | spin | 2.99 Gbps, 0.249 Mpps | 3.10 Gbps, 0.258 Mpps | 6.30 Gbps, 0.525 Mpps derived "
+        "| ×0.47 |" in text
+    )
+    assert (
+        "| 64 B | c | spin | 2.77 Gbps, 5.405 Mpps | 2.77 Gbps, 5.405 Mpps | — (no paper figure for this size) |"
+        in text
+    )
     assert "](sweep.png)" in text and "`sweep.png` was not found" in text
-    assert f"{PAPER_REAL_NIC_GBPS:.2f} Gbps (real NIC)" in text and "1.23 Gbps" in text and "102,833 packets/s" in text
+    assert f"{PAPER_REAL_NIC_GBPS:.2f} Gbps, 0.077 Mpps derived (real NIC)" in text
+    assert "| kernel | 1.23 Gbps, 0.103 Mpps |" in text and "102,833 packets/s" in text
     # interrupt lines; a pipe in a note does not break the table
     assert "| signal | python | 4.00 µs | 12.00 µs | 55.00 µs | 1.20 ms | 1,000 | a\\|b |" in text
     # targets: a missed one is said plainly
@@ -324,7 +359,7 @@ def test_full_report(tmp_path: Path) -> None:
     assert "| E1 1.5 KB send | < 1 µs | 400 ns | met |" in text
     assert "1 of 2 targets MISSED" in text and "- MISSED: E2 within 6.25 %" in text
     assert "| ITR 8 us | c | 500 | 500 | 62 | 62 | 8.1 |" in text
-    assert "| 1500 B | c | 30.50 Gbps | 18.25 Gbps | 13.00× | 22.50× | yes |" in text
+    assert "| 1500 B | c | 30.50 Gbps, 2.542 Mpps | 18.25 Gbps, 1.521 Mpps | 13.00× | 22.50× | yes |" in text
     assert "not run" not in text.lower()
 
 
@@ -370,6 +405,95 @@ def test_number_formats() -> None:
     assert fmt_gbps(None) == "—"
 
 
+# ---------------------------------------------------------------------------- packets per second beside Gbps
+
+
+def table_cells(text: str) -> list[str]:
+    """Every cell of every markdown table in ``text``."""
+    return [cell.strip() for line in text.splitlines() if line.startswith("|") for cell in line.strip("|").split(" | ")]
+
+
+def test_the_report_shows_mpps_beside_every_gbps(tmp_path: Path) -> None:
+    from pseudonic.bench.evaluations import targets
+
+    results = full_results()
+    results["targets"] = targets(results, None)  # the targets as the bench words them, measured from these rows
+    text = render_report(results, tmp_path)
+    rates = [cell for cell in table_cells(text) if re.search(r"\d Gbps", cell)]
+    assert len(rates) >= 10
+    for cell in rates:
+        assert re.search(r"\d Gbps, (\d+\.\d{3}|—) Mpps", cell) or re.search(r"\d Gbps \([^)]*Mpps", cell), cell
+    # where the paper gives a figure it gives Gbps only: its Mpps are derived, and marked so
+    assert "6.30 Gbps, 0.525 Mpps derived" in text and "30.60 Gbps, 0.233 Mpps derived" in text
+    assert "Gbps / (8 × size)" in section_of(text, "## E3b")
+    # the prose's real NIC has its twin too; the memory bandwidth is bytes only, and says so
+    assert "(0.92 Gbps, 0.077 Mpps derived, Table 2)" in text and "no packet rate goes with it" in text
+
+
+def test_the_paper_s_derived_mpps_is_gbps_over_8_times_its_size() -> None:
+    from pseudonic.bench.report import PAPER_THROUGHPUT_GBPS, fmt_paper_rate, paper_size
+
+    assert [paper_size(s) for s in (1500, 1514, 8192, 16384)] == [1500, 1500, 8192, 16384]
+    for size, gbps in PAPER_THROUGHPUT_GBPS.items():
+        mpps = gbps * 1e9 / (8 * size) / 1e6
+        assert fmt_paper_rate(gbps, size) == f"{gbps:.2f} Gbps, {mpps:.3f} Mpps derived"
+
+
+def test_a_row_from_before_the_packet_rate_says_it_was_not_recorded(tmp_path: Path) -> None:
+    results = full_results()
+    for key in ("throughput_mpps", "max_full_success_mpps"):
+        results["sweep"][0].pop(key)
+    results["baseline"].pop("pps")
+    results["transmit"][0].pop("transmit_mpps")
+    text = render_report(results, tmp_path)
+    assert "| 1,500 B | python | spin | 2.99 Gbps, — Mpps (not recorded) | 3.10 Gbps, — Mpps (not recorded) |" in text
+    assert "| kernel | 1.23 Gbps, — Mpps (not recorded) |" in text
+    assert "| 1500 B | c | 30.50 Gbps, — Mpps (not recorded) | 18.25 Gbps, 1.521 Mpps |" in text
+
+
+def test_the_sweep_names_the_device_s_limit_and_who_outran_whom(tmp_path: Path) -> None:
+    e3a = section_of(render_report(full_results(), tmp_path), "## E3a")
+    assert "| device's back-to-back limit at this size | shortest 100 % interval |" in e3a
+    assert "| 1,500 B | python | spin | 480 ns | 4.00 µs |" in e3a
+    assert "| 64 B | c | spin | 180 ns | 180 ns | 185 ns | device |" in e3a
+    assert (
+        "- 64 B, c: the receiver took everything even at the device's back-to-back limit at this size (180 ns): the "
+        "receiver outran the device, and the device was the limit." in e3a
+    )
+    assert e3a.count("outran the device") == 1  # the Python driver's limit was its own
+    # intervals of the user's that stopped above the device's limit never reached it, whatever the device's pace
+    results = full_results()
+    results["sweep"][2].update(min_full_success_interval_ns=500, achieved_interval_ns=600.0)
+    assert "outran the device" not in section_of(render_report(results, tmp_path), "## E3a")
+    # what a size is: the frame without its FCS, so 64 is 68 B on the wire
+    assert "a 60 B row is the minimum frame, 64 B on the wire with its FCS" in e3a
+
+
+def test_a_sweep_row_from_before_the_device_s_limit_says_its_floor_was_fixed(tmp_path: Path) -> None:
+    results = full_results()
+    row = results["sweep"][0]
+    row.pop("device_floor_ns")
+    assert "| 1,500 B | python | spin | — (not measured: a fixed floor) | 4.00 µs |" in render_report(results, tmp_path)
+    row["device_floor_ns"], row["device_floor_reason"] = None, "no back-to-back run stored two packets in a row"
+    assert "| — (no back-to-back run stored two packets in a row) | 4.00 µs |" in render_report(results, tmp_path)
+
+
+def test_the_terminal_tables_show_mpps_beside_gbps(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    monkeypatch.setattr(command, "console", Console(width=200))  # a terminal wide enough that no cell wraps
+    results = full_results()
+    command.show_sweep(results["sweep"])
+    command.show_baseline({**results["baseline"], "size": 1500, "note": "synthetic"})
+    command.show_transmit(results["transmit"])
+    out = capsys.readouterr().out
+    for shown in ("5.405 Mpps", "0.249 Mpps", "0.525 Mpps derived", "1.23 Gbps, 0.103 Mpps, 102833 packets/s",
+                  "2.542 Mpps", "1.521 Mpps", "outran the device"):  # fmt: skip
+        assert shown in out, shown
+
+
 # ---------------------------------------------------------------------------- missing figures never crash
 
 
@@ -403,7 +527,7 @@ def test_report_with_none_in_every_figure_slot(tmp_path: Path) -> None:
     assert "None" not in text  # no None reached a cell as text
     assert "| — | — | — | — | — | — | — | — (no paper figure for this size) | — |" in section_of(text, "## E1")
     assert "| within ±6.25 % | 100.00 % | — | — | — |" in section_of(text, "## E2")  # the paper's figure stays
-    assert "| — | — | — | — (no measured interval took 100 %) | — | — | — |" in section_of(text, "## E3a")
+    assert "\n| — | — | — | — | — (no measured interval took 100 %) | — | — | — |" in section_of(text, "## E3a")
     assert "| kernel UDP (veth) | kernel | — (no measured interval took every datagram) |" in text
     assert "| — | — | — | — | — | — | — |  |" in section_of(text, "## Interrupt lines")
     assert "| — | — | — | — | — | — | — |" in section_of(text, "## Interrupt moderation")
@@ -482,7 +606,7 @@ def test_every_table_on_the_terminal_with_none_in_every_figure_slot(capsys: pyte
     command.show_moderation(with_every_figure_none(results["moderation"]))
     out = capsys.readouterr().out
     assert "None" not in out
-    assert "kernel UDP over veth, 1500 B: —, — (shortest 100 % interval —)" in out
+    assert "kernel UDP over veth, 1500 B: —, —, — (shortest 100 % interval —)" in out
     assert out.count("—") > 40
 
 

@@ -236,6 +236,43 @@ def test_unverified_deliveries_count_at_the_stored_mean_size() -> None:
     assert r.throughput_gbps == pytest.approx(8 * 5 * np.mean(SIZES) / span(f))
 
 
+def test_mpps_is_the_packets_received_over_the_same_span() -> None:
+    f = clean()
+    f["report"]["deliveries"] = deliveries([0, 1, 2, 2, -1])  # a duplicate and a corrupt one are no packets
+    r = built(f)
+    assert r.received == 3 and r.throughput_mpps == pytest.approx(3 / span(f) * 1e9 / 1e6)
+    assert r.to_dict()["throughput_mpps"] == r.throughput_mpps
+
+
+def test_mpps_and_gbps_are_one_rate_at_one_size() -> None:
+    f = clean()
+    f["plan"] = Plan.make(f["plan"].slots, FrameSet.of([bytes(64)], stamped=False), {"kind": "test"})
+    f["plan"].slots["frame"] = 0
+    r = built(f)
+    assert r.throughput_mpps == pytest.approx(r.throughput_gbps * 1e9 / (8 * 64) / 1e6)
+
+
+def test_the_summary_shows_mpps_beside_gbps() -> None:
+    from rich.console import Console
+
+    from pseudonic.cli import render
+
+    r = built(clean())
+    r.transmit = {"handed": 10, "asked": 10, "refused": 0, "intact": 10, "lost": 0, "duplicated": 0, "reordered": 0,
+                  "corrupted": 0, "octets": 10 * 1500, "throughput_gbps": 12.0,
+                  "latency_ns": {"p50": 900, "p99": 2_000}}  # fmt: skip
+    console = Console(record=True, width=200)
+    render(r, console)
+    text = console.export_text()
+    assert f"{r.throughput_gbps:.3f} Gbps, {r.throughput_mpps:.3f} Mpps" in text
+    assert "12.000 Gbps, 1.000 Mpps" in text  # 12 Gbps of 1500 B frames, each intact: 1 Mpps
+    for intact, octets, shown in ((0, 0, "0.000 Gbps, 0.000 Mpps"), (3, 0, "— Mpps (GOTC counted no octets)")):
+        r.transmit.update(intact=intact, octets=octets, throughput_gbps=0.0)
+        console = Console(record=True, width=200)
+        render(r, console)
+        assert shown in console.export_text()
+
+
 def test_nothing_sent_has_no_throughput_and_no_figures() -> None:
     f = clean()
     f["tx"] = f["tx"][:0]
@@ -245,6 +282,7 @@ def test_nothing_sent_has_no_throughput_and_no_figures() -> None:
     f["report"]["deliveries"] = deliveries([])
     r = built(f)
     assert (r.sent, r.stored, r.received, r.throughput_gbps, r.success_rate) == (0, 0, 0, 0.0, 0.0)
+    assert r.throughput_mpps == 0.0
     assert r.send_time_ns["n"] == 0 and r.irq_latency_ns["n"] == 0
 
 

@@ -120,13 +120,23 @@ def _transmit_table(tx: dict[str, Any], window: dict[str, int]) -> Table:
     t.add_column("value", justify="right")
     t.add_column("note", style="dim")
     lat = tx["latency_ns"]
+    # Intact frames over the throughput's span, in Mpps. The account keeps the span only inside its Gbps
+    # (octets x 8 / span), so the rate is that Gbps at the mean octets per intact frame: Gbps / 8 / (octets /
+    # intact) Gpps. Nothing intact is 0; frames intact with no octets counted (GOTC) leave no rate to give.
+    intact, octets = int(tx.get("intact") or 0), int(tx.get("octets") or 0)
+    mpps = (
+        "0.000 Mpps" if intact == 0
+        else "— Mpps (GOTC counted no octets)" if octets == 0
+        else f"{1000.0 * float(tx['throughput_gbps']) * intact / (8.0 * octets):.3f} Mpps"
+    )  # fmt: skip
     rows = [
         ("handed / asked", f"{tx['handed']} / {tx['asked']}",
          f"frames the driver's transmit took; {tx['refused']} refused while its ring was full (offered again)"),
         ("sent intact", f"{tx['intact']}", "taken off the ring byte for byte the frame handed, once, in order"),
         ("lost / duplicated / reordered / corrupted",
          f"{tx['lost']} / {tx['duplicated']} / {tx['reordered']} / {tx['corrupted']}", ""),
-        ("throughput", f"{tx['throughput_gbps']:.3f} Gbps", "octets sent (GOTC) / first handed → last taken"),
+        ("throughput", f"{tx['throughput_gbps']:.3f} Gbps, {mpps}",
+         "octets sent (GOTC), intact frames / first handed → last taken"),
         ("handed → taken p50 / p99", f"{_ns(lat['p50'])} / {_ns(lat['p99'])}", "the driver's queueing and the "
          "transmitter's pace"),
         ("transmit ring", f"{window.get('tx_ring_count', 0)} descriptors, TDH {window.get('tdh', 0)}, "
@@ -190,7 +200,8 @@ def render(result: RunResult, console: Console) -> None:
         ("interrupts / handler runs", f"{result.interrupts} / {result.handler_runs}",
          "fewer runs than interrupts: raises merged while the driver was busy" if merged else ""),
         *(_virtio_rows(result) if virtio else _e1000_rows(result)),
-        ("throughput", f"{result.throughput_gbps:.3f} Gbps", "received bytes / time of the sends"
+        ("throughput", f"{result.throughput_gbps:.3f} Gbps, {result.throughput_mpps:.3f} Mpps",
+         "received bytes, packets / time of the sends"
          + ("; set by the pace (the driver took every packet)" if paced else "")),
         ("machine stalls > 10 µs", f"device {result.stalls['device']['over_10us']}, "
          f"driver {result.stalls['driver']['over_10us']}",

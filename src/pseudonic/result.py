@@ -64,6 +64,8 @@ class RunResult:
     irq_latency_ns: dict[str, Any]
     stalls: dict[str, Any]
     verified: bool
+    #: received packets over the same span as ``throughput_gbps`` (the time of the sends), in Mpps
+    throughput_mpps: float = 0.0
     error: dict[str, Any] | None = None
     #: spurious interrupts the schedule asked for (no packet)
     spurious: int = 0
@@ -148,7 +150,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         keys = [
             "sent", "stored", "received", "missed", "lost", "duplicated", "reordered", "corrupted", "rx_errors",
-            "success_rate", "throughput_gbps", "interrupts", "handler_runs", "verified", "config",
+            "success_rate", "throughput_gbps", "throughput_mpps", "interrupts", "handler_runs", "verified", "config",
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
             "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
@@ -405,6 +407,7 @@ def build_result(end: RunEnd) -> RunResult:
         delivered_with_error=delivered_with_error,
         success_rate=received / packets if packets else 0.0,
         throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
+        throughput_mpps=analysis.throughput_mpps(received, *span),
         interrupts=raised,
         handler_runs=runs,
         send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),

@@ -7,6 +7,10 @@ between the last failing and the first fully successful grid point with a
 fine linear grid. The answer is conservative: the shortest measured
 interval at which that run, and every run at a longer interval, took 100 %.
 A noisy dip above it therefore raises the answer instead of being hidden.
+
+The shortest interval asked for is the caller's: the sweep passes the
+device's own back-to-back limit at the size (measured first), so that the
+search goes as far down as the device can send, and no further.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ class Point:
     interval_ns: int
     success_rate: float
     gbps: float
+    #: packets taken over the same span as ``gbps``, in Mpps; None where the measure gave none
+    mpps: float | None = None
 
 
 @dataclass
@@ -30,6 +36,8 @@ class SearchResult:
     min_full_success_interval_ns: int | None = None
     #: the throughput measured at that interval, as the paper computes it (size x count / time of the sends)
     throughput_gbps: float | None = None
+    #: the packet rate of the same run, in Mpps (None also where the measure gave none)
+    throughput_mpps: float | None = None
     #: True when even the shortest interval searched took everything: the receiver outran the search's floor
     floor_reached: bool = False
 
@@ -96,5 +104,6 @@ def search_intervals(
         points=points,
         min_full_success_interval_ns=best.interval_ns if best else None,
         throughput_gbps=best.gbps if best else None,
+        throughput_mpps=best.mpps if best else None,
         floor_reached=best is not None and best.interval_ns == min(p.interval_ns for p in points),
     )
