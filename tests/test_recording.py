@@ -102,7 +102,7 @@ def test_a_record_keeps_the_plan_options_records_and_verdict(tmp_path: Path) -> 
         "driver": "python", "ring_size": 64, "buffer_size": 16384, "device_core": 0, "driver_core": 1,
         "irq": "eventfd", "upper": "verify", "itr": 2048, "napi_budget": 0, "max_missed": None,
         "irq_mode": "edge", "sanitize": False, "late": "catch-up", "busy_poll": 0, "rt": "off", "device": "e1000",
-        "transmit": 0, "tx_rate": "off", "loopback": False,
+        "transmit": 0, "tx_rate": "off", "loopback": False, "batch": 4,
     }  # fmt: skip
     assert np.array_equal(rec.tx, r.tx) and np.array_equal(rec.irqs, r.irqs) and np.array_equal(rec.raises, r.raises)
     assert np.array_equal(rec.delivered_seq, r.delivered_seq)

@@ -498,6 +498,10 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
 @click.option("--sanitize", is_flag=True,
               help="Check every hand-over of descriptors (RDT writes) and poison every buffer handed back: a "
                    "driver that breaks ring ownership, or reads a buffer it does not own, fails the run.")  # fmt: skip
+@click.option("--batch", default=config.DEFAULT_BATCH, show_default=True, type=int, metavar="N",
+              help="Packets due back to back (or overdue after a stall) are written back in groups of up to N "
+                   "and raised for once, as the 8254x writes descriptors back (WTHRESH); 1 raises for every "
+                   "packet.")  # fmt: skip
 @click.option("--late", type=click.Choice(config.LATE_MODES), default=config.DEFAULT_LATE, show_default=True,
               help="After a late start (a stall of the device core): catch-up keeps the absolute schedule "
                    "(overdue packets back to back, as pktgen does); shift keeps the intervals.")  # fmt: skip
@@ -553,7 +557,8 @@ def run_cmd(
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, transmitted_pcap: str | None,
     fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
-    calibrate: str | None, transmit: int, tx_rate: str, loopback: bool, profile: str | None, **traffic: Any,
+    calibrate: str | None, transmit: int, tx_rate: str, loopback: bool, profile: str | None, batch: int,
+    **traffic: Any,
 ) -> None:  # fmt: skip
     """Send packets to a driver on a plan -- every INTERVAL, at a RATE, in
     bursts, Poisson, from a file of offsets or a capture -- and report what it
@@ -588,7 +593,7 @@ def run_cmd(
             upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
-            calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate, loopback=loopback,
+            calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

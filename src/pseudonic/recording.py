@@ -58,9 +58,10 @@ TIMINGS = ("plan", "measured")
 OPTION_KEYS = (
     "driver", "ring_size", "buffer_size", "device_core", "driver_core", "irq", "upper", "itr", "napi_budget",
     "max_missed", "irq_mode", "sanitize", "late", "busy_poll", "rt", "device", "transmit", "tx_rate", "loopback",
+    "batch",
 )  # fmt: skip
 #: What an option a record of this version does not keep (one written before it existed) was then.
-_OPTION_BEFORE = {"transmit": 0, "tx_rate": "off", "loopback": False}
+_OPTION_BEFORE = {"transmit": 0, "tx_rate": "off", "loopback": False, "batch": 1}
 #: layout.FRAME before it had the FCS fields: records of format 4 written before then carry it
 _FRAME_BEFORE_FCS = np.dtype(
     {"names": ["data_off", "length", "stamp_off", "csum_off", "sum", "kind"],
@@ -160,6 +161,7 @@ def options_of(result: RunResult) -> dict[str, Any]:
         "transmit": int(c.get("transmit", 0)),
         "tx_rate": int(c.get("tx_rate_bps", 0)) or "off",
         "loopback": bool(c.get("loopback", False)),
+        "batch": int(c.get("batch", 1)),
     }
 
 
