@@ -98,8 +98,11 @@ def test_a_masked_cause_stays_in_icr_and_raises_nothing() -> None:
 
 def test_every_raise_is_on_record_with_its_packet() -> None:
     r = pseudonic.run("5us", 300, 1500, itr=8192)
-    raised = np.flatnonzero(r.tx["flags"] & TX_RAISED)
-    assert sorted(r.raises["packet"].tolist()) == raised.tolist()
+    raised = (r.tx["flags"] & TX_RAISED) != 0
+    # A batch (packets overdue after a stall) is raised for once, by its last packet, at one time for all.
+    end = r.tx["end_ns"].astype(np.int64)
+    with_the_next = np.append(raised[1:] & (end[1:] == end[:-1]), False)
+    assert sorted(r.raises["packet"].tolist()) == np.flatnonzero(raised & ~with_the_next).tolist()
 
 
 class BusyIdleE1000(E1000):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pseudonic
-from conftest import needs_two_cores
+from conftest import needs_two_cores, raised_with_the_next
 from drivers.window_e1000 import KeepsFcs, RefillsE1000, WindowE1000
 from pseudonic.conformance import check_driver
 from pseudonic.layout import REGISTERS as R
@@ -101,7 +101,7 @@ def test_intel_style_register_macros_compile_with_one_definition(tmp_path: Path)
     )
     r = pseudonic.run(driver=str(lib), count=20, interval="40us", wait_for_cores=True)
     # it opens (STATUS says the link is up) and acknowledges by writing ICR; it never takes a frame
-    assert r.error is None and r.interrupts == 20 and r.received == 0
+    assert r.error is None and r.interrupts == 20 - raised_with_the_next(r.tx) and r.received == 0
     assert int(r.registers["icr"]) == 0 and r.registers["ims"] == pseudonic.layout.ICR_RXT0
 
 

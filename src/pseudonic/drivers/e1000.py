@@ -77,8 +77,10 @@ TX_CAUSES = ICR_TXDW | ICR_TXQE
 TX_RING = 256
 #: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
 RX_BUFFER_WRITE = 16
-#: The most descriptors one burst takes (then hands back at once).
+#: The most descriptors one burst takes (then hands back at once), and the fewest worth a burst: a burst call
+#: costs a few microseconds whatever its size, more than taking a handful one by one.
 RX_BURST = 64
+RX_BURST_MIN = 8
 _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
 # Where a descriptor's fields lie (the layout's, checked against pnic_layout.h): descriptor i
 # starts at byte i << _DESC_SHIFT (16 bytes: a static_assert there); its length is u16 word _LENGTH_WORD of it.
@@ -195,15 +197,15 @@ class E1000:
     def take_burst(self, nic: Nic, most: int) -> int:
         """As DPDK's rx_burst: the run of written-back descriptors from next-to-clean, each a whole frame with
         no frame error, handed up in one call (``deliver_many``), their status cleared and RDT moved once;
-        0 (nothing taken) if the run is empty or starts with a frame that is not so simple."""
+        0 (nothing taken) if the run is shorter than RX_BURST_MIN or starts with a frame that is not so simple."""
         n = nic.rx_burst(self.next_to_clean, most)
-        if n == 0:
+        if n < RX_BURST_MIN:
             return 0
         b = nic.burst
         status, errors = b.status[:n], b.errors[:n]
         simple = np.flatnonzero(((status & RXD_STAT_EOP) == 0) | ((errors & RXD_ERR_FRAME) != 0))
         n = int(simple[0]) if simple.size else n
-        if n == 0:
+        if n < RX_BURST_MIN:
             return 0
         status, errors = status[:n], errors[:n]
         checked = ((status & RXD_STAT_TCPCS) != 0) & ((status & RXD_STAT_IXSM) == 0) & ((errors & _CSUM_ERRORS) == 0)
