@@ -38,40 +38,51 @@ void pnic_e1000_cause(struct pnic_segment *seg, uint32_t cause)
     set_cause(seg->dev, cause);
 }
 
-/* Take the receive ring the driver enabled, if RCTL was written since we
- * last looked: RCTL.EN latched RDBAL/RDBAH/RDLEN (and RDH, if written) in the
- * driver's write (pseudonic.h: pnic_latch_ring).  Returns 0, or -1 with
- * pnic_dev_regs.fault set if it is a ring the device cannot use -- the run
- * then stops, naming the register and its value, rather than the device
- * writing where the driver never meant. */
-static int take_ring(struct pnic_segment *seg)
+/* Take the ring the driver enabled -- receive (tx 0) or transmit (tx 1) -- if
+ * RCTL or TCTL was written since we last looked: EN latched the ring's base,
+ * length and head (if written) in the driver's write (pseudonic.h:
+ * pnic_latch_ring).  Returns 1 if a ring was taken, 0 if nothing changed or
+ * that side is off, -1 with pnic_dev_regs.fault set if it is a ring the
+ * device cannot use -- the run then stops, naming the register and its
+ * value, rather than the device reading or writing where the driver never
+ * meant. */
+int pnic_e1000_take_ring(struct pnic_segment *seg, int tx)
 {
     struct pnic_drv_regs *drv = seg->drv;
     struct pnic_dev_regs *dev = seg->dev;
-    const uint32_t gen = __atomic_load_n(&drv->rx_gen, __ATOMIC_ACQUIRE);
-    if (gen == dev->rx_gen)
+    uint32_t *seen = tx ? &dev->tx_gen : &dev->rx_gen;
+    const uint32_t gen = __atomic_load_n(tx ? &drv->tx_gen : &drv->rx_gen, __ATOMIC_ACQUIRE);
+    if (gen == *seen)
         return 0;
-    dev->rx_gen = gen;
-    if (!(__atomic_load_n(&drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_EN))
-        return 0; /* the receiver is off: nothing is read */
-    const uint64_t base = drv->rx_ring;
-    const uint32_t len = drv->rx_ringlen, head = drv->rx_rdh;
+    *seen = gen;
+    const uint32_t on = tx ? __atomic_load_n(&drv->tctl, __ATOMIC_RELAXED) & PNIC_TCTL_EN
+                           : __atomic_load_n(&drv->rctl, __ATOMIC_RELAXED) & PNIC_RCTL_EN;
+    if (!on)
+        return 0; /* off: nothing is read, and what is queued stays queued */
+    const uint64_t base = tx ? drv->tx_ring : drv->rx_ring;
+    const uint32_t len = tx ? drv->tx_ringlen : drv->rx_ringlen, head = tx ? drv->tx_tdh : drv->rx_rdh;
+    uint32_t *dev_head = tx ? &dev->tdh : &dev->rdh;
     uint64_t value;
-    uint32_t fault = pnic_ring_fault(seg, base, len, head, 0, &value);
-    if (fault == PNIC_FAULT_NONE && head == PNIC_SAN_NONE && dev->rdh >= len / 16u) {
-        fault = PNIC_FAULT_RDH; /* a smaller ring, and RDH left past it */
-        value = dev->rdh;
+    uint32_t fault = pnic_ring_fault(seg, base, len, head, tx, &value);
+    if (fault == PNIC_FAULT_NONE && head == PNIC_SAN_NONE && *dev_head >= len / 16u) {
+        fault = tx ? PNIC_FAULT_TDH : PNIC_FAULT_RDH; /* a smaller ring, and the head left past it */
+        value = *dev_head;
     }
     if (fault != PNIC_FAULT_NONE) {
         dev->fault = fault;
         dev->fault_value = value;
         return -1;
     }
-    dev->ring_base = base;
-    __atomic_store_n(&dev->ring_count, len / 16u, __ATOMIC_RELEASE);
+    if (tx) {
+        dev->tx_base = base;
+        __atomic_store_n(&dev->tx_count, len / 16u, __ATOMIC_RELEASE);
+    } else {
+        dev->ring_base = base;
+        __atomic_store_n(&dev->ring_count, len / 16u, __ATOMIC_RELEASE);
+    }
     if (head != PNIC_SAN_NONE)
-        __atomic_store_n(&dev->rdh, head, __ATOMIC_RELEASE);
-    return 0;
+        __atomic_store_n(dev_head, head, __ATOMIC_RELEASE);
+    return 1;
 }
 
 /* Checksum offload (8254x SDM 3.2.3.1 and RXCSUM): the status bits the EOP
@@ -295,7 +306,7 @@ int64_t pnic_receive(struct pnic_segment *seg, const uint8_t *frame, uint32_t le
         f.fcs_shift = pnic_crc_shift(length - end);
     }
     uint32_t parts = 1;
-    if (take_ring(seg) < 0)
+    if (pnic_e1000_take_ring(seg, 0) < 0)
         return -1;
     const uint32_t rctl = __atomic_load_n(&seg->drv->rctl, __ATOMIC_RELAXED);
     if (refused_by_rctl(seg, rctl, length) != 0)
@@ -334,7 +345,7 @@ static struct pnic_e1000 *e1000_of(struct pnic_model *m)
  * descriptor at RDH (which it cleared, and whose line holds the one before),
  * our register block (it read ICR), IMS (read when raising), and the buffer
  * it copied from.  Nothing while the ring is empty. */
-/* Follow a change of ring (take_ring); a ring the device cannot use halts it. */
+/* Follow a change of receive ring (pnic_e1000_take_ring); a ring the device cannot use halts it. */
 static void e1000_flush(struct pnic_model *m);
 
 static inline int follow_ring(struct pnic_e1000 *e)
@@ -343,7 +354,7 @@ static inline int follow_ring(struct pnic_e1000 *e)
     if (__atomic_load_n(&seg->drv->rx_gen, __ATOMIC_ACQUIRE) == seg->dev->rx_gen)
         return 0;
     e1000_flush(&e->model); /* what the old ring holds goes back first */
-    if (take_ring(seg) < 0) {
+    if (pnic_e1000_take_ring(seg, 0) < 0) {
         e->model.halted = 1;
         return -1;
     }

@@ -43,38 +43,19 @@ static int halt(struct pnic_model *m, uint32_t fault, uint64_t value)
     return 0;
 }
 
-/* Take the transmit ring TCTL.EN latched (pseudonic.h: pnic_latch_ring), as
- * take_ring in pnic_e1000.c does for receive. */
+/* Follow a change of transmit ring (pnic_e1000_take_ring); a ring the device cannot use halts it. */
 static int take_tx_ring(struct pnic_model *m, struct pnic_e1000_tx *t)
 {
-    struct pnic_segment *seg = m->seg;
-    struct pnic_drv_regs *drv = seg->drv;
-    struct pnic_dev_regs *dev = seg->dev;
-    const uint32_t gen = __atomic_load_n(&drv->tx_gen, __ATOMIC_ACQUIRE);
-    if (gen == dev->tx_gen)
-        return 0;
-    dev->tx_gen = gen;
-    if (!(__atomic_load_n(&drv->tctl, __ATOMIC_RELAXED) & PNIC_TCTL_EN))
-        return 0; /* off: what is queued stays queued */
-    const uint64_t base = drv->tx_ring;
-    const uint32_t len = drv->tx_ringlen, head = drv->tx_tdh;
-    uint64_t value;
-    uint32_t fault = pnic_ring_fault(seg, base, len, head, 1, &value);
-    if (fault == PNIC_FAULT_NONE && head == PNIC_SAN_NONE && dev->tdh >= len / 16u) {
-        fault = PNIC_FAULT_TDH;
-        value = dev->tdh;
-    }
-    if (fault != PNIC_FAULT_NONE) {
-        halt(m, fault, value);
+    const int taken = pnic_e1000_take_ring(m->seg, 1);
+    if (taken < 0) {
+        m->halted = 1;
         return -1;
     }
-    dev->tx_base = base;
-    __atomic_store_n(&dev->tx_count, len / 16u, __ATOMIC_RELEASE);
-    if (head != PNIC_SAN_NONE)
-        __atomic_store_n(&dev->tdh, head, __ATOMIC_RELEASE);
-    t->ring = (struct pnic_tx_desc *)(seg->base + base);
-    t->n = len / 16u;
-    t->gathered = t->descs = 0;
+    if (taken > 0) {
+        t->ring = (struct pnic_tx_desc *)(m->seg->base + m->seg->dev->tx_base);
+        t->n = m->seg->dev->tx_count;
+        t->gathered = t->descs = 0;
+    }
     return 0;
 }
 

@@ -153,6 +153,8 @@ struct pnic_e1000 {
     struct pnic_e1000_tx tx;
 };
 void pnic_e1000_init(struct pnic_e1000 *e, struct pnic_segment *seg, uint32_t irq_mode, const struct pnic_send_plan *plan);
+/* pnic_e1000.c: take the ring RCTL.EN (tx 0) or TCTL.EN (tx 1) latched, if it changed: 1 taken, 0 none, -1 fault. */
+int pnic_e1000_take_ring(struct pnic_segment *seg, int tx);
 /* pnic_e1000.c, for the transmitter: receive one frame (the loop back), set a cause. */
 int64_t pnic_e1000_receive_frame(struct pnic_model *m, const struct pnic_rx_frame *f, uint32_t *flags);
 void pnic_e1000_cause(struct pnic_segment *seg, uint32_t cause);
