@@ -76,16 +76,16 @@ class Nic(_Device):
         self.ring: np.ndarray[Any, Any] = view.ring
         #: the arrays rx_burst fills
         self.burst = Burst()
+        self._ring_bytes = self.ring.view(np.uint8).reshape(-1).data
 
     def rx_burst(self, start: int, max_n: int, ring: np.ndarray[Any, Any] | None = None) -> int:
         """Up to ``max_n`` (at most BURST_MAX) written-back descriptors from ``start`` of ``ring`` (the prepared
         ring, or one of the driver's own), as DPDK's ``rx_burst``: the run of descriptors with DD set, read
         with acquire; their buffer addresses, lengths, status and errors in :attr:`burst`. Returns how many.
         The descriptors stay as they are: clear their status and hand them back (RDT) when done."""
-        ring = self.ring if ring is None else ring
+        raw = self._ring_bytes if ring is None else ring.view(np.uint8).reshape(-1).data
         b = self.burst
-        return _engine.rx_burst(ring.view(np.uint8).reshape(-1).data, start, min(max_n, BURST_MAX), b.addr,
-                                b.length, b.status, b.errors)  # fmt: skip
+        return _engine.rx_burst(raw, start, min(max_n, BURST_MAX), b.addr, b.length, b.status, b.errors)
 
     # -- the register window (8254x SDM 13.4) -----------------------------------------------
     def read_reg(self, offset: int) -> int:

@@ -185,7 +185,14 @@ class E1000:
         are whole and good (:meth:`take_burst`), one by one otherwise."""
         limit = nic.ring_size if budget is None else budget
         taken = 0
-        while taken < limit and not self.gathered:
+        desc, mask = self._desc, self._mask
+        # A burst only when RX_BURST_MIN descriptors are written back: the last of them has DD (the device writes
+        # back in ring order). One look, so that the usual interrupt, one frame, costs no burst call.
+        while (
+            taken + RX_BURST_MIN <= limit
+            and not self.gathered
+            and desc[(((self.next_to_clean + RX_BURST_MIN - 1) & mask) << _DESC_SHIFT) + _STATUS] & RXD_STAT_DD
+        ):
             got = self.take_burst(nic, min(limit - taken, RX_BURST))
             if got == 0:
                 break
