@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, config, cores, faults, machine, realtime, timing
+from . import _engine, config, cores, faults, limits, machine, realtime, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .errors import ConfigError, DriverLoadError, RealtimeError
@@ -203,6 +203,17 @@ def _prepared(
             raise ConfigError("loopback: faults are injected into received frames, and here every frame is one the "
                               "driver transmitted: run the faults without --loopback")  # fmt: skip
         cfg = dataclasses.replace(cfg, transmit=len(plan))
+    paced = plan.interval_ns
+    if paced is not None and 0 < paced < limits.CHECKED_BELOW_NS:
+        size = max(plan.frames.sizes)
+        limit = limits.device_limit_ns(size, cfg.device)
+        if paced < limit:
+            raise ConfigError(
+                f"a frame every {paced} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
+                f"send at all: its fastest here is {limit} ns a frame back to back at this size "
+                f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
+                "least that, or 0 for back to back"
+            )
     if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
         raise ConfigError(
             f"transmit: the plan has a {max(plan.frames.sizes)} B frame; the transmitter takes frames of at most "

@@ -1,0 +1,68 @@
+"""What the device can do at all: the shortest interval between its sends at a frame size, measured now.
+
+A plan that asks for frames closer together than the device can write them at all cannot be run
+as asked: the device would fall behind from the first frame and every interval would be its own,
+not the plan's. Such a plan is refused naming the limit, measured here: the shortest gap of the
+device's send loop over a back-to-back burst on a plain segment in this process, with no driver --
+nothing takes the device's lines away, so a real run is slower still; only a plan faster than the
+fastest the device did is refused.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from . import _engine, schedule
+from .frames import FrameSet
+from .layout import (
+    BUFFER_SIZES,
+    IRQ_EDGE,
+    LATE_CATCHUP,
+    LINE_SPIN,
+    MODELS,
+    TX_STORED,
+    VIRTQ_DESC_F_WRITE,
+    SegmentView,
+    segment_size,
+)
+
+#: Frames in the burst the limit is measured over, and the ring they are written into (none dropped).
+BURST = 512
+#: Plans paced slower than this are not checked: no device is that slow.
+CHECKED_BELOW_NS = 10_000
+
+
+@cache
+def device_limit_ns(size: int, device: str = "e1000") -> int:
+    """The shortest gap between the device's sends of ``size``-byte frames back to back, ns (no driver): the
+    fastest it can go here at all, whatever stalled it meanwhile."""
+    model = MODELS[device]
+    buf = next(b for b in BUFFER_SIZES if b >= min(size, BUFFER_SIZES[-1]))
+    ring = 2 * BURST
+    view = SegmentView.create(bytearray(segment_size(ring, buf, BURST, model)), ring, buf, BURST, model)
+    frames = FrameSet.generated(size)
+    slots = schedule.periodic(BURST, 0)
+    if size > buf:
+        slots["parts"] = -(-size // buf)
+    if model == MODELS["e1000"]:
+        _engine.write_rdt(view.buffer, ring - 1)
+    else:  # virtio-net: every buffer available
+        view.desc["len"] = buf
+        view.desc["flags"] = VIRTQ_DESC_F_WRITE
+        view.avail_ring[:] = np.arange(ring)
+        view.avail_idx[0] = ring
+        view.drv["features"][0] = int(view.header["offered"][0])
+    _engine.device_run(view.buffer, slots, frames.table, frames.blob, 20_000, 0, LINE_SPIN, -1, 0, 0, IRQ_EDGE, 0,
+                       LATE_CATCHUP, b"", 0, 0, 1)  # fmt: skip
+    sent = int(view.dev["sent"][0])
+    tx = view.tx[:sent]
+    start = tx["start_ns"].astype(np.int64)
+    stored = (tx["flags"] & TX_STORED) != 0
+    gaps = np.diff(start)[stored[1:] & stored[:-1]]
+    view.release()
+    return int(gaps.min()) if gaps.size else 0
+
+
+__all__ = ["CHECKED_BELOW_NS", "device_limit_ns"]

@@ -1,0 +1,21 @@
+"""A plan faster than the device can send at all is refused naming the device's measured limit."""
+
+from __future__ import annotations
+
+import pytest
+
+import pseudonic
+from pseudonic.errors import ConfigError
+from pseudonic.limits import device_limit_ns
+
+
+@pytest.mark.parametrize("device", ["e1000", "virtio-net"])
+def test_the_device_limit_is_measured_and_grows_with_the_frame(device: str) -> None:
+    small, large = device_limit_ns(60, device), device_limit_ns(16384, device)
+    assert 0 < small < large  # copying 16 KiB takes longer than 60 B on any machine
+
+
+def test_a_plan_faster_than_the_device_can_send_is_refused_naming_its_limit() -> None:
+    limit = device_limit_ns(60, "e1000")  # measured once a process: the run is refused by this same figure
+    with pytest.raises(ConfigError, match=rf"fastest here is {limit} ns a frame back to back at this size"):
+        pseudonic.run(interval=max(1, limit // 2), count=10, size=60)
