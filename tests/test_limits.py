@@ -8,6 +8,8 @@ import pseudonic
 from pseudonic.errors import ConfigError
 from pseudonic.limits import device_limit_ns
 
+from conftest import needs_two_cores
+
 
 @pytest.mark.parametrize("device", ["e1000", "virtio-net"])
 def test_the_device_limit_is_measured_and_grows_with_the_frame(device: str) -> None:
@@ -19,3 +21,13 @@ def test_a_plan_faster_than_the_device_can_send_is_refused_naming_its_limit() ->
     limit = device_limit_ns(60, "e1000")  # measured once a process: the run is refused by this same figure
     with pytest.raises(ConfigError, match=rf"fastest here is {limit} ns a frame back to back at this size"):
         pseudonic.run(interval=max(1, limit // 2), count=10, size=60)
+
+
+@needs_two_cores
+def test_a_plan_handed_over_whole_runs_as_it_is_the_device_catching_up() -> None:
+    # A hunt's drawn phase or a replay: not the user's rate, so not refused; the device sends back to back.
+    limit = device_limit_ns(9000, "e1000")
+    plan = pseudonic.Plan.periodic(max(1, limit // 3), 50, 9000)
+    result = pseudonic.run(plan=plan, driver="c", buffer_size=16384)
+    assert result.sent == 50
+    assert result.passed, result.verdict

@@ -191,6 +191,7 @@ def _prepared(
         refusal = realtime.check_rt()
         if refusal is not None:
             raise RealtimeError(f"--rt: {refusal} (--rt=try runs without it where it is not permitted)")
+    given = plan
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
     plan.check(cfg.buffer_size, cfg.upper)
     if cfg.loopback:
@@ -203,7 +204,9 @@ def _prepared(
             raise ConfigError("loopback: faults are injected into received frames, and here every frame is one the "
                               "driver transmitted: run the faults without --loopback")  # fmt: skip
         cfg = dataclasses.replace(cfg, transmit=len(plan))
-    paced = plan.interval_ns
+    # Only a rate the user asked for is refused: a plan handed over whole (a hunt's drawn phases, a replay)
+    # runs as it is, the device catching up where it cannot keep the pace.
+    paced = plan.interval_ns if given is None and slots is None else None
     if paced is not None and 0 < paced < limits.CHECKED_BELOW_NS:
         size = max(plan.frames.sizes)
         limit = limits.device_limit_ns(size, cfg.device)
