@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 import pseudonic
+from conftest import needs_two_cores
 from pseudonic.errors import ConfigError
 from pseudonic.limits import device_limit_ns
-
-from conftest import needs_two_cores
 
 
 @pytest.mark.parametrize("device", ["e1000", "virtio-net"])
