@@ -15,6 +15,7 @@ setup(
                     "enginemodule.c",
                     "pnic_segment.c",
                     "pnic_send.c",
+                    "pnic_verify.c",
                     "pnic_e1000.c",
                     "pnic_e1000_tx.c",
                     "pnic_virtio.c",

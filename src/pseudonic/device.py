@@ -46,7 +46,11 @@ def device_node(
     loopback: bool = False,
     tx_rate_bps: int = 0,
     batch: int = 1,
+    total: int = 0,
+    period_ns: int = 0,
 ) -> None:
+    """The device's node: the send loop on ``core``. ``total`` entries (0: one per slot), each pass of ``slots``
+    ``period_ns`` after the one before: a run of any length from one pass of its plan."""
     become_node(core, parent_pid)
     if rt:
         # Permitted when the run began (controller); if the kernel says no now, the run goes on
@@ -77,6 +81,8 @@ def device_node(
         int(loopback),
         tx_rate_bps,
         batch,
+        total,
+        period_ns,
     )
     after = disturbance()  # before the view's own allocations fault pages in
     view = SegmentView(seg)

@@ -225,7 +225,7 @@ HEADER = _padded(
         ("sanitize", "<u4"),
         ("model", "<u4"),
         ("buf_stride", "<u4"),
-        ("", "<u4"),
+        ("records_mask", "<u4"),
         ("offered", "<u8"),
         ("avail_off", "<u8"),
         ("used_off", "<u8"),

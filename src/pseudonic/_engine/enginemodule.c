@@ -66,7 +66,8 @@ static const struct layout_entry layout_entries[] = {
     FIELD(header, drv_regs_off),
     FIELD(header, ctl_off), FIELD(header, ring_off), FIELD(header, buf_off), FIELD(header, tx_rec_off),
     FIELD(header, raise_rec_off), FIELD(header, irq_rec_off), FIELD(header, t0_ns), FIELD(header, san_off),
-    FIELD(header, sanitize), FIELD(header, model), FIELD(header, buf_stride), FIELD(header, offered),
+    FIELD(header, sanitize), FIELD(header, model), FIELD(header, buf_stride), FIELD(header, records_mask),
+    FIELD(header, offered),
     FIELD(header, avail_off), FIELD(header, used_off), FIELD(header, dma_off), FIELD(header, dma_size),
     FIELD(header, txv_off), FIELD(header, tx_capacity),
     SIZE(tx_desc), FIELD(tx_desc, buffer_addr), FIELD(tx_desc, length), FIELD(tx_desc, cso), FIELD(tx_desc, cmd),
@@ -216,12 +217,13 @@ static PyObject *py_raise_irq(PyObject *Py_UNUSED(self), PyObject *args)
 static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer view, slots, frames, blob, tx_frames = {0};
-    unsigned long long lead_ns, drain_ns, tx_bps = 0;
-    unsigned int mode, irq_mode, storm_limit, late, loopback = 0, batch = 0;
+    unsigned long long lead_ns, drain_ns, tx_bps = 0, period_ns = 0;
+    unsigned int mode, irq_mode, storm_limit, late, loopback = 0, batch = 0, total = 0;
     int fd, pid, signo;
     struct pnic_segment seg;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII|y*IKI", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode,
-                          &fd, &pid, &signo, &irq_mode, &storm_limit, &late, &tx_frames, &loopback, &tx_bps, &batch))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*KKIiiiIII|y*IKIIK", &view, &slots, &frames, &blob, &lead_ns, &drain_ns, &mode,
+                          &fd, &pid, &signo, &irq_mode, &storm_limit, &late, &tx_frames, &loopback, &tx_bps, &batch,
+                          &total, &period_ns))
         return NULL;
     PyObject *result = NULL;
     int rc = PNIC_EINVAL;
@@ -247,6 +249,8 @@ static PyObject *py_device_run(PyObject *Py_UNUSED(self), PyObject *args)
                 .loopback = loopback,
                 .tx_bits_per_s = tx_bps,
                 .batch = batch,
+                .total = total,
+                .period_ns = period_ns,
             };
             union {
                 struct pnic_e1000 e1000;
@@ -697,6 +701,160 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+/* A long run's verifier (pnic_verify.c), kept in a capsule with its own copies of the plan's part. */
+struct verifier_box {
+    struct pnic_verifier v;
+    void *frames, *blob, *frame_of;
+};
+
+static void verifier_free(PyObject *capsule)
+{
+    struct verifier_box *b = PyCapsule_GetPointer(capsule, "pseudonic.verifier");
+    if (b == NULL)
+        return;
+    pnic_verifier_free(&b->v);
+    PyMem_Free(b->frames);
+    PyMem_Free(b->blob);
+    PyMem_Free(b->frame_of);
+    PyMem_Free(b);
+}
+
+static struct pnic_verifier *verifier_of(PyObject *capsule)
+{
+    struct verifier_box *b = PyCapsule_GetPointer(capsule, "pseudonic.verifier");
+    return b != NULL ? &b->v : NULL;
+}
+
+static void *copy_of(const Py_buffer *b)
+{
+    void *p = PyMem_Malloc(b->len > 0 ? (size_t)b->len : 1);
+    if (p != NULL && b->len > 0)
+        memcpy(p, b->buf, (size_t)b->len);
+    return p;
+}
+
+static PyObject *py_verifier_new(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer frames, blob, frame_of;
+    unsigned int total, window;
+    if (!PyArg_ParseTuple(args, "y*y*y*II", &frames, &blob, &frame_of, &total, &window))
+        return NULL;
+    PyObject *cap = NULL;
+    struct verifier_box *b = NULL;
+    if (frames.len % sizeof(struct pnic_frame) != 0 || frame_of.len % sizeof(uint32_t) != 0 ||
+        frames.len / sizeof(struct pnic_frame) > UINT32_MAX || frame_of.len / sizeof(uint32_t) > UINT32_MAX) {
+        fail(PNIC_EINVAL);
+    } else if ((b = PyMem_Calloc(1, sizeof(*b))) == NULL || (b->frames = copy_of(&frames)) == NULL ||
+               (b->blob = copy_of(&blob)) == NULL || (b->frame_of = copy_of(&frame_of)) == NULL) {
+        PyErr_NoMemory();
+    } else {
+        b->v.frames = b->frames;
+        b->v.nframes = (uint32_t)(frames.len / sizeof(struct pnic_frame));
+        b->v.blob = b->blob;
+        b->v.blob_len = (uint64_t)blob.len;
+        b->v.frame_of = b->frame_of;
+        b->v.nslots = (uint32_t)(frame_of.len / sizeof(uint32_t));
+        b->v.total = total;
+        int rc = pnic_verifier_init(&b->v, window);
+        if (rc != PNIC_OK)
+            fail(rc);
+        else if ((cap = PyCapsule_New(b, "pseudonic.verifier", verifier_free)) != NULL)
+            b = NULL;
+    }
+    if (b != NULL) {
+        pnic_verifier_free(&b->v);
+        PyMem_Free(b->frames);
+        PyMem_Free(b->blob);
+        PyMem_Free(b->frame_of);
+        PyMem_Free(b);
+    }
+    PyBuffer_Release(&frames);
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&frame_of);
+    return cap;
+}
+
+/* `n` frames back to back in `blob` (as gather made them), of the lengths given. */
+static PyObject *py_verify_blob(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    Py_buffer blob, lengths;
+    unsigned int n;
+    if (!PyArg_ParseTuple(args, "Oy*y*I", &cap, &blob, &lengths, &n))
+        return NULL;
+    PyObject *result = NULL;
+    struct pnic_verifier *v = verifier_of(cap);
+    if (v != NULL) {
+        uint64_t total = 0;
+        int ok = (size_t)lengths.len >= n * sizeof(uint32_t);
+        for (uint32_t k = 0; ok && k < n; k++)
+            total += ((const uint32_t *)lengths.buf)[k];
+        if (!ok || total > (uint64_t)blob.len) {
+            fail(PNIC_EINVAL);
+        } else {
+            const uint8_t *p = blob.buf;
+            for (uint32_t k = 0; k < n; k++) {
+                const uint32_t l = ((const uint32_t *)lengths.buf)[k];
+                pnic_verify_frame(v, p, l);
+                p += l;
+            }
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&lengths);
+    return result;
+}
+
+/* Each item of a list of bytes-like socket buffers, in order. */
+static PyObject *py_verify_list(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap, *list;
+    if (!PyArg_ParseTuple(args, "OO!", &cap, &PyList_Type, &list))
+        return NULL;
+    struct pnic_verifier *v = verifier_of(cap);
+    if (v == NULL)
+        return NULL;
+    const Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_buffer b;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(list, k), &b, PyBUF_SIMPLE) < 0)
+            return NULL;
+        pnic_verify_frame(v, b.buf, b.len > UINT32_MAX ? UINT32_MAX : (uint32_t)b.len);
+        PyBuffer_Release(&b);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_verifier_stats(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap))
+        return NULL;
+    const struct pnic_verifier *v = verifier_of(cap);
+    if (v == NULL)
+        return NULL;
+    PyObject *bad = PyList_New(0);
+    if (bad == NULL)
+        return NULL;
+    for (uint32_t k = 0; k < v->kept; k++) {
+        PyObject *item = Py_BuildValue("(Ky#)", (unsigned long long)v->bad_index[k], (const char *)v->bad[k],
+                                       (Py_ssize_t)v->bad_len[k]);
+        if (item == NULL || PyList_Append(bad, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(bad);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:L,s:I,s:N}", "delivered", (unsigned long long)v->delivered,
+                         "received", (unsigned long long)v->received, "duplicated", (unsigned long long)v->duplicated,
+                         "reordered", (unsigned long long)v->reordered, "corrupted", (unsigned long long)v->corrupted,
+                         "stale", (unsigned long long)v->stale, "highest", (long long)v->highest, "window", v->window,
+                         "bad", bad);
+}
+
 /* A hosted C driver, kept in a capsule with the buffers it writes into. */
 struct hosted {
     struct pnic_chost cd;
@@ -705,6 +863,7 @@ struct hosted {
     uint8_t *checked; /* per delivery the store layer can keep: delivered as checksum-checked */
     Py_buffer seg_view, arena, lengths, stamps;
     int has_arena, has_stamps;
+    PyObject *verifier; /* a long run's verifier, held while the driver delivers to it */
 };
 
 static void hosted_free(PyObject *capsule)
@@ -724,6 +883,7 @@ static void hosted_free(PyObject *capsule)
     PyMem_Free(h->feed_frames);
     PyMem_Free(h->feed_blob);
     PyMem_Free(h->feed_order);
+    Py_XDECREF(h->verifier);
     PyMem_Free(h);
 }
 
@@ -825,13 +985,6 @@ static PyObject *py_cdriver_open(PyObject *Py_UNUSED(self), PyObject *args)
     Py_END_ALLOW_THREADS return PyLong_FromLong(rc);
 }
 
-static void *copy_of(const Py_buffer *b)
-{
-    void *p = PyMem_Malloc(b->len > 0 ? (size_t)b->len : 1);
-    if (p != NULL && b->len > 0)
-        memcpy(p, b->buf, (size_t)b->len);
-    return p;
-}
 
 /* The frames the host hands the driver's pnic_driver_transmit, in order (pnic_tx_feed). */
 static PyObject *py_cdriver_transmit(PyObject *Py_UNUSED(self), PyObject *args)
@@ -877,6 +1030,22 @@ static PyObject *py_cdriver_transmit(PyObject *Py_UNUSED(self), PyObject *args)
     PyBuffer_Release(&blob);
     PyBuffer_Release(&order);
     return result;
+}
+
+/* Deliveries checked as they come by a verifier (verifier_new), instead of the store layer. */
+static PyObject *py_cdriver_verify(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap, *vcap;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &vcap))
+        return NULL;
+    struct hosted *h = hosted_of(cap);
+    struct pnic_verifier *v = h != NULL ? verifier_of(vcap) : NULL;
+    if (v == NULL)
+        return NULL;
+    Py_INCREF(vcap);
+    Py_XSETREF(h->verifier, vcap);
+    pnic_chost_verify(&h->cd, v);
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_cdriver_loop(PyObject *Py_UNUSED(self), PyObject *args)
@@ -1060,7 +1229,8 @@ static PyMethodDef methods[] = {
      "receive(seg, frame, stamp_off, csum_off, seq, stamp_ns, errors) -> slot, or -1 if dropped"},
     {"raise_irq", py_raise_irq, METH_VARARGS, "raise_irq(seg, packet) -> (raised, raise time ns)"},
     {"device_run", py_device_run, METH_VARARGS,
-     "device_run(seg, slots, frames, blob, lead_ns, drain_ns, line_mode, fd, pid, signo, irq_mode, storm_limit, late): the send loop"},
+     "device_run(seg, slots, frames, blob, lead_ns, drain_ns, line_mode, fd, pid, signo, irq_mode, storm_limit, late"
+     "[, tx_frames, loopback, tx_bps, batch, total, period_ns]): the send loop"},
     {"wait_irq", py_wait_irq, METH_VARARGS, "wait_irq(seg, seen, index) -> doorbell, or 0 when finished"},
     {"wait_irq_eventfd", py_wait_irq_eventfd, METH_VARARGS,
      "wait_irq_eventfd(seg, seen, index, fd, busy_poll_ns) -> doorbell, or 0 when finished"},
@@ -1080,6 +1250,12 @@ static PyMethodDef methods[] = {
     {"wait_running", py_wait_running, METH_VARARGS, "wait_running(seg): until the device runs, or a stop"},
     {"rx_burst", py_rx_burst, METH_VARARGS,
      "rx_burst(ring, start, max, addr, length, status, errors) -> the written-back descriptors from start"},
+    {"verifier_new", py_verifier_new, METH_VARARGS,
+     "verifier_new(frames, blob, frame_of, total, window) -> a long run's verifier (pnic_verify.c)"},
+    {"verify_blob", py_verify_blob, METH_VARARGS, "verify_blob(verifier, blob, lengths, n): n frames back to back"},
+    {"verify_list", py_verify_list, METH_VARARGS, "verify_list(verifier, list of socket buffers)"},
+    {"verifier_stats", py_verifier_stats, METH_VARARGS, "verifier_stats(verifier) -> its counts and first bad frames"},
+    {"cdriver_verify", py_cdriver_verify, METH_VARARGS, "cdriver_verify(handle, verifier): deliveries checked as they come"},
     {"gather", py_gather, METH_VARARGS, "gather(src, offsets, lengths, n) -> the n frames back to back"},
     {"stamp_frame", py_stamp_frame, METH_VARARGS, "stamp_frame(frame, stamp_off, csum_off, seq, ts): stamp in place"},
     {"cdriver_stats", py_cdriver_stats, METH_VARARGS, "cdriver_stats(handle) -> upper layer and driver counters"},

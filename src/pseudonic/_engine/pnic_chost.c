@@ -47,6 +47,23 @@ static void deliver_null(struct pnic_nic *nic, const uint8_t *frame, uint32_t le
     up->count++;
 }
 
+/* A long run's verify layer: each delivery checked as it comes, nothing
+ * kept (pnic_verify.c); the check is on the driver's clock, as the store
+ * layer's copy is. */
+static void deliver_verify(struct pnic_nic *nic, const uint8_t *frame, uint32_t length)
+{
+    struct pnic_upper *up = nic->upper;
+    pnic_verify_frame(up->verifier, frame, length);
+    up->count++;
+}
+
+void pnic_chost_verify(struct pnic_chost *cd, struct pnic_verifier *v)
+{
+    cd->upper.verifier = v;
+    cd->nic.deliver = deliver_verify;
+    cd->nic.deliver_checked = deliver_verify;
+}
+
 /* RDT writes under --sanitize (pseudonic.h: pnic_rdt_write). */
 static void rdt_checked(struct pnic_nic *nic, uint32_t rdt)
 {

@@ -131,8 +131,9 @@ static uint32_t loop_back(struct pnic_model *m, const uint8_t *frame, uint32_t l
     m->defer = 0;
     const int64_t slot = pnic_e1000_receive_frame(m, &f, &flags);
     m->defer = defer;
-    if (seq < seg->hdr->capacity) {
-        struct pnic_tx_record *rec = &seg->tx[seq];
+    const int64_t at = pnic_record_at(seg->hdr, seq);
+    if (at >= 0) {
+        struct pnic_tx_record *rec = &seg->tx[at];
         rec->start_ns = rec->end_ns = rec->due_ns = now;
         rec->spin_gap_ns = 0;
         rec->slot = slot < 0 ? UINT32_MAX : (uint32_t)slot;

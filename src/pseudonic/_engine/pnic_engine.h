@@ -129,6 +129,8 @@ struct pnic_line {
 struct pnic_send_plan {
     const struct pnic_slot *slots;
     uint32_t nslots;
+    uint32_t total;     /* entries to send (0: nslots): entry i is slot i % nslots, */
+    uint64_t period_ns; /* and each pass of the slots is period_ns later than the one before */
     const struct pnic_frame *frames;
     uint32_t nframes;
     const uint8_t *blob;
@@ -177,6 +179,7 @@ struct pnic_upper {
     uint8_t *checked;  /* store layer: per delivery kept, 1 if delivered as checksum-checked */
     uint64_t max_deliveries, count, overflow;
     uint8_t scratch[16384]; /* null layer: the one socket buffer, reused */
+    struct pnic_verifier *verifier; /* a long run's verify layer: each delivery checked as it comes */
 };
 struct pnic_driver_ops {
     int (*open)(struct pnic_nic *);
@@ -207,8 +210,36 @@ struct pnic_chost {
 };
 void pnic_chost_init(struct pnic_chost *cd, struct pnic_segment *seg, uint32_t napi_budget, int store);
 uint64_t pnic_chost_loop(struct pnic_chost *cd, const struct pnic_line *line);
+/* Deliveries go to the verifier as they come, instead of the store layer. */
+void pnic_chost_verify(struct pnic_chost *cd, struct pnic_verifier *v);
 /* Hand the driver what it will take; 1 if frames remain (its ring is full, or the line was raised past `seen`). */
 int pnic_tx_feed(struct pnic_segment *seg, struct pnic_nic *nic, struct pnic_tx_feed *feed, uint64_t seen);
+
+/* pnic_verify.c: a long run's verify layer, checking each delivery as it
+ * comes (the caller fills the plan's part, then pnic_verifier_init). */
+#define PNIC_VERIFY_KEEP 3 /* deliveries that matched nothing, kept to be explained */
+struct pnic_verifier {
+    const struct pnic_frame *frames; /* the plan's templates, stamped */
+    uint32_t nframes;
+    const uint8_t *blob;
+    uint64_t blob_len;
+    const uint32_t *frame_of; /* per slot of one pass: its frame */
+    uint32_t nslots;
+    uint32_t total;           /* entries the run sends: sequence numbers 0 .. total - 1 */
+    uint64_t *seen;           /* a bit per sequence number in the window */
+    uint32_t window;          /* sequence numbers the order is judged over, a power of two */
+    uint32_t kept;
+    uint64_t low;             /* the window's start: every number below it is final */
+    int64_t highest;          /* the highest sequence number delivered */
+    uint64_t delivered, received, duplicated, reordered, corrupted, stale;
+    uint64_t bad_index[PNIC_VERIFY_KEEP];
+    uint32_t bad_len[PNIC_VERIFY_KEEP];
+    uint8_t bad[PNIC_VERIFY_KEEP][PNIC_MAX_FRAME];
+};
+int pnic_verifier_init(struct pnic_verifier *v, uint32_t window);
+void pnic_verifier_free(struct pnic_verifier *v);
+/* 1 if the frame is an entry's frame intact (counted as received, duplicated, reordered or stale), 0 if not. */
+int pnic_verify_frame(struct pnic_verifier *v, const uint8_t *frame, uint32_t length);
 
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);

@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #define PNIC_MAGIC 0x43494e4f44554553ULL /* "SEUDONIC" little-endian */
-#define PNIC_LAYOUT_VERSION 9u
+#define PNIC_LAYOUT_VERSION 10u
 #define PNIC_CACHELINE 64u
 /* Hot blocks written by different sides are a line PAIR apart, not one line:
  * the adjacent-line (spatial) prefetcher fetches 64-byte lines in 128-byte
@@ -393,7 +393,11 @@ struct pnic_header {
     uint32_t sanitize; /* nonzero: every RDT write goes through the sanitizer (pnic_sanitize.c) */
     uint32_t model;    /* PNIC_MODEL_* */
     uint32_t buf_stride; /* bytes from one receive buffer to the next (virtio-net: buf_size + PNIC_VIRTIO_ROOM) */
-    uint32_t _pad0;
+    /* Zero: the record areas hold every record of the run (record i at i,
+     * i < capacity).  Nonzero: they are rings of records_mask + 1 (capacity,
+     * a power of two), record i at i & records_mask, read while the run goes
+     * -- a run of any length in bounded memory (--records summary|none). */
+    uint32_t records_mask;
     uint64_t offered;   /* virtio-net: the feature bits the device offers (PNIC_VIRTIO_OFFERED) */
     uint64_t avail_off; /* virtio-net: the available ring */
     uint64_t used_off;  /* virtio-net: the used ring */
@@ -406,6 +410,15 @@ struct pnic_header {
     uint32_t tx_capacity;
     uint32_t _pad1;
 };
+
+/* Where record i of a record area lies (pnic_header.records_mask), or -1
+ * past the end of an area that keeps every record. */
+static inline int64_t pnic_record_at(const struct pnic_header *h, uint64_t i)
+{
+    if (h->records_mask != 0)
+        return (int64_t)(i & h->records_mask);
+    return i < h->capacity ? (int64_t)i : -1;
+}
 
 /* Written by the device only, on two line pairs: the first what moves per
  * frame, the second the rings it uses and the transmitter.  The driver's read-to-clear of

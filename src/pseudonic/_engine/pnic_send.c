@@ -27,15 +27,31 @@
 /* A raise for a transmit cause is recorded against no packet. */
 #define PNIC_NO_PACKET UINT32_MAX
 
+/* The record of entry i, or NULL past the end of an area that keeps them all. */
+static inline struct pnic_tx_record *record_of(struct pnic_segment *seg, uint64_t i)
+{
+    const int64_t at = pnic_record_at(seg->hdr, i);
+    return at >= 0 ? &seg->tx[at] : NULL;
+}
+
+/* Mark entry `packet` as having raised the line (a transmit cause raises for none). */
+static void mark_raised(struct pnic_segment *seg, uint32_t packet)
+{
+    struct pnic_tx_record *rec = packet != UINT32_MAX ? record_of(seg, packet) : NULL;
+    if (rec != NULL)
+        rec->flags |= PNIC_TX_RAISED;
+}
+
 /* Ring the doorbell: the raise record first, then the doorbell with release,
  * so a driver that sees the new doorbell finds its record. */
 void pnic_ring_doorbell(struct pnic_segment *seg, uint32_t packet, uint32_t announce, uint64_t now)
 {
     uint64_t n = seg->line->doorbell;
-    if (n < seg->hdr->capacity) {
-        seg->raises[n].raised_ns = now;
-        seg->raises[n].packet = packet;
-        seg->raises[n].icr = announce;
+    const int64_t at = pnic_record_at(seg->hdr, n);
+    if (at >= 0) {
+        seg->raises[at].raised_ns = now;
+        seg->raises[at].packet = packet;
+        seg->raises[at].icr = announce;
     }
     __atomic_store_n(&seg->line->doorbell, n + 1, __ATOMIC_RELEASE);
 }
@@ -107,8 +123,8 @@ static int retry_raise(struct pnic_segment *seg, const struct pnic_send_plan *pl
     uint64_t held_ns;
     if (held->pending) {
         uint32_t packet = held->packet;
-        if (raise_line(seg, &plan->line, m, held, packet, &held_ns) && packet < seg->hdr->capacity)
-            seg->tx[packet].flags |= PNIC_TX_RAISED;
+        if (raise_line(seg, &plan->line, m, held, packet, &held_ns))
+            mark_raised(seg, packet);
     } else if (m->ops->reassert(m)) {
         raise_line(seg, &plan->line, m, held, last_packet, &held_ns);
     }
@@ -118,7 +134,12 @@ static int retry_raise(struct pnic_segment *seg, const struct pnic_send_plan *pl
 int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan *plan)
 {
     const struct pnic_header *h = seg->hdr;
-    if (plan->nslots > h->capacity || plan->nframes == 0 || plan->irq_mode > PNIC_IRQ_LEVEL || plan->late > PNIC_LATE_SHIFT)
+    const uint32_t total = plan->total != 0 ? plan->total : plan->nslots;
+    /* Records kept whole need room for every entry; a ring of them, a power of two. */
+    const int records_fit = h->records_mask != 0 ? h->records_mask + 1u == h->capacity && (h->capacity & h->records_mask) == 0
+                                                 : total <= h->capacity;
+    if (plan->nslots == 0 || total < plan->nslots || !records_fit || plan->nframes == 0 ||
+        plan->irq_mode > PNIC_IRQ_LEVEL || plan->late > PNIC_LATE_SHIFT)
         return PNIC_EINVAL;
     for (uint32_t f = 0; f < plan->nframes; f++) {
         const struct pnic_frame *fr = &plan->frames[f];
@@ -184,9 +205,8 @@ static void transmit(struct pnic_segment *seg, const struct pnic_send_plan *plan
     const int cause = m->ops->transmit(m, now, &packet);
     if (m->ops->flush != NULL)
         m->ops->flush(m); /* a frame looped back is written back at once */
-    if (cause > 0 && !held->pending &&
-        raise_line(seg, &plan->line, m, held, packet, &at) && packet < seg->hdr->capacity)
-        seg->tx[packet].flags |= PNIC_TX_RAISED;
+    if (cause > 0 && !held->pending && raise_line(seg, &plan->line, m, held, packet, &at))
+        mark_raised(seg, packet);
 }
 
 /* Ask for the next entry's lines now, while this one's record is written
@@ -212,9 +232,11 @@ static void settle(struct pnic_segment *seg, struct pnic_model *m, uint32_t from
     if (m->ops->flush != NULL)
         m->ops->flush(m);
     const uint32_t sent = seg->dev->sent;
-    for (uint32_t k = from; k < sent; k++)
-        if (seg->tx[k].end_ns == 0)
-            seg->tx[k].end_ns = seg->tx[k].start_ns;
+    for (uint32_t k = from; k < sent; k++) {
+        struct pnic_tx_record *rec = record_of(seg, k);
+        if (rec != NULL && rec->end_ns == 0)
+            rec->end_ns = rec->start_ns;
+    }
 }
 
 int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, struct pnic_model *m)
@@ -238,10 +260,16 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
     struct pnic_warm warm;
     int warmed = 0; /* the next entry's lines were asked for as the last one was sent */
 
-    for (uint32_t i = 0; i < plan->nslots; i++) {
-        const struct pnic_slot *sl = &plan->slots[i];
+    /* Entry i is the plan's slot s of its pass: a plan repeated (plan->total
+     * entries) moves period_ns later each pass, so a run of any length needs
+     * only one pass of slots. */
+    const uint32_t total = plan->total != 0 ? plan->total : plan->nslots;
+    uint32_t s = 0;
+    uint64_t pass_ns = 0; /* how far this pass is from the first */
+    for (uint32_t i = 0; i < total; i++, s + 1 < plan->nslots ? (void)s++ : (void)(s = 0, pass_ns += plan->period_ns)) {
+        const struct pnic_slot *sl = &plan->slots[s];
         const struct pnic_frame *fr = &plan->frames[sl->frame];
-        const uint64_t due = t0 + sl->due_ns + shift;
+        const uint64_t due = t0 + pass_ns + sl->due_ns + shift;
 
         /* Prepare while waiting, off the clock: what the next send writes was
          * last touched by the driver's core, so take those lines for writing
@@ -319,7 +347,9 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
             if (!stopping)
                 slot = ops->receive(m, &f, sl->early_ns != 0, &flags);
         }
-        const struct pnic_slot *next = i + 1 < plan->nslots ? &plan->slots[i + 1] : NULL;
+        const int wraps = s + 1 >= plan->nslots; /* the next entry begins the next pass */
+        const struct pnic_slot *next = i + 1 >= total ? NULL : &plan->slots[wraps ? 0 : s + 1];
+        const uint64_t next_due = next == NULL ? 0 : t0 + shift + pass_ns + (wraps ? plan->period_ns : 0) + next->due_ns;
         /* Packets due closer together than the device can raise for each: when the
          * next was due before this one began, this one's raise waits for the
          * batch's last (up to plan->batch), as a NIC writes descriptors back in
@@ -328,9 +358,9 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
          * entry is never batched: its raise is the point. */
         if (raise && next != NULL && plan->batch > 1 && i + 1 - batch_first < plan->batch &&
             !((sl->flags | next->flags) & (PNIC_SLOT_SPURIOUS | PNIC_SLOT_NO_RAISE)) && sl->early_ns == 0 &&
-            next->early_ns == 0 && t0 + next->due_ns + shift <= start) {
+            next->early_ns == 0 && next_due <= start) {
             warmed = warm_next(m, plan, next, &warm);
-            struct pnic_tx_record *rec = &seg->tx[i];
+            struct pnic_tx_record *rec = record_of(seg, i);
             rec->start_ns = start;
             rec->end_ns = 0; /* the batch's raise, when it comes */
             rec->due_ns = due;
@@ -364,15 +394,16 @@ int pnic_send_run(struct pnic_segment *seg, const struct pnic_send_plan *plan, s
             warmed = warm_next(m, plan, next, &warm);
         /* The entries whose raise waited for this one: raised by it, at its time. */
         for (uint32_t k = batch_first; k < i; k++) {
-            seg->tx[k].end_ns = end;
+            struct pnic_tx_record *held_rec = record_of(seg, k);
+            held_rec->end_ns = end;
             if (raised)
-                seg->tx[k].flags |= PNIC_TX_RAISED;
+                held_rec->flags |= PNIC_TX_RAISED;
         }
         batch_first = i + 1;
 
         if (m->halted)
             goto fault;
-        struct pnic_tx_record *rec = &seg->tx[i];
+        struct pnic_tx_record *rec = record_of(seg, i);
         rec->start_ns = start;
         rec->end_ns = end;
         rec->due_ns = due;

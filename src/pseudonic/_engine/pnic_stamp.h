@@ -35,10 +35,25 @@ static inline uint32_t pnic_sum_at(const uint8_t *p, uint32_t n, uint32_t off)
     return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
 }
 
-/* Sequence number and send timestamp into the frame, then the one's
- * complement checksum patched for the 12 new bytes (RFC 1624, eqn. 3; the
- * template holds zeros there, so there is nothing to subtract).  Returns what
- * the stamp adds to the frame's sum from PNIC_PCSS (e1000: the descriptor's csum). */
+/* The checksum of a frame whose template holds `old` once the 12 stamp bytes
+ * `s` are in it (RFC 1624, eqn. 3; the template holds zeros there, so there
+ * is nothing to subtract).  Zero stays zero: UDP over IPv4 without a checksum
+ * (RFC 768). */
+static inline uint16_t pnic_stamped_csum(uint16_t old, const uint8_t s[12])
+{
+    if (old == 0)
+        return 0;
+    uint32_t sum = ~(uint32_t)old & 0xffffu;
+    for (int k = 0; k < 12; k += 2)
+        sum += ((uint32_t)s[k] << 8) | s[k + 1];
+    sum = pnic_fold(sum);
+    const uint16_t c = (uint16_t)~sum;
+    return c == 0 ? 0xffffu : c;
+}
+
+/* Sequence number and send timestamp into the frame, then its checksum
+ * patched for them.  Returns what the stamp adds to the frame's sum from
+ * PNIC_PCSS (e1000: the descriptor's csum). */
 static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t ts)
 {
     uint8_t s[12];
@@ -48,19 +63,13 @@ static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16
     uint32_t added = pnic_sum_at(s, sizeof(s), stamp_off);
     if (csum_off == 0)
         return added;
-    uint32_t old = ((uint32_t)buf[csum_off] << 8) | buf[csum_off + 1];
-    if (old == 0) /* UDP over IPv4: zero means "no checksum" (RFC 768) */
+    const uint16_t old = (uint16_t)(((uint32_t)buf[csum_off] << 8) | buf[csum_off + 1]);
+    if (old == 0)
         return added;
-    uint32_t sum = ~old & 0xffffu;
-    for (int k = 0; k < 12; k += 2)
-        sum += ((uint32_t)s[k] << 8) | s[k + 1];
-    sum = pnic_fold(sum);
-    uint16_t c = (uint16_t)~sum;
-    if (c == 0)
-        c = 0xffffu;
+    const uint16_t c = pnic_stamped_csum(old, s);
     buf[csum_off] = (uint8_t)(c >> 8);
     buf[csum_off + 1] = (uint8_t)c;
-    uint8_t words[4] = {(uint8_t)(c >> 8), (uint8_t)c, (uint8_t)(~old >> 8), (uint8_t)~old};
+    uint8_t words[4] = {(uint8_t)(c >> 8), (uint8_t)c, (uint8_t)(~(uint32_t)old >> 8), (uint8_t)~(uint32_t)old};
     return pnic_fold(added + pnic_sum_at(words, 4, csum_off)); /* the new checksum in, the old one out */
 }
 

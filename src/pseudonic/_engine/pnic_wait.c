@@ -19,8 +19,11 @@ static void begin_wait(struct pnic_segment *seg, uint64_t now)
 
 static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, uint64_t entry, uint64_t gap)
 {
-    if (index < seg->hdr->capacity) {
-        struct pnic_irq_record *r = &seg->irqs[index];
+    const int64_t at = pnic_record_at(seg->hdr, index);
+    /* Runs recorded so far, for a reader of a ring of records while the run goes. */
+    __atomic_store_n(&seg->drv->handled, (uint64_t)index + 1, __ATOMIC_RELEASE);
+    if (at >= 0) {
+        struct pnic_irq_record *r = &seg->irqs[at];
         r->wait_ns = seg->drv->waiting_since;
         r->entry_ns = entry;
         r->exit_ns = 0;
@@ -35,10 +38,11 @@ static void record_entry(struct pnic_segment *seg, uint32_t index, uint64_t db, 
  * EOI a level line waits for; e1000_decide in pnic_e1000.c). */
 void pnic_record_exit(struct pnic_segment *seg, uint32_t index, uint64_t doorbell, uint64_t delivered)
 {
-    if (index < seg->hdr->capacity) {
+    const int64_t at = pnic_record_at(seg->hdr, index);
+    if (at >= 0) {
         uint64_t now = pnic_now_ns();
-        seg->irqs[index].exit_ns = now;
-        seg->irqs[index].delivered = delivered;
+        seg->irqs[at].exit_ns = now;
+        seg->irqs[at].delivered = delivered;
         begin_wait(seg, now); /* a signal may take the node from here on; a wait that begins later says so */
     }
     __atomic_store_n(&seg->drv->acked, doorbell, __ATOMIC_RELEASE);
