@@ -100,6 +100,8 @@ class RunConfig:
     #: the plan's frames are handed to the driver's transmit entry, and every frame the device takes comes back
     #: into the receive ring as that plan entry: transmit and receive tested together
     loopback: bool = False
+    #: how the run keeps its per-packet records (plan.RECORD_MODES), resolved: full, summary or none
+    records: str = "full"
 
     @property
     def model(self) -> int:

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
+import resource
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, config, cores, faults, limits, machine, realtime, timing
+from . import _engine, config, cores, faults, limits, machine, realtime, stream, timing
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .errors import ConfigError, DriverLoadError, RealtimeError
@@ -45,7 +46,7 @@ from .layout import (
 from .line import Lines
 from .loading import check_driver_class, check_spec, ended_while_loading, spec_of
 from .node import STOP_SIGNALS, end_group
-from .plan import Plan
+from .plan import RECORD_MODES, Plan
 from .result import RunEnd, RunResult, build_result
 from .segment import Segment
 from .units import format_ns
@@ -118,6 +119,7 @@ def run(
     tx_rate: str | int = "off",
     loopback: bool = False,
     batch: int = config.DEFAULT_BATCH,
+    records: str = "auto",
 ) -> RunResult:
     """Run the pseudo-NIC against a driver and return what was measured, with its verdict.
 
@@ -147,6 +149,10 @@ def run(
     ``transmit`` (e1000) hands the driver's transmit entry that many frames, the plan's frames in turn,
     and judges what reached the wire (``RunResult.transmit``); ``tx_rate`` paces the transmitter
     (``off``: as fast as it takes them; ``line``: 1 Gbps; or e.g. ``"10Gbps"``).
+    ``records`` (:data:`pseudonic.plan.RECORD_MODES`) is how the per-packet records are kept: ``full``
+    (every one, in the result), ``summary`` (read while the run goes into streaming histograms, deliveries
+    checked as they come: a run of any length, e.g. a ``count`` of 10**9, in bounded memory), ``none``
+    (counts and the verdict only), ``auto`` (full up to ``plan.MAX_PACKETS``, summary past it).
     The run holds its two cores for its whole life; another run on either
     raises :class:`~pseudonic.errors.CoresBusyError` unless
     ``wait_for_cores``. Raises :class:`~pseudonic.errors.ConfigError` for
@@ -159,7 +165,7 @@ def run(
         max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=device_core,
         driver_core=driver_core, irq=irq, upper=upper, driver=spec_of(driver), itr=itr, napi_budget=napi_budget,
         irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
-        transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
+        transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch, records=records, keep_frames=keep_frames,
     )  # fmt: skip
     calibration = _calibration_of(calibrate)
     with Session(driver, device_core=device_core, driver_core=driver_core, driver_timeout=driver_timeout,
@@ -182,6 +188,8 @@ def _prepared(
     faults: Sequence[str],
     fault_seed: int | None,
     max_missed: str | int | None,
+    records: str = "auto",
+    keep_frames: bool = False,
     **platform: Any,
 ) -> tuple[RunConfig, Plan, MissedLimit | None]:
     """A run's checked configuration (``platform``: :func:`make_config`'s arguments), its plan with its
@@ -192,8 +200,14 @@ def _prepared(
         if refusal is not None:
             raise RealtimeError(f"--rt: {refusal} (--rt=try runs without it where it is not permitted)")
     given = plan
+    if records not in RECORD_MODES:
+        raise ConfigError(f"records {records!r} is unknown: give one of {', '.join(RECORD_MODES)}")
     plan = plan_of(interval, count, size, plan=plan, frames=frames, slots=slots, buffer_size=cfg.buffer_size)
-    plan.check(cfg.buffer_size, cfg.upper)
+    mode = ("summary" if plan.total else "full") if records == "auto" else records
+    plan.check(cfg.buffer_size, cfg.upper, mode)
+    if mode != "full":
+        _check_long(plan, cfg, faults, keep_frames, mode)
+        cfg = dataclasses.replace(cfg, records=mode)
     if cfg.loopback:
         # The plan's frames are what the driver transmits; each comes back as its own entry of the plan.
         if cfg.transmit not in (0, len(plan)):
@@ -223,6 +237,21 @@ def _prepared(
             f"{MAX_TX_FRAME} B (SDM 3.3.3)"
         )
     return cfg, with_faults(plan, faults, fault_seed, cfg), parse_missed_limit(max_missed)
+
+
+def _check_long(plan: Plan, cfg: RunConfig, specs: Sequence[str], keep_frames: bool, mode: str) -> None:
+    """What a run without full records cannot do, refused in one line each: its deliveries are checked as they
+    come by the stamp each frame carries, and nothing per packet is kept."""
+    why = f"--records {mode} keeps no per-packet records"
+    if not plan.frames.stamped:
+        raise ConfigError(f"{why}: deliveries are checked as they come by their stamp, and the plan's frames carry "
+                          "none (frames of your own, a capture): use generated frames, or --records full")  # fmt: skip
+    if specs or (plan.slots["flags"] != 0).any():
+        raise ConfigError(f"{why}: faults are judged per packet; run them with --records full")
+    if cfg.transmit or cfg.loopback:
+        raise ConfigError(f"{why}: transmit is judged per frame; run it with --records full")
+    if keep_frames:
+        raise ConfigError(f"{why}: the deliveries are not kept for a capture; use --records full")
 
 
 def _calibration_of(duration: str | int | None) -> int | None:
@@ -271,7 +300,9 @@ def with_faults(plan: Plan, specs: Sequence[str], seed: int | None, cfg: RunConf
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"fault seed {seed!r} must be a whole number, 0 or more")
     # A plan that carries faults already (a replayed one) keeps them; new specs add to them.
-    return faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size, cfg.device)
+    out = faults.apply(plan, list(specs), seed, cfg.ring_size, cfg.buffer_size, cfg.device)
+    # a long plan's pass, split where its frames need it, stays repeated
+    return dataclasses.replace(out, total=plan.total, period_ns=plan.period_ns) if plan.total else out
 
 
 def plan_of(
@@ -411,6 +442,7 @@ class Session:
         tx_rate: str | int = "off",
         loopback: bool = False,
         batch: int = config.DEFAULT_BATCH,
+        records: str = "auto",
     ) -> RunResult:
         """One run with the session's driver; the arguments are :func:`run`'s."""
         if not self.lines.is_open:
@@ -420,7 +452,8 @@ class Session:
             max_missed=max_missed, ring_size=ring_size, buffer_size=buffer_size, device_core=self.device_core,
             driver_core=self.driver_core, irq=irq, upper=upper, driver=self.spec, itr=itr, napi_budget=napi_budget,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt, device=device,
-            transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
+            transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch, records=records,
+            keep_frames=keep_frames,
         )  # fmt: skip
         return self._run_prepared(cfg, ready, limit, lead_ns=lead_ns, progress=progress, keep_frames=keep_frames)
 
@@ -516,13 +549,16 @@ class Controller:
         self.rt_refusal = realtime.check_rt() if cfg.rt != "off" else None
         self.rt = cfg.rt != "off" and self.rt_refusal is None
         self.core_meter = machine.CoreMeter((cfg.device_core, cfg.driver_core))
+        #: a run without full records: its records in rings, read while it goes (summary) or not at all (none)
+        self.long = cfg.records != "full"
+        self.reader: stream.Reader | None = None
 
     def run(self) -> RunResult:
         cfg = self.cfg
         # A transmit record per frame, and one for a frame the driver never finished (no EOP); a raise and a
         # handler run may come for each frame either way.
         tx_capacity = cfg.transmit + 1 if cfg.transmit else 0
-        capacity = len(self.slots) + cfg.transmit
+        capacity = stream.ring_capacity(self.plan, cfg.records) if self.long else len(self.slots) + cfg.transmit
         seg = Segment.create(segment_size(cfg.ring_size, cfg.buffer_size, capacity, cfg.model, tx_capacity))
         procs: list[BaseProcess] = []
         view: SegmentView | None = None
@@ -530,6 +566,8 @@ class Controller:
             self.line = self.session.lines.line(cfg.irq, cfg.busy_poll_ns)
             assert seg.map is not None
             view = SegmentView.create(seg.map, cfg.ring_size, cfg.buffer_size, capacity, cfg.model, tx_capacity)
+            if self.long:
+                view.header["records_mask"][0] = capacity - 1
             # ITR as the platform programmed it before the driver opens; the driver may rewrite it.
             _engine.write_mask(seg.map, "itr", cfg.itr_units)
             view.header["sanitize"][0] = int(cfg.sanitize)
@@ -550,6 +588,8 @@ class Controller:
             # Cleanup runs to its end: a second Ctrl-C now would leave nodes or the segment behind.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             try:
+                if self.reader is not None:
+                    self.reader.stop()  # before the segment goes
                 kept = procs[:1] if self.node_done else []
                 if not kept:
                     self.session.forget()
@@ -576,7 +616,8 @@ class Controller:
         self.recv = conn
         self.driver_label = self.session.label
         conn.send(("run", NodeRun(seg.name, cfg.upper, self.frames, self.slots, self.line, cfg.napi_budget,
-                                  self.keep_frames, self.rt, self.tx_order)))  # fmt: skip
+                                  self.keep_frames, self.rt, self.tx_order,
+                                  self.plan.entries if self.long else 0)))  # fmt: skip
         msg = self.next_message(conn, drv, OPEN_TIMEOUT_S)
         if msg is not None and msg[0] == "load-error":
             # The driver is not for this device, or asked for what the device does not offer: usage, not a verdict.
@@ -604,12 +645,17 @@ class Controller:
                 cfg.loopback,
                 cfg.tx_rate_bps,
                 cfg.batch,
+                self.plan.entries,
+                self.plan.period_ns,
             ),
             name="pseudonic-device",
             daemon=True,
         )
         self.start(dev, procs)
-        due_s = int(self.slots["due_ns"][-1]) / 1e9 + self.lead_ns / 1e9
+        if cfg.records == "summary":
+            self.reader = stream.Reader(view, stream.Fold(self.plan.planned_ns), lambda: int(view.header["t0_ns"][0]))
+            self.reader.start()
+        due_s = self.plan.last_due_ns / 1e9 + self.lead_ns / 1e9
 
         # Until the device is through its schedule, or the driver speaks or dies first; while the transmitter
         # moves, the device is not through (it goes on while the driver has frames to send).
@@ -628,7 +674,7 @@ class Controller:
                 failure = {"kind": "device node died", "stage": "schedule", "handler_run": None,
                            "last_packet": sent - 1 if sent else None,
                            "message": (f"killed by {signal.Signals(-code).name}" if code < 0
-                                       else f"exited with status {code}") + f" after {sent} of {len(self.slots)} "
+                                       else f"exited with status {code}") + f" after {sent} of {self.plan.entries} "
                                        "schedule entries"}  # fmt: skip
                 return failure, self._stop_and_collect(view, procs)
         msg = self.next_message(conn, drv, self.driver_timeout)
@@ -675,7 +721,7 @@ class Controller:
         pending = int(np.count_nonzero(view.active_ring()["status"] & RXD_STAT_DD))
         return Progress(
             elapsed_s=time.monotonic() - self.started,
-            packets=len(self.slots),
+            packets=self.plan.entries,
             sent=int(view.dev["sent"][0]),
             stored=stored,
             taken=max(stored - pending, 0),
@@ -714,13 +760,14 @@ class Controller:
             failure: dict[str, Any] = msg[1]
             return failure
         drv.join(0.5)
-        runs = int(np.count_nonzero(view.irqs["entry_ns"]))
+        runs = int(view.drv["handled"][0]) if self.long else int(np.count_nonzero(view.irqs["entry_ns"]))
         # The last packet the driver was told about: the one that raised the doorbell its last handler run saw.
         last = None
         if runs:
-            db = int(view.irqs["doorbell"][min(runs, view.capacity) - 1])
-            if 0 < db <= view.capacity:
-                last = int(view.raises["packet"][db - 1])
+            mask = int(view.header["records_mask"][0])
+            db = int(view.irqs["doorbell"][(runs - 1) & mask if mask else min(runs, view.capacity) - 1])
+            if db > 0 and (mask or db <= view.capacity):
+                last = int(view.raises["packet"][(db - 1) & mask if mask else db - 1])
         where = {"stage": stage, "handler_run": runs or None, "last_packet": last}
         if drv.exitcode is None:
             return {"kind": "driver hung", **where,
@@ -750,6 +797,8 @@ class Controller:
         interrupted: int | None = None,
     ) -> RunResult:
         """What the run left, copied out of its segment, made into its result (result.build_result: pure)."""
+        if self.long:
+            return self._long_result(view, failure, report, interrupted)
         sent = int(view.dev["sent"][0])
         raised = int(view.line["doorbell"][0])
         runs = int(np.count_nonzero(view.irqs["entry_ns"]))
@@ -780,6 +829,45 @@ class Controller:
             )
         )
 
+    def _long_result(
+        self, view: SegmentView, failure: dict[str, Any] | None, report: dict[str, Any] | None, interrupted: int | None
+    ) -> RunResult:
+        """A run without full records: its counters, the figures folded as it went, and what it took."""
+        fold = self.reader.finish() if self.reader is not None else None
+        self.reader = None
+        return build_result(
+            RunEnd(
+                config=self.cfg,
+                plan=self.plan,
+                tx=view.tx[:0].copy(),
+                raises=view.raises[:0].copy(),
+                irqs=view.irqs[:0].copy(),
+                dev=view.dev.copy(),
+                line=view.line.copy(),
+                drv=view.drv.copy(),
+                san=view.san.copy(),
+                ring_status=view.active_ring()["status"].copy(),
+                t0_ns=int(view.header["t0_ns"][0]),
+                driver_label=self.driver_label,
+                report=report,
+                failure=failure,
+                interrupted=interrupted,
+                max_missed=self.max_missed,
+                sleeping_line=self.line.sleeps,
+                machine=self._machine(view),
+                clock_offset_ns=time.time_ns() - time.monotonic_ns(),
+                queue=(report or {}).get("queue") or view.queue_state() if self.cfg.device == "virtio-net" else {},
+                fold=fold,
+                memory={
+                    "records_ring": int(view.capacity),
+                    "segment_bytes": int(view.header["total_size"][0]),
+                    "controller_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                    "device_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                    "driver_maxrss_kib": (report or {}).get("maxrss_kib"),
+                },
+            )
+        )
+
     def _machine(self, view: SegmentView) -> dict[str, Any]:
         """The machine, what it did to the run's two cores during the run, and the real-time set-up."""
         cfg = self.cfg
@@ -787,7 +875,7 @@ class Controller:
             cores_seen = self.core_meter.result()
         except RuntimeError:  # the nodes never started: nothing was measured
             cores_seen = {}
-        span = int(self.slots["due_ns"][-1]) + self.lead_ns if len(self.slots) else 0
+        span = self.plan.last_due_ns + self.lead_ns if len(self.slots) else 0
         return {
             **machine.machine_info(),
             "run_cores": cores_seen,

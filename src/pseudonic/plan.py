@@ -34,6 +34,21 @@ MAX_SPAN_NS = 3600 * 1_000_000_000
 MAX_INTERVAL_NS = 10_000_000_000
 #: The verify layer keeps every delivered frame until the run ends.
 VERIFY_MAX_BYTES = 2 << 30
+#: How a run keeps its per-packet records: ``full`` every one (the run's result carries them, MAX_PACKETS at
+#: most); ``summary`` in rings read while the run goes, folded into streaming histograms, with deliveries
+#: checked as they come (a run of any length in bounded memory); ``none`` counts only; ``auto``: full up to
+#: MAX_PACKETS, summary past it.
+RECORD_MODES = ("auto", "full", "summary", "none")
+#: The most entries a run without full records sends: the device stamps 32-bit sequence numbers.
+MAX_LONG_PACKETS = 2**32 - 1
+#: The longest run without full records: a day.
+MAX_LONG_SPAN_NS = 24 * 3600 * 1_000_000_000
+#: Entries in the one pass a long periodic plan repeats: a multiple of its cycle of sizes at least this long.
+PASS_ENTRIES = 4096
+#: What keeping every record costs a packet, bytes: its plan entry (the controller's and the device's copies),
+#: its packet, raise and handler-run records (in the segment and in the result), the deliveries' match, and
+#: the verify layer's copy of the frame with its object's overhead.
+FULL_RECORD_BYTES = 2 * 24 + 2 * (40 + 16 + 48) + 8 + 64
 _KNOWN_FLAGS = SLOT_ERRORS_MASK | SLOT_SPURIOUS | SLOT_NO_RAISE
 
 
@@ -45,6 +60,10 @@ class Plan:
     frames: FrameSet
     #: what generated the plan (JSON-able: kind and parameters, seed included), for the result and a record
     origin: dict[str, Any] = field(default_factory=dict)
+    #: a long plan: ``total`` entries, the slots being one pass of them, each pass ``period_ns`` after the one
+    #: before (0: the slots are the whole plan)
+    total: int = 0
+    period_ns: int = 0
 
     # -- making one -------------------------------------------------------------------------
     @classmethod
@@ -72,13 +91,19 @@ class Plan:
                 f"interval {interval!r} is out of range: give {'0' if low == 0 else '1ns'}..10s, "
                 "with a unit of ns, us or ms (e.g. 38us)"
             )
-        count = _count(count)
+        count = _count(count, MAX_LONG_PACKETS)
         nbytes = _frame_size(size, buffer_size)
-        return cls.make(
-            schedule.periodic(count, interval_ns),
-            FrameSet.generated(nbytes),
-            {"kind": "periodic", "interval_ns": interval_ns, "count": count, "size": nbytes},
-        )
+        origin = {"kind": "periodic", "interval_ns": interval_ns, "count": count, "size": nbytes}
+        if count > MAX_PACKETS:  # one pass, repeated: a run without full records (Plan.check says so otherwise)
+            one = cls.make(schedule.periodic(PASS_ENTRIES, interval_ns), FrameSet.generated(nbytes), origin)
+            return one.repeated(count, PASS_ENTRIES * interval_ns)
+        return cls.make(schedule.periodic(count, interval_ns), FrameSet.generated(nbytes), origin)
+
+    def repeated(self, total: int, period_ns: int) -> Plan:
+        """This plan as one pass of a plan of ``total`` entries, each pass ``period_ns`` after the one before."""
+        if total < len(self) or period_ns < 0:
+            raise ConfigError(f"a plan repeated: give at least its {len(self)} entries and a period of 0 ns or more")
+        return Plan(self.slots, self.frames, dict(self.origin), total=total, period_ns=period_ns)
 
     @classmethod
     def custom(
@@ -103,6 +128,22 @@ class Plan:
     # -- what it is -------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.slots.size)
+
+    @property
+    def entries(self) -> int:
+        """Entries the run sends: the slots, or a long plan's total."""
+        return self.total or int(self.slots.size)
+
+    def planned_ns(self, entry: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The deadline (ns after t0) of each entry, a long plan's passes included."""
+        e = np.asarray(entry, dtype=np.int64)
+        n = int(self.slots.size)
+        return self.slots["due_ns"].astype(np.int64)[e % n] + (e // n) * self.period_ns
+
+    @property
+    def last_due_ns(self) -> int:
+        """The last entry's deadline, ns after t0."""
+        return int(self.planned_ns(np.array([self.entries - 1]))[0]) if self.slots.size else 0
 
     @property
     def due_ns(self) -> np.ndarray[Any, Any]:
@@ -141,13 +182,13 @@ class Plan:
         iv = self.interval_ns
         kind = str(self.origin.get("kind", "schedule"))
         when = f"every {format_ns(iv)}" if iv is not None else f"over {format_ns(self.span_ns)} ({kind})"
-        return f"{len(self)} × {size} {when}"
+        return f"{self.entries} × {size} {when}"
 
     def summary(self) -> dict[str, Any]:
         """The plan in a result's configuration (JSON)."""
         sizes = self.frames.sizes
         return {
-            "count": len(self),
+            "count": self.entries,
             "size": max(sizes),
             "sizes": sorted(set(sizes)),
             "interval_ns": self.interval_ns if len(self) > 1 else self.origin.get("interval_ns"),
@@ -160,9 +201,15 @@ class Plan:
         return (np.arange(count, dtype=np.uint32) % np.uint32(len(self.frames.templates))).astype(np.uint32)
 
     # -- its bounds, once -------------------------------------------------------------------
-    def check(self, buffer_size: int, upper: str = "verify") -> None:
+    def check(self, buffer_size: int, upper: str = "verify", records: str = "full") -> None:
         """Every bound a plan keeps, against the run's receive buffer size; :class:`ConfigError` names the range."""
         _count(len(self))
+        long = records in ("summary", "none")
+        if self.total and not long:
+            raise ConfigError(full_refusal(self.entries, float(np.mean(self.frames.sizes))))
+        last = self.last_due_ns
+        if long and last > MAX_LONG_SPAN_NS:
+            raise ConfigError(f"plan spans {format_ns(last)}: give at most {format_ns(MAX_LONG_SPAN_NS)}")
         due = self.slots["due_ns"].astype(np.int64)
         if (due < 0).any():
             raise ConfigError("plan: deadlines must be 0 ns or later")
@@ -172,7 +219,7 @@ class Plan:
             raise ConfigError(
                 f"plan: deadline {i} ({int(due[i])} ns) is before deadline {i - 1}: deadlines must not decrease"
             )
-        if self.span_ns > MAX_SPAN_NS:
+        if not long and self.span_ns > MAX_SPAN_NS:
             raise ConfigError(f"plan spans {format_ns(self.span_ns)}: give at most {format_ns(MAX_SPAN_NS)}")
         nframes = len(self.frames.templates)
         if nframes == 0:
@@ -193,7 +240,7 @@ class Plan:
                     f"frame {i} is {length} bytes: frames must be {MIN_FRAME}..{MAX_FRAME} bytes (one longer than "
                     f"the {buffer_size} B buffer spans several descriptors)"
                 )
-        if upper == "verify":
+        if upper == "verify" and not long:
             total = int(self.sizes.sum())
             if total > VERIFY_MAX_BYTES:
                 raise ConfigError(
@@ -213,12 +260,23 @@ def _frame_size(size: str | int, buffer_size: int) -> int:
     return nbytes
 
 
-def _count(count: Any) -> int:
+def full_refusal(entries: int, mean_size: float) -> str:
+    """Why a run of ``entries`` packets cannot keep every record: what they would take, against what it may."""
+    need = int(entries * (FULL_RECORD_BYTES + mean_size))
+    return (
+        f"--records full for {entries:,} packets would keep {need / 2**30:.1f} GiB of records "
+        f"({need // entries} B a packet: its plan entry, records and delivered frame); it keeps at most "
+        f"{MAX_PACKETS:,} packets: use --records summary (streaming figures, bounded memory) or fewer packets"
+    )
+
+
+def _count(count: Any, most: int = MAX_PACKETS) -> int:
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)):
         raise ConfigError(f"count must be an integer, not {count!r}")
-    if not 1 <= int(count) <= MAX_PACKETS:
-        raise ConfigError(f"count {count} is out of range: give 1..{MAX_PACKETS}")
+    if not 1 <= int(count) <= most:
+        hint = f" (more than {MAX_PACKETS} with --records summary)" if most == MAX_PACKETS else ""
+        raise ConfigError(f"count {count} is out of range: give 1..{most}{hint}")
     return int(count)
 
 
-__all__ = ["MAX_PACKETS", "MAX_SPAN_NS", "Plan"]
+__all__ = ["MAX_LONG_PACKETS", "MAX_PACKETS", "MAX_SPAN_NS", "RECORD_MODES", "Plan", "full_refusal"]

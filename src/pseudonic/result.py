@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import analysis, faults, timing, transmit
+from . import analysis, faults, stream, timing, transmit
 from .layout import (
     DEV_FAULT,
     DEV_STORM,
@@ -26,6 +26,7 @@ from .layout import (
     SAN_KINDS,
     SLOT_SPURIOUS,
     TCTL_EN,
+    TX_RECORD,
     TX_REFUSED,
     TX_STORED,
     TXV_RECORD,
@@ -35,6 +36,7 @@ from .verdict import Counts, MissedLimit, Verdict, judge
 if TYPE_CHECKING:
     from .config import RunConfig
     from .plan import Plan
+    from .stream import Fold
     from .timing import Attribution
     from .upper import Deliveries
 
@@ -129,6 +131,9 @@ class RunResult:
     transmit: dict[str, Any] | None = None
     #: e1000 with --transmit: the transmitter's records, one per frame it took (layout.TXV_RECORD)
     txv: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, TXV_RECORD), repr=False)
+    #: how the per-packet records were kept (full, summary, none); for a run without full records, its record
+    #: rings, records written over before they were read, and each process's peak memory
+    records: dict[str, Any] = field(default_factory=lambda: {"mode": "full"})
 
     @property
     def ok(self) -> bool:
@@ -154,7 +159,7 @@ class RunResult:
             "send_time_ns", "interval_deviation_ns", "device_interval_deviation_ns", "irq_latency_ns", "stalls",
             "spurious", "error", "error_descriptors", "delivered_with_error", "registers", "interrupted",
             "faults", "ring_violations", "sanitizer_cost", "reasserted", "icr_reads", "poisoned", "partial",
-            "corruption", "register_window", "timing", "machine", "calibration", "transmit",
+            "corruption", "register_window", "timing", "machine", "calibration", "transmit", "records",
         ]  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["verdict"] = self.verdict.to_dict() if self.verdict is not None else None
@@ -208,10 +213,16 @@ class RunEnd:
     queue: dict[str, int] = field(default_factory=dict)
     #: e1000 with --transmit: the transmitter's records, one per frame it took (layout.TXV_RECORD)
     txv: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, TXV_RECORD))
+    #: a run without full records (--records summary): its figures, folded while it went (stream.Fold)
+    fold: Fold | None = None
+    #: a run without full records: its record rings and each process's peak memory
+    memory: dict[str, Any] = field(default_factory=dict)
 
 
 def build_result(end: RunEnd) -> RunResult:
     """Every figure of a run, and its verdict, from what it left (pure: no process, no clock)."""
+    if end.config.records != "full":
+        return _build_long(end)
     cfg, plan, dev_regs = end.config, end.plan, end.dev
     slots = plan.slots
     dev = dev_regs[0]
@@ -264,39 +275,7 @@ def build_result(end: RunEnd) -> RunResult:
     )
     violations = ring_violations(end.san, tx)
     virtio = cfg.device == "virtio-net"
-    registers = (
-        dict(end.queue)
-        if virtio
-        else {
-            "rdh": int(dev_regs["rdh"][0]),
-            "rdt": int(end.drv["rdt"][0]),
-            "icr": int(dev_regs["icr"][0]),
-            "ims": int(end.drv["ims"][0]),
-            "itr": int(end.drv["itr"][0]),
-        }
-    )
-    window = (
-        {}
-        if virtio
-        else {
-            "rctl": int(end.drv["rctl"][0]),
-            "ctrl": int(end.drv["ctrl"][0]),
-            "crcerrs_read": int(end.drv["read_crcerrs"][0]),
-            "rxerrc_read": int(end.drv["read_rxerrc"][0]),
-            "unmodelled_writes": int(end.drv["unmodelled"][0]),
-            "discarded_long": int(dev_regs["roc"][0]),
-            "receiver_off": int(dev_regs["rx_off"][0]),
-            "first_unmodelled": int(end.drv["unmodelled_first"][0]),
-            # the rings the device used at the end: where (a bus address) and how many descriptors
-            "rx_ring_base": int(dev_regs["ring_base"][0]),
-            "rx_ring_count": int(dev_regs["ring_count"][0]),
-            "tctl": int(end.drv["tctl"][0]),
-            "tx_ring_base": int(dev_regs["tx_base"][0]),
-            "tx_ring_count": int(dev_regs["tx_count"][0]),
-            "tdh": int(dev_regs["tdh"][0]),
-            "tdt": int(end.drv["tdt"][0]),
-        }
-    )
+    registers, window = _registers(end), _window(end)
     sent_tx = (report or {}).get("tx") or {}
     tx_account = (
         transmit.account(
@@ -450,6 +429,164 @@ def build_result(end: RunEnd) -> RunResult:
         transmit=tx_account,
         txv=end.txv,
     )
+
+
+def _build_long(end: RunEnd) -> RunResult:
+    """A run without full records: its counters, its deliveries as checked when they came, the figures folded
+    while it went (``end.fold``; none with --records none). Nothing per packet is kept."""
+    cfg, plan, dev_regs, fold = end.config, end.plan, end.dev, end.fold
+    sent = int(dev_regs["sent"][0])
+    raised = int(end.line["doorbell"][0])
+    runs = int(end.drv["handled"][0])
+    report, failure, interrupted = end.report, end.failure, end.interrupted
+    d: Deliveries | None = report["deliveries"] if report else None
+    received = d.received if d else 0
+    if failure is None and int(end.line["state"][0]) == DEV_STORM:
+        failure = storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
+    if failure is None and int(end.line["state"][0]) == DEV_FAULT:
+        failure = device_fault(int(dev_regs["fault"][0]), int(dev_regs["fault_value"][0]), sent)
+    virtio = cfg.device == "virtio-net"
+    registers, window = _registers(end), _window(end)
+    counts = Counts(
+        packets=sent,
+        stored=int(dev_regs["gprc"][0]),
+        error_descriptors=0,
+        received=received,
+        delivered_with_error=0,
+        missed=int(dev_regs["mpc"][0]),
+        duplicated=d.duplicated if d else 0,
+        reordered=d.reordered if d else 0,
+        corrupted=d.corrupted if d else 0,
+        rx_errors=report["rx_errors"] if report else 0,
+        verified=d.verified if d else cfg.upper == "verify",
+        interrupts=raised,
+        handler_runs=runs,
+        ims=registers["ims"] if not virtio else -1,
+        rdt_written=registers["rdt"] != 0 if not virtio else registers["avail_idx"] != 0,
+        failure=failure if interrupted is None else None,
+        starved=registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any()
+        if not virtio
+        else registers["avail_idx"] == registers["last_avail"],
+        device=cfg.device,
+        queue=dict(end.queue),
+        sanitized=cfg.sanitize,
+        unmodelled=window.get("unmodelled_writes", 0),
+        unmodelled_first=window.get("first_unmodelled", 0),
+        errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
+        discarded_long=window.get("discarded_long", 0),
+        receiver_off=window.get("receiver_off", 0),
+        corruption=tuple(d.corruption) if d else (),
+        ring_violations=ring_violations(end.san, np.zeros(0, TX_RECORD)),
+    )
+    run_verdict = judge(
+        counts, end.max_missed, interrupted_by=signal.Signals(interrupted).name if interrupted else None
+    )
+    mean_size = float(np.mean(plan.sizes))
+    empty = analysis.summarize(np.zeros(0))
+    span = (fold.first_start_ns or 0, fold.last_end_ns) if fold is not None else (0, 0)
+    deviation = fold.driver.result() if fold is not None else analysis.interval_deviation(np.zeros(0), np.zeros(0))
+    lost = fold.lost_records if fold is not None else None
+    records = {
+        "mode": cfg.records,
+        # a frame size cycle's bytes are counted at the plan's mean size
+        "figures": f"streaming histograms: min, max, mean exact; percentiles within 1/{stream.SUB_BUCKETS} of the value"
+        if fold is not None
+        else "none kept: counts and the verdict only",
+        "records_lost": lost,
+        **end.memory,
+    }
+    return RunResult(
+        config={
+            **cfg.as_dict(),
+            **plan.summary(),
+            "driver": end.driver_label,
+            "driver_spec": cfg.driver,
+            "max_missed": str(end.max_missed) if end.max_missed is not None else None,
+        },
+        sent=sent,
+        stored=counts.stored,
+        received=received,
+        missed=counts.missed,
+        lost=sent - received,
+        duplicated=counts.duplicated,
+        reordered=counts.reordered,
+        corrupted=counts.corrupted,
+        rx_errors=counts.rx_errors,
+        success_rate=received / sent if sent else 0.0,
+        throughput_gbps=analysis.throughput_gbps(round(received * mean_size), *span),
+        throughput_mpps=analysis.throughput_mpps(received, *span),
+        interrupts=raised,
+        handler_runs=runs,
+        send_time_ns=fold.send_time.summary() if fold is not None else empty,
+        interval_deviation_ns=deviation,
+        device_interval_deviation_ns=fold.device.result() if fold is not None else deviation,
+        irq_latency_ns=fold.irq_latency.summary() if fold is not None else empty,
+        stalls={
+            "device": {**(fold.device_stalls.result() if fold else {}), **_taken(dev_regs)},
+            "driver": {**(fold.driver_stalls.result() if fold else {}), **_taken(end.drv)},
+        },
+        timing={
+            "trustworthy": None,
+            "raw_off_share": 1 - deviation["within_6_25pct"] if deviation.get("within_6_25pct") is not None else None,
+            "why": f"not judged: --records {cfg.records} keeps no per-packet records to name the cause of each "
+            "interval off the band (run a shorter stretch with --records full for that)",
+        },
+        machine=end.machine,
+        verified=counts.verified,
+        error=failure,
+        t0_ns=end.t0_ns,
+        registers=registers,
+        verdict=run_verdict,
+        interrupted=interrupted,
+        plan=plan,
+        clock_offset_ns=end.clock_offset_ns,
+        ring_violations=counts.ring_violations,
+        sanitizer_cost=sanitizer_cost(end.san) if cfg.sanitize else {},
+        reasserted=int(dev_regs["reasserted"][0]),
+        icr_reads=int(end.drv["icr_reads"][0]),
+        corruption=list(counts.corruption),
+        register_window=window,
+        records=records,
+    )
+
+
+def _registers(end: RunEnd) -> dict[str, int]:
+    """The registers a result shows: e1000's RDH, RDT, ICR, IMS, ITR; virtio-net's queue."""
+    if end.config.device == "virtio-net":
+        return dict(end.queue)
+    dev_regs = end.dev
+    return {
+        "rdh": int(dev_regs["rdh"][0]),
+        "rdt": int(end.drv["rdt"][0]),
+        "icr": int(dev_regs["icr"][0]),
+        "ims": int(end.drv["ims"][0]),
+        "itr": int(end.drv["itr"][0]),
+    }
+
+
+def _window(end: RunEnd) -> dict[str, int]:
+    """e1000's register window as the driver used it (empty for virtio-net)."""
+    if end.config.device == "virtio-net":
+        return {}
+    dev_regs = end.dev
+    return {
+        "rctl": int(end.drv["rctl"][0]),
+        "ctrl": int(end.drv["ctrl"][0]),
+        "crcerrs_read": int(end.drv["read_crcerrs"][0]),
+        "rxerrc_read": int(end.drv["read_rxerrc"][0]),
+        "unmodelled_writes": int(end.drv["unmodelled"][0]),
+        "discarded_long": int(dev_regs["roc"][0]),
+        "receiver_off": int(dev_regs["rx_off"][0]),
+        "first_unmodelled": int(end.drv["unmodelled_first"][0]),
+        # the rings the device used at the end: where (a bus address) and how many descriptors
+        "rx_ring_base": int(dev_regs["ring_base"][0]),
+        "rx_ring_count": int(dev_regs["ring_count"][0]),
+        "tctl": int(end.drv["tctl"][0]),
+        "tx_ring_base": int(dev_regs["tx_base"][0]),
+        "tx_ring_count": int(dev_regs["tx_count"][0]),
+        "tdh": int(dev_regs["tdh"][0]),
+        "tdt": int(end.drv["tdt"][0]),
+    }
 
 
 def _taken(regs: np.ndarray[Any, Any]) -> dict[str, int]:

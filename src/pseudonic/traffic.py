@@ -35,7 +35,15 @@ from .errors import ConfigError
 from .fields import Vary, build_templates, parse_vary
 from .frames import MIN_FRAME, FrameSet, generated_frame
 from .layout import MAX_FRAME
-from .plan import MAX_INTERVAL_NS, MAX_PACKETS, MAX_SPAN_NS, Plan
+from .plan import (
+    MAX_INTERVAL_NS,
+    MAX_LONG_PACKETS,
+    MAX_PACKETS,
+    MAX_SPAN_NS,
+    PASS_ENTRIES,
+    Plan,
+    full_refusal,
+)
 from .units import parse_interval, parse_size
 
 #: The simple IMIX: 64, 594 and 1518 B frames, 7:4:1 (TRex's stl/imix.py sends the same three streams at 28:16:4 pps).
@@ -110,11 +118,13 @@ def build_plan(
     offsets: str | Path | None = None,
     vary: Sequence[str] = (),
     frames: Sequence[bytes] | None = None,
+    records: str = "auto",
 ) -> Plan:
     """The plan a traffic spec asks for; :class:`ConfigError` (one line, naming the range) for what it cannot be.
 
     With none given: config's default periodic plan. With only ``interval``, ``count`` and ``size``: exactly
-    ``Plan.periodic(interval, count, size)``.
+    ``Plan.periodic(interval, count, size)``. A length past MAX_PACKETS of a paced plan of generated frames
+    (periodic, rate, burst) is one pass repeated (``Plan.total``): a run without full ``records``.
     """
     kind = _pacing_kind(interval, rate, burst, every, poisson, offsets)
     _check_combinations(kind, count, duration, size, imix, rate, rate_l1, frames, vary)
@@ -143,12 +153,26 @@ def build_plan(
     else:
         pace = _pace(kind, interval, rate, rate_l1, burst, every, cycle, seed, origin)
         duration_ns = _duration(duration) if duration is not None else None
-        n = pace.count_within(duration, duration_ns) if duration_ns is not None else _count(count)
-        due = pace.due(n)
-        sizes = cycle[np.arange(n) % cycle.size]
+        # A pace that repeats, of generated frames: may run past MAX_PACKETS as one pass repeated.
+        repeats = kind in ("periodic", "rate", "burst") and user is None and not varies and records != "full"
+        most = MAX_LONG_PACKETS if repeats or records == "full" else MAX_PACKETS
+        n = pace.count_within(duration, duration_ns, most) if duration_ns is not None else _count(count, most)
+        if n > MAX_PACKETS and records == "full":
+            raise ConfigError(full_refusal(n, float(cycle.mean())))
         origin["count"] = n
         if duration_ns is not None:
             origin["duration_ns"] = duration_ns
+        if n > MAX_PACKETS:
+            # one pass of whole cycles (of sizes, and of bursts), the next pass one period later
+            unit = math.lcm(int(cycle.size), int(burst or 1))
+            k = unit * -(-PASS_ENTRIES // unit)
+            both = pace.due(k + 1)
+            frameset, frame_of = _generated(cycle[np.arange(k) % cycle.size], varies, seed)
+            _describe_sizes(origin, cycle, imix)
+            one = Plan.make(schedule.from_offsets(both[:k], frame_of), frameset, origin)
+            return one.repeated(n, int(both[k] - both[0]))
+        due = pace.due(n)
+        sizes = cycle[np.arange(n) % cycle.size]
 
     if user is not None:
         origin["frames"] = len(user)
@@ -246,13 +270,13 @@ def _seed(seed: Any, *, random: bool) -> int | None:
     return int(seed)
 
 
-def _count(count: Any) -> int:
+def _count(count: Any, most: int = MAX_PACKETS) -> int:
     if count is None:
         return config.DEFAULT_COUNT
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)):
         raise ConfigError(f"count must be an integer, not {count!r}")
-    if not 1 <= int(count) <= MAX_PACKETS:
-        raise ConfigError(f"count {count} is out of range: give 1..{MAX_PACKETS}")
+    if not 1 <= int(count) <= most:
+        raise ConfigError(f"count {count} is out of range: give 1..{most}")
     return int(count)
 
 
@@ -326,15 +350,15 @@ class _Pace:
     def due(self, n: int) -> np.ndarray[Any, Any]:
         return self.draw(n, None) if self.draw else self.at(np.arange(n, dtype=np.int64))
 
-    def count_within(self, text: Any, duration_ns: int) -> int:
+    def count_within(self, text: Any, duration_ns: int, most: int = MAX_PACKETS) -> int:
         """The number of deadlines before ``duration_ns``; refused before an array that large is made."""
         guess = self.guess(duration_ns)
-        if guess > MAX_PACKETS + 1:
-            raise ConfigError(_too_long(text, f"about {guess:.0f}"))
+        if guess > most + 1:
+            raise ConfigError(_too_long(text, f"about {guess:.0f}", most))
         if self.draw:
             n = int(self.draw(None, duration_ns).size)
             if n > MAX_PACKETS:  # the draw stops once past the cap: the count is more still
-                raise ConfigError(_too_long(text, f"more than {MAX_PACKETS}"))
+                raise ConfigError(_too_long(text, f"more than {MAX_PACKETS}", MAX_PACKETS))
         else:
 
             def due(i: int) -> int:
@@ -348,15 +372,14 @@ class _Pace:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if due(mid) < duration_ns else (lo, mid)
             n = hi
-        if n > MAX_PACKETS:
-            raise ConfigError(_too_long(text, str(n)))
+        if n > most:
+            raise ConfigError(_too_long(text, str(n), most))
         return n
 
 
-def _too_long(text: Any, n: str) -> str:
+def _too_long(text: Any, n: str, most: int) -> str:
     return (
-        f"duration {text!r} holds {n} packets at this pace: give at most {MAX_PACKETS} "
-        "(a shorter duration or a slower pace)"
+        f"duration {text!r} holds {n} packets at this pace: give at most {most} (a shorter duration or a slower pace)"
     )
 
 

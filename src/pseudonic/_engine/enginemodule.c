@@ -701,6 +701,46 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+/* stream.py's log-linear histogram, one pass: each int64 counted in its
+ * bucket (e * 128 + (v >> e), e the shift that leaves v's top 8 bits), the
+ * negative ones by magnitude in `neg`; returns (n, sum, min, max). */
+static PyObject *py_hist_add(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer pos, neg, values;
+    if (!PyArg_ParseTuple(args, "w*w*y*", &pos, &neg, &values))
+        return NULL;
+    PyObject *result = NULL;
+    const size_t nb = (size_t)pos.len / sizeof(int64_t);
+    if (pos.len != neg.len || nb < 57 * 128 || values.len % sizeof(int64_t) != 0) {
+        fail(PNIC_EINVAL);
+    } else {
+        int64_t *p = pos.buf, *q = neg.buf;
+        const int64_t *v = values.buf;
+        const size_t n = (size_t)values.len / sizeof(int64_t);
+        double sum = 0;
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t k = 0; k < n; k++) {
+            const int64_t x = v[k];
+            sum += (double)x;
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+            const uint64_t m = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+            const int bits = m == 0 ? 0 : 64 - __builtin_clzll(m);
+            const int e = bits > 8 ? bits - 8 : 0;
+            const size_t b = (size_t)e * 128u + (size_t)(m >> e);
+            if (x < 0)
+                q[b]++;
+            else
+                p[b]++;
+        }
+        result = Py_BuildValue("(ndLL)", (Py_ssize_t)n, sum, (long long)lo, (long long)hi);
+    }
+    PyBuffer_Release(&pos);
+    PyBuffer_Release(&neg);
+    PyBuffer_Release(&values);
+    return result;
+}
+
 /* A long run's verifier (pnic_verify.c), kept in a capsule with its own copies of the plan's part. */
 struct verifier_box {
     struct pnic_verifier v;
@@ -1250,6 +1290,7 @@ static PyMethodDef methods[] = {
     {"wait_running", py_wait_running, METH_VARARGS, "wait_running(seg): until the device runs, or a stop"},
     {"rx_burst", py_rx_burst, METH_VARARGS,
      "rx_burst(ring, start, max, addr, length, status, errors) -> the written-back descriptors from start"},
+    {"hist_add", py_hist_add, METH_VARARGS, "hist_add(pos, neg, values) -> (n, sum, min, max): stream.Histogram.add"},
     {"verifier_new", py_verifier_new, METH_VARARGS,
      "verifier_new(frames, blob, frame_of, total, window) -> a long run's verifier (pnic_verify.c)"},
     {"verify_blob", py_verify_blob, METH_VARARGS, "verify_blob(verifier, blob, lengths, n): n frames back to back"},

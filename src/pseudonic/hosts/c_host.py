@@ -19,7 +19,7 @@ from ..layout import MODEL_VIRTIO_NET
 from ..loading import CDriver
 from ..models.virtio_net import features_refusal
 from ..node import disturbance, record_disturbance
-from ..upper import NullLayer, VerifyLayer, make_upper
+from ..upper import NullLayer, StreamVerifyLayer, VerifyLayer, make_upper
 from .host_plan import DriverFailed, HostPlan, Reporter
 
 
@@ -36,7 +36,7 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
     # A crash of the C driver is the run's report (signal, handler run, last packet): no Python
     # fault dump on stderr as well (pytest, for one, turns faulthandler on in every process it forks).
     faulthandler.disable()
-    store = upper_name == "verify"
+    store = upper_name == "verify" and not plan.total
     # The store layer keeps one frame per packet sent: a correct driver delivers no more.
     arena = _anonymous(len(slots) * max(frames.sizes)) if store else None
     lengths = np.zeros(len(slots), dtype=np.uint32) if store else None
@@ -45,6 +45,9 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
     handle = _engine.cdriver_new(
         seg, driver.open, driver.interrupt, driver.close, driver.idle, napi_budget, arena, lengths, stamps
     )
+    verifier = StreamVerifyLayer(frames, slots["frame"], plan.total) if plan.total and upper_name == "verify" else None
+    if verifier is not None:
+        _engine.cdriver_verify(handle, verifier.verifier)  # each delivery checked as it comes, in C
     if plan.tx_order is not None:
         if not driver.transmit:
             conn.send(("load-error", f"driver {driver.name!r} exports no pnic_driver_transmit: a run with --transmit "
@@ -74,6 +77,9 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
 
     def report() -> dict[str, Any]:
         stats = _engine.cdriver_stats(handle)
+        if verifier is not None:
+            return {"deliveries": verifier.report(frames, slots, slots["flags"]), "rx_errors": stats["rx_errors"],
+                    "queue": queue, "tx": None}  # fmt: skip
         upper = make_upper(upper_name)
         if isinstance(upper, VerifyLayer) and arena is not None and lengths is not None:
             ends = np.cumsum(lengths[: stats["delivered"]], dtype=np.int64)

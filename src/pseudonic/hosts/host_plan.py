@@ -48,6 +48,9 @@ class NodeRun:
     rt: bool = False
     #: e1000: the frames to hand the driver's transmit entry, in order (indices into ``frames``); None: none
     tx_order: np.ndarray[Any, Any] | None = None
+    #: a long run (--records summary|none): its entries, ``slots`` being one pass of them; deliveries are
+    #: checked as they come (upper.StreamVerifyLayer, pnic_verify.c). 0: a run that keeps everything
+    total: int = 0
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import mmap
 import os
+import resource
 from multiprocessing.connection import Connection
 
 from ..errors import DriverLoadError, RealtimeError
@@ -110,5 +111,7 @@ def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.
         conn.send(("error", {"kind": "pseudonic error", "stage": "verify", "handler_run": None,
                              "message": f"{type(exc).__name__}: {exc} (verifying the deliveries)"}))  # fmt: skip
         raise SystemExit(1) from None
+    # the node's peak memory so far (a long run reports it: bounded, whatever the run's length)
+    report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     conn.send(("done", report))
     view.release()

@@ -26,7 +26,7 @@ from ..layout import DEV_DONE, LINE_EVENTFD, LINE_SIGNAL, MODEL_VIRTIO_NET
 from ..models.virtio_net import features_refusal
 from ..nic import Nic, VirtioNic
 from ..node import disturbance, record_disturbance
-from ..upper import VerifyLayer, make_upper, warm_heap
+from ..upper import StreamVerifyLayer, VerifyLayer, make_upper, warm_heap
 from .host_plan import DriverFailed, HostPlan, Reporter
 from .tx_feed import TxFeed
 
@@ -50,7 +50,14 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
     """Run the driver; return what verifies and reports its deliveries (pseudonic's part, kept apart)."""
     conn, seg, view, frames, slots, line = plan.conn, plan.seg, plan.view, plan.frames, plan.slots, plan.line
     nic_class = VirtioNic if view.model == MODEL_VIRTIO_NET else Nic
-    nic = nic_class(view, make_upper(plan.upper, keep_times=plan.keep_frames), plan.napi_budget)
+    upper = (
+        StreamVerifyLayer(frames, slots["frame"], plan.total)
+        if plan.total and plan.upper == "verify"
+        else make_upper(plan.upper, keep_times=plan.keep_frames)
+    )
+    nic = nic_class(view, upper, plan.napi_budget)
+    # a long run checks what each handler run delivered, off the handler's clock
+    settle = upper.settle if isinstance(upper, StreamVerifyLayer) else None
     if isinstance(nic.upper, VerifyLayer):
         warm_heap(len(slots), max(frames.sizes))
     stage, runs, seen = "open", 0, 0
@@ -91,6 +98,8 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                         handler(nic)
                         _engine.record_exit(seg, runs, seen, count())
                         runs += 1
+                        if settle is not None:
+                            settle()
                 finally:
                     busy = False
 
@@ -140,6 +149,8 @@ def host_python(plan: HostPlan, factory: type) -> Reporter:
                 handler(nic)
                 _engine.record_exit(seg, runs, seen, count())
                 runs += 1
+                if settle is not None:
+                    settle()
                 if feed is not None and feed.left:
                     stage = "transmit"
                     waiting_tx = feed.offer(seen)
