@@ -536,7 +536,12 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"interval": "0"}, r"interval '0' is out of range: give 1ns\.\.10s"),
     ({"interval": "11s"}, r"interval '11s' is out of range: give 1ns\.\.10s"),
     ({"count": 0}, r"count 0 is out of range: give 1\.\.1000000"),
-    ({"count": MAX_PACKETS + 1}, r"count 1000001 is out of range: give 1\.\.1000000"),
+    ({"count": MAX_PACKETS + 1, "records": "full"}, r"--records full for 1,000,001 packets would keep 1\.\d GiB"),
+    ({"count": MAX_PACKETS + 1, "rate": "1Mpps", "poisson": True}, r"count 1000001 is out of range: give 1\.\.1000000"),
+    (
+        {"count": 2**32},
+        r"count 4294967296 is out of range: give 1\.\.1000000 \(up to 4294967295 without full records\)",
+    ),
     ({"count": 2.5}, r"count must be an integer"),
     ({"duration": "0s"}, r"duration '0s' is out of range: give 1ns\.\.3600s"),
     ({"duration": "2h"}, r"duration '2h' is not a duration"),
@@ -545,9 +550,9 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"size": "big"}, r"size 'big' is not a size"),
     ({"rate": "0pps"}, r"rate '0pps' is out of range: give more than 0"),
     ({"rate": "-1Gbps"}, r"rate '-1Gbps' is out of range: give more than 0"),
-    ({"rate": "1Gpps", "duration": "10s"}, r"duration '10s' holds about 10000000000 packets .*give at most 1000000"),
+    ({"rate": "1Gpps", "duration": "10s"}, r"duration '10s' holds about 10000000000 packets .*give at most 4294967295"),
     ({"interval": "1ns", "duration": "3600s"}, r"holds about 3600000000000 packets"),
-    ({"rate": "1Mpps", "duration": "1000001us"}, r"duration '1000001us' holds 1000001 packets"),
+    ({"rate": "1Mpps", "duration": "1000001us", "records": "full"}, r"--records full for 1,000,001 packets"),
     ({"poisson": True, "rate": "1Mpps", "duration": "1100ms", "seed": 1}, r"holds about 1100000 packets"),
 ]
 

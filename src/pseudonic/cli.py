@@ -147,6 +147,21 @@ def _transmit_table(tx: dict[str, Any], window: dict[str, int]) -> Table:
     return t
 
 
+def _records_rows(records: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A run without full records: how its records were kept, and what its processes took at their peak."""
+    if records.get("mode", "full") == "full":
+        return []
+    mib = [f"{name} {records[k] / 1024:.0f} MiB" for name, k in (("controller", "controller_maxrss_kib"),
+           ("device", "device_maxrss_kib"), ("driver", "driver_maxrss_kib")) if records.get(k)]  # fmt: skip
+    lost = records.get("records_lost") or {}
+    note = records["figures"] + (f"; {sum(lost.values())} records written over before they were read" if any(
+        lost.values()) else "")  # fmt: skip
+    return [
+        ("records", f"{records['mode']}, rings of {records.get('records_ring', 0)}", note),
+        ("peak memory", ", ".join(mib) or "-", "each process's largest resident set (shared segment included)"),
+    ]
+
+
 def render(result: RunResult, console: Console) -> None:
     """The run's summary table, then its verdict line."""
     cfg = result.config
@@ -208,6 +223,7 @@ def render(result: RunResult, console: Console) -> None:
          f"longest {format_ns(max(result.stalls['device']['max_ns'], result.stalls['driver']['max_ns']))}"
          + "".join(f"; {node}: {_taken(result.stalls[node])}" for node in ("device", "driver")
                    if _taken(result.stalls[node]))),
+        *_records_rows(result.records),
     ]  # fmt: skip
     for row in rows:
         t.add_row(*row)
@@ -387,7 +403,7 @@ def _traffic_options(f: Any) -> Any:
     return f
 
 
-def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
+def _plan(traffic: dict[str, Any], buffer_size: str, records: str = "auto") -> Any:
     """The run's plan from the traffic options; a capture's frames on its own times or on the plan's."""
     from . import traffic as make
     from .capture import capture_plan, read_capture
@@ -399,7 +415,7 @@ def _plan(traffic: dict[str, Any], buffer_size: str) -> Any:
     if pcap is None:
         if speed is not None or loop is not None:
             raise ConfigError("--speed and --loop apply to a capture: give --pcap FILE")
-        return make.build_plan(vary=vary, **traffic)
+        return make.build_plan(vary=vary, records=records, **traffic)
     if timing == "plan":
         if speed is not None or loop is not None:
             raise ConfigError("--speed and --loop scale a capture's own timing: drop them with --pcap-timing plan")
@@ -534,9 +550,11 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
 @click.option("--record", "record_path", default=None, metavar="RUN.pnic",
               help="Keep the whole run (plan, frames, configuration, records, machine, verdict) in one file, "
                    "for pseudonic replay.")  # fmt: skip
-@click.option("--records", "records_path", default=None, metavar="FILE",
-              help="Write the per-packet records (sends, raises, handler runs, deliveries) as .npz, .csv or "
-                   ".parquet (README, \"Records\").")  # fmt: skip
+@click.option("--records", "records_path", default=None, metavar="MODE|FILE",
+              help="How the per-packet records are kept: full (every one), summary (streaming figures and "
+                   "deliveries checked as they come: a run of any length in bounded memory), none (counts and "
+                   "the verdict); default full up to 1000000 packets, summary past it. Or a FILE to write them to "
+                   "(full) as .npz, .csv or .parquet (README, \"Records\").")  # fmt: skip
 @click.option(
     "--pcap-out-sent",
     "sent_pcap",
@@ -570,7 +588,13 @@ def run_cmd(
     that does not hold; device drops only with --max-missed); 2 usage error;
     128+N stopped by signal N (the partial summary is printed and written)."""
     from .controller import run
+    from .plan import RECORD_MODES
 
+    records = "auto"
+    if records_path in RECORD_MODES:
+        records, records_path = str(records_path), None
+    elif records_path is not None:
+        records = "full"  # a file of every record
     outputs = _Outputs(json_path=json_path, record_path=record_path, records_path=records_path, sent_pcap=sent_pcap,
                        received_pcap=received_pcap, transmitted_pcap=transmitted_pcap)  # fmt: skip
     if received_pcap is not None and upper != "verify":
@@ -582,7 +606,10 @@ def run_cmd(
     irq_mode, transmit = str(options["irq_mode"]), int(options["transmit"])
     if transmitted_pcap is not None and not (transmit or loopback):
         raise ConfigError("--pcap-out-transmitted writes what the driver transmitted: give --transmit N too")
-    plan = _plan(traffic, buffer_size)
+    plan = _plan(traffic, buffer_size, records)
+    if (records in ("summary", "none") or plan.total) and (record_path or sent_pcap):
+        raise ConfigError(f"{'--record' if record_path else '--pcap-out-sent'} keeps every packet: use --records full "
+                          "(at most 1000000 packets) or drop it")  # fmt: skip
     console = Console()
     err = Console(stderr=True)
     live = LiveLine(err) if err.is_terminal and not quiet else None
@@ -594,6 +621,7 @@ def run_cmd(
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
             calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
+            records=records,
         )  # fmt: skip
     render(result, console)
     outputs.write(result, console)

@@ -276,7 +276,8 @@ def _count(count: Any, most: int = MAX_PACKETS) -> int:
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)):
         raise ConfigError(f"count must be an integer, not {count!r}")
     if not 1 <= int(count) <= most:
-        raise ConfigError(f"count {count} is out of range: give 1..{most}")
+        more = f" (up to {MAX_LONG_PACKETS} without full records)" if most > MAX_PACKETS else ""
+        raise ConfigError(f"count {count} is out of range: give 1..{MAX_PACKETS}{more}")
     return int(count)
 
 
