@@ -1,0 +1,94 @@
+"""Runs of any length in bounded memory: past a million packets the run keeps no per-packet records, checks
+deliveries as they come, and judges as a short run does."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import pseudonic
+from conftest import DRIVERS_DIR, needs_two_cores
+from pseudonic.cli import cli, main
+from pseudonic.errors import ConfigError
+from pseudonic.plan import MAX_PACKETS
+
+LONG = MAX_PACKETS + 4321  # past the records kept whole, not a whole number of passes
+
+
+@needs_two_cores
+@pytest.mark.parametrize(("driver", "interval"), [("c", "1us"), ("python", "6us")])
+def test_a_run_past_a_million_packets_keeps_summaries_and_is_judged(driver: str, interval: str) -> None:
+    r = pseudonic.run(interval, LONG, 60, driver=driver)
+    assert r.records["mode"] == "summary"
+    assert r.sent == LONG
+    assert r.passed, r.verdict
+    assert r.received + r.missed == LONG and r.duplicated == r.reordered == r.corrupted == 0
+    # the figures are folded from the records as they came, every one of them
+    assert r.records["records_lost"] == {"packets": 0, "raises": 0, "handler_runs": 0}
+    assert r.send_time_ns["n"] == r.stored
+    assert r.interval_deviation_ns["n"] > 0
+    # nothing per packet is kept: the memory is the rings', whatever the length
+    assert len(r.tx) == 0 and r.records["records_ring"] <= 1 << 20
+    assert r.records["driver_maxrss_kib"] > 0
+
+
+@needs_two_cores
+def test_a_driver_that_delivers_twice_fails_a_long_run_too() -> None:
+    r = pseudonic.run("20us", 3000, 1500, driver=f"{DRIVERS_DIR / 'misbehaving.py'}:DuplicatingE1000",
+                      records="summary")  # fmt: skip
+    assert not r.passed
+    assert r.duplicated > 0
+    assert r.verdict is not None and "delivered more than once" in r.verdict.line()
+
+
+@needs_two_cores
+def test_a_driver_that_corrupts_fails_a_long_run_naming_how() -> None:
+    r = pseudonic.run("20us", 500, 1500, driver=f"{DRIVERS_DIR / 'misbehaving.py'}:CorruptingE1000",
+                      records="summary")  # fmt: skip
+    assert not r.passed
+    assert r.corrupted == r.sent - r.missed
+    assert "differs from packet 0 from byte 1499" in r.corruption[0]
+
+
+@needs_two_cores
+def test_records_none_counts_and_judges_with_no_figures() -> None:
+    r = pseudonic.run("2us", 20_000, 60, driver="c", records="none")
+    assert r.records["mode"] == "none" and r.passed
+    assert r.send_time_ns["n"] == 0 and r.received + r.missed == 20_000
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"records": "full", "count": LONG}, r"--records full for 1,004,321 packets would keep .* GiB"),
+        ({"records": "summary", "faults": ["ce:0.01"]}, r"faults are judged per packet"),
+        ({"records": "summary", "transmit": 10}, r"transmit is judged per frame"),
+        ({"records": "summary", "keep_frames": True}, r"not kept for a capture"),
+        ({"records": "summary", "frames": [bytes(64)]}, r"carry none"),
+        ({"records": "some"}, r"records 'some' is unknown: give one of auto, full, summary, none"),
+    ],
+)
+def test_what_a_long_run_cannot_do_is_refused_in_one_line(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        pseudonic.run(**{"interval": "10us", "count": 100, **options})  # type: ignore[arg-type]
+    assert "\n" not in str(e.value)
+
+
+def test_the_cli_refuses_full_records_past_a_million_naming_the_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--count", "2000000", "--records", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "--records full for 2,000,000 packets would keep 3.4 GiB" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_refuses_a_per_packet_output_of_a_long_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--count", "2000000", "--pcap-out-sent", "x.pcap"]) == 2
+    assert "--pcap-out-sent keeps every packet" in capsys.readouterr().err
+
+
+@needs_two_cores
+def test_the_cli_runs_a_duration_past_a_million_packets_in_summary() -> None:
+    out = CliRunner().invoke(cli, ["run", "--driver", "c", "--interval", "1us", "--duration", "1100ms",
+                                    "--size", "60", "-q"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "summary, rings of" in out.output and "peak memory" in out.output
