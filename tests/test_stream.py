@@ -118,7 +118,7 @@ def test_records_past_a_ring_go_round_it_and_a_lapped_reader_counts_what_it_lost
     view = _ring_segment(1024)
     _records(view, plan, 5000, 0)
     assert int(view.dev["sent"][0]) == 5000
-    fold = Fold(plan.planned_ns)
+    fold = Fold(plan)
     reader = Reader(view, fold, lambda: int(view.header["t0_ns"][0]))
     reader.read(final=True)
     # the writer is 5000 ahead: all but the last 1024 - 1024/8 were (or may have been) written over
@@ -131,7 +131,7 @@ def test_records_past_a_ring_go_round_it_and_a_lapped_reader_counts_what_it_lost
 def test_a_reader_that_keeps_up_folds_every_record() -> None:
     plan = Plan.periodic(0, 64, 60, allow_back_to_back=True)
     view = _ring_segment(4096)
-    fold = Fold(plan.planned_ns)
+    fold = Fold(plan)
     reader = Reader(view, fold, lambda: int(view.header["t0_ns"][0]))
     _records(view, plan, 3000, 0)
     reader.read(final=True)

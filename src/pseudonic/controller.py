@@ -653,7 +653,8 @@ class Controller:
         )
         self.start(dev, procs)
         if cfg.records == "summary":
-            self.reader = stream.Reader(view, stream.Fold(self.plan.planned_ns), lambda: int(view.header["t0_ns"][0]))
+            self.reader = stream.Reader(view, stream.Fold(self.plan), lambda: int(view.header["t0_ns"][0]),
+                                        (cfg.device_core, cfg.driver_core))  # fmt: skip
             self.reader.start()
         due_s = self.plan.last_due_ns / 1e9 + self.lead_ns / 1e9
 

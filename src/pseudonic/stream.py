@@ -13,6 +13,7 @@ does, so a long run's result reads as a short one's.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ import numpy as np
 
 from . import _engine
 from .analysis import PRECISION_BAND, STALL_NS
-from .layout import TX_STORED
 
 #: Buckets per power of two: a value read back is within 1/SUB_BUCKETS of the one recorded.
 SUB_BUCKETS = 128
@@ -164,15 +164,20 @@ class Stalls:
         return {"over_10us": self.over_10us, "max_ns": self.max_ns}
 
 
+#: The precision band in parts per million, for the one pass in C (_engine.fold_packets).
+BAND_PPM = round(PRECISION_BAND * 1_000_000)
+
+
 @dataclass
 class Fold:
     """Everything a long run's result says of its records, folded stretch by stretch.
 
-    ``planned(p)``: the deadline the plan gave entry p, after t0 (ns) -- a long run's plan is one pass
-    repeated, so it is computed, not kept.
+    ``plan``: the run's; a long plan is one pass repeated, so an entry's deadline is computed
+    (``Plan.planned_ns``), not kept. Packet records are folded in one pass in C, straight from their
+    ring (:meth:`packets`); handler runs, fewer, here.
     """
 
-    planned: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
+    plan: Any
     send_time: Histogram = field(default_factory=Histogram)
     irq_latency: Histogram = field(default_factory=Histogram)
     device: Deviation = field(default_factory=Deviation)
@@ -182,23 +187,40 @@ class Fold:
     stored: int = 0
     #: records overwritten in their ring before they were read (their packets are counted, not their times)
     lost_records: dict[str, int] = field(default_factory=lambda: {"packets": 0, "raises": 0, "handler_runs": 0})
-    #: the first and last send start, for the throughput's span
+    #: the first send start and the last raise, for the throughput's span
     first_start_ns: int | None = None
     last_end_ns: int = 0
+    #: _engine.fold_packets' accumulators (its comment names each)
+    acc: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(16, np.int64))
 
-    def packets(self, first: int, tx: np.ndarray[Any, Any], t0: int) -> None:
-        """Records of entries ``first``, ``first + 1``, ... (layout.TX_RECORD)."""
-        if not len(tx):
+    def __post_init__(self) -> None:
+        self._due = np.ascontiguousarray(self.plan.slots["due_ns"], dtype=np.int64)
+
+    def planned(self, entry: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        planned: np.ndarray[Any, Any] = self.plan.planned_ns(entry)
+        return planned
+
+    def gap(self) -> None:
+        """Records were lost before the next: the next interval is not measured across them."""
+        self.acc[14] = self.acc[15] = 0
+
+    def packets(self, ring: np.ndarray[Any, Any], first: int, n: int, t0: int) -> None:
+        """Packet records ``first`` .. ``first + n - 1`` of ``ring`` (layout.TX_RECORD, a power of two of them)."""
+        if n <= 0:
             return
-        stored = (tx["flags"] & TX_STORED) != 0
-        start, end = tx["start_ns"].astype(np.int64), tx["end_ns"].astype(np.int64)
-        self.stored += int(stored.sum())
-        self.send_time.add((end - start)[stored])
-        self.device.add(start, t0 + self.planned(np.arange(first, first + len(tx), dtype=np.int64)))
-        self.device_stalls.add(tx["spin_gap_ns"])
+        mask = len(ring) - 1
+        a, s, d = self.acc, self.send_time, self.device.hist
+        _engine.fold_packets(ring, first, n, mask, self._due, self.plan.period_ns, t0, BAND_PPM, a, s.pos, s.neg,
+                             d.pos, d.neg)  # fmt: skip
+        self.stored = int(a[0])
+        for h, k in ((s, 1), (d, 5)):
+            h.n, h.total = int(a[k]), float(a[k + 1])
+            h.lo, h.hi = (int(a[k + 2]), int(a[k + 3])) if h.n else (None, None)
+        self.device.paced, self.device.inside, self.device.over_1us = int(a[9]), int(a[10]), int(a[11])
+        self.device_stalls.over_10us, self.device_stalls.max_ns = int(a[12]), int(a[13])
         if self.first_start_ns is None:
-            self.first_start_ns = int(start[0])
-        self.last_end_ns = max(self.last_end_ns, int(end.max()))
+            self.first_start_ns = int(ring["start_ns"][first & mask])
+        self.last_end_ns = max(self.last_end_ns, int(ring["end_ns"][(first + n - 1) & mask]))
 
     def handler_runs(
         self, irqs: np.ndarray[Any, Any], raise_of: Callable[[np.ndarray[Any, Any]], Any], t0: int
@@ -242,8 +264,10 @@ class Reader:
     #: how often the rings are read, s
     EVERY_S = 0.05
 
-    def __init__(self, view: Any, fold: Fold, t0_ns: Callable[[], int]) -> None:
+    def __init__(self, view: Any, fold: Fold, t0_ns: Callable[[], int], busy: tuple[int, ...] = ()) -> None:
         self.view, self.fold, self.t0_ns = view, fold, t0_ns
+        #: the nodes' cores: the reader runs on any other the process may use, if there is one
+        self.busy = busy
         self.cap = int(view.capacity)
         self.mask = self.cap - 1
         self.done = {"packets": 0, "raises": 0, "handler_runs": 0}
@@ -265,22 +289,24 @@ class Reader:
             self._thread.join()
 
     def _loop(self) -> None:
+        others = os.sched_getaffinity(0) - set(self.busy)
+        if others:
+            os.sched_setaffinity(0, others)  # this thread only (Linux): off the nodes' cores
         while not self._stop.wait(self.EVERY_S):
             if int(self.view.header["t0_ns"][0]):
                 self.read(final=False)
 
-    def _take(self, name: str, ring: np.ndarray[Any, Any], upto: int) -> tuple[int, np.ndarray[Any, Any]]:
-        """Records [done, upto) of ``ring``, copied; those already overwritten skipped and counted."""
+    def _take(self, name: str, upto: int) -> tuple[int, int]:
+        """Records [first, upto) of ring ``name`` still to read: those already overwritten skipped and counted."""
         first = self.done[name]
         oldest = upto - self.cap + self.cap // 8  # a record this far behind the writer may be written over now
         if first < oldest:
             self.fold.lost_records[name] += oldest - first
             first = oldest
-        if upto <= first:
-            return first, ring[:0].copy()
-        idx = np.arange(first, upto, dtype=np.int64) & self.mask
-        self.done[name] = upto
-        return first, ring[idx].copy()
+            if name == "packets":
+                self.fold.gap()
+        self.done[name] = max(upto, first)
+        return first, max(upto - first, 0)
 
     def read(self, final: bool) -> None:
         view, t0 = self.view, self.t0_ns()
@@ -288,9 +314,10 @@ class Reader:
         runs = int(view.drv["handled"][0])
         # While the run goes, the last entries may be a batch still waiting for its raise (end_ns not yet
         # written), and the last handler run may not have returned.
-        first, tx = self._take("packets", view.tx, sent if final else max(sent - 64, 0))
-        self.fold.packets(first, tx, t0)
-        _, irqs = self._take("handler_runs", view.irqs, runs if final else max(runs - 1, 0))
+        first, n = self._take("packets", sent if final else max(sent - 64, 0))
+        self.fold.packets(view.tx, first, n, t0)
+        first, n = self._take("handler_runs", runs if final else max(runs - 1, 0))
+        irqs = view.irqs[np.arange(first, first + n, dtype=np.int64) & self.mask]
         self.fold.handler_runs(irqs, self._raise_of, t0)
 
     def _raise_of(self, doorbells: np.ndarray[Any, Any]) -> tuple[Any, Any, Any]:

@@ -701,6 +701,20 @@ static PyObject *py_write_mask(PyObject *Py_UNUSED(self), PyObject *args)
     return result;
 }
 
+/* stream.py's log-linear histogram: x counted in bucket e * 128 + (|x| >> e),
+ * e the shift that leaves |x|'s top 8 bits; negative values by magnitude. */
+static void hist_count(int64_t *pos, int64_t *neg, int64_t x)
+{
+    const uint64_t m = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    const int bits = m == 0 ? 0 : 64 - __builtin_clzll(m);
+    const int e = bits > 8 ? bits - 8 : 0;
+    const size_t b = (size_t)e * 128u + (size_t)(m >> e);
+    if (x < 0)
+        neg[b]++;
+    else
+        pos[b]++;
+}
+
 /* stream.py's log-linear histogram, one pass: each int64 counted in its
  * bucket (e * 128 + (v >> e), e the shift that leaves v's top 8 bits), the
  * negative ones by magnitude in `neg`; returns (n, sum, min, max). */
@@ -724,20 +738,88 @@ static PyObject *py_hist_add(PyObject *Py_UNUSED(self), PyObject *args)
             sum += (double)x;
             lo = x < lo ? x : lo;
             hi = x > hi ? x : hi;
-            const uint64_t m = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
-            const int bits = m == 0 ? 0 : 64 - __builtin_clzll(m);
-            const int e = bits > 8 ? bits - 8 : 0;
-            const size_t b = (size_t)e * 128u + (size_t)(m >> e);
-            if (x < 0)
-                q[b]++;
-            else
-                p[b]++;
+            hist_count(p, q, x);
         }
         result = Py_BuildValue("(ndLL)", (Py_ssize_t)n, sum, (long long)lo, (long long)hi);
     }
     PyBuffer_Release(&pos);
     PyBuffer_Release(&neg);
     PyBuffer_Release(&values);
+    return result;
+}
+
+/* stream.py's Fold.packets in one pass over a ring of packet records (no
+ * copy): records first .. first + n - 1 at (i & mask), entry i planned at
+ * slot_due[i % nslots] + (i / nslots) * period_ns after t0.  Folds into
+ * `acc` (stream.PACKET_ACC names its slots) and the send-time and
+ * device-deviation histograms; the band is stream's, in parts per million. */
+static PyObject *py_fold_packets(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer ring, due, acc, sp, sn, dp, dn;
+    unsigned long long first, n, mask, period_ns, t0;
+    unsigned int band_ppm;
+    if (!PyArg_ParseTuple(args, "y*KKKy*KKIw*w*w*w*w*", &ring, &first, &n, &mask, &due, &period_ns, &t0, &band_ppm,
+                          &acc, &sp, &sn, &dp, &dn))
+        return NULL;
+    PyObject *result = NULL;
+    const size_t nslots = (size_t)due.len / sizeof(int64_t), nrec = (size_t)ring.len / sizeof(struct pnic_tx_record);
+    const size_t nb = (size_t)sp.len / sizeof(int64_t);
+    if (nslots == 0 || (uint64_t)mask + 1 != nrec || (nrec & mask) != 0 || acc.len != 16 * sizeof(int64_t) ||
+        nb < 57 * 128 || sn.len != sp.len || dp.len != sp.len || dn.len != sp.len) {
+        fail(PNIC_EINVAL);
+    } else {
+        const struct pnic_tx_record *rec = ring.buf;
+        const int64_t *d = due.buf;
+        int64_t *a = acc.buf;
+        int64_t *spos = sp.buf, *sneg = sn.buf, *dpos = dp.buf, *dneg = dn.buf;
+        /* acc: 0 stored, 1 send n, 2 send sum, 3 send min, 4 send max, 5 dev n, 6 dev sum, 7 dev min, 8 dev max,
+         * 9 paced, 10 inside, 11 over 1 us, 12 stalls over 10 us, 13 longest stall, 14 last start, 15 its plan */
+        for (uint64_t i = first; i < first + n; i++) {
+            const struct pnic_tx_record *r = &rec[i & mask];
+            const int64_t start = (int64_t)r->start_ns, end = (int64_t)r->end_ns;
+            const int64_t planned = (int64_t)t0 + d[i % nslots] + (int64_t)((i / nslots) * period_ns);
+            if (r->flags & PNIC_TX_STORED) {
+                const int64_t st = end - start;
+                a[0]++;
+                a[1]++;
+                a[2] += st;
+                a[3] = a[1] == 1 || st < a[3] ? st : a[3];
+                a[4] = a[1] == 1 || st > a[4] ? st : a[4];
+                hist_count(spos, sneg, st);
+            }
+            if (r->spin_gap_ns > 10000u)
+                a[12]++;
+            if ((int64_t)r->spin_gap_ns > a[13])
+                a[13] = (int64_t)r->spin_gap_ns;
+            if (a[14] != 0) {
+                const int64_t expected = planned - a[15], dev = (start - a[14]) - expected;
+                a[5]++;
+                a[6] += dev;
+                a[7] = a[5] == 1 || dev < a[7] ? dev : a[7];
+                a[8] = a[5] == 1 || dev > a[8] ? dev : a[8];
+                hist_count(dpos, dneg, dev);
+                const int64_t mag = dev < 0 ? -dev : dev;
+                if (expected > 0) {
+                    a[9]++;
+                    if ((__int128)mag * 1000000 <= (__int128)band_ppm * expected)
+                        a[10]++;
+                }
+                if (mag > 1000)
+                    a[11]++;
+            }
+            a[14] = start;
+            a[15] = planned;
+        }
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&ring);
+    PyBuffer_Release(&due);
+    PyBuffer_Release(&acc);
+    PyBuffer_Release(&sp);
+    PyBuffer_Release(&sn);
+    PyBuffer_Release(&dp);
+    PyBuffer_Release(&dn);
     return result;
 }
 
@@ -1291,6 +1373,8 @@ static PyMethodDef methods[] = {
     {"rx_burst", py_rx_burst, METH_VARARGS,
      "rx_burst(ring, start, max, addr, length, status, errors) -> the written-back descriptors from start"},
     {"hist_add", py_hist_add, METH_VARARGS, "hist_add(pos, neg, values) -> (n, sum, min, max): stream.Histogram.add"},
+    {"fold_packets", py_fold_packets, METH_VARARGS,
+     "fold_packets(ring, first, n, mask, slot_due, period_ns, t0, band_ppm, acc, send_pos, send_neg, dev_pos, dev_neg)"},
     {"verifier_new", py_verifier_new, METH_VARARGS,
      "verifier_new(frames, blob, frame_of, total, window) -> a long run's verifier (pnic_verify.c)"},
     {"verify_blob", py_verify_blob, METH_VARARGS, "verify_blob(verifier, blob, lengths, n): n frames back to back"},
