@@ -645,7 +645,7 @@ class Controller:
                 cfg.loopback,
                 cfg.tx_rate_bps,
                 cfg.batch,
-                self.plan.entries,
+                self.plan.entries if self.long else 0,  # 0: each slot once
                 self.plan.period_ns,
             ),
             name="pseudonic-device",

@@ -138,7 +138,7 @@ int pnic_check_plan(const struct pnic_segment *seg, const struct pnic_send_plan 
     /* Records kept whole need room for every entry; a ring of them, a power of two. */
     const int records_fit = h->records_mask != 0 ? h->records_mask + 1u == h->capacity && (h->capacity & h->records_mask) == 0
                                                  : total <= h->capacity;
-    if (plan->nslots == 0 || total < plan->nslots || !records_fit || plan->nframes == 0 ||
+    if ((plan->nslots == 0 && total != 0) || total < plan->nslots || !records_fit || plan->nframes == 0 ||
         plan->irq_mode > PNIC_IRQ_LEVEL || plan->late > PNIC_LATE_SHIFT)
         return PNIC_EINVAL;
     for (uint32_t f = 0; f < plan->nframes; f++) {
