@@ -41,19 +41,17 @@ def rss_mib(pid: int) -> float | None:
 
 
 def nodes() -> dict[str, int]:
-    """This process's node children, by name (pseudonic-device, pseudonic-driver)."""
+    """The run's node processes, by the names they take (pnic-device, pnic-driver): one run at a time."""
     out: dict[str, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
             name = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and name.startswith("pseudonic"):
-            out[name] = int(entry.name)
+        if name in ("pnic-device", "pnic-driver"):
+            out[name.removeprefix("pnic-")] = int(entry.name)
     return out
 
 
@@ -75,7 +73,7 @@ def main() -> int:
         while not done.wait(args.every):
             row = {"controller": rss_mib(os.getpid()) or 0.0}
             for name, pid in nodes().items():
-                row[name.removeprefix("pseudonic-")] = rss_mib(pid) or 0.0
+                row[name] = rss_mib(pid) or 0.0
             samples.append((time.monotonic() - start, row))
 
     t = threading.Thread(target=sample, daemon=True)

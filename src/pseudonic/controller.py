@@ -863,7 +863,7 @@ class Controller:
                     "records_ring": int(view.capacity),
                     "segment_bytes": int(view.header["total_size"][0]),
                     "controller_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                    "device_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                    "device_maxrss_kib": int(view.dev["maxrss_kib"][0]) or None,
                     "driver_maxrss_kib": (report or {}).get("maxrss_kib"),
                 },
             )

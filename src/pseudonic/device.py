@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import resource
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ def device_node(
 ) -> None:
     """The device's node: the send loop on ``core``. ``total`` entries (0: one per slot), each pass of ``slots``
     ``period_ns`` after the one before: a run of any length from one pass of its plan."""
-    become_node(core, parent_pid)
+    become_node(core, parent_pid, "pnic-device")
     if rt:
         # Permitted when the run began (controller); if the kernel says no now, the run goes on
         # without it, and the result says so (dev.rt).
@@ -87,4 +88,5 @@ def device_node(
     after = disturbance()  # before the view's own allocations fault pages in
     view = SegmentView(seg)
     record_disturbance(view.dev, before, after)
+    view.dev["maxrss_kib"][0] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     view.release()

@@ -325,6 +325,8 @@ DEV_REGS = _padded(
         ("tx_descs", "<u8"),
         ("tx_off", "<u8"),
         ("tx_gen", "<u4"),
+        ("", "<u4"),
+        ("maxrss_kib", "<u8"),
     ],
     2 * LINE_PAIR,
 )

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+#: prctl: the thread's name (comm), as ps and top show it
+PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 #: The signals that stop a run in order (the controller exits 128 + the signal's number); a node
 #: takes the default action for TERM and HUP (it ends, and the controller reports which signal
@@ -45,7 +47,7 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def become_node(core: int, parent_pid: int) -> None:
+def become_node(core: int, parent_pid: int, name: str = "") -> None:
     """Pin to ``core``; die with the controller; take no handler of the controller's; keep what it forks.
 
     A node is forked from the controller, so it starts with the controller's Python signal
@@ -70,6 +72,8 @@ def become_node(core: int, parent_pid: int) -> None:
     # stay in the node's tree instead of moving to init.
     os.setpgid(0, 0)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    if name:  # what ps and top show (15 bytes at most)
+        libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def run_delay_ns() -> int:

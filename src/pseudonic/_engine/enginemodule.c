@@ -88,7 +88,7 @@ static const struct layout_entry layout_entries[] = {
     FIELD(dev_regs, ring_base), FIELD(dev_regs, ring_count), FIELD(dev_regs, fault), FIELD(dev_regs, fault_value),
     FIELD(dev_regs, tx_base), FIELD(dev_regs, tx_count), FIELD(dev_regs, tdh), FIELD(dev_regs, gptc), FIELD(dev_regs, gotc),
     FIELD(dev_regs, tx_taken), FIELD(dev_regs, tx_descs), FIELD(dev_regs, tx_off), FIELD(dev_regs, rx_gen),
-    FIELD(dev_regs, tx_gen),
+    FIELD(dev_regs, tx_gen), FIELD(dev_regs, maxrss_kib),
     SIZE(irq_line), FIELD(irq_line, doorbell), FIELD(irq_line, state),
     SIZE(drv_regs), FIELD(drv_regs, rdt), FIELD(drv_regs, ims), FIELD(drv_regs, itr), FIELD(drv_regs, ready),
     FIELD(drv_regs, handled), FIELD(drv_regs, line_seen), FIELD(drv_regs, acked), FIELD(drv_regs, icr_reads), FIELD(drv_regs, run_delay_ns),

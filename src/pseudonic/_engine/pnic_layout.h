@@ -467,7 +467,8 @@ struct pnic_dev_regs {
     uint64_t tx_off;   /* frames queued with the transmitter off (TCTL.EN clear): not sent */
     uint32_t tx_gen;   /* drv->tx_gen when the device last took the transmit ring */
     uint32_t _pad1;
-    uint64_t _pad2[5];
+    uint64_t maxrss_kib; /* the device node's peak resident memory when it ended (KiB) */
+    uint64_t _pad2[4];
 } __attribute__((aligned(PNIC_LINE_PAIR)));
 
 /* The spin interrupt line, written by the device only, on a line pair of its own:

@@ -37,7 +37,7 @@ def driver_node(conn: Connection, core: int, parent_pid: int, spec: str | type) 
     node serves runs until the controller says ``quit`` or goes away; a driver that fails ends
     the node (the next run loads the driver again, in a new node).
     """
-    become_node(core, parent_pid)
+    become_node(core, parent_pid, "pnic-driver")
     try:
         name = spec_of(spec)
         if spec in ("c", *REFERENCE_DRIVERS):
