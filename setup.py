@@ -24,6 +24,7 @@ setup(
                     "pnic_chost.c",
                     "pnic_sanitize.c",
                     "pnic_memcpy.c",
+                    "pnic_twocore.c",
                     "pnic_calibrate.c",
                 )
             ],

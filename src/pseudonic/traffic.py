@@ -38,6 +38,7 @@ from .layout import MAX_FRAME
 from .plan import (
     MAX_INTERVAL_NS,
     MAX_LONG_PACKETS,
+    MAX_LONG_SPAN_NS,
     MAX_PACKETS,
     MAX_SPAN_NS,
     PASS_ENTRIES,
@@ -152,9 +153,10 @@ def build_plan(
             origin["file_sizes"] = int(np.count_nonzero(file_sizes))
     else:
         pace = _pace(kind, interval, rate, rate_l1, burst, every, cycle, seed, origin)
-        duration_ns = _duration(duration) if duration is not None else None
         # A pace that repeats, of generated frames: may run past MAX_PACKETS as one pass repeated.
         repeats = kind in ("periodic", "rate", "burst") and user is None and not varies and records != "full"
+        longest = MAX_LONG_SPAN_NS if repeats else MAX_SPAN_NS
+        duration_ns = _duration(duration, longest) if duration is not None else None
         most = MAX_LONG_PACKETS if repeats or records == "full" else MAX_PACKETS
         n = pace.count_within(duration, duration_ns, most) if duration_ns is not None else _count(count, most)
         if n > MAX_PACKETS and records == "full":
@@ -281,12 +283,12 @@ def _count(count: Any, most: int = MAX_PACKETS) -> int:
     return int(count)
 
 
-def _duration(duration: str | int) -> int:
+def _duration(duration: str | int, longest: int = MAX_SPAN_NS) -> int:
     ns = parse_interval(duration, "duration", signed=True)
-    if not 1 <= ns <= MAX_SPAN_NS:
+    if not 1 <= ns <= longest:
         raise ConfigError(
-            f"duration {duration!r} is out of range: give 1ns..{MAX_SPAN_NS // 10**9}s, "
-            "with a unit of ns, us, ms or s (e.g. 10s)"
+            f"duration {duration!r} is out of range: give 1ns..{longest // 10**9}s, "
+            "with a unit of ns, us, ms, s, min or h (e.g. 10s)"
         )
     return ns
 

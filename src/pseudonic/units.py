@@ -6,7 +6,15 @@ import re
 
 from .errors import ConfigError
 
-_TIME_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_TIME_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "min": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 # SI prefixes are powers of ten, IEC ones powers of two: 1.5KB = 1500 B, 16KiB = 16384 B.
 _SIZE_UNITS = {
     "": 1,

@@ -1219,6 +1219,20 @@ static PyObject *py_cdriver_stats(PyObject *Py_UNUSED(self), PyObject *args)
                          (unsigned long long)(h->feed != NULL ? h->feed->refused : 0));
 }
 
+static PyObject *py_twocore_ring(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_ssize_t size;
+    unsigned long long count;
+    int producer, consumer;
+    if (!PyArg_ParseTuple(args, "nKii", &size, &count, &producer, &consumer))
+        return NULL;
+    if (size <= 0 || count < 2 || producer < 0 || consumer < 0)
+        return fail(PNIC_EINVAL);
+    uint64_t span;
+    Py_BEGIN_ALLOW_THREADS span = pnic_twocore_ring((size_t)size, count, producer, consumer);
+    Py_END_ALLOW_THREADS return PyLong_FromUnsignedLongLong(span);
+}
+
 static PyObject *py_memcpy_bench(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer out;
@@ -1372,6 +1386,8 @@ static PyMethodDef methods[] = {
     {"wait_running", py_wait_running, METH_VARARGS, "wait_running(seg): until the device runs, or a stop"},
     {"rx_burst", py_rx_burst, METH_VARARGS,
      "rx_burst(ring, start, max, addr, length, status, errors) -> the written-back descriptors from start"},
+    {"twocore_ring", py_twocore_ring, METH_VARARGS,
+     "twocore_ring(size, count, producer_core, consumer_core) -> ns from the first frame taken to the last"},
     {"hist_add", py_hist_add, METH_VARARGS, "hist_add(pos, neg, values) -> (n, sum, min, max): stream.Histogram.add"},
     {"fold_packets", py_fold_packets, METH_VARARGS,
      "fold_packets(ring, first, n, mask, slot_due, period_ns, t0, band_ppm, acc, send_pos, send_neg, dev_pos, dev_neg)"},

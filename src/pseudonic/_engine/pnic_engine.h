@@ -241,6 +241,10 @@ void pnic_verifier_free(struct pnic_verifier *v);
 /* 1 if the frame is an entry's frame intact (counted as received, duplicated, reordered or stale), 0 if not. */
 int pnic_verify_frame(struct pnic_verifier *v, const uint8_t *frame, uint32_t length);
 
+/* pnic_twocore.c: the bare two-core ring a small-packet rate is compared with;
+ * ns from the first frame taken to the last (0: could not run) */
+uint64_t pnic_twocore_ring(size_t size, uint64_t count, int producer_core, int consumer_core);
+
 /* pnic_memcpy.c */
 void pnic_memcpy_bench(size_t size, uint32_t repeat, uint64_t *out_ns);
 
