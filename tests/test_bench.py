@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import needs_two_cores
+from pseudonic import _engine
 from pseudonic.bench.search import Point, coarse_grid, search_intervals, shortest_full
 from pseudonic.errors import ConfigError
 
@@ -172,6 +173,27 @@ def test_bench_transmit_quick_sets_both_sides_against_memcpy_and_checks_every_fr
     (target,) = r["targets"]
     assert target["name"] == "transmit, C reference driver, 1500 B"
     assert target["met"] == (rows["c"]["transmit_gbps"] >= 20.0)
+
+
+@needs_two_cores
+def test_bench_mpps_quick_sets_each_driver_beside_the_two_core_ring_of_the_same_rounds(tmp_path: Path) -> None:
+    r = bench(tmp_path, "mpps")["small_packets"]
+    assert r["size_on_wire"] == 64 and r["rounds"] == 2
+    ref, *subjects = r["rows"]
+    assert ref["subject"] == "bare two-core ring (reference)" and len(ref["rounds"]) == 2 and ref["mpps"] > 0
+    assert [s["driver"] for s in subjects] == ["c", "c", "python"]
+    for s in subjects:
+        assert s["over_reference"] == pytest.approx(s["mpps"] / ref["mpps"])
+        assert 0 < s["delivered"] <= 1 and s["driver_mpps"] > 0
+    line = r["line_rate"]
+    assert line["interval_ns"] == 67 and line["sent"] == 200_000_000 // 67
+    assert line["received"] + line["missed"] == line["sent"]
+
+
+def test_the_two_core_ring_refuses_what_it_cannot_run() -> None:
+    with pytest.raises(_engine.EngineError):
+        _engine.twocore_ring(60, 1, 0, 1)
+    assert _engine.twocore_ring(4096, 10, 0, 1) == 0  # a frame larger than its buffers: nothing measured
 
 
 def test_the_transmit_target_needs_the_rate_and_every_frame_intact() -> None:
@@ -418,6 +440,17 @@ def fake_transmit(sizes: list[int], drivers: list[str], count: int, rounds: int)
              "transmit_over_memcpy": 13.26, "receive_over_memcpy": 22.86, "all_intact": True}]  # fmt: skip
 
 
+def fake_small_packets(count: int, rounds: int, line_ns: int) -> dict[str, Any]:
+    return {"size_on_wire": 64, "count": count, "rounds": rounds, "rows": [
+        {"subject": "bare two-core ring (reference)", "mpps": 10.0, "rounds": [10.0], "delivered": 1.0,
+         "driver_mpps": 10.0, "over_reference": 1.0},
+        {"subject": "C, NAPI (budget 64), batches of 16", "driver": "c", "options": {}, "mpps": 5.0, "rounds": [5.0],
+         "delivered": 1.0, "driver_mpps": 6.0, "over_reference": 0.5}],
+        "line_rate": {"target_mpps": 14.88, "interval_ns": 67, "sent": 100, "received": 90, "missed": 10,
+                      "delivered": 0.9, "received_mpps": 5.2, "sent_mpps": 5.78, "records_lost": None,
+                      "verdict": "PASS"}}  # fmt: skip
+
+
 #: Per evaluation (as results.json names it): the step `bench all` calls, its stand-in, the heading of its
 #: section in report.md, a line of that section drawn from the stand-in's figures, and its figure if it has one.
 EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
@@ -434,6 +467,8 @@ EVALUATIONS: dict[str, tuple[str, Callable[..., Any], str, str, str | None]] = {
     "moderation": ("step_moderation", fake_moderation, "## Interrupt moderation", "| none | c | 500 | 500 |", None),
     "transmit": ("step_transmit", fake_transmit, "## Transmit beside receive",
                  "| 1500 B | c | 31.20 Gbps, 2.600 Mpps | 18.10 Gbps, 1.508 Mpps | 13.26× | 22.86× | yes |", None),
+    "small_packets": ("step_small_packets", fake_small_packets, "## Small packets at line rate",
+                      "| C, NAPI (budget 64), batches of 16 | 5.00 | 0.50× | 100.00 % | 6.00 |", None),
 }  # fmt: skip
 #: What an evaluation that gives nothing returns (None, or its section's type left empty), and the reason said.
 NOTHING = [
@@ -445,6 +480,7 @@ NOTHING = [
     ("irq_lines", [], "it returned an empty list"),
     ("moderation", [], "it returned an empty list"),
     ("transmit", [], "it returned an empty list"),
+    ("small_packets", {}, "it returned an empty dict"),
 ]
 
 

@@ -281,6 +281,36 @@ def full_results() -> dict[str, Any]:
                 "packets_per_interrupt": 8.06,
             },
         ],
+        "small_packets": {
+            "size_on_wire": 64,
+            "count": 200000,
+            "rounds": 5,
+            "rows": [
+                {
+                    "subject": "bare two-core ring (reference)",
+                    "mpps": 10.73,
+                    "delivered": 1.0,
+                    "driver_mpps": 10.73,
+                    "over_reference": 1.0,
+                },
+                {
+                    "subject": "C, NAPI (budget 64), batches of 16",
+                    "mpps": 5.17,
+                    "delivered": 0.9194,
+                    "driver_mpps": 6.1,
+                    "over_reference": 0.482,
+                },
+            ],
+            "line_rate": {
+                "target_mpps": 14.88,
+                "interval_ns": 67,
+                "sent": 149253731,
+                "received": 123077686,
+                "delivered": 0.8246,
+                "received_mpps": 5.28,
+                "sent_mpps": 6.4,
+            },
+        },
         "transmit": [
             {
                 "size": 1500,
@@ -360,6 +390,8 @@ def test_full_report(tmp_path: Path) -> None:
     assert "1 of 2 targets MISSED" in text and "- MISSED: E2 within 6.25 %" in text
     assert "| ITR 8 us | c | 500 | 500 | 62 | 62 | 8.1 |" in text
     assert "| 1500 B | c | 30.50 Gbps, 2.542 Mpps | 18.25 Gbps, 1.521 Mpps | 13.00× | 22.50× | yes |" in text
+    assert "| C, NAPI (budget 64), batches of 16 | 5.17 | 0.48× | 91.94 % | 6.10 |" in text
+    assert "Paced at 14.88 Mpps (67 ns a frame), C driver: 82.46 % delivered" in text
     assert "not run" not in text.lower()
 
 
@@ -514,6 +546,7 @@ HEADINGS = {
     "irq_lines": "## Interrupt lines",
     "moderation": "## Interrupt moderation",
     "transmit": "## Transmit beside receive",
+    "small_packets": "## Small packets at line rate",
     "targets": "## Targets",
 }
 

@@ -655,11 +655,11 @@ def show_small_packets(section: dict[str, Any] | None) -> None:
     assert section is not None
     t = Table(title=f"{section['size_on_wire']} B on the wire, back to back: medians of {section['rounds']} "
                     "interleaved rounds")  # fmt: skip
-    for c in ("subject", "Mpps", "over the two-core ring", "delivered (worst round)"):
+    for c in ("subject", "Mpps taken", "over the two-core ring", "delivered (worst round)", "the driver's pace"):
         t.add_column(c, justify="left" if c == "subject" else "right")
     for r in section["rows"]:
         t.add_row(r["subject"], f"{r['mpps']:.2f}", _fixed(r.get("over_reference"), ".2f", "×"),
-                  f"{100 * r['delivered']:.2f} %")  # fmt: skip
+                  f"{100 * r['delivered']:.2f} %", _fixed(r.get("driver_mpps"), ".2f", " Mpps"))  # fmt: skip
     console.print(t)
     line = section["line_rate"]
     console.print(f"paced at {line['target_mpps']} Mpps ({line['interval_ns']} ns), C driver: "
@@ -742,6 +742,9 @@ def all_cmd(out: str, device: str, quick: bool) -> None:
         "moderation": lambda: step_moderation(500 if quick else 5000),
         "transmit": lambda: step_transmit(
             [1500] if quick else [64, 1500, 9000], list(DRIVERS), 2000 if quick else ev.TX_COUNT, 2 if quick else 5
+        ),
+        "small_packets": lambda: step_small_packets(
+            20_000 if quick else 200_000, 2 if quick else 5, 200_000_000 if quick else 10_000_000_000
         ),
     }
     with StealMeter() as steal:
