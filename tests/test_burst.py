@@ -56,12 +56,16 @@ def test_deliver_many_hands_up_each_frame_as_copied_out_of_its_buffer() -> None:
     received(nic, 5)
     n = nic.rx_burst(0, 8)
     assert n == 5
+    upper.deliver(b"before")
     upper.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n], np.array([1, 0, 1, 0, 0], bool))
-    assert [bytes(s) for s in upper.skbs] == [frame(k) for k in range(5)]
-    assert upper.checked == [0, 2] and upper.count() == 5
+    upper.deliver_checked(b"after")
+    assert upper.count() == 7
+    upper.settle_bursts()  # the burst's frames in their place, in the order delivered
+    assert [bytes(s) for s in upper.skbs] == [b"before", *(frame(k) for k in range(5)), b"after"]
+    assert upper.checked == [1, 3, 6] and upper.count() == 7
     # The socket buffers are copies: the receive buffers may be reused at once.
     nic.pool[:] = 0
-    assert bytes(upper.skbs[4]) == frame(4)
+    assert bytes(upper.skbs[5]) == frame(4)
     null = NullLayer()
     null.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n])
     assert null.count() == 5

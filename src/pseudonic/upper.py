@@ -158,6 +158,10 @@ class VerifyLayer:
 
     def __init__(self, keep_times: bool = False) -> None:
         self.skbs: list[bytes | memoryview] = []
+        #: bursts (deliver_many) as they came: (single deliveries before it, its frames back to back, their
+        #: lengths); made into views of their frames in ``skbs`` only when the run is over (:meth:`settle_bursts`)
+        self._bursts: list[tuple[int, memoryview, np.ndarray[Any, Any]]] = []
+        self._in_bursts = 0
         #: per delivery, CLOCK_MONOTONIC ns: kept only with keep_times (a C driver's host fills it itself)
         self.times: list[int] | None = None
         #: indices of the deliveries marked checksum-checked
@@ -175,10 +179,10 @@ class VerifyLayer:
             self.deliver = deliver
         else:
             self.deliver = self.skbs.append  # the whole hot-path cost
-        mark, skbs, then = self.checked.append, self.skbs, self.deliver
+        mark, count, then = self.checked.append, self.count, self.deliver
 
         def deliver_checked(skb: bytes | memoryview) -> None:
-            mark(len(skbs))
+            mark(count())
             then(skb)
 
         self.deliver_checked = deliver_checked
@@ -186,25 +190,42 @@ class VerifyLayer:
     def deliver_many(
         self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
     ) -> None:
-        """The frames copied in one call into one buffer, each kept as a view of it (no object per frame made
-        until the views)."""
+        """The frames copied in one call into one buffer, kept as it is: no object per frame is made until the
+        run is over (the verify layer's cost on the driver's clock is the copy)."""
         n = len(offsets)
-        first = len(self.skbs)
+        first = self.count()
         blob = memoryview(_engine.gather(buffers, offsets, lengths, n))
-        ends = np.cumsum(lengths[:n], dtype=np.int64).tolist()
-        self.skbs.extend([blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)])
+        self._bursts.append((len(self.skbs), blob, np.array(lengths[:n], dtype=np.int64)))
+        self._in_bursts += n
         if self.times is not None:
             self.times.extend([time.monotonic_ns()] * n)  # delivered together: one time for the burst
         if checked is not None:
             self.checked.extend((first + np.flatnonzero(checked[:n])).tolist())
 
     def count(self) -> int:
-        return len(self.skbs)
+        return len(self.skbs) + self._in_bursts
+
+    def settle_bursts(self) -> None:
+        """Every delivery in ``skbs``, in the order delivered: each burst's frames as views of its buffer."""
+        if not self._bursts:
+            return
+        out: list[bytes | memoryview] = []
+        prev = 0
+        for pos, blob, lengths in self._bursts:
+            out.extend(self.skbs[prev:pos])
+            ends = np.cumsum(lengths).tolist()
+            out.extend(blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True))
+            prev = pos
+        out.extend(self.skbs[prev:])
+        self.skbs[:] = out  # the same list: deliver is its append
+        self._bursts.clear()
+        self._in_bursts = 0
 
     def report(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
     ) -> Deliveries:
         """Match every delivery to the packet it carries; ``poisoned``: the sanitizer poisoned the buffers."""
+        self.settle_bursts()
         stored = (tx_flags & TX_STORED) != 0
         seq = (
             self._match_stamped(frames, slots, stored) if frames.stamped else self._match_content(frames, slots, stored)
