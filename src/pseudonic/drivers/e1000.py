@@ -78,8 +78,10 @@ TX_RING = 256
 #: e1000's E1000_RX_BUFFER_WRITE: descriptors are handed back in groups of this many.
 RX_BUFFER_WRITE = 16
 #: The most descriptors one burst takes (then hands back at once), and the fewest worth a burst: a burst call
-#: costs a few microseconds whatever its size, more than taking a handful one by one.
-RX_BURST = 64
+#: costs a few microseconds whatever its size, more than taking a handful one by one. A ring's worth (256, the
+#: default ring) a call: back to back at 64 B, 3 rounds each, the driver's pace went from 1.7-2.9 Mpps at 64
+#: to 4.9-5.7 Mpps at 256 (no NAPI budget; a budget caps the burst at itself).
+RX_BURST = 256
 RX_BURST_MIN = 8
 _CSUM_ERRORS = RXD_ERR_IPE | RXD_ERR_TCPE
 # Where a descriptor's fields lie (the layout's, checked against pnic_layout.h): descriptor i
