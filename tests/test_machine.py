@@ -170,6 +170,17 @@ def test_core_meter_on_this_machine_returns_exactly_the_cores_asked() -> None:
     assert r["span_ns"] > 0
 
 
+def test_a_signal_during_the_meters_last_sample_leaves_its_result_measured_up_to_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A second Ctrl-C lands while the block's end is sampled: the run's partial result still reads the meter.
+    meter = machine.CoreMeter(sorted(os.sched_getaffinity(0))[:1])
+    with pytest.raises(KeyboardInterrupt), meter:
+        monkeypatch.setattr(meter, "_sample", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.undo()
+    assert meter.result()["span_ns"] > 0
+
+
 def test_core_meter_result_before_enter() -> None:
     with pytest.raises(RuntimeError):
         machine.CoreMeter([0]).result()

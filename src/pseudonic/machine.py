@@ -377,8 +377,10 @@ class _Span(Generic[Sample]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._t1 = time.monotonic_ns()
+        # _t1 only once _end exists: a signal during the sample leaves the block's end unmeasured, not half set
+        t1 = time.monotonic_ns()
         self._end = self._sample()
+        self._t1 = t1
 
     def _span(self) -> tuple[Sample, Sample, int]:
         """The samples at the start and the end (now, before the block has ended), and the ns between."""
