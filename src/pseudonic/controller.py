@@ -798,23 +798,32 @@ class Controller:
         interrupted: int | None = None,
     ) -> RunResult:
         """What the run left, copied out of its segment, made into its result (result.build_result: pure)."""
+        per_packet: dict[str, Any]
         if self.long:
-            return self._long_result(view, failure, report, interrupted)
-        sent = int(view.dev["sent"][0])
-        raised = int(view.line["doorbell"][0])
-        runs = int(np.count_nonzero(view.irqs["entry_ns"]))
+            # nothing per packet is kept: the figures folded as the run went, and what it took
+            fold = self.reader.finish() if self.reader is not None else None
+            self.reader = None
+            per_packet = {"tx": view.tx[:0].copy(), "raises": view.raises[:0].copy(), "irqs": view.irqs[:0].copy(),
+                          "fold": fold, "memory": self._memory(view, report)}  # fmt: skip
+        else:
+            sent = int(view.dev["sent"][0])
+            raised = int(view.line["doorbell"][0])
+            runs = int(np.count_nonzero(view.irqs["entry_ns"]))
+            per_packet = {
+                "tx": view.tx[:sent].copy(),
+                "raises": view.raises[: min(raised, view.capacity)].copy(),
+                "irqs": view.irqs[:runs].copy(),
+                "txv": view.txv[: min(int(view.dev["tx_taken"][0]), view.tx_capacity)].copy(),
+            }
         return build_result(
             RunEnd(
                 config=self.cfg,
                 plan=self.plan,
-                tx=view.tx[:sent].copy(),
-                raises=view.raises[: min(raised, view.capacity)].copy(),
-                irqs=view.irqs[:runs].copy(),
+                **per_packet,
                 dev=view.dev.copy(),
                 line=view.line.copy(),
                 drv=view.drv.copy(),
                 san=view.san.copy(),
-                txv=view.txv[: min(int(view.dev["tx_taken"][0]), view.tx_capacity)].copy(),
                 ring_status=view.active_ring()["status"].copy(),
                 t0_ns=int(view.header["t0_ns"][0]),
                 driver_label=self.driver_label,
@@ -830,44 +839,16 @@ class Controller:
             )
         )
 
-    def _long_result(
-        self, view: SegmentView, failure: dict[str, Any] | None, report: dict[str, Any] | None, interrupted: int | None
-    ) -> RunResult:
-        """A run without full records: its counters, the figures folded as it went, and what it took."""
-        fold = self.reader.finish() if self.reader is not None else None
-        self.reader = None
-        return build_result(
-            RunEnd(
-                config=self.cfg,
-                plan=self.plan,
-                tx=view.tx[:0].copy(),
-                raises=view.raises[:0].copy(),
-                irqs=view.irqs[:0].copy(),
-                dev=view.dev.copy(),
-                line=view.line.copy(),
-                drv=view.drv.copy(),
-                san=view.san.copy(),
-                ring_status=view.active_ring()["status"].copy(),
-                t0_ns=int(view.header["t0_ns"][0]),
-                driver_label=self.driver_label,
-                report=report,
-                failure=failure,
-                interrupted=interrupted,
-                max_missed=self.max_missed,
-                sleeping_line=self.line.sleeps,
-                machine=self._machine(view),
-                clock_offset_ns=time.time_ns() - time.monotonic_ns(),
-                queue=(report or {}).get("queue") or view.queue_state() if self.cfg.device == "virtio-net" else {},
-                fold=fold,
-                memory={
-                    "records_ring": int(view.capacity),
-                    "segment_bytes": int(view.header["total_size"][0]),
-                    "controller_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                    "device_maxrss_kib": int(view.dev["maxrss_kib"][0]) or None,
-                    "driver_maxrss_kib": (report or {}).get("maxrss_kib"),
-                },
-            )
-        )
+    @staticmethod
+    def _memory(view: SegmentView, report: dict[str, Any] | None) -> dict[str, Any]:
+        """A long run's record rings, and each process's peak resident memory (KiB)."""
+        return {
+            "records_ring": int(view.capacity),
+            "segment_bytes": int(view.header["total_size"][0]),
+            "controller_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "device_maxrss_kib": int(view.dev["maxrss_kib"][0]) or None,
+            "driver_maxrss_kib": (report or {}).get("maxrss_kib"),
+        }
 
     def _machine(self, view: SegmentView) -> dict[str, Any]:
         """The machine, what it did to the run's two cores during the run, and the real-time set-up."""

@@ -257,10 +257,7 @@ def build_result(end: RunEnd) -> RunResult:
     matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
     delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
     rx_errors: int | None = report["rx_errors"] if report else 0
-    if failure is None and int(end.line["state"][0]) == DEV_STORM:
-        failure = storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
-    if failure is None and int(end.line["state"][0]) == DEV_FAULT:
-        failure = device_fault(int(dev_regs["fault"][0]), int(dev_regs["fault_value"][0]), sent)
+    failure = failure if failure is not None else _device_stopped(end, runs, sent)
     parts = slots["parts"][:sent]
     split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
         int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
@@ -274,7 +271,6 @@ def build_result(end: RunEnd) -> RunResult:
         analysis.woken_packet(irqs, raises, len(delivered_seq)),
     )
     violations = ring_violations(end.san, tx)
-    virtio = cfg.device == "virtio-net"
     registers, window = _registers(end), _window(end)
     sent_tx = (report or {}).get("tx") or {}
     tx_account = (
@@ -299,22 +295,9 @@ def build_result(end: RunEnd) -> RunResult:
         verified=verdict.verified if verdict else cfg.upper == "verify",
         interrupts=raised,
         handler_runs=runs,
-        # virtio-net has no mask: a driver suppresses interrupts in the queue (queue's used_event, avail_flags)
-        ims=registers["ims"] if not virtio else -1,
-        rdt_written=registers["rdt"] != 0 if not virtio else registers["avail_idx"] != 0,
         failure=failure if interrupted is None else None,
         split_dropped=max(split_dropped, 0),
-        starved=registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any()
-        if not virtio
-        else registers["avail_idx"] == registers["last_avail"],
-        device=cfg.device,
-        queue=dict(end.queue),
-        sanitized=cfg.sanitize,
-        unmodelled=window.get("unmodelled_writes", 0),
-        unmodelled_first=window.get("first_unmodelled", 0),
-        errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
-        discarded_long=window.get("discarded_long", 0),
-        receiver_off=window.get("receiver_off", 0),
+        **_register_counts(end, registers, window),
         poisoned=verdict.poisoned if verdict else 0,
         partial=int(np.count_nonzero(verdict.partial >= 0))
         if verdict is not None and verdict.partial is not None
@@ -365,14 +348,7 @@ def build_result(end: RunEnd) -> RunResult:
         {} if cfg.loopback else timing.timing_verdict(attribution, stalls, cores=(cfg.device_core, cfg.driver_core))
     )
     return RunResult(
-        config={
-            **cfg.as_dict(),
-            # interval_ns is None when the plan is not periodic: its deadlines are in due_ns
-            **plan.summary(),
-            "driver": end.driver_label,
-            "driver_spec": cfg.driver,
-            "max_missed": str(end.max_missed) if end.max_missed is not None else None,
-        },
+        config=_config(end),
         sent=packets,
         stored=counts.stored,
         received=received,
@@ -441,11 +417,7 @@ def _build_long(end: RunEnd) -> RunResult:
     report, failure, interrupted = end.report, end.failure, end.interrupted
     d: Deliveries | None = report["deliveries"] if report else None
     received = d.received if d else 0
-    if failure is None and int(end.line["state"][0]) == DEV_STORM:
-        failure = storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
-    if failure is None and int(end.line["state"][0]) == DEV_FAULT:
-        failure = device_fault(int(dev_regs["fault"][0]), int(dev_regs["fault_value"][0]), sent)
-    virtio = cfg.device == "virtio-net"
+    failure = failure if failure is not None else _device_stopped(end, runs, sent)
     registers, window = _registers(end), _window(end)
     counts = Counts(
         packets=sent,
@@ -461,20 +433,8 @@ def _build_long(end: RunEnd) -> RunResult:
         verified=d.verified if d else cfg.upper == "verify",
         interrupts=raised,
         handler_runs=runs,
-        ims=registers["ims"] if not virtio else -1,
-        rdt_written=registers["rdt"] != 0 if not virtio else registers["avail_idx"] != 0,
         failure=failure if interrupted is None else None,
-        starved=registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any()
-        if not virtio
-        else registers["avail_idx"] == registers["last_avail"],
-        device=cfg.device,
-        queue=dict(end.queue),
-        sanitized=cfg.sanitize,
-        unmodelled=window.get("unmodelled_writes", 0),
-        unmodelled_first=window.get("first_unmodelled", 0),
-        errors_by_statistics=window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
-        discarded_long=window.get("discarded_long", 0),
-        receiver_off=window.get("receiver_off", 0),
+        **_register_counts(end, registers, window),
         corruption=tuple(d.corruption) if d else (),
         ring_violations=ring_violations(end.san, np.zeros(0, TX_RECORD)),
     )
@@ -496,13 +456,7 @@ def _build_long(end: RunEnd) -> RunResult:
         **end.memory,
     }
     return RunResult(
-        config={
-            **cfg.as_dict(),
-            **plan.summary(),
-            "driver": end.driver_label,
-            "driver_spec": cfg.driver,
-            "max_missed": str(end.max_missed) if end.max_missed is not None else None,
-        },
+        config=_config(end),
         sent=sent,
         stored=counts.stored,
         received=received,
@@ -548,6 +502,49 @@ def _build_long(end: RunEnd) -> RunResult:
         register_window=window,
         records=records,
     )
+
+
+def _config(end: RunEnd) -> dict[str, Any]:
+    """The run's configuration as its result shows it: the platform's, the plan's, the driver's."""
+    return {
+        **end.config.as_dict(),
+        # interval_ns is None when the plan is not periodic: its deadlines are in due_ns
+        **end.plan.summary(),
+        "driver": end.driver_label,
+        "driver_spec": end.config.driver,
+        "max_missed": str(end.max_missed) if end.max_missed is not None else None,
+    }
+
+
+def _device_stopped(end: RunEnd, runs: int, sent: int) -> dict[str, Any] | None:
+    """What stopped the device, if it stopped itself: a storm of the level line, a ring it could not use."""
+    state, dev_regs = int(end.line["state"][0]), end.dev
+    if state == DEV_STORM:
+        return storm_failure(int(dev_regs["reasserted"][0]), int(end.drv["icr_reads"][0]), runs)
+    if state == DEV_FAULT:
+        return device_fault(int(dev_regs["fault"][0]), int(dev_regs["fault_value"][0]), sent)
+    return None
+
+
+def _register_counts(end: RunEnd, registers: dict[str, int], window: dict[str, int]) -> dict[str, Any]:
+    """The verdict's counts read from the registers when the run ended (pseudonic.verdict.Counts)."""
+    virtio = end.config.device == "virtio-net"
+    return {
+        # virtio-net has no mask: a driver suppresses interrupts in the queue (queue's used_event, avail_flags)
+        "ims": registers["ims"] if not virtio else -1,
+        "rdt_written": registers["rdt"] != 0 if not virtio else registers["avail_idx"] != 0,
+        "starved": registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any()
+        if not virtio
+        else registers["avail_idx"] == registers["last_avail"],
+        "device": end.config.device,
+        "queue": dict(end.queue),
+        "sanitized": end.config.sanitize,
+        "unmodelled": window.get("unmodelled_writes", 0),
+        "unmodelled_first": window.get("first_unmodelled", 0),
+        "errors_by_statistics": window.get("crcerrs_read", 0) + window.get("rxerrc_read", 0) > 0,
+        "discarded_long": window.get("discarded_long", 0),
+        "receiver_off": window.get("receiver_off", 0),
+    }
 
 
 def _registers(end: RunEnd) -> dict[str, int]:

@@ -829,16 +829,20 @@ struct verifier_box {
     void *frames, *blob, *frame_of;
 };
 
-static void verifier_free(PyObject *capsule)
+static void box_free(struct verifier_box *b)
 {
-    struct verifier_box *b = PyCapsule_GetPointer(capsule, "pseudonic.verifier");
-    if (b == NULL)
-        return;
     pnic_verifier_free(&b->v);
     PyMem_Free(b->frames);
     PyMem_Free(b->blob);
     PyMem_Free(b->frame_of);
     PyMem_Free(b);
+}
+
+static void verifier_free(PyObject *capsule)
+{
+    struct verifier_box *b = PyCapsule_GetPointer(capsule, "pseudonic.verifier");
+    if (b != NULL)
+        box_free(b);
 }
 
 static struct pnic_verifier *verifier_of(PyObject *capsule)
@@ -883,13 +887,8 @@ static PyObject *py_verifier_new(PyObject *Py_UNUSED(self), PyObject *args)
         else if ((cap = PyCapsule_New(b, "pseudonic.verifier", verifier_free)) != NULL)
             b = NULL;
     }
-    if (b != NULL) {
-        pnic_verifier_free(&b->v);
-        PyMem_Free(b->frames);
-        PyMem_Free(b->blob);
-        PyMem_Free(b->frame_of);
-        PyMem_Free(b);
-    }
+    if (b != NULL)
+        box_free(b);
     PyBuffer_Release(&frames);
     PyBuffer_Release(&blob);
     PyBuffer_Release(&frame_of);
