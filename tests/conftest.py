@@ -79,6 +79,21 @@ needs_two_cores = pytest.mark.skipif(
 )
 
 
+def run_undisturbed(**kwargs: Any) -> Any:
+    """``pseudonic.run(**kwargs)``, run again (at most 3 times more) while the device dropped frames in a run
+    the machine disturbed: a node kept from its core longer than check-driver's DISTURBED_NS, as
+    check-driver does. Drops with no such evidence are returned as they are, for the test to judge."""
+    import pseudonic
+    from pseudonic.conformance import DISTURBED_NS, DISTURBED_RERUNS, disturbed_ns
+
+    r = pseudonic.run(**kwargs)
+    for _ in range(DISTURBED_RERUNS):
+        if not (r.missed and disturbed_ns(r) > DISTURBED_NS):
+            break
+        r = pseudonic.run(**kwargs)
+    return r
+
+
 def plain_segment(ring_size: int = 8, buf_size: int = 2048, capacity: int = 64) -> SegmentView:
     """A segment on a plain bytearray: the ring rules without processes or clocks (sans-IO)."""
     return SegmentView.create(bytearray(segment_size(ring_size, buf_size, capacity)), ring_size, buf_size, capacity)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pseudonic
-from conftest import DRIVERS_DIR, needs_two_cores
+from conftest import DRIVERS_DIR, needs_two_cores, run_undisturbed
 from pseudonic import recording, schedule
 from pseudonic.cli import main
 from pseudonic.faults import KINDS
@@ -23,7 +23,7 @@ EVERY_KIND = ["rxe", "ce", "se", "seq", "cxe", "ipe", "tcpe", "split:3", "spurio
 @pytest.mark.parametrize("driver", ["python", "c"])
 @pytest.mark.parametrize("irq_mode", ["edge", "level"])
 def test_the_reference_drivers_handle_every_fault_kind_with_the_sanitizer_on(driver: str, irq_mode: str) -> None:
-    r = pseudonic.run(
+    r = run_undisturbed(
         slots=schedule.periodic(400, 40_000), size=1500, driver=driver, faults=[f"{k}:0.05" for k in EVERY_KIND],
         fault_seed=7, irq_mode=irq_mode, sanitize=True, wait_for_cores=True,
     )  # fmt: skip
@@ -40,7 +40,8 @@ def test_the_reference_drivers_handle_every_fault_kind_with_the_sanitizer_on(dri
 
 @pytest.mark.parametrize("driver", ["python", "c"])
 def test_frames_longer_than_the_buffer_span_descriptors_and_arrive_whole(driver: str) -> None:
-    r = pseudonic.run("50us", 200, 9000, buffer_size=2048, driver=driver, sanitize=True, wait_for_cores=True)
+    r = run_undisturbed(interval="50us", count=200, size=9000, buffer_size=2048, driver=driver, sanitize=True,
+                        wait_for_cores=True)  # fmt: skip
     assert r.passed and r.received == 200 and r.partial == 0, r.verdict
     assert r.plan is not None and set(r.plan.slots["parts"].tolist()) == {5}
 
