@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 from scapy.layers.inet import IP, UDP
@@ -108,6 +110,23 @@ def test_a_driver_node_killed_by_a_signal_is_reported() -> None:
 def test_a_hanging_driver_is_killed_after_the_timeout() -> None:
     r = pseudonic.run("38us", 200, 1500, driver=HangingE1000, driver_timeout=1.0)
     assert r.error is not None and r.error["kind"] == "driver hung"
+
+
+def test_verifying_after_the_driver_is_through_is_never_taken_for_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine slow enough that verifying the deliveries outlasts the driver's timeout (a million frames on a
+    # loaded machine did): the driver was through, so the run is judged on what it delivered.
+    from pseudonic.upper import VerifyLayer
+
+    report = VerifyLayer.report
+
+    def slow_report(self: VerifyLayer, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.5)  # the slowness under test (in the driver node, forked with this patch)
+        return report(self, *args, **kwargs)
+
+    monkeypatch.setattr(VerifyLayer, "report", slow_report)
+    for driver in ("python", "c"):
+        r = pseudonic.run("38us", 200, 1500, driver=driver, driver_timeout=0.5)
+        assert r.error is None and r.passed and r.received == 200, (driver, r.error)
 
 
 def test_a_c_drivers_deliveries_are_verified_without_a_second_copy() -> None:

@@ -15,7 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pseudonic.timing import CAUSES, GROUPS, WITHIN, Attribution, Records, attribute, timing_verdict
+from pseudonic.timing import (
+    _CODE,
+    CAUSES,
+    GROUPS,
+    STALL_NS,
+    WITHIN,
+    Attribution,
+    Records,
+    attribute,
+    device_causes,
+    timing_verdict,
+)
 
 L = 38_000  # the paper's E2 interval
 TOL = int(0.0625 * L)
@@ -295,3 +306,44 @@ def test_attribution_needs_two_runs() -> None:
     a = attribute(Records(**t))
     assert a.outliers == 0 and a.paced == 0
     assert replace(Records(**t), sleeping_line=True).sleeping_line
+
+
+def _device_causes_by_rule(t: dict[str, Any], slack: int) -> list[int]:
+    """device_causes' rule, one entry at a time, as its docstring states it."""
+    late = t["start_ns"] - t["due_ns"]
+    send = t["end_ns"] - t["start_ns"]
+    usual = int(np.median(send)) if len(send) else 0
+    codes: list[int] = []
+    for p in range(len(late)):
+        if late[p] <= slack:
+            codes.append(WITHIN)
+        elif 2 * t["device_gap_ns"][p] >= late[p]:
+            codes.append(_CODE["device_stall"])
+        elif p > 0 and codes[p - 1] != WITHIN:
+            codes.append(codes[p - 1])
+        elif p > 0 and send[p - 1] - usual > slack:
+            long = not t["sleeping_line"] and send[p - 1] - usual >= STALL_NS
+            codes.append(_CODE["device_stall"] if long else _CODE["device_send"])
+        else:
+            codes.append(_CODE["device_busy"])
+    return codes
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-50, 60_000), st.integers(0, 40_000), st.integers(100, 60_000)), max_size=40),
+    st.booleans(),
+)
+def test_the_device_cause_of_each_entry_follows_the_rule_one_at_a_time(
+    entries: list[tuple[int, int, int]], sleeping: bool
+) -> None:
+    """Late by, the stall seen in its wait, its send: whole runs of late entries, stalls inside them, long sends."""
+    n = len(entries)
+    t = timeline(max(n, 1), sleeping=sleeping)
+    t = {k: (v[:n] if isinstance(v, np.ndarray) else v) for k, v in t.items()}
+    if n:
+        late, gap, send = (np.array(c, dtype=np.int64) for c in zip(*entries, strict=True))
+        t["start_ns"] = t["due_ns"] + late
+        t["device_gap_ns"] = gap
+        t["end_ns"] = t["start_ns"] + send
+    assert device_causes(Records(**t), TOL).tolist() == _device_causes_by_rule(t, TOL)

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from pseudonic import schedule
+from pseudonic import _engine, schedule
 from pseudonic.errors import ConfigError
 from pseudonic.frames import (
     DST_IP,
@@ -159,6 +159,62 @@ def test_schedules() -> None:
 def test_counting_of_deliveries() -> None:
     v = _count(np.array([0, 1, 1, 3, 2, -1, 4]), sent=6, verified=True)
     assert (v.received, v.duplicated, v.reordered, v.corrupted) == (5, 1, 1, 1)
+
+
+def _count_by_rule(seq: list[int]) -> tuple[int, int, int, int]:
+    """The rule, one delivery at a time: -1 is corrupted; a packet's first delivery is received, and
+    reordered if a higher packet came before it; any later one is a duplicate."""
+    seen: set[int] = set()
+    received = duplicated = reordered = corrupted = 0
+    highest = -1
+    for s in seq:
+        if s < 0:
+            corrupted += 1
+        elif s in seen:
+            duplicated += 1
+        else:
+            seen.add(s)
+            received += 1
+            reordered += s < highest
+            highest = max(highest, s)
+    return received, duplicated, reordered, corrupted
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(-1, 30), max_size=80))
+def test_counting_of_deliveries_follows_the_rule_one_at_a_time(seq: list[int]) -> None:
+    v = _count(np.array(seq, dtype=np.int64), sent=31, verified=True)
+    assert (v.received, v.duplicated, v.reordered, v.corrupted) == _count_by_rule(seq)
+    assert v.delivered == len(seq)
+
+
+def _stamped(frames: FrameSet, frame_of: np.ndarray[Any, Any], seq: int) -> bytes:
+    row = frames.table[int(frame_of[seq])]
+    f = bytearray(frames.templates[int(frame_of[seq])])
+    _engine.stamp_frame(f, int(row["stamp_off"]), int(row["csum_off"]), seq, 1000 + seq)
+    return bytes(f)
+
+
+def test_verify_layer_matches_single_deliveries_and_kept_bursts_in_the_order_delivered() -> None:
+    frames = FrameSet.of([FrameSet.generated(60).templates[0], FrameSet.generated(300).templates[0]], stamped=True)
+    slots = schedule.periodic(8, 1000)
+    slots["frame"] = [0, 1, 1, 0, 1, 0, 0, 1]
+    stored = np.full(8, 1, dtype=np.uint32)  # TX_STORED
+    stored[6] = 0  # dropped by the device: a delivery naming it was never sent
+    good = [_stamped(frames, slots["frame"], k) for k in range(8)]
+    zeroed = bytearray(good[3])
+    zeroed[40:42] = b"\0\0"  # its UDP checksum zeroed: not the frame that was sent
+    layer = VerifyLayer()
+    layer.deliver(good[1])
+    layer.deliver(good[0])
+    burst = [good[2], good[2], bytes(zeroed), good[6]]
+    layer.adopt(memoryview(b"".join(burst)), np.array([len(b) for b in burst]))
+    layer.deliver(good[5][:-1] + b"\x01")
+    layer.deliver(good[7])
+    v = layer.report(frames, slots, stored)
+    assert v.seq.tolist() == [1, 0, 2, 2, -1, -1, -1, 7]
+    assert (v.received, v.duplicated, v.reordered, v.corrupted) == (4, 1, 1, 3)
+    assert len(v.corruption) == 3 and "packet 3" in v.corruption[0]
 
 
 def test_verify_layer_matches_stamps_and_flags_tampering() -> None:

@@ -56,6 +56,9 @@ from .verdict import MissedLimit, parse_missed_limit
 OPEN_TIMEOUT_S = 30.0
 #: How long the driver may take to load, and to finish after the last packet.
 DRIVER_TIMEOUT_S = 10.0
+#: How long pseudonic's own work in the driver node may take once the driver is through (verifying what it
+#: delivered: well under a second for a million deliveries here); past it, pseudonic's failure, never the driver's.
+VERIFY_TIMEOUT_S = 600.0
 #: How long a node gets to leave by itself once told to stop, before SIGKILL.
 STOP_GRACE_S = 2.0
 #: How often a watcher (the CLI's live line) hears how the run is going.
@@ -545,6 +548,7 @@ class Controller:
         self.started = time.monotonic()
         #: the driver node reported this run whole: the session keeps it for the next run
         self.node_done = False
+        self.verifying = False  # the driver node said the driver is through and it verifies
         #: --rt: why it is not applied (None: applied, or not asked)
         self.rt_refusal = realtime.check_rt() if cfg.rt != "off" else None
         self.rt = cfg.rt != "off" and self.rt_refusal is None
@@ -678,7 +682,7 @@ class Controller:
                                        else f"exited with status {code}") + f" after {sent} of {self.plan.entries} "
                                        "schedule entries"}  # fmt: skip
                 return failure, self._stop_and_collect(view, procs)
-        msg = self.next_message(conn, drv, self.driver_timeout)
+        msg = self.report_of(conn, drv, self.driver_timeout)
         if msg is not None and msg[0] == "done":
             self.node_done = True
             dev.join(due_s + OPEN_TIMEOUT_S)
@@ -687,6 +691,15 @@ class Controller:
         self._kick(procs)
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
+
+    def report_of(self, conn: Connection, drv: BaseProcess, timeout: float) -> tuple[str, Any] | None:
+        """The driver node's report: the driver gets ``timeout`` to finish; once the node says it is verifying,
+        the wait is for pseudonic's own work (VERIFY_TIMEOUT_S), which a slow machine must not make a hang."""
+        msg = self.next_message(conn, drv, timeout)
+        if msg is not None and msg[0] == "verifying":
+            self.verifying = True
+            msg = self.next_message(conn, drv, VERIFY_TIMEOUT_S)
+        return msg
 
     @staticmethod
     def _tx_progress(view: SegmentView) -> int:
@@ -739,6 +752,8 @@ class Controller:
         msg = self.next_message(self.recv, drv, self.driver_timeout)
         if msg is not None and msg[0] == "ready":  # stopped before the device started
             msg = self.next_message(self.recv, drv, self.driver_timeout)
+        if msg is not None and msg[0] == "verifying":
+            msg = self.next_message(self.recv, drv, VERIFY_TIMEOUT_S)
         return msg[1] if msg is not None and msg[0] == "done" else None
 
     @staticmethod
@@ -770,6 +785,14 @@ class Controller:
             if db > 0 and (mask or db <= view.capacity):
                 last = int(view.raises["packet"][(db - 1) & mask if mask else db - 1])
         where = {"stage": stage, "handler_run": runs or None, "last_packet": last}
+        if self.verifying:
+            # The driver was through; pseudonic's own work after it failed.
+            what = (
+                f"verifying the deliveries took over {VERIFY_TIMEOUT_S:g} s; the driver node was killed"
+                if drv.exitcode is None
+                else f"the driver node ended while verifying (status {drv.exitcode})"
+            )
+            return {"kind": "pseudonic error", "stage": "verify", "handler_run": runs or None, "message": what}
         if drv.exitcode is None:
             return {"kind": "driver hung", **where,
                     "message": f"no answer within {self.driver_timeout:g} s; the driver node was killed"}  # fmt: skip

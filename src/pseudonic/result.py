@@ -245,22 +245,24 @@ def build_result(end: RunEnd) -> RunResult:
     verdict: Deliveries | None = report["deliveries"] if report else None
     received = verdict.received if verdict else 0
     sizes = np.array(plan.frames.sizes, dtype=np.int64)[slots["frame"][:sent]]
+    delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
+    # each packet delivered, once, in order (a mark per packet: numpy 2.4's np.unique takes 0.5 s on a million)
+    hit = np.zeros(sent, dtype=bool)
+    hit[delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]] = True
+    got = np.flatnonzero(hit)
     if verdict is not None and verdict.verified:
-        got = np.unique(verdict.seq[verdict.seq >= 0])
         received_bytes = int(sizes[got].sum())
     else:  # unverified deliveries are not matched to packets: take the stored packets' mean size
         received_bytes = round(received * float(sizes[stored].mean())) if stored.any() else 0
     span = (int(tx["start_ns"][0]), int(tx["end_ns"][-1])) if sent else (0, 0)
     # Frame errors: the plan's, and RXE where the device refused a buffer outside the pool.
     errored = stored & (((slots["flags"][:sent] & RXD_ERR_FRAME) != 0) | ((tx["flags"] & TX_REFUSED) != 0))
-    delivered_seq = verdict.seq if verdict else np.zeros(0, np.int64)
-    matched = delivered_seq[(delivered_seq >= 0) & (delivered_seq < sent)]
-    delivered_with_error = int(np.count_nonzero(errored[np.unique(matched)])) if matched.size else 0
+    delivered_with_error = int(np.count_nonzero(errored[got]))
     rx_errors: int | None = report["rx_errors"] if report else 0
     failure = failure if failure is not None else _device_stopped(end, runs, sent)
     parts = slots["parts"][:sent]
-    split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - (
-        int(np.count_nonzero((parts[np.unique(matched)] > 1) & ~errored[np.unique(matched)])) if matched.size else 0
+    split_dropped = int(np.count_nonzero(stored & (parts > 1) & ~errored)) - int(
+        np.count_nonzero((parts[got] > 1) & ~errored[got])
     )
     fault_accounts = faults.accounts(
         slots,

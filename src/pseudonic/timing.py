@@ -142,16 +142,26 @@ def device_causes(r: Records, slack_ns: int) -> np.ndarray[Any, Any]:
     send = end - start
     usual_send = _median(send)
     codes = np.full(due.size, WITHIN, dtype=np.int64)
-    for p in np.flatnonzero(late > slack_ns):
-        if 2 * gap[p] >= late[p]:
-            codes[p] = _CODE["device_stall"]
-        elif p > 0 and codes[p - 1] != WITHIN:
-            codes[p] = codes[p - 1]
-        elif p > 0 and send[p - 1] - usual_send > slack_ns:
-            stalled = not r.sleeping_line and send[p - 1] - usual_send >= STALL_NS
-            codes[p] = _CODE["device_stall"] if stalled else _CODE["device_send"]
-        else:
-            codes[p] = _CODE["device_busy"]
+    if due.size == 0:
+        return codes
+    is_late = late > slack_ns
+    own_stall = is_late & (2 * gap >= late)
+    after_late = np.zeros(due.size, dtype=bool)
+    after_late[1:] = is_late[:-1]
+    # An entry late with no stall of its own, after a late one, inherits its cause: the cause of the
+    # latest entry in its run of late ones that had a cause of its own (a stall, or the run's first).
+    own = is_late & (own_stall | ~after_late)
+    # The send before ran long (the first entry has none before it).
+    over = np.zeros(due.size, dtype=np.int64)
+    over[1:] = send[:-1] - usual_send
+    ran_long = np.zeros(due.size, dtype=bool)
+    ran_long[1:] = over[1:] > slack_ns
+    stalled = ran_long & (over >= STALL_NS) & (not r.sleeping_line)
+    by_send = np.where(stalled, _CODE["device_stall"], np.where(ran_long, _CODE["device_send"], _CODE["device_busy"]))
+    codes[own] = np.where(own_stall, _CODE["device_stall"], by_send)[own]
+    anchor = np.maximum.accumulate(np.where(own, np.arange(due.size), -1))
+    inherit = is_late & ~own
+    codes[inherit] = codes[anchor[inherit]]
     return codes
 
 

@@ -895,8 +895,20 @@ static PyObject *py_verifier_new(PyObject *Py_UNUSED(self), PyObject *args)
     return cap;
 }
 
-/* `n` frames back to back in `blob` (as gather made them), of the lengths given. */
-static PyObject *py_verify_blob(PyObject *Py_UNUSED(self), PyObject *args)
+/* `n` lengths in `lengths` whose frames fit back to back in `blob`. */
+static int blob_holds(const Py_buffer *blob, const Py_buffer *lengths, uint32_t n)
+{
+    if ((size_t)lengths->len < n * sizeof(uint32_t))
+        return 0;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < n; k++)
+        total += ((const uint32_t *)lengths->buf)[k];
+    return total <= (uint64_t)blob->len;
+}
+
+/* `n` frames back to back in `blob` (as gather made them), of the lengths given; with `seq`, only matched,
+ * each one's entry (or -1) into seq[k], nothing counted. */
+static PyObject *blob_frames(PyObject *args, int match)
 {
     PyObject *cap;
     Py_buffer blob, lengths;
@@ -906,26 +918,38 @@ static PyObject *py_verify_blob(PyObject *Py_UNUSED(self), PyObject *args)
     PyObject *result = NULL;
     struct pnic_verifier *v = verifier_of(cap);
     if (v != NULL) {
-        uint64_t total = 0;
-        int ok = (size_t)lengths.len >= n * sizeof(uint32_t);
-        for (uint32_t k = 0; ok && k < n; k++)
-            total += ((const uint32_t *)lengths.buf)[k];
-        if (!ok || total > (uint64_t)blob.len) {
+        if (!blob_holds(&blob, &lengths, n)) {
             fail(PNIC_EINVAL);
-        } else {
+        } else if (!match || (result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * 8)) != NULL) {
+            int64_t *seq = match ? (int64_t *)PyBytes_AS_STRING(result) : NULL;
             const uint8_t *p = blob.buf;
             for (uint32_t k = 0; k < n; k++) {
                 const uint32_t l = ((const uint32_t *)lengths.buf)[k];
-                pnic_verify_frame(v, p, l);
+                if (match)
+                    seq[k] = pnic_verify_match(v, p, l);
+                else
+                    pnic_verify_frame(v, p, l);
                 p += l;
             }
-            result = Py_None;
-            Py_INCREF(result);
+            if (!match) {
+                result = Py_None;
+                Py_INCREF(result);
+            }
         }
     }
     PyBuffer_Release(&blob);
     PyBuffer_Release(&lengths);
     return result;
+}
+
+static PyObject *py_verify_blob(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return blob_frames(args, 0);
+}
+
+static PyObject *py_verify_match_blob(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return blob_frames(args, 1);
 }
 
 /* Each item of a list of bytes-like socket buffers, in order. */
@@ -946,6 +970,32 @@ static PyObject *py_verify_list(PyObject *Py_UNUSED(self), PyObject *args)
         PyBuffer_Release(&b);
     }
     Py_RETURN_NONE;
+}
+
+/* Per socket buffer of a list, the entry it carries intact, or -1: int64s, native order. */
+static PyObject *py_verify_match_list(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *cap, *list;
+    if (!PyArg_ParseTuple(args, "OO!", &cap, &PyList_Type, &list))
+        return NULL;
+    const struct pnic_verifier *v = verifier_of(cap);
+    if (v == NULL)
+        return NULL;
+    const Py_ssize_t n = PyList_GET_SIZE(list);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL)
+        return NULL;
+    int64_t *seq = (int64_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_buffer b;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(list, k), &b, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        seq[k] = pnic_verify_match(v, b.buf, b.len > UINT32_MAX ? UINT32_MAX : (uint32_t)b.len);
+        PyBuffer_Release(&b);
+    }
+    return out;
 }
 
 static PyObject *py_verifier_stats(PyObject *Py_UNUSED(self), PyObject *args)
@@ -1394,6 +1444,10 @@ static PyMethodDef methods[] = {
      "verifier_new(frames, blob, frame_of, total, window) -> a long run's verifier (pnic_verify.c)"},
     {"verify_blob", py_verify_blob, METH_VARARGS, "verify_blob(verifier, blob, lengths, n): n frames back to back"},
     {"verify_list", py_verify_list, METH_VARARGS, "verify_list(verifier, list of socket buffers)"},
+    {"verify_match_blob", py_verify_match_blob, METH_VARARGS,
+     "verify_match_blob(verifier, blob, lengths u32, n) -> int64 per frame: the entry it carries intact, or -1"},
+    {"verify_match_list", py_verify_match_list, METH_VARARGS,
+     "verify_match_list(verifier, list of socket buffers) -> int64 per buffer: the entry it carries intact, or -1"},
     {"verifier_stats", py_verifier_stats, METH_VARARGS, "verifier_stats(verifier) -> its counts and first bad frames"},
     {"cdriver_verify", py_cdriver_verify, METH_VARARGS, "cdriver_verify(handle, verifier): deliveries checked as they come"},
     {"gather", py_gather, METH_VARARGS, "gather(src, offsets, lengths, n) -> the n frames back to back"},

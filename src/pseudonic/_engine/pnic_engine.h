@@ -240,6 +240,9 @@ int pnic_verifier_init(struct pnic_verifier *v, uint32_t window);
 void pnic_verifier_free(struct pnic_verifier *v);
 /* 1 if the frame is an entry's frame intact (counted as received, duplicated, reordered or stale), 0 if not. */
 int pnic_verify_frame(struct pnic_verifier *v, const uint8_t *frame, uint32_t length);
+/* The entry `frame` carries if it is that entry's frame intact, -1 if not; judges no order, counts nothing
+ * (a short run's verify layer matches its kept deliveries with it, then judges them all at once). */
+int64_t pnic_verify_match(const struct pnic_verifier *v, const uint8_t *frame, uint32_t length);
 
 /* pnic_twocore.c: the bare two-core ring a small-packet rate is compared with;
  * ns from the first frame taken to the last (0: could not run) */

@@ -53,8 +53,7 @@ void pnic_verifier_free(struct pnic_verifier *v)
     v->seen = NULL;
 }
 
-/* The entry `frame` carries, if it is that entry's frame intact; -1 if not. */
-static int64_t matched(const struct pnic_verifier *v, const uint8_t *frame, uint32_t length)
+int64_t pnic_verify_match(const struct pnic_verifier *v, const uint8_t *frame, uint32_t length)
 {
     const uint32_t so = v->frames[0].stamp_off;
     if (length < so + 12u)
@@ -100,7 +99,7 @@ static void slide(struct pnic_verifier *v, uint64_t low)
 int pnic_verify_frame(struct pnic_verifier *v, const uint8_t *frame, uint32_t length)
 {
     const uint64_t k = v->delivered++;
-    const int64_t seq = matched(v, frame, length);
+    const int64_t seq = pnic_verify_match(v, frame, length);
     if (seq < 0) {
         if (v->kept < PNIC_VERIFY_KEEP) {
             /* The first few, kept to be explained after the run (how they differ). */

@@ -82,11 +82,8 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
                     "queue": queue, "tx": None}  # fmt: skip
         upper = make_upper(upper_name)
         if isinstance(upper, VerifyLayer) and arena is not None and lengths is not None:
-            ends = np.cumsum(lengths[: stats["delivered"]], dtype=np.int64)
-            starts = ends - lengths[: stats["delivered"]]
-            # Views into the arena, not copies: a run at the verify limit must not need its memory twice.
-            whole = memoryview(arena)
-            upper.skbs.extend(whole[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+            # The arena as it is, not copies: a run at the verify limit must not need its memory twice.
+            upper.adopt(memoryview(arena), lengths[: stats["delivered"]])
             upper.checked.extend(np.flatnonzero(np.frombuffer(stats["checked"], np.uint8)).tolist())
         elif isinstance(upper, NullLayer):
             upper.delivered = stats["delivered"]
@@ -96,7 +93,11 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
         )
         if stamps is not None:
             # Copies, for the pipe: only when asked (the verify layer itself reads views into the arena).
-            deliveries.frames = [bytes(skb) for skb in upper.skbs] if isinstance(upper, VerifyLayer) else None
+            if isinstance(upper, VerifyLayer):
+                upper.settle_bursts()
+                deliveries.frames = [bytes(skb) for skb in upper.skbs]
+            else:
+                deliveries.frames = None
             deliveries.delivered_ns = np.frombuffer(stamps, np.uint64, stats["delivered"]).astype(np.int64)
         # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
         deliveries.corrupted += stats["overflow"]

@@ -3,7 +3,8 @@
 A host opens a fresh instance of the driver on the run's segment, says ``("ready", None)`` on
 the connection, takes interrupts on the run's line until the device has finished and none is
 pending, and closes the driver. It returns its :data:`Reporter`: verifying what the driver
-delivered is pseudonic's own work, kept apart so that a failure there is never the driver's.
+delivered is pseudonic's own work, kept apart so that a failure there is never the driver's (the
+node says ``("verifying", None)`` before it, and the driver's timeout no longer runs).
 
 With ``keep_frames`` (and the verify layer), the report's deliveries also carry every frame as
 delivered and when it was delivered (CLOCK_MONOTONIC ns, stamped as the driver hands it up), for

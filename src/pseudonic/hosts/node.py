@@ -103,6 +103,8 @@ def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.
         host = host_c(plan, driver) if isinstance(driver, CDriver) else host_python(plan, driver)
     except DriverFailed:
         raise SystemExit(1) from None
+    # The driver is through: what follows is pseudonic's own work, which the driver's timeout does not cover.
+    conn.send(("verifying", None))
     try:
         report = host()
     except BaseException as exc:
