@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import plain_segment
 from pseudonic import _engine
 from pseudonic.drivers.e1000 import E1000
-from pseudonic.frames import STAMP_OFF, UDP_CSUM_OFF, generated_frame, ipv4_udp_ok, read_stamp
+from pseudonic.frames import STAMP_OFF, UDP_CSUM_OFF, generated_frame, ipv4_udp_ok, ones_sum, read_stamp
 from pseudonic.layout import (
     ICR_RXDMT0,
     ICR_RXO,
@@ -195,7 +195,7 @@ def test_ownership_model(ops: list[int]) -> None:
     assert len(got) == seq - drops and got == sorted(got)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(size=st.integers(60, 2048), seq=st.integers(0, 2**32 - 1), ts=st.integers(0, 2**64 - 1))
 def test_any_size_stamp_keeps_checksums_valid(size: int, seq: int, ts: int) -> None:
     view = plain_segment(buf_size=2048)
@@ -206,3 +206,5 @@ def test_any_size_stamp_keeps_checksums_valid(size: int, seq: int, ts: int) -> N
     assert read_stamp(data) == (seq, ts)
     assert ipv4_udp_ok(data)
     assert data[STAMP_OFF + 12 :] == frame[STAMP_OFF + 12 :]
+    # the packet checksum the descriptor carries (from byte 14, RXCSUM.PCSS) is the stamped frame's
+    assert int(view.ring["csum"][0]) == ones_sum(data[14:])

@@ -188,7 +188,7 @@ static int64_t fill(struct pnic_segment *seg, struct pnic_rx_desc *ring, uint32_
             if (src == f->data) { /* one part: the frame, stamped in place, then its FCS */
                 memcpy(buf, f->data, f->length);
                 if (f->stamp_off != 0)
-                    sum = pnic_fold(sum + pnic_stamp_frame(buf, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
+                    sum = pnic_fold(sum + pnic_stamp_frame_from(buf, f->data, f->stamp_off, f->csum_off, f->seq, f->stamp_ns));
                 if (fcs)
                     append_fcs(buf, f);
             } else {

@@ -11,12 +11,6 @@
 
 #include "pnic_layout.h"
 
-static inline void pnic_put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 /* One's complement arithmetic (RFC 1071): fold carries back in. */
 static inline uint32_t pnic_fold(uint32_t sum)
 {
@@ -35,42 +29,71 @@ static inline uint32_t pnic_sum_at(const uint8_t *p, uint32_t n, uint32_t off)
     return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
 }
 
-/* The checksum of a frame whose template holds `old` once the 12 stamp bytes
- * `s` are in it (RFC 1624, eqn. 3; the template holds zeros there, so there
- * is nothing to subtract).  Zero stays zero: UDP over IPv4 without a checksum
- * (RFC 768). */
-static inline uint16_t pnic_stamped_csum(uint16_t old, const uint8_t s[12])
+/* The 12 stamp bytes (seq, then ts, big-endian) summed as 16-bit words, from
+ * the values themselves: the stamp is never read back from where it was
+ * written (a load from a buffer line still on its way from the driver's core
+ * waits for the line, ~100 ns; see pnic_stamp_frame_from). */
+static inline uint32_t pnic_stamp_words(uint32_t seq, uint64_t ts)
+{
+    return pnic_fold((seq >> 16) + (seq & 0xffffu) + (uint32_t)(ts >> 48) + (uint32_t)((ts >> 32) & 0xffffu) +
+                     (uint32_t)((ts >> 16) & 0xffffu) + (uint32_t)(ts & 0xffffu));
+}
+
+/* A folded sum as it falls from PNIC_PCSS at `off`: byte-swapped at an odd distance (RFC 1071 section 2(B)). */
+static inline uint32_t pnic_sum_placed(uint32_t sum, uint32_t off)
+{
+    return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
+}
+
+/* The checksum of a frame whose template holds `old` once stamp bytes
+ * summing to `words` are in it (RFC 1624, eqn. 3; the template holds zeros
+ * there, so there is nothing to subtract).  Zero stays zero: UDP over IPv4
+ * without a checksum (RFC 768). */
+static inline uint16_t pnic_stamped_csum_of(uint16_t old, uint32_t words)
 {
     if (old == 0)
         return 0;
-    uint32_t sum = ~(uint32_t)old & 0xffffu;
-    for (int k = 0; k < 12; k += 2)
-        sum += ((uint32_t)s[k] << 8) | s[k + 1];
-    sum = pnic_fold(sum);
-    const uint16_t c = (uint16_t)~sum;
+    const uint16_t c = (uint16_t)~pnic_fold((~(uint32_t)old & 0xffffu) + words);
     return c == 0 ? 0xffffu : c;
 }
 
-/* Sequence number and send timestamp into the frame, then its checksum
- * patched for them.  Returns what the stamp adds to the frame's sum from
- * PNIC_PCSS (e1000: the descriptor's csum). */
-static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t ts)
+/* The same, from the 12 stamp bytes `s` as a frame carries them. */
+static inline uint16_t pnic_stamped_csum(uint16_t old, const uint8_t s[12])
 {
-    uint8_t s[12];
-    pnic_put_be(s, seq, 4);
-    pnic_put_be(s + 4, ts, 8);
-    memcpy(buf + stamp_off, s, sizeof(s));
-    uint32_t added = pnic_sum_at(s, sizeof(s), stamp_off);
+    return pnic_stamped_csum_of(old, pnic_sum_at(s, 12, PNIC_PCSS));
+}
+
+/* Sequence number and send timestamp into the frame, then its checksum
+ * patched for them; the checksum the stamp replaces is read from `tmpl`, the
+ * template the frame was copied from (the same bytes there), so that nothing
+ * is read back from `buf` -- a load overlapping the copy's stores would wait
+ * for the line to come over from the driver's core.  Returns what the stamp
+ * adds to the frame's sum from PNIC_PCSS (e1000: the descriptor's csum). */
+static inline uint32_t pnic_stamp_frame_from(uint8_t *buf, const uint8_t *tmpl, uint16_t stamp_off, uint16_t csum_off,
+                                             uint32_t seq, uint64_t ts)
+{
+    const uint32_t be_seq = __builtin_bswap32(seq);
+    const uint64_t be_ts = __builtin_bswap64(ts);
+    memcpy(buf + stamp_off, &be_seq, sizeof(be_seq));
+    memcpy(buf + stamp_off + 4, &be_ts, sizeof(be_ts));
+    const uint32_t words = pnic_stamp_words(seq, ts);
+    const uint32_t added = pnic_sum_placed(words, stamp_off);
     if (csum_off == 0)
         return added;
-    const uint16_t old = (uint16_t)(((uint32_t)buf[csum_off] << 8) | buf[csum_off + 1]);
+    const uint16_t old = (uint16_t)(((uint32_t)tmpl[csum_off] << 8) | tmpl[csum_off + 1]);
     if (old == 0)
         return added;
-    const uint16_t c = pnic_stamped_csum(old, s);
+    const uint16_t c = pnic_stamped_csum_of(old, words);
     buf[csum_off] = (uint8_t)(c >> 8);
     buf[csum_off + 1] = (uint8_t)c;
-    uint8_t words[4] = {(uint8_t)(c >> 8), (uint8_t)c, (uint8_t)(~(uint32_t)old >> 8), (uint8_t)~(uint32_t)old};
-    return pnic_fold(added + pnic_sum_at(words, 4, csum_off)); /* the new checksum in, the old one out */
+    /* the new checksum in, the old one out */
+    return pnic_fold(added + pnic_sum_placed(pnic_fold(c + (~(uint32_t)old & 0xffffu)), csum_off));
+}
+
+/* The same, for a frame stamped where it lies (its own bytes are its template). */
+static inline uint32_t pnic_stamp_frame(uint8_t *buf, uint16_t stamp_off, uint16_t csum_off, uint32_t seq, uint64_t ts)
+{
+    return pnic_stamp_frame_from(buf, buf, stamp_off, csum_off, seq, ts);
 }
 
 /* The Ethernet FCS (IEEE 802.3 CRC-32: reflected polynomial 0xEDB88320, all

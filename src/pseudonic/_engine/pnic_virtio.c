@@ -187,7 +187,7 @@ static int64_t virtio_receive(struct pnic_model *m, const struct pnic_rx_frame *
         memcpy(buf, &h, sizeof(h));
         memcpy(buf + PNIC_VIRTIO_NET_HDR, f->data, f->length);
         if (f->stamp_off != 0)
-            pnic_stamp_frame(buf + PNIC_VIRTIO_NET_HDR, f->stamp_off, f->csum_off, f->seq, f->stamp_ns);
+            pnic_stamp_frame_from(buf + PNIC_VIRTIO_NET_HDR, f->data, f->stamp_off, f->csum_off, f->seq, f->stamp_ns);
         use(seg, v->used, head, total);
         v->last_avail++;
         n = 1;
