@@ -232,7 +232,7 @@ def _prepared(
                 f"a frame every {paced} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
                 f"send at all: its fastest here is {limit} ns a frame back to back at this size "
                 f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
-                "least that, or 0 for back to back"
+                "least that, or send frames back to back in bursts (--burst N --every T)"
             )
     if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
         raise ConfigError(
