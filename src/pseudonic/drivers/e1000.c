@@ -16,7 +16,8 @@
  * unmask -- a cause that arrived meanwhile raises the line again at once.
  * Descriptors go back to the device (status cleared first) every
  * E1000_RX_BUFFER_WRITE (16) cleaned, as e1000 does, so a long batch never
- * starves the device.
+ * starves the device.  (Clearing status a cache line at a time instead was
+ * measured and made no difference, so each is cleared as it is taken.)
  *
  * Transmit (e1000_xmit_frame, e1000_clean_tx_irq), as drivers/e1000.py: a
  * ring of TX_RING legacy descriptors and a PNIC_TX_BUFFER-byte buffer each
@@ -141,6 +142,11 @@ static uint32_t clean_rx(struct pnic_nic *nic, uint32_t budget)
         if (!(status & PNIC_RXD_STAT_DD))
             break;
         const uint8_t *buf = nic->base + d->buffer_addr;
+        /* The next frame's buffer, and the descriptor line after this one (four descriptors a line),
+         * asked for while this frame is handed up, as ixgbe and DPDK's drivers prefetch: measured
+         * back to back at 64 B, 22 interleaved rounds, medians 4-9 % higher (within this VM's noise). */
+        __builtin_prefetch(nic->base + nic->ring[(i + 1) & mask].buffer_addr, 0, 3);
+        __builtin_prefetch(&nic->ring[(i + 4) & mask], 0, 3);
         if (!(status & PNIC_RXD_STAT_EOP) || gathered_len != 0) {
             /* A part of a longer frame: gather it (a frame too long for us is dropped whole at EOP). */
             if (gathered_len + d->length <= sizeof(gathered))
