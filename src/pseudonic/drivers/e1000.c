@@ -144,7 +144,8 @@ static uint32_t clean_rx(struct pnic_nic *nic, uint32_t budget)
         const uint8_t *buf = nic->base + d->buffer_addr;
         /* The next frame's buffer, and the descriptor line after this one (four descriptors a line),
          * asked for while this frame is handed up, as ixgbe and DPDK's drivers prefetch: measured
-         * back to back at 64 B, four interleaved passes (35 rounds), medians 4-9 % higher (within this VM's noise). *
+         * back to back at 64 B, four interleaved passes (35 rounds), medians 4-9 %
+         * higher (within this VM's noise). */
         __builtin_prefetch(nic->base + nic->ring[(i + 1) & mask].buffer_addr, 0, 3);
         __builtin_prefetch(&nic->ring[(i + 4) & mask], 0, 3);
         if (!(status & PNIC_RXD_STAT_EOP) || gathered_len != 0) {
