@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,3 +70,41 @@ def test_deliver_many_hands_up_each_frame_as_copied_out_of_its_buffer() -> None:
     null = NullLayer()
     null.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n])
     assert null.count() == 5
+
+
+def test_a_burst_from_outside_the_ring_is_refused_naming_the_ring() -> None:
+    view = plain_segment(ring_size=8)
+    nic = Nic(view, NullLayer())
+    for start, most in ((8, 4), (-1, 4), (2**40, 1), (0, -5)):
+        with pytest.raises(ValueError, match=r"ring of 8 \(0\.\.7\)"):
+            nic.rx_burst(start, most)
+    assert nic.rx_burst(0, 0) == 0
+
+
+@pytest.mark.parametrize("layer", [VerifyLayer, NullLayer])
+def test_deliver_many_takes_offsets_and_lengths_of_any_integer_type(layer: type) -> None:
+    """A driver's own arrays (numpy's default int64) deliver the same frames as rx_burst's uint64/uint32."""
+    view = plain_segment(ring_size=8)
+    upper = layer()
+    nic = Nic(view, upper)
+    _engine.write_rdt(view.buffer, 7)
+    received(nic, 3)
+    n = nic.rx_burst(0, 8)
+    upper.deliver_many(view.buffer, nic.burst.addr[:n].astype(np.int64), nic.burst.length[:n].astype(np.int64))
+    assert upper.count() == 3
+    if isinstance(upper, VerifyLayer):
+        upper.settle_bursts()
+        assert [bytes(s) for s in upper.skbs] == [frame(k) for k in range(3)]
+
+
+def test_deliver_many_refuses_frames_outside_the_buffers_or_without_a_length() -> None:
+    view = plain_segment(ring_size=8)
+    upper = VerifyLayer()
+    size = len(view.buffer)
+    with pytest.raises(ValueError, match="2 offsets but 1 lengths"):
+        upper.deliver_many(view.buffer, np.array([0, 64]), np.array([60]))
+    with pytest.raises(ValueError, match=rf"frame 1 at offset {size - 10}, 60 bytes long, lies outside the {size}"):
+        upper.deliver_many(view.buffer, np.array([0, size - 10]), np.array([60, 60]))
+    with pytest.raises(ValueError, match="frame 0 at offset -64"):
+        upper.deliver_many(view.buffer, np.array([-64]), np.array([60]))
+    assert upper.count() == 0  # nothing of a refused burst was delivered

@@ -83,6 +83,12 @@ class Nic(_Device):
         ring, or one of the driver's own), as DPDK's ``rx_burst``: the run of descriptors with DD set, read
         with acquire; their buffer addresses, lengths, status and errors in :attr:`burst`. Returns how many.
         The descriptors stay as they are: clear their status and hand them back (RDT) when done."""
+        size = self.ring_size if ring is None else len(ring)
+        if not 0 <= start < size or max_n < 0:
+            raise ValueError(
+                f"rx_burst: start {start} and most {max_n}: give a descriptor of the ring of {size} (0..{size - 1}) "
+                "and a count of 0 or more"
+            )
         raw = self._ring_bytes if ring is None else ring.view(np.uint8).reshape(-1).data
         b = self.burst
         return _engine.rx_burst(raw, start, min(max_n, BURST_MAX), b.addr, b.length, b.status, b.errors)

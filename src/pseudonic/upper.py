@@ -42,6 +42,30 @@ from .layout import FCS, POISON, TX_STORED
 POISON_MARK = POISON.to_bytes(4, "little") * 2
 
 
+def gather(buffers: Any, offsets: Any, lengths: Any) -> tuple[bytes, np.ndarray[Any, Any]]:
+    """deliver_many's frames copied out of ``buffers`` in one call, back to back, and their lengths (uint32):
+    offsets and lengths as rx_burst gives them (uint64, uint32) or any integers, one length per offset."""
+    n = len(offsets)
+    if len(lengths) < n:
+        raise ValueError(f"deliver_many: {n} offsets but {len(lengths)} lengths: give a length for each offset")
+    off = np.ascontiguousarray(offsets[:n], dtype=np.uint64)
+    size = np.ascontiguousarray(lengths[:n], dtype=np.uint32)
+    try:
+        return _engine.gather(buffers, off, size, n), size
+    except _engine.EngineError:
+        pass
+    # Say which frame: the first whose offset or length is negative, or whose bytes lie past the buffers.
+    total = memoryview(buffers).nbytes
+    for k in range(n):
+        o, length = int(offsets[k]), int(lengths[k])
+        if o < 0 or length < 0 or length >= 2**32 or o + length > total:
+            raise ValueError(
+                f"deliver_many: frame {k} at offset {o}, {length} bytes long, lies outside the {total} bytes "
+                f"of the buffers: give offsets and lengths within them (rx_burst's nic.burst.addr and length)"
+            ) from None
+    raise ValueError(f"deliver_many: {n} frames could not be copied out of the {total} bytes of the buffers")
+
+
 class UpperLayer(Protocol):
     name: str
 
@@ -107,7 +131,7 @@ class NullLayer:
         self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
     ) -> None:
         # The copy out of the receive buffers still happens, as for a real socket buffer.
-        _engine.gather(buffers, offsets, lengths, len(offsets))
+        gather(buffers, offsets, lengths)
         self.delivered += len(offsets)
 
     def count(self) -> int:
@@ -194,8 +218,8 @@ class VerifyLayer:
         run is over (the verify layer's cost on the driver's clock is the copy)."""
         n = len(offsets)
         first = self.count()
-        blob = memoryview(_engine.gather(buffers, offsets, lengths, n))
-        self._bursts.append((len(self.skbs), blob, np.array(lengths[:n], dtype=np.int64)))
+        blob, size = gather(buffers, offsets, lengths)
+        self._bursts.append((len(self.skbs), memoryview(blob), size.astype(np.int64)))
         self._in_bursts += n
         if self.times is not None:
             self.times.extend([time.monotonic_ns()] * n)  # delivered together: one time for the burst
@@ -377,9 +401,9 @@ class StreamVerifyLayer:
         self, buffers: Any, offsets: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], checked: Any = None
     ) -> None:
         n = len(offsets)
-        blob = _engine.gather(buffers, offsets, lengths, n)
+        blob, size = gather(buffers, offsets, lengths)
         self.flush()  # in the order delivered
-        _engine.verify_blob(self.verifier, blob, np.ascontiguousarray(lengths[:n], dtype="<u4"), n)
+        _engine.verify_blob(self.verifier, blob, size, n)
         self.checked_count += n
 
     def flush(self) -> None:
