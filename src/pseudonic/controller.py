@@ -692,10 +692,15 @@ class Controller:
         dev.join(STOP_GRACE_S)
         return self._driver_failure(msg, drv, view, "interrupt"), None
 
-    def report_of(self, conn: Connection, drv: BaseProcess, timeout: float) -> tuple[str, Any] | None:
+    def report_of(
+        self, conn: Connection, drv: BaseProcess, timeout: float, after_ready: bool = False
+    ) -> tuple[str, Any] | None:
         """The driver node's report: the driver gets ``timeout`` to finish; once the node says it is verifying,
-        the wait is for pseudonic's own work (VERIFY_TIMEOUT_S), which a slow machine must not make a hang."""
+        the wait is for pseudonic's own work (VERIFY_TIMEOUT_S), which a slow machine must not make a hang.
+        ``after_ready``: a "ready" may come first (a run stopped before the device started)."""
         msg = self.next_message(conn, drv, timeout)
+        if after_ready and msg is not None and msg[0] == "ready":
+            msg = self.next_message(conn, drv, timeout)
         if msg is not None and msg[0] == "verifying":
             self.verifying = True
             msg = self.next_message(conn, drv, VERIFY_TIMEOUT_S)
@@ -749,11 +754,7 @@ class Controller:
         drv = procs[0]
         if self.recv is None:
             return None
-        msg = self.next_message(self.recv, drv, self.driver_timeout)
-        if msg is not None and msg[0] == "ready":  # stopped before the device started
-            msg = self.next_message(self.recv, drv, self.driver_timeout)
-        if msg is not None and msg[0] == "verifying":
-            msg = self.next_message(self.recv, drv, VERIFY_TIMEOUT_S)
+        msg = self.report_of(self.recv, drv, self.driver_timeout, after_ready=True)
         return msg[1] if msg is not None and msg[0] == "done" else None
 
     @staticmethod

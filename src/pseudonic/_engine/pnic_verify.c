@@ -5,8 +5,9 @@
  *
  * A delivery is matched by the stamp it carries (pnic_stamp.h) to the entry
  * the device sent, and must equal that entry's template everywhere but the
- * stamp, with the checksum the stamp gives it -- what upper.py's verify layer
- * checks after a run, here one frame at a time.  Order is judged over a
+ * stamp, with the checksum the stamp gives it.  A short run's verify layer
+ * (upper.py) matches its kept deliveries with the same check after the run
+ * (pnic_verify_match), then judges their order whole.  Order is judged over a
  * window of the last `window` sequence numbers: a first delivery behind the
  * highest so far is reordered; one that comes again inside the window is a
  * duplicate; one that comes after the window has passed it cannot be told
