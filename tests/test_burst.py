@@ -11,7 +11,7 @@ from conftest import plain_segment
 from pseudonic import _engine
 from pseudonic.layout import RXD_STAT_DD, RXD_STAT_EOP
 from pseudonic.nic import BURST_MAX, Nic
-from pseudonic.upper import NullLayer, VerifyLayer
+from pseudonic.upper import NullLayer, UpperLayer, VerifyLayer
 
 
 def frame(k: int) -> bytes:
@@ -21,6 +21,14 @@ def frame(k: int) -> bytes:
 def received(nic: Nic, count: int, start: int = 0) -> None:
     for k in range(count):
         assert _engine.receive(nic.view.buffer, frame(start + k), 0, 0, k, 0, 0) >= 0
+
+
+def burst_of(upper: UpperLayer, count: int) -> tuple[Nic, int]:
+    """A ring of 8 handed to the device, ``count`` frames written back into it, and the burst of them."""
+    nic = Nic(plain_segment(ring_size=8), upper)
+    _engine.write_rdt(nic.view.buffer, 7)
+    received(nic, count)
+    return nic, nic.rx_burst(0, 8)
 
 
 @settings(max_examples=30, deadline=None)
@@ -50,12 +58,9 @@ def test_a_burst_is_never_longer_than_its_arrays() -> None:
 
 
 def test_deliver_many_hands_up_each_frame_as_copied_out_of_its_buffer() -> None:
-    view = plain_segment(ring_size=8)
     upper = VerifyLayer()
-    nic = Nic(view, upper)
-    _engine.write_rdt(view.buffer, 7)
-    received(nic, 5)
-    n = nic.rx_burst(0, 8)
+    nic, n = burst_of(upper, 5)
+    view = nic.view
     assert n == 5
     upper.deliver(b"before")
     upper.deliver_many(view.buffer, nic.burst.addr[:n], nic.burst.length[:n], np.array([1, 0, 1, 0, 0], bool))
@@ -84,13 +89,9 @@ def test_a_burst_from_outside_the_ring_is_refused_naming_the_ring() -> None:
 @pytest.mark.parametrize("layer", [VerifyLayer, NullLayer])
 def test_deliver_many_takes_offsets_and_lengths_of_any_integer_type(layer: type) -> None:
     """A driver's own arrays (numpy's default int64) deliver the same frames as rx_burst's uint64/uint32."""
-    view = plain_segment(ring_size=8)
     upper = layer()
-    nic = Nic(view, upper)
-    _engine.write_rdt(view.buffer, 7)
-    received(nic, 3)
-    n = nic.rx_burst(0, 8)
-    upper.deliver_many(view.buffer, nic.burst.addr[:n].astype(np.int64), nic.burst.length[:n].astype(np.int64))
+    nic, n = burst_of(upper, 3)
+    upper.deliver_many(nic.view.buffer, nic.burst.addr[:n].astype(np.int64), nic.burst.length[:n].astype(np.int64))
     assert upper.count() == 3
     if isinstance(upper, VerifyLayer):
         upper.settle_bursts()
