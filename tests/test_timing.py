@@ -347,3 +347,90 @@ def test_the_device_cause_of_each_entry_follows_the_rule_one_at_a_time(
         t["device_gap_ns"] = gap
         t["end_ns"] = t["start_ns"] + send
     assert device_causes(Records(**t), TOL).tolist() == _device_causes_by_rule(t, TOL)
+
+
+def _attribute_by_rule(r: Records, band: float = 0.0625) -> list[int]:
+    """attribute's rule, one off-band interval at a time, its lateness passed on followed back entry by entry."""
+    woke = np.asarray(r.woke, dtype=np.int64)
+    entry = np.asarray(r.entry_ns, dtype=np.int64)
+    n = entry.size
+    planned, due = np.asarray(r.planned_ns)[woke], np.asarray(r.due_ns)[woke]
+    start, end = np.asarray(r.start_ns)[woke], np.asarray(r.end_ns)[woke]
+    raised, wait, exit_, dgap = r.raised_ns, r.wait_ns, r.exit_ns, r.driver_gap_ns
+    expected, deviation, lateness = np.diff(planned), np.diff(entry - planned), entry - due
+    paced = expected > 0
+    off = paced & (np.abs(deviation) > band * np.where(paced, expected, 1))
+    slack = max(int(band * int(np.median(expected[paced]))) // 2 if paced.any() else 0, 1)
+    device_code = device_causes(r, slack)[woke]
+    parts = np.stack([start - due, raised - start, entry - raised])
+    handler_excess = (exit_ - entry) - int(np.median(exit_ - entry))
+    held = raised - end > slack
+
+    def late_cause(j: int, other: int) -> int | None:  # None: passed on from why j - 1 came late
+        delta = parts[:, j] - parts[:, other]
+        biggest = int(np.argmax(delta))
+        amount = int(delta[biggest])
+        if biggest == 0:
+            return int(device_code[j]) if device_code[j] != WITHIN else _CODE["unexplained"]
+        if biggest == 1:
+            if held[j]:
+                return _CODE["held"]
+            return _CODE["device_stall"] if amount >= STALL_NS else _CODE["device_send"]
+        if wait[j] > raised[j] and j > 0 and exit_[j - 1] >= raised[j]:
+            if 2 * handler_excess[j - 1] >= amount:
+                return _CODE["handler_slow"]
+            if j > 1 and (lateness[j - 1] - lateness[j - 2]) > slack:
+                return None
+            return _CODE["driver_busy"]
+        if wait[j] > raised[j]:
+            return _CODE["host"]
+        if 2 * dgap[j] >= amount:
+            return _CODE["driver_stall"]
+        return _CODE["line_wake"] if r.sleeping_line else _CODE["unexplained"]
+
+    cause = [WITHIN] * (n - 1)
+    for k in np.flatnonzero(off).tolist():
+        j, other = (k + 1, k) if deviation[k] > 0 else (k, k + 1)
+        code = late_cause(j, other)
+        while code is None:
+            j -= 1
+            code = late_cause(j, j - 1)
+        cause[k] = code
+    return cause
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2_000, 40_000),
+    st.lists(
+        st.tuples(*(st.integers(0, hi) for hi in (60_000, 40_000, 30_000, 50_000, 90_000, 6_000, 30_000, 30_000))),
+        min_size=2,
+        max_size=40,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_cause_of_each_interval_follows_the_rule_one_at_a_time(
+    interval: int, entries: list[tuple[int, ...]], sleeping: bool, slower_than_the_plan: bool
+) -> None:
+    """Per entry: how late the device began, its send, how long its raise was held, how late the driver entered
+    after the raise, its handler, how soon after its last exit it began to wait, the stalls each loop saw. The
+    driver enters no earlier than it began to wait; one slower than the plan (every handler a third longer than
+    the interval) passes lateness down whole runs."""
+    n = len(entries)
+    columns = (np.array(c, dtype=np.int64) for c in zip(*entries, strict=True))
+    late, send, hold, enter, handler, rest, dev_gap, drv_gap = columns
+    if slower_than_the_plan:
+        handler = interval * 4 // 3 + handler % 500
+    t = timeline(n, interval=interval, sleeping=sleeping)
+    t["start_ns"] = t["due_ns"] + late
+    t["end_ns"] = t["start_ns"] + send
+    t["raised_ns"] = t["end_ns"] + hold
+    entry, exit_, wait = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for j in range(n):
+        wait[j] = t["due_ns"][0] - 10_000 if j == 0 else exit_[j - 1] + rest[j]
+        entry[j] = max(t["raised_ns"][j] + enter[j], wait[j] + 100)
+        exit_[j] = entry[j] + handler[j]
+    t.update(entry_ns=entry, exit_ns=exit_, wait_ns=wait, device_gap_ns=dev_gap, driver_gap_ns=drv_gap)
+    r = Records(**t)
+    assert attribute(r).cause.tolist() == _attribute_by_rule(r)

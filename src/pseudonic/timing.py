@@ -193,52 +193,55 @@ def attribute(r: Records, band: float = PRECISION_BAND) -> Attribution:
     handler_excess = handler - _median(handler)
     # A raise made well after its packet's send ended was held (ITR, IMS, a level line in service).
     held = raised - end > slack
-    memo: dict[int, int] = {}
 
-    def late_cause(j: int, other: int) -> int:
-        """Why endpoint j came later than endpoint ``other``: the part of the lateness that grew most."""
+    def late_cause(j: np.ndarray[Any, Any], other: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Per pair: why endpoint j came later than endpoint ``other``: the part of the lateness that grew
+        most (the first of them on a tie), or _INHERIT where it was passed on from why j - 1 came late."""
         delta = parts[:, j] - parts[:, other]
-        biggest = int(np.argmax(delta))
-        amount = int(delta[biggest])
-        if biggest == 0:
-            return int(device_code[j]) if device_code[j] != WITHIN else _CODE["unexplained"]
-        if biggest == 1:
-            # From beginning the packet to stamping its raise is straight-line code on every line.
-            if held[j]:
-                return _CODE["held"]
-            return _CODE["device_stall"] if amount >= STALL_NS else _CODE["device_send"]
-        if wait[j] > raised[j] and j > 0 and exit_[j - 1] >= raised[j]:
-            # Still in its previous handler: that handler ran long, or began late and passes it on.
-            if 2 * handler_excess[j - 1] >= amount:
-                return _CODE["handler_slow"]
-            if j > 1 and (lateness[j - 1] - lateness[j - 2]) > slack:
-                return _INHERIT  # from why j - 1 came late
-            return _CODE["driver_busy"]
-        if wait[j] > raised[j]:
-            return _CODE["host"]
-        if 2 * dgap[j] >= amount:
-            return _CODE["driver_stall"]
-        return _CODE["line_wake"] if r.sleeping_line else _CODE["unexplained"]
-
-    def resolved(j: int, other: int) -> int:
-        """late_cause, with lateness passed on followed back to where it began (iteratively: a driver
-        slower than the plan passes it down the whole run)."""
-        code = late_cause(j, other)
-        chain: list[int] = []
-        while code == _INHERIT:
-            j -= 1
-            if j in memo:
-                code = memo[j]
-                break
-            chain.append(j)
-            code = late_cause(j, j - 1)
-        for k in chain:
-            memo[k] = code
-        return code
+        biggest = np.argmax(delta, axis=0)
+        amount = delta[biggest, np.arange(j.size)]
+        # 0: the device began the packet late.
+        device = np.where(device_code[j] != WITHIN, device_code[j], _CODE["unexplained"])
+        # 1: from beginning the packet to stamping its raise is straight-line code on every line.
+        sending = np.where(
+            held[j], _CODE["held"], np.where(amount >= STALL_NS, _CODE["device_stall"], _CODE["device_send"])
+        )
+        # 2: the driver entered late. Still in its previous handler: that handler ran long, or began late
+        # and passes it on.
+        before, two_before = np.maximum(j - 1, 0), np.maximum(j - 2, 0)
+        was_waiting = wait[j] > raised[j]
+        in_previous = was_waiting & (j > 0) & (exit_[before] >= raised[j])
+        passed_on = (j > 1) & ((lateness[before] - lateness[two_before]) > slack)
+        previous = np.where(
+            2 * handler_excess[before] >= amount,
+            _CODE["handler_slow"],
+            np.where(passed_on, _INHERIT, _CODE["driver_busy"]),
+        )
+        woke = _CODE["line_wake"] if r.sleeping_line else _CODE["unexplained"]
+        entering = np.where(
+            in_previous,
+            previous,
+            np.where(was_waiting, _CODE["host"], np.where(2 * dgap[j] >= amount, _CODE["driver_stall"], woke)),
+        )
+        out: np.ndarray[Any, Any] = np.choose(biggest, [device, sending, entering])
+        return out
 
     cause = np.full(n - 1, WITHIN, dtype=np.int64)
-    for k in np.flatnonzero(off).tolist():
-        cause[k] = resolved(k + 1, k) if deviation[k] > 0 else resolved(k, k + 1)
+    k = np.flatnonzero(off)
+    if k.size:
+        later = deviation[k] > 0
+        j = np.where(later, k + 1, k)
+        cause[k] = late_cause(j, np.where(later, k, k + 1))
+        passed = k[cause[k] == _INHERIT]
+        if passed.size:
+            # Lateness passed on is followed back to where it began: per endpoint i >= 1, why i came later than
+            # i - 1, the last one before that was not itself passed on (a driver slower than the plan passes it
+            # down the whole run).
+            ends = np.arange(1, n)
+            own = late_cause(ends, ends - 1)
+            began = np.maximum.accumulate(np.where(own != _INHERIT, np.arange(n - 1), 0))
+            first = np.where(deviation[passed] > 0, passed + 1, passed)  # the endpoint that inherited
+            cause[passed] = own[began[first - 2]]
     counts = {name: int(np.count_nonzero(cause == code)) for name, code in _CODE.items()}
     return Attribution(deviation, cause, int(paced.sum()), counts)
 
