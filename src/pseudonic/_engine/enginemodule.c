@@ -906,8 +906,8 @@ static int blob_holds(const Py_buffer *blob, const Py_buffer *lengths, uint32_t 
     return total <= (uint64_t)blob->len;
 }
 
-/* `n` frames back to back in `blob` (as gather made them), of the lengths given; with `seq`, only matched,
- * each one's entry (or -1) into seq[k], nothing counted. */
+/* `n` frames back to back in `blob` (as gather made them), of the lengths given, checked as they come; with
+ * `match`, only matched instead: each one's entry (or -1) returned as int64s, nothing counted. */
 static PyObject *blob_frames(PyObject *args, int match)
 {
     PyObject *cap;
