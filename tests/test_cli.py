@@ -83,6 +83,7 @@ BAD = [
     (["--rt=always"], "'on', 'try'"),
     (["--calibrate", "50ms"], "100 ms .. 600 s"),
     (["--calibrate", "soon"], "calibration duration"),
+    (["--count", "200000", "--size", "16000"], "--records summary"),  # 3.2 GB of frames kept to verify
 ]
 
 

@@ -245,7 +245,8 @@ class Plan:
             if total > VERIFY_MAX_BYTES:
                 raise ConfigError(
                     f"the plan's frames add up to {total} B, more than the {VERIFY_MAX_BYTES} B the verify layer "
-                    "keeps: send fewer packets or use --upper null"
+                    "keeps to check after a run with full records: send fewer packets, use --records summary "
+                    "(generated frames checked as they come, nothing kept) or --upper null"
                 )
 
 
