@@ -219,6 +219,18 @@ class RunEnd:
     memory: dict[str, Any] = field(default_factory=dict)
 
 
+def _counted(counts: Counts) -> dict[str, Any]:
+    """The result's counts, as the verdict read them: the same for every record mode."""
+    return {
+        "sent": counts.packets, "stored": counts.stored, "received": counts.received, "missed": counts.missed,
+        "lost": counts.packets - counts.received, "duplicated": counts.duplicated, "reordered": counts.reordered,
+        "corrupted": counts.corrupted, "rx_errors": counts.rx_errors, "error_descriptors": counts.error_descriptors,
+        "delivered_with_error": counts.delivered_with_error,
+        "success_rate": counts.received / counts.packets if counts.packets else 0.0,
+        "interrupts": counts.interrupts, "handler_runs": counts.handler_runs,
+    }  # fmt: skip
+
+
 def build_result(end: RunEnd) -> RunResult:
     """Every figure of a run, and its verdict, from what it left (pure: no process, no clock)."""
     if end.config.records != "full":
@@ -351,22 +363,9 @@ def build_result(end: RunEnd) -> RunResult:
     )
     return RunResult(
         config=_config(end),
-        sent=packets,
-        stored=counts.stored,
-        received=received,
-        missed=counts.missed,
-        lost=packets - received,
-        duplicated=counts.duplicated,
-        reordered=counts.reordered,
-        corrupted=counts.corrupted,
-        rx_errors=rx_errors,
-        error_descriptors=counts.error_descriptors,
-        delivered_with_error=delivered_with_error,
-        success_rate=received / packets if packets else 0.0,
+        **_counted(counts),
         throughput_gbps=analysis.throughput_gbps(received_bytes, *span),
         throughput_mpps=analysis.throughput_mpps(received, *span),
-        interrupts=raised,
-        handler_runs=runs,
         send_time_ns=analysis.summarize((tx["end_ns"] - tx["start_ns"])[stored]),
         interval_deviation_ns=deviation,
         device_interval_deviation_ns=analysis.interval_deviation(
@@ -459,20 +458,9 @@ def _build_long(end: RunEnd) -> RunResult:
     }
     return RunResult(
         config=_config(end),
-        sent=sent,
-        stored=counts.stored,
-        received=received,
-        missed=counts.missed,
-        lost=sent - received,
-        duplicated=counts.duplicated,
-        reordered=counts.reordered,
-        corrupted=counts.corrupted,
-        rx_errors=counts.rx_errors,
-        success_rate=received / sent if sent else 0.0,
+        **_counted(counts),
         throughput_gbps=analysis.throughput_gbps(round(received * mean_size), *span),
         throughput_mpps=analysis.throughput_mpps(received, *span),
-        interrupts=raised,
-        handler_runs=runs,
         send_time_ns=fold.send_time.summary() if fold is not None else empty,
         interval_deviation_ns=deviation,
         device_interval_deviation_ns=fold.device.result() if fold is not None else deviation,
