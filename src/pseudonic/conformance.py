@@ -11,8 +11,8 @@ the detail, never a traceback.
 
 - ``delivery`` -- 1000 frames of 1500 B, 50 µs apart (a pace any driver
   keeps): every frame is delivered once, in order, intact.
-- ``wrap-around`` -- a ring of 8 descriptors and 67 frames (a driver on a
-  ring of its own: eight times its ring, and 3): the ring wraps eight times
+- ``wrap-around`` -- a ring of 8 descriptors and 163 frames (a driver on a
+  ring of its own: twenty times its ring, and 3): the ring wraps twenty times
   (at least five even if a stall of the machine makes the device drop some;
   every frame stored must be delivered, in order). The driver
   must follow ring ownership (8254x SDM 3.2.6: the device owns RDH..RDT-1;
@@ -101,7 +101,8 @@ machine a core can be taken away from a node for milliseconds, long enough
 for a ring of 16 to overflow. A driver bug fails both runs; an exception or a
 crash is never run again. A case that passed on its second run says so. A
 run in which the kernel kept either node from its core longer than
-DISTURBED_NS (its schedstat run delay, measured by the node itself) is not
+DISTURBED_NS (its schedstat run delay, or a gap in its own spinning: a host
+that deschedules the vCPU shows only there; both measured by the node) is not
 judged: it is run again, up to DISTURBED_RERUNS times, and says so.
 """
 
@@ -184,8 +185,9 @@ def _delivery_judge(r: RunResult) -> str | None:
 WRAP_RING = 8
 WRAP_WRAPS = 5
 #: Frames enough for the ring to wrap WRAP_WRAPS times even if a stall of the machine makes the device drop
-#: some: a ring of 8 at 50 µs lasts 400 µs, and this VM takes a core away for longer now and then.
-WRAP_PACKETS = 8 * WRAP_RING + 3
+#: some: a ring of 8 at 50 µs lasts 400 µs, and a shared VM takes a core away for milliseconds now and then
+#: (a CI run of 67 frames, 3.35 ms, had 59 of them dropped); 163 frames last 8.15 ms.
+WRAP_PACKETS = 20 * WRAP_RING + 3
 
 
 def _wrap_params(ring: int = WRAP_RING) -> dict[str, Any]:
@@ -694,8 +696,14 @@ def _problems(case: _Case, r: RunResult) -> str | None:
 
 
 def disturbed_ns(r: RunResult) -> int:
-    """The longest either node of ``r`` waited for its core while runnable (0 where the kernel keeps no count)."""
-    return max(int(r.stalls.get(node, {}).get("run_delay_ns", 0)) for node in ("device", "driver"))
+    """The longest the machine kept either node of ``r`` from its core: the kernel's run delay (its wait while
+    runnable; 0 where the kernel keeps no count), or the longest gap between two clock reads of the node's own
+    spinning, whichever is longer. A hypervisor that deschedules the vCPU leaves no run delay -- the guest's
+    scheduler never saw it wait (pseudonic.machine: steal) -- only that gap."""
+    return max(
+        max(int(stalls.get("run_delay_ns", 0)), int(stalls.get("max_ns", 0)))
+        for stalls in (r.stalls.get(node, {}) for node in ("device", "driver"))
+    )
 
 
 def _run_case(
