@@ -68,6 +68,7 @@ import numpy as np
 
 from . import schedule
 from .errors import ConfigError
+from .frame_list import FrameList
 from .frames import MIN_FRAME, STAMP_LEN, FrameSet
 from .layout import SLOT_SPURIOUS, TX_SPURIOUS, TXV_INTACT
 from .plan import MAX_PACKETS, Plan
@@ -99,7 +100,7 @@ _MAX_PCAP_NS = (1 << 32) * _NS - 1
 class Capture:
     """Frames and their capture timestamps (absolute ns: wall-clock time for a capture taken on a wire)."""
 
-    frames: list[bytes]
+    frames: Sequence[bytes]
     #: per frame: the capture timestamp, ns (int64)
     stamps_ns: np.ndarray[Any, Any]
     linktype: int = LINKTYPE_ETHERNET
@@ -451,7 +452,9 @@ def delivered_capture(
     stamps = np.asarray(delivered_ns, dtype=np.int64)
     if stamps.shape != (len(frames),):
         raise ConfigError(f"deliveries: {len(frames)} frames but {stamps.size} delivery times: give one per frame")
-    return Capture([bytes(f) for f in frames], stamps + np.int64(clock_offset_ns), LINKTYPE_ETHERNET, "delivered")
+    # A run's kept deliveries (pseudonic.frame_list) stay as they are: no copy of a million frames
+    kept = frames if isinstance(frames, FrameList) else [bytes(f) for f in frames]
+    return Capture(kept, stamps + np.int64(clock_offset_ns), LINKTYPE_ETHERNET, "delivered")
 
 
 def write_capture(path: str | os.PathLike[str], capture: Capture) -> None:

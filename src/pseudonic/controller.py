@@ -32,6 +32,7 @@ from . import _engine, config, cores, faults, limits, machine, realtime, stream,
 from .config import RunConfig, make_config
 from .device import DEFAULT_LEAD_NS, device_node
 from .errors import ConfigError, DriverLoadError, RealtimeError
+from .frame_list import recv_frames
 from .hosts import NodeRun, driver_node
 from .layout import (
     IRQ_EDGE,
@@ -704,6 +705,11 @@ class Controller:
         if msg is not None and msg[0] == "verifying":
             self.verifying = True
             msg = self.next_message(conn, drv, VERIFY_TIMEOUT_S)
+        if msg is not None and msg[0] == "done" and msg[1].get("frames_follow"):
+            try:
+                msg[1]["deliveries"].frames = recv_frames(conn)
+            except (EOFError, OSError):
+                return None  # the node died handing its frames over: no report
         return msg
 
     @staticmethod

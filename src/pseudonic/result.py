@@ -35,6 +35,7 @@ from .verdict import Counts, MissedLimit, Verdict, judge
 
 if TYPE_CHECKING:
     from .config import RunConfig
+    from .frame_list import FrameList
     from .plan import Plan
     from .stream import Fold
     from .timing import Attribution
@@ -97,7 +98,8 @@ class RunResult:
     #: CLOCK_REALTIME - CLOCK_MONOTONIC (ns) at the run, to put the records' times on the wall clock (pcap)
     clock_offset_ns: int = 0
     #: per delivery, when the run kept them (keep_frames): the frame as the driver delivered it
-    delivered_frames: list[bytes] | None = field(default=None, repr=False)
+    #: (a sequence of bytes, kept as a few buffers: pseudonic.frame_list)
+    delivered_frames: FrameList | None = field(default=None, repr=False)
     #: per delivery, when the run kept them: when it was delivered (CLOCK_MONOTONIC ns)
     delivered_ns: np.ndarray[Any, Any] | None = field(default=None, repr=False)
     #: per fault kind the plan carried: injected, delivered, dropped, misdelivered (pseudonic.faults)

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import _engine
+from .frame_list import PIECE, FrameList
 from .frames import STAMP_LEN, STAMP_OFF, UDP_CSUM_OFF, FrameSet, read_stamp
 from .layout import FCS, POISON, TX_STORED
 
@@ -101,7 +102,7 @@ class Deliveries:
     verified: bool
     seq: np.ndarray[Any, Any]  # per delivery: the packet it was matched to, -1 if none
     #: per delivery, only when asked (keep_frames): the frame as delivered
-    frames: list[bytes] | None = None
+    frames: FrameList | None = None
     #: per delivery, only when asked: when it was delivered, CLOCK_MONOTONIC ns (int64)
     delivered_ns: np.ndarray[Any, Any] | None = None
     #: per delivery: the driver marked it checksum-checked (deliver_checked)
@@ -251,6 +252,31 @@ class VerifyLayer:
         self._bursts.append((len(self.skbs), blob, np.asarray(lengths, dtype=np.int64)))
         self._in_bursts += len(lengths)
 
+    def kept(self) -> FrameList:
+        """Every delivery in the order delivered, in the buffers it was kept in: each burst's (or a C driver's
+        arena) as it is, the single deliveries between bursts joined a piece at a time -- no object per frame."""
+        parts: list[Any] = []
+        lengths: list[np.ndarray[Any, Any]] = []
+
+        def join(singles: list[bytes | memoryview]) -> None:
+            sizes = np.array([memoryview(s).nbytes for s in singles], dtype=np.int64)
+            ends = np.cumsum(sizes)
+            first = 0
+            while first < len(singles):  # pieces of about PIECE bytes: the copy made here stays bounded
+                last = max(int(np.searchsorted(ends, ends[first] - sizes[first] + PIECE, side="right")), first + 1)
+                parts.append(b"".join(singles[first:last]))
+                lengths.append(sizes[first:last])
+                first = last
+
+        prev = 0
+        for pos, blob, sizes in self._bursts:
+            join(self.skbs[prev:pos])
+            parts.append(memoryview(blob)[: int(sizes.sum())])  # an arena may be larger than what it holds
+            lengths.append(sizes)
+            prev = pos
+        join(self.skbs[prev:])
+        return FrameList(parts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
+
     def report(
         self, frames: FrameSet, slots: np.ndarray[Any, Any], tx_flags: np.ndarray[Any, Any], poisoned: bool = False
     ) -> Deliveries:
@@ -269,8 +295,7 @@ class VerifyLayer:
             self.settle_bursts()
             self._explain(out, frames, slots, stored, poisoned)
         if self.times is not None:
-            self.settle_bursts()
-            out.frames = [bytes(s) for s in self.skbs]
+            out.frames = self.kept()
             out.delivered_ns = np.array(self.times, dtype=np.int64)
         return out
 

@@ -92,12 +92,8 @@ def host_c(plan: HostPlan, driver: CDriver) -> Reporter:
             frames, slots[:sent], view.tx["flags"][:sent].copy(), poisoned=bool(view.header["sanitize"][0])
         )
         if stamps is not None:
-            # Copies, for the pipe: only when asked (the verify layer itself reads views into the arena).
-            if isinstance(upper, VerifyLayer):
-                upper.settle_bursts()
-                deliveries.frames = [bytes(skb) for skb in upper.skbs]
-            else:
-                deliveries.frames = None
+            # The arena as it is, for the pipe (pseudonic.frame_list): only when asked.
+            deliveries.frames = upper.kept() if isinstance(upper, VerifyLayer) else None
             deliveries.delivered_ns = np.frombuffer(stamps, np.uint64, stats["delivered"]).astype(np.int64)
         # Deliveries past what the store layer could keep are unaccounted for: count them against the driver.
         deliveries.corrupted += stats["overflow"]

@@ -18,6 +18,7 @@ import resource
 from multiprocessing.connection import Connection
 
 from ..errors import DriverLoadError, RealtimeError
+from ..frame_list import send_frames
 from ..layout import MODELS, SegmentView
 from ..loading import CDriver, check_driver_class, driver_model, driver_name, driver_transmits, load_driver, spec_of
 from ..loading.spec import REFERENCE_DRIVERS
@@ -115,5 +116,13 @@ def _host_run(conn: Connection, driver: CDriver | type, run: NodeRun, seg: mmap.
         raise SystemExit(1) from None
     # the node's peak memory so far (a long run reports it: bounded, whatever the run's length)
     report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Kept frames follow the report as the buffers they lie in, not pickled (pseudonic.frame_list).
+    deliveries = report.get("deliveries")
+    kept = deliveries.frames if deliveries is not None else None
+    if deliveries is not None:
+        deliveries.frames = None
+    report["frames_follow"] = kept is not None
     conn.send(("done", report))
+    if kept is not None:
+        send_frames(conn, kept)
     view.release()
