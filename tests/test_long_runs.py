@@ -55,6 +55,17 @@ def test_records_none_counts_and_judges_with_no_figures() -> None:
     r = pseudonic.run("2us", 20_000, 60, driver="c", records="none")
     assert r.records["mode"] == "none" and r.passed
     assert r.send_time_ns["n"] == 0 and r.received + r.missed == 20_000
+    # the rate taken, over the sends' span as the record ring still shows it: never past the pace offered
+    assert 0 < r.throughput_mpps <= r.received / (19_999 * 2_000) * 1e3
+
+
+@needs_two_cores
+def test_the_cli_shows_a_run_with_no_records_saying_what_was_not_counted() -> None:
+    out = CliRunner().invoke(cli, ["run", "--driver", "c", "--interval", "5us", "--count", "5000", "--records",
+                                    "none"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "none, rings of" in out.output and "not counted" in out.output and "verdict: PASS" in out.output
+    assert "0.000 Gbps" not in out.output
 
 
 @pytest.mark.parametrize(

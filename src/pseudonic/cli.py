@@ -147,6 +147,16 @@ def _transmit_table(tx: dict[str, Any], window: dict[str, int]) -> Table:
     return t
 
 
+def _stalls_row(stalls: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """The gaps each node's spinning saw (none counted with --records none), and what the kernel took."""
+    taken = "; ".join(f"{node}: {_taken(stalls[node])}" for node in ("device", "driver") if _taken(stalls[node]))
+    if not all("over_10us" in stalls[node] for node in ("device", "driver")):
+        return "machine stalls > 10 µs", "not counted", "; ".join(filter(None, ["--records none", taken]))
+    longest = format_ns(max(stalls["device"]["max_ns"], stalls["driver"]["max_ns"]))
+    return ("machine stalls > 10 µs", f"device {stalls['device']['over_10us']}, driver {stalls['driver']['over_10us']}",
+            f"longest {longest}" + (f"; {taken}" if taken else ""))  # fmt: skip
+
+
 def _records_rows(records: dict[str, Any]) -> list[tuple[str, str, str]]:
     """A run without full records: how its records were kept, and what its processes took at their peak."""
     if records.get("mode", "full") == "full":
@@ -207,7 +217,7 @@ def render(result: RunResult, console: Console) -> None:
          f"{_ns(dev['min'])} / {_ns(dev['p50'])} / {_ns(dev['p99'])} / {_ns(dev['max'])}",
          "between handler entries on the driver node"),
         ("within ±6.25 %", "-" if within is None else f"{100 * within:.2f} %",
-         f"{dev.get('outliers')} outside{paper}"),
+         ("not counted" if dev.get("outliers") is None else f"{dev.get('outliers')} outside") + paper),
         ("outside the band, by cause", _causes(dev.get("outliers_by_cause")),
          "machine / driver / tool (README, \"Timing you can trust\")"),
         ("irq latency p50 / p99", f"{_ns(result.irq_latency_ns['p50'])} / {_ns(result.irq_latency_ns['p99'])}",
@@ -218,11 +228,7 @@ def render(result: RunResult, console: Console) -> None:
         ("throughput", f"{result.throughput_gbps:.3f} Gbps, {result.throughput_mpps:.3f} Mpps",
          "received bytes, packets / time of the sends"
          + ("; set by the pace (the driver took every packet)" if paced else "")),
-        ("machine stalls > 10 µs", f"device {result.stalls['device']['over_10us']}, "
-         f"driver {result.stalls['driver']['over_10us']}",
-         f"longest {format_ns(max(result.stalls['device']['max_ns'], result.stalls['driver']['max_ns']))}"
-         + "".join(f"; {node}: {_taken(result.stalls[node])}" for node in ("device", "driver")
-                   if _taken(result.stalls[node]))),
+        _stalls_row(result.stalls),
         *_records_rows(result.records),
     ]  # fmt: skip
     for row in rows:

@@ -834,7 +834,8 @@ class Controller:
             fold = self.reader.finish() if self.reader is not None else None
             self.reader = None
             per_packet = {"tx": view.tx[:0].copy(), "raises": view.raises[:0].copy(), "irqs": view.irqs[:0].copy(),
-                          "fold": fold, "memory": self._memory(view, report)}  # fmt: skip
+                          "fold": fold, "memory": self._memory(view, report),
+                          "sends_ns": self._sends_ns(view)}  # fmt: skip
         else:
             sent = int(view.dev["sent"][0])
             raised = int(view.line["doorbell"][0])
@@ -868,6 +869,16 @@ class Controller:
                 queue=(report or {}).get("queue") or view.queue_state() if self.cfg.device == "virtio-net" else {},
             )
         )
+
+    def _sends_ns(self, view: SegmentView) -> tuple[int, int] | None:
+        """When a long run's sends began and ended, from what its record ring holds at the end: the last send's
+        end (the ring keeps the newest records); the first send's start as planned (its record is long written
+        over; the device begins it at its deadline, late by its lateness at the first packet)."""
+        if not int(view.dev["sent"][0]) or not len(self.plan):
+            return None
+        tx = view.tx
+        last = int(max(int(tx["end_ns"].max()), int(tx["start_ns"].max())))
+        return int(view.header["t0_ns"][0]) + int(self.plan.slots["due_ns"][0]), last
 
     @staticmethod
     def _memory(view: SegmentView, report: dict[str, Any] | None) -> dict[str, Any]:

@@ -219,6 +219,8 @@ class RunEnd:
     fold: Fold | None = None
     #: a run without full records: its record rings and each process's peak memory
     memory: dict[str, Any] = field(default_factory=dict)
+    #: a run without full records: when its sends began and ended (the controller's Controller._sends_ns)
+    sends_ns: tuple[int, int] | None = None
 
 
 def _counted(counts: Counts) -> dict[str, Any]:
@@ -446,7 +448,8 @@ def _build_long(end: RunEnd) -> RunResult:
     )
     mean_size = float(np.mean(plan.sizes))
     empty = analysis.summarize(np.zeros(0))
-    span = (fold.first_start_ns or 0, fold.last_end_ns) if fold is not None else (0, 0)
+    # --records none folds nothing: the span is the one the record ring still shows (Controller._sends_ns)
+    span = (fold.first_start_ns or 0, fold.last_end_ns) if fold is not None else end.sends_ns or (0, 0)
     deviation = fold.driver.result() if fold is not None else analysis.interval_deviation(np.zeros(0), np.zeros(0))
     lost = fold.lost_records if fold is not None else None
     records = {
