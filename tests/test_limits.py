@@ -6,6 +6,7 @@ import pytest
 
 import pseudonic
 from conftest import needs_two_cores
+from pseudonic.cli import main
 from pseudonic.errors import ConfigError
 from pseudonic.limits import device_limit_ns
 
@@ -30,3 +31,20 @@ def test_a_plan_handed_over_whole_runs_as_it_is_the_device_catching_up() -> None
     result = pseudonic.run(plan=plan, driver="c", buffer_size=16384)
     assert result.sent == 50
     assert result.passed, result.verdict
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--interval", "1ns", "--size", "60"], ["--rate", "100Gbps", "--size", "60"], ["--interval", "1ns", "--count",
+                                                                                       "2000000", "--size", "60"]],
+    ids=["interval", "rate", "a long run"],
+)  # fmt: skip
+def test_the_cli_refuses_a_pace_faster_than_the_device_naming_its_limit(
+    options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own traffic options are the user's pace, as run(interval=...) is: refused in one line."""
+    limit = device_limit_ns(60, "e1000")
+    assert main(["run", *options]) == 2
+    err = capsys.readouterr().err
+    assert f"fastest here is {limit} ns a frame back to back at this size" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

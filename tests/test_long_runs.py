@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import pseudonic
 from conftest import DRIVERS_DIR, needs_two_cores
+from pseudonic import controller
 from pseudonic.cli import cli, main
 from pseudonic.errors import ConfigError
 from pseudonic.plan import MAX_PACKETS
@@ -66,6 +67,17 @@ def test_the_cli_shows_a_run_with_no_records_saying_what_was_not_counted() -> No
     assert out.exit_code == 0, out.output
     assert "none, rings of" in out.output and "not counted" in out.output and "verdict: PASS" in out.output
     assert "0.000 Gbps" not in out.output
+
+
+@needs_two_cores
+def test_a_schedule_faster_than_the_device_is_sent_behind_it_not_called_hung(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan handed over whole a frame every ns (a replay sped up, say: not refused, as the user's own pace is):
+    each deadline is past before the device reaches it, and it sends back to back for as long as that takes
+    (here about half a second of 1500 B frames); it is hung only once it stops moving."""
+    monkeypatch.setattr(controller, "STILL_TIMEOUT_S", 0.2)
+    r = pseudonic.run(plan=pseudonic.Plan.periodic(1, LONG, 1500), driver="c", upper="null")
+    assert r.error is None and r.sent == LONG, r.error
+    assert r.records["mode"] == "summary" and r.send_time_ns["n"] == r.stored
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from . import config
+from . import config, limits
 from .errors import ConfigError, PseudonicError
 from .node import STOP_SIGNALS
 from .paths import check_writable
@@ -612,7 +612,10 @@ def run_cmd(
     irq_mode, transmit = str(options["irq_mode"]), int(options["transmit"])
     if transmitted_pcap is not None and not (transmit or loopback):
         raise ConfigError("--pcap-out-transmitted writes what the driver transmitted: give --transmit N too")
+    paced_by_options = traffic["pcap_in"] is None or traffic["pcap_timing"] == "plan"
     plan = _plan(traffic, buffer_size, records)
+    if paced_by_options:  # the pace the options ask for, not a capture's own timing, which runs as it is
+        limits.check_pace(plan, device)
     if (records in ("summary", "none") or plan.total) and (record_path or sent_pcap):
         raise ConfigError(f"{'--record' if record_path else '--pcap-out-sent'} keeps every packet: use --records full "
                           "(at most 1000000 packets) or drop it")  # fmt: skip

@@ -55,6 +55,10 @@ from .verdict import MissedLimit, parse_missed_limit
 
 #: How long the driver may take to open.
 OPEN_TIMEOUT_S = 30.0
+#: Past its schedule's last deadline, the device is hung only when it has not moved for this long: a schedule
+#: faster than the device can send (--interval 1ns) is sent back to back, behind its deadlines, for as long
+#: as that takes -- minutes, for billions of packets.
+STILL_TIMEOUT_S = 30.0
 #: How long the driver may take to load, and to finish after the last packet.
 DRIVER_TIMEOUT_S = 10.0
 #: How long pseudonic's own work in the driver node may take once the driver is through (verifying what it
@@ -222,19 +226,8 @@ def _prepared(
             raise ConfigError("loopback: faults are injected into received frames, and here every frame is one the "
                               "driver transmitted: run the faults without --loopback")  # fmt: skip
         cfg = dataclasses.replace(cfg, transmit=len(plan))
-    # Only a rate the user asked for is refused: a plan handed over whole (a hunt's drawn phases, a replay)
-    # runs as it is, the device catching up where it cannot keep the pace.
-    paced = plan.interval_ns if given is None and slots is None else None
-    if paced is not None and 0 < paced < limits.CHECKED_BELOW_NS:
-        size = max(plan.frames.sizes)
-        limit = limits.device_limit_ns(size, cfg.device)
-        if paced < limit:
-            raise ConfigError(
-                f"a frame every {paced} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
-                f"send at all: its fastest here is {limit} ns a frame back to back at this size "
-                f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
-                "least that, or send frames back to back in bursts (--burst N --every T)"
-            )
+    if given is None and slots is None:  # a pace the user asked for (limits.check_pace)
+        limits.check_pace(plan, cfg.device)
     if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
         raise ConfigError(
             f"transmit: the plan has a {max(plan.frames.sizes)} B frame; the transmitter takes frames of at most "
@@ -663,14 +656,17 @@ class Controller:
             self.reader.start()
         due_s = self.plan.last_due_ns / 1e9 + self.lead_ns / 1e9
 
-        # Until the device is through its schedule, or the driver speaks or dies first; while the transmitter
-        # moves, the device is not through (it goes on while the driver has frames to send).
-        ready, moved = self._watch([conn, drv.sentinel, dev.sentinel], due_s + OPEN_TIMEOUT_S, view), -1
-        while not ready and cfg.transmit and moved != (moved := self._tx_progress(view)):
-            ready = self._watch([conn, drv.sentinel, dev.sentinel], OPEN_TIMEOUT_S, view)
+        # Until the device is through its schedule, or the driver speaks or dies first; while the device sends
+        # (behind its deadlines) or the transmitter moves (the device goes on while the driver has frames to
+        # send), it is not through.
+        ready, moved = self._watch([conn, drv.sentinel, dev.sentinel], due_s + STILL_TIMEOUT_S, view), -1
+        while not ready and moved != (moved := self._progress(view)):
+            ready = self._watch([conn, drv.sentinel, dev.sentinel], STILL_TIMEOUT_S, view)
         if not ready:
+            sent = int(view.dev["sent"][0])
             return {"kind": "device node hung", "stage": "schedule", "handler_run": None,
-                    "message": "the device did not finish its schedule"}, None  # fmt: skip
+                    "message": f"the device did not finish its schedule: it stopped at {sent} of "
+                               f"{self.plan.entries} entries, {STILL_TIMEOUT_S:g} s without sending"}, None  # fmt: skip
         if dev.sentinel in ready:
             dev.join()
             if dev.exitcode != 0:
@@ -713,9 +709,9 @@ class Controller:
         return msg
 
     @staticmethod
-    def _tx_progress(view: SegmentView) -> int:
-        """A count that moves whenever the transmit side does: frames handed, descriptors taken."""
-        return int(view.drv["tx_handed"][0]) + int(view.dev["tx_descs"][0])
+    def _progress(view: SegmentView) -> int:
+        """A count that moves whenever the device does: entries sent, frames handed, descriptors taken."""
+        return int(view.dev["sent"][0]) + int(view.drv["tx_handed"][0]) + int(view.dev["tx_descs"][0])
 
     @staticmethod
     def start(node: BaseProcess, procs: list[BaseProcess]) -> None:

@@ -11,10 +11,12 @@ fastest the device did is refused.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _engine, schedule
+from .errors import ConfigError
 from .frames import FrameSet
 from .layout import (
     BUFFER_SIZES,
@@ -27,6 +29,9 @@ from .layout import (
     SegmentView,
     segment_size,
 )
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 #: Frames in the burst the limit is measured over, and the ring they are written into (none dropped).
 BURST = 512
@@ -65,4 +70,26 @@ def device_limit_ns(size: int, device: str = "e1000") -> int:
     return int(gaps.min()) if gaps.size else 0
 
 
-__all__ = ["CHECKED_BELOW_NS", "device_limit_ns"]
+def check_pace(plan: Plan, device: str = "e1000") -> None:
+    """Refuse a paced plan (one interval throughout, or a rate's, its deadlines rounded to whole ns) faster than
+    the device can send its largest frame at all, naming the limit (:class:`ConfigError`). Only a pace the user
+    asked for is checked: a plan handed over whole (a hunt's drawn phases, a replay) runs as it is, the device
+    catching up where it cannot keep the pace; bursts are back to back by design."""
+    gaps = np.diff(plan.slots["due_ns"].astype(np.int64))
+    if gaps.size == 0 or int(gaps.max()) - int(gaps.min()) > 1:
+        return  # no one pace: bursts, Poisson arrivals, a capture's own gaps
+    paced = float(gaps.mean())
+    if not 0 < paced < CHECKED_BELOW_NS:
+        return
+    size = max(plan.frames.sizes)
+    limit = device_limit_ns(size, device)
+    if paced < limit:
+        raise ConfigError(
+            f"a frame every {paced:.3g} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
+            f"send at all: its fastest here is {limit} ns a frame back to back at this size "
+            f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
+            "least that, or send frames back to back in bursts (--burst N --every T)"
+        )
+
+
+__all__ = ["CHECKED_BELOW_NS", "check_pace", "device_limit_ns"]
