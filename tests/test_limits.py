@@ -7,6 +7,7 @@ import pytest
 import pseudonic
 from conftest import needs_two_cores
 from pseudonic.cli import main
+from pseudonic.config import DEFAULT_BATCH
 from pseudonic.errors import ConfigError
 from pseudonic.limits import device_limit_ns
 
@@ -18,7 +19,8 @@ def test_the_device_limit_is_measured_and_grows_with_the_frame(device: str) -> N
 
 
 def test_a_plan_faster_than_the_device_can_send_is_refused_naming_its_limit() -> None:
-    limit = device_limit_ns(60, "e1000")  # measured once a process: the run is refused by this same figure
+    # measured once a process: the run (at the default batch) is refused by this same figure
+    limit = device_limit_ns(60, "e1000", DEFAULT_BATCH)
     with pytest.raises(ConfigError, match=rf"fastest here is {limit} ns a frame back to back at this size"):
         pseudonic.run(interval=max(1, limit // 2), count=10, size=60)
 
@@ -43,8 +45,8 @@ def test_the_cli_refuses_a_pace_faster_than_the_device_naming_its_limit(
     options: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The command's own traffic options are the user's pace, as run(interval=...) is: refused in one line."""
-    limit = device_limit_ns(60, "e1000")
+    limit = device_limit_ns(60, "e1000", DEFAULT_BATCH)
     assert main(["run", *options]) == 2
     err = capsys.readouterr().err
-    assert f"fastest here is {limit} ns a frame back to back at this size" in err
+    assert f"fastest here is {limit} ns a frame back to back at this size and --batch {DEFAULT_BATCH}" in err
     assert err.count("\n") == 1 and "Traceback" not in err

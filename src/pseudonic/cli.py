@@ -615,7 +615,7 @@ def run_cmd(
     paced_by_options = traffic["pcap_in"] is None or traffic["pcap_timing"] == "plan"
     plan = _plan(traffic, buffer_size, records)
     if paced_by_options:  # the pace the options ask for, not a capture's own timing, which runs as it is
-        limits.check_pace(plan, device)
+        limits.check_pace(plan, device, config.check_batch(batch))
     if (records in ("summary", "none") or plan.total) and (record_path or sent_pcap):
         raise ConfigError(f"{'--record' if record_path else '--pcap-out-sent'} keeps every packet: use --records full "
                           "(at most 1000000 packets) or drop it")  # fmt: skip

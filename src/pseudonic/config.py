@@ -155,6 +155,14 @@ def _check_core(what: str, core: int, allowed: list[int]) -> None:
     raise ConfigError(f"{what} {core} does not exist here: give one of {listed}")
 
 
+def check_batch(batch: Any) -> int:
+    """The device's batch (--batch), checked: packets whose write-back and raise it may hold together."""
+    n = _int(batch, "batch")
+    if not 1 <= n <= MAX_BATCH:
+        raise ConfigError(f"batch {n} is out of range: give 1 (a raise for every packet) .. {MAX_BATCH}")
+    return n
+
+
 def make_config(
     *,
     ring_size: int = DEFAULT_RING_SIZE,
@@ -241,9 +249,7 @@ def make_config(
     rt = {True: "on", False: "off"}.get(rt, rt) if isinstance(rt, bool) else rt
     if rt not in RT_MODES:
         raise ConfigError(f"real-time mode {rt!r} is unknown: give one of {', '.join(RT_MODES)}")
-    batch = _int(batch, "batch")
-    if not 1 <= batch <= MAX_BATCH:
-        raise ConfigError(f"batch {batch} is out of range: give 1 (a raise for every packet) .. {MAX_BATCH}")
+    batch = check_batch(batch)
     transmit = _int(transmit, "transmit count")
     if not 0 <= transmit <= MAX_TRANSMIT:
         raise ConfigError(f"transmit count {transmit} is out of range: give 0 (none) .. {MAX_TRANSMIT}")

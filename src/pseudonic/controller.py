@@ -227,7 +227,7 @@ def _prepared(
                               "driver transmitted: run the faults without --loopback")  # fmt: skip
         cfg = dataclasses.replace(cfg, transmit=len(plan))
     if given is None and slots is None:  # a pace the user asked for (limits.check_pace)
-        limits.check_pace(plan, cfg.device)
+        limits.check_pace(plan, cfg.device, cfg.batch)
     if cfg.transmit and max(plan.frames.sizes) > MAX_TX_FRAME:
         raise ConfigError(
             f"transmit: the plan has a {max(plan.frames.sizes)} B frame; the transmitter takes frames of at most "

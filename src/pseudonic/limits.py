@@ -40,9 +40,10 @@ CHECKED_BELOW_NS = 10_000
 
 
 @cache
-def device_limit_ns(size: int, device: str = "e1000") -> int:
-    """The shortest gap between the device's sends of ``size``-byte frames back to back, ns (no driver): the
-    fastest it can go here at all, whatever stalled it meanwhile."""
+def device_limit_ns(size: int, device: str = "e1000", batch: int = 1) -> int:
+    """The shortest gap between the device's sends of ``size``-byte frames back to back, ns (no driver), raising
+    once every ``batch`` packets as a run with that --batch does: the fastest it can go here at all, whatever
+    stalled it meanwhile."""
     model = MODELS[device]
     buf = next(b for b in BUFFER_SIZES if b >= min(size, BUFFER_SIZES[-1]))
     ring = 2 * BURST
@@ -60,7 +61,7 @@ def device_limit_ns(size: int, device: str = "e1000") -> int:
         view.avail_idx[0] = ring
         view.drv["features"][0] = int(view.header["offered"][0])
     _engine.device_run(view.buffer, slots, frames.table, frames.blob, 20_000, 0, LINE_SPIN, -1, 0, 0, IRQ_EDGE, 0,
-                       LATE_CATCHUP, b"", 0, 0, 1)  # fmt: skip
+                       LATE_CATCHUP, b"", 0, 0, batch)  # fmt: skip
     sent = int(view.dev["sent"][0])
     tx = view.tx[:sent]
     start = tx["start_ns"].astype(np.int64)
@@ -70,7 +71,7 @@ def device_limit_ns(size: int, device: str = "e1000") -> int:
     return int(gaps.min()) if gaps.size else 0
 
 
-def check_pace(plan: Plan, device: str = "e1000") -> None:
+def check_pace(plan: Plan, device: str = "e1000", batch: int = 1) -> None:
     """Refuse a paced plan (one interval throughout, or a rate's, its deadlines rounded to whole ns) faster than
     the device can send its largest frame at all, naming the limit (:class:`ConfigError`). Only a pace the user
     asked for is checked: a plan handed over whole (a hunt's drawn phases, a replay) runs as it is, the device
@@ -82,11 +83,11 @@ def check_pace(plan: Plan, device: str = "e1000") -> None:
     if not 0 < paced < CHECKED_BELOW_NS:
         return
     size = max(plan.frames.sizes)
-    limit = device_limit_ns(size, device)
+    limit = device_limit_ns(size, device, batch)
     if paced < limit:
         raise ConfigError(
             f"a frame every {paced:.3g} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
-            f"send at all: its fastest here is {limit} ns a frame back to back at this size "
+            f"send at all: its fastest here is {limit} ns a frame back to back at this size and --batch {batch} "
             f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
             "least that, or send frames back to back in bursts (--burst N --every T)"
         )
