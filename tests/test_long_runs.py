@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import pseudonic
 from conftest import DRIVERS_DIR, needs_two_cores
+from drivers.misbehaving import HangingE1000
 from pseudonic import controller
 from pseudonic.cli import cli, main
 from pseudonic.errors import ConfigError
@@ -115,3 +116,14 @@ def test_the_cli_runs_a_duration_past_a_million_packets_in_summary() -> None:
                                     "--size", "60", "-q"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "summary, rings of" in out.output and "peak memory" in out.output
+
+
+@needs_two_cores
+def test_a_driver_hung_in_a_long_run_is_never_said_to_have_seen_a_later_packet() -> None:
+    """The device raises on after the driver stopped handling, and a long run's ring of records keeps only the
+    newest raises: the one the hung handler run was told about is written over, and its packet is unknown --
+    not the packet of whichever later raise took its place."""
+    r = pseudonic.run("2us", 40_000, 60, driver=HangingE1000, driver_timeout=1.0, records="none")
+    assert r.error is not None and r.error["kind"] == "driver hung" and r.error["handler_run"] == 5
+    assert r.interrupts > r.records["records_ring"] + 5, "the raise ring was written over (else nothing is tested)"
+    assert r.error["last_packet"] is None

@@ -785,7 +785,10 @@ class Controller:
         if runs:
             mask = int(view.header["records_mask"][0])
             db = int(view.irqs["doorbell"][(runs - 1) & mask if mask else min(runs, view.capacity) - 1])
-            if db > 0 and (mask or db <= view.capacity):
+            # A ring of records (a long run) keeps the newest: the device raised on after the driver stopped
+            # handling, and a raise a whole ring older than its last is written over (its packet unknown).
+            kept = db <= view.capacity if not mask else int(view.line["doorbell"][0]) - db <= mask
+            if db > 0 and kept:
                 last = int(view.raises["packet"][(db - 1) & mask if mask else db - 1])
         where = {"stage": stage, "handler_run": runs or None, "last_packet": last}
         if self.verifying:
