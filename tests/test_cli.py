@@ -84,6 +84,9 @@ BAD = [
     (["--calibrate", "50ms"], "100 ms .. 600 s"),
     (["--calibrate", "soon"], "calibration duration"),
     (["--count", "200000", "--size", "16000"], "--records summary"),  # 3.2 GB of frames kept to verify
+    (["--driver-timeout", "soon"], "give seconds (10) or a number and a unit (500ms, 2s)"),
+    (["--driver-timeout", "2h"], "at most 3600 s"),
+    (["--driver-timeout", "0"], "more than 0"),
 ]
 
 
@@ -265,3 +268,10 @@ def test_a_capture_with_a_pace_needs_plan_timing(tmp_path: Path, capsys: pytest.
     f.write_bytes(b"")
     assert main(["run", "--pcap", str(f), "--rate", "1Mpps"]) == 2
     assert "--pcap-timing plan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("0.5", 0.5), ("500ms", 0.5), ("2s", 2.0), ("1min", 60.0)])
+def test_a_driver_timeout_is_seconds_or_a_duration_with_its_unit(text: str, seconds: float) -> None:
+    from pseudonic.cli import _seconds
+
+    assert _seconds(text, "driver timeout") == seconds

@@ -30,7 +30,7 @@ from .errors import ConfigError, PseudonicError
 from .node import STOP_SIGNALS
 from .paths import check_writable
 from .result import RunResult
-from .units import format_ns
+from .units import format_ns, parse_interval
 from .verdict import failure_text
 
 EXIT_USAGE = 2
@@ -409,6 +409,19 @@ def _traffic_options(f: Any) -> Any:
     return f
 
 
+def _seconds(text: str, what: str) -> float:
+    """Seconds as a plain number (``10``, ``0.5``) or a duration with its unit (``500ms``, ``2s``, ``1min``)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_interval(text, what) / 1e9
+    except ConfigError:
+        why = f"{what} {text!r} is not a duration: give seconds (10) or a number and a unit (500ms, 2s)"
+        raise ConfigError(why) from None
+
+
 def _plan(traffic: dict[str, Any], buffer_size: str, records: str = "auto") -> Any:
     """The run's plan from the traffic options; a capture's frames on its own times or on the plan's."""
     from . import traffic as make
@@ -548,8 +561,9 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
 @click.option("--tx-rate", default="off", show_default=True, metavar="RATE",
               help="The transmitter's pace: off (as fast as the device takes frames), line (1 Gbps, the link "
                    "STATUS reports) or a rate such as 10Gbps.")  # fmt: skip
-@click.option("--driver-timeout", default=10.0, show_default=True, type=float, metavar="SECONDS",
-              help="How long the driver may take to load, and to finish after the last packet.")  # fmt: skip
+@click.option("--driver-timeout", default="10", show_default=True, metavar="T",
+              help="How long the driver may take to load, and to finish after the last packet: seconds, or a "
+                   "duration such as 500ms or 2s.")  # fmt: skip
 @click.option("--wait", "wait_for_cores", is_flag=True, help="Wait for the cores if another run holds them.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress line.")
 @click.option("--json", "json_path", default=None, metavar="PATH", help="Write the result as JSON here.")
@@ -577,7 +591,7 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
 def run_cmd(
     device: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
-    driver_timeout: float, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
+    driver_timeout: str, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
     records_path: str | None, sent_pcap: str | None, received_pcap: str | None, transmitted_pcap: str | None,
     fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
@@ -626,7 +640,8 @@ def run_cmd(
         result = run(
             plan=plan, driver=driver, ring_size=ring_size, buffer_size=buffer_size,
             device_core=device_core, driver_core=driver_core, irq=irq, itr=itr, napi_budget=napi_budget,
-            upper=upper, max_missed=max_missed, driver_timeout=driver_timeout, wait_for_cores=wait_for_cores,
+            upper=upper, max_missed=max_missed, driver_timeout=_seconds(driver_timeout, "driver timeout"),
+            wait_for_cores=wait_for_cores,
             progress=live, keep_frames=outputs.keep_frames, faults=fault_specs, fault_seed=fault_seed,
             irq_mode=irq_mode, sanitize=sanitize, late=late, busy_poll=busy_poll, rt=rt or "off",
             calibrate=calibrate, device=device, transmit=transmit, tx_rate=tx_rate, loopback=loopback, batch=batch,
