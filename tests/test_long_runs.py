@@ -3,6 +3,8 @@ deliveries as they come, and judges as a short run does."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -127,3 +129,19 @@ def test_a_driver_hung_in_a_long_run_is_never_said_to_have_seen_a_later_packet()
     assert r.error is not None and r.error["kind"] == "driver hung" and r.error["handler_run"] == 5
     assert r.interrupts > r.records["records_ring"] + 5, "the raise ring was written over (else nothing is tested)"
     assert r.error["last_packet"] is None
+
+
+@needs_two_cores
+def test_the_cli_writes_a_long_runs_tail_and_says_how_much_of_it(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["run", "--driver", "c", "--interval", "2us", "--count", "20000", "--records",
+                                    "none", "--tail", str(tmp_path / "t.csv"), "-q"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "the newest 4096 of 20000 packets" in out.output
+    with (tmp_path / "t.csv").open() as f:
+        assert sum(1 for _ in f) == 1 + 4096  # the header, then the last ring's worth
+    assert (tmp_path / "t.run.csv").read_text().splitlines()[1].endswith(",True,True")
+
+
+def test_a_tail_file_of_an_unknown_kind_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--tail", "t.json"]) == 2
+    assert "--tail t.json: give a file ending in .npz, .csv, .parquet" in capsys.readouterr().err

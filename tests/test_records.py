@@ -41,7 +41,7 @@ COLUMNS = {
     "raises": ["index", "raised_ns", "packet", "icr"],
     "handler_runs": ["index", "wait_ns", "entry_ns", "exit_ns", "doorbell", "spin_gap_ns", "delivered"],
     "deliveries": ["index", "packet", "delivered_ns"],
-    "run": ["t0_ns", "clock_offset_ns", "verified"],
+    "run": ["t0_ns", "clock_offset_ns", "verified", "tail"],
 }  # fmt: skip
 T0 = 5_000_000_000
 NO_SLOT = 0xFFFFFFFF
@@ -115,7 +115,7 @@ EXPECTED: dict[str, dict[str, list[Any]]] = {
         "delivered": [3, 4],
     },
     "deliveries": {"index": [0, 1, 2, 3], "packet": [0, 1, 1, -1], "delivered_ns": [-1, -1, -1, -1]},
-    "run": {"t0_ns": [T0], "clock_offset_ns": [1_700_000_000_000_000_000], "verified": [True]},
+    "run": {"t0_ns": [T0], "clock_offset_ns": [1_700_000_000_000_000_000], "verified": [True], "tail": [False]},
 }
 
 
@@ -215,3 +215,26 @@ def test_a_run_writes_its_records(tmp_path: Path) -> None:
         assert (packets["start_ns"] >= packets["deadline_ns"]).all()
         assert len(npz["handler_runs"]) == result.handler_runs and len(npz["raises"]) == result.interrupts
         assert npz["run"]["t0_ns"].tolist() == [result.t0_ns]
+
+
+@needs_two_cores
+def test_a_long_run_writes_the_newest_records_its_rings_held_in_order(tmp_path: Path) -> None:
+    """--records none keeps rings of 4096: 20 000 packets wrap them; the tail is the last ring's worth, oldest
+    first, each row counted from the run's start and on the plan's deadline -- a ring read from the wrong place
+    shows as a send before its deadline or out of order."""
+    import pseudonic
+
+    result = pseudonic.run(interval="2us", count=20_000, size=60, driver="c", records="none", wait_for_cores=True)
+    cap = result.records["records_ring"]
+    write_records(tmp_path / "t.npz", result)
+    with np.load(tmp_path / "t.npz") as npz:
+        packets, raises, runs = npz["packets"], npz["raises"], npz["handler_runs"]
+        assert packets["index"].tolist() == list(range(20_000 - cap, 20_000))
+        assert (packets["start_ns"] >= packets["deadline_ns"]).all()
+        assert (np.diff(packets["start_ns"]) >= 0).all()
+        assert packets["due_ns"].tolist() == [2_000 * i for i in range(20_000 - cap, 20_000)]
+        assert (packets["length"] == 60).all() and (packets["deliveries"] == -1).all()
+        assert raises["index"][-1] == result.interrupts - 1 and len(raises) == min(cap, result.interrupts)
+        assert (np.diff(raises["raised_ns"]) >= 0).all() and raises["packet"][-1] <= 19_999
+        assert runs["index"][-1] == result.handler_runs - 1 and (np.diff(runs["entry_ns"]) >= 0).all()
+        assert npz["run"]["tail"].tolist() == [True] and len(npz["deliveries"]) == 0

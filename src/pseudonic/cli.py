@@ -575,6 +575,10 @@ def _with_profile(name: str | None, options: dict[str, Any], traffic: dict[str, 
                    "deliveries checked as they come: a run of any length in bounded memory), none (counts and "
                    "the verdict); default full up to 1000000 packets, summary past it. Or a FILE to write them to "
                    "(full) as .npz, .csv or .parquet (README, \"Records\").")  # fmt: skip
+@click.option("--tail", "tail_path", default=None, metavar="FILE",
+              help="Write the newest records the run kept, as --records FILE does: in a run without full records "
+                   "the last its rings held (about its last half second; 4096 with --records none), in any "
+                   "other every one.")  # fmt: skip
 @click.option(
     "--pcap-out-sent",
     "sent_pcap",
@@ -592,7 +596,8 @@ def run_cmd(
     device: str, driver: str, ring_size: int, buffer_size: str, device_core: int,
     driver_core: int, irq: str, itr: str, napi_budget: int, upper: str, max_missed: str | None,
     driver_timeout: str, wait_for_cores: bool, quiet: bool, json_path: str | None, record_path: str | None,
-    records_path: str | None, sent_pcap: str | None, received_pcap: str | None, transmitted_pcap: str | None,
+    records_path: str | None, tail_path: str | None, sent_pcap: str | None, received_pcap: str | None,
+    transmitted_pcap: str | None,
     fault_specs: tuple[str, ...],
     fault_seed: int | None, irq_mode: str, sanitize: bool, late: str, busy_poll: str, rt: str | None,
     calibrate: str | None, transmit: int, tx_rate: str, loopback: bool, profile: str | None, batch: int,
@@ -615,8 +620,8 @@ def run_cmd(
         records, records_path = str(records_path), None
     elif records_path is not None:
         records = "full"  # a file of every record
-    outputs = _Outputs(json_path=json_path, record_path=record_path, records_path=records_path, sent_pcap=sent_pcap,
-                       received_pcap=received_pcap, transmitted_pcap=transmitted_pcap)  # fmt: skip
+    outputs = _Outputs(json_path=json_path, record_path=record_path, records_path=records_path, tail_path=tail_path,
+                       sent_pcap=sent_pcap, received_pcap=received_pcap, transmitted_pcap=transmitted_pcap)  # fmt: skip
     if received_pcap is not None and upper != "verify":
         raise ConfigError(f"--pcap-out-received needs the frames the driver delivered: use --upper verify, not {upper}")
     options: dict[str, Any] = {"ring_size": ring_size, "buffer_size": buffer_size, "irq_mode": irq_mode,
@@ -662,24 +667,26 @@ class _Outputs:
         json_path: str | None = None,
         record_path: str | None = None,
         records_path: str | None = None,
+        tail_path: str | None = None,
         sent_pcap: str | None = None,
         received_pcap: str | None = None,
         transmitted_pcap: str | None = None,
     ) -> None:
         self.json_path, self.record_path, self.records_path = json_path, record_path, records_path
+        self.tail_path = tail_path
         self.sent_pcap, self.received_pcap, self.transmitted_pcap = sent_pcap, received_pcap, transmitted_pcap
         for option, path in (
-            ("--json", json_path), ("--record", record_path), ("--records", records_path),
+            ("--json", json_path), ("--record", record_path), ("--records", records_path), ("--tail", tail_path),
             ("--pcap-out-sent", sent_pcap), ("--pcap-out-received", received_pcap),
             ("--pcap-out-transmitted", transmitted_pcap),
         ):  # fmt: skip
             if path is not None:
                 check_writable(path, option)
-        if records_path is not None:
+        for option, path in (("--records", records_path), ("--tail", tail_path)):
             from .records import FORMATS
 
-            if Path(records_path).suffix.lower() not in FORMATS:
-                raise ConfigError(f"--records {records_path}: give a file ending in {', '.join(FORMATS)}")
+            if path is not None and Path(path).suffix.lower() not in FORMATS:
+                raise ConfigError(f"{option} {path}: give a file ending in {', '.join(FORMATS)}")
 
     @property
     def keep_frames(self) -> bool:
@@ -691,11 +698,15 @@ class _Outputs:
 
         if self.json_path is not None:
             result.write_json(self.json_path)
-        if self.records_path is not None:
+        for path in (self.records_path, self.tail_path):
+            if path is None:
+                continue
             from .records import write_records
 
-            written = write_records(self.records_path, result)
-            console.print(f"records: {', '.join(map(str, written))}", highlight=False, soft_wrap=True)
+            written = write_records(path, result)
+            what = (f"the newest {len(result.tail['packets'])} of {result.sent} packets" if result.tail
+                    else "records")  # fmt: skip
+            console.print(f"{what}: {', '.join(map(str, written))}", highlight=False, soft_wrap=True)
         if self.sent_pcap is not None and result.plan is not None:
             sent = capture.sent_capture(result.plan, result.tx, clock_offset_ns=result.clock_offset_ns)
             capture.write_capture(self.sent_pcap, sent)

@@ -834,7 +834,7 @@ class Controller:
             self.reader = None
             per_packet = {"tx": view.tx[:0].copy(), "raises": view.raises[:0].copy(), "irqs": view.irqs[:0].copy(),
                           "fold": fold, "memory": self._memory(view, report),
-                          "sends_ns": self._sends_ns(view)}  # fmt: skip
+                          "sends_ns": self._sends_ns(view), "tail": self._tail(view)}  # fmt: skip
         else:
             sent = int(view.dev["sent"][0])
             raised = int(view.line["doorbell"][0])
@@ -868,6 +868,22 @@ class Controller:
                 queue=(report or {}).get("queue") or view.queue_state() if self.cfg.device == "virtio-net" else {},
             )
         )
+
+    @staticmethod
+    def _tail(view: SegmentView) -> dict[str, Any]:
+        """A long run's newest records as its rings hold them at the end, oldest first: the last ring's worth of
+        packets, raises and handler runs (the nodes are through: nothing is written to them now)."""
+        cap = int(view.capacity)  # a power of two (layout: records_mask)
+
+        def newest(ring: np.ndarray[Any, Any], count: int) -> tuple[int, np.ndarray[Any, Any]]:
+            first = max(0, count - cap)
+            return first, ring[np.arange(first, count, dtype=np.int64) & (cap - 1)].copy()
+
+        first_packet, packets = newest(view.tx, int(view.dev["sent"][0]))
+        first_raise, raises = newest(view.raises, int(view.line["doorbell"][0]))
+        first_run, runs = newest(view.irqs, int(view.drv["handled"][0]))
+        return {"first_packet": first_packet, "packets": packets, "first_raise": first_raise, "raises": raises,
+                "first_run": first_run, "handler_runs": runs}  # fmt: skip
 
     def _sends_ns(self, view: SegmentView) -> tuple[int, int] | None:
         """When a long run's sends began and ended, from what its record ring holds at the end: the last send's

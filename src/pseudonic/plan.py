@@ -267,7 +267,8 @@ def full_refusal(entries: int, mean_size: float) -> str:
     return (
         f"--records full for {entries:,} packets would keep {need / 2**30:.1f} GiB of records "
         f"({need // entries} B a packet: its plan entry, records and delivered frame); it keeps at most "
-        f"{MAX_PACKETS:,} packets: use --records summary (streaming figures, bounded memory) or fewer packets"
+        f"{MAX_PACKETS:,} packets: use --records summary (streaming figures, bounded memory; --tail FILE writes "
+        "its newest records) or fewer packets"
     )
 
 

@@ -25,8 +25,9 @@ addition). Integers are int64 unless said otherwise.
 - ``errors``: the descriptor error bits the plan asked for (-1 when the result carries no plan)
 - ``stored``, ``dropped``, ``raised``, ``spurious``: the flags, one bool each
 - ``delivered``: bool, a delivery of the driver was matched to this packet (always False when the run
-  did not verify its deliveries: ``run.verified``)
-- ``deliveries``: how many deliveries were matched to it (2 or more: duplicates)
+  did not verify its deliveries: ``run.verified``, or kept no record of them: ``run.tail``)
+- ``deliveries``: how many deliveries were matched to it (2 or more: duplicates); -1 in a tail, where
+  the deliveries were checked as they came and not kept
 
 ``raises`` -- one row per interrupt the device raised:
 
@@ -56,6 +57,9 @@ addition). Integers are int64 unless said otherwise.
 - ``t0_ns``: the run's t0 (CLOCK_MONOTONIC)
 - ``clock_offset_ns``: CLOCK_REALTIME - CLOCK_MONOTONIC measured at the run (0 in a result built by hand)
 - ``verified``: bool, the deliveries were verified (matched to packets)
+- ``tail``: bool, the tables are a long run's tail (``--records summary|none``, ``--tail FILE``): the
+  newest records its rings still held at the end (about its last half second, or 4096 of each with
+  ``--records none``), each ``index`` counted from the run's start; no deliveries table rows
 
 In a ``.npz`` file each table is one structured array under its name
 (``numpy.load(path)["packets"]["start_ns"]``; ``pandas.DataFrame(...)``
@@ -100,30 +104,46 @@ _NO_SLOT = 0xFFFFFFFF
 
 
 def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[Any, Any]]:
-    """The five tables of the module docstring, as structured arrays; ``plan`` defaults to the result's."""
+    """The five tables of the module docstring, as structured arrays; ``plan`` defaults to the result's. A run
+    without full records gives its tail (``RunResult.tail``): its newest records, deliveries unknown."""
     plan = plan if plan is not None else result.plan
-    tx = _as(result.tx, TX_RECORD)
+    tail = result.tail
+    if tail:
+        tx, first = _as(tail["packets"], TX_RECORD), int(tail["first_packet"])
+        index = first + np.arange(len(tx), dtype=np.int64)
+        due = plan.planned_ns(index) if plan is not None else np.zeros(len(tx), np.int64)
+        # checked as they came, not kept: which packet each delivery carried is not known here
+        count = np.full(len(tx), -1, np.int64)
+        seq = np.zeros(0, np.int64)
+        raises, raise0 = _as(tail["raises"], RAISE_RECORD), int(tail["first_raise"])
+        irqs, run0 = _as(tail["handler_runs"], IRQ_RECORD), int(tail["first_run"])
+    else:
+        tx, first = _as(result.tx, TX_RECORD), 0
+        index = np.arange(len(tx), dtype=np.int64)
+        due = np.zeros(len(tx), np.int64)
+        due[: min(len(tx), len(result.due_ns))] = np.asarray(result.due_ns, dtype=np.int64)[: len(tx)]
+        seq = np.asarray(result.delivered_seq, dtype=np.int64)
+        matched = seq[(seq >= 0) & (seq < len(tx))]
+        count = np.bincount(matched, minlength=len(tx)).astype(np.int64) if len(tx) else np.zeros(0, np.int64)
+        raises, raise0 = _as(result.raises, RAISE_RECORD), 0
+        irqs, run0 = _as(result.irqs, IRQ_RECORD), 0
     n = len(tx)
     t0 = int(result.t0_ns)
-    due = np.zeros(n, np.int64)
-    due[: min(n, len(result.due_ns))] = np.asarray(result.due_ns, dtype=np.int64)[:n]
-    seq = np.asarray(result.delivered_seq, dtype=np.int64)
-    matched = seq[(seq >= 0) & (seq < n)]
-    count = np.bincount(matched, minlength=n).astype(np.int64) if n else np.zeros(0, np.int64)
     flags = tx["flags"].astype(np.int64)
     frame = np.full(n, -1, np.int64)
     length = np.full(n, -1, np.int64)
     errors = np.full(n, -1, np.int64)
-    if plan is not None:
-        m = min(n, len(plan))
-        slot_flags = plan.slots["flags"][:m].astype(np.int64)
-        frame[:m] = plan.slots["frame"][:m]
-        length[:m] = np.where(slot_flags & SLOT_SPURIOUS, 0, plan.sizes[:m])
-        errors[:m] = slot_flags & SLOT_ERRORS_MASK
+    if plan is not None and len(plan):
+        known = index < plan.entries
+        rows = plan.slots[index[known] % len(plan)]  # a long plan repeats its pass
+        slot_flags = rows["flags"].astype(np.int64)
+        frame[known] = rows["frame"]
+        length[known] = np.where(slot_flags & SLOT_SPURIOUS, 0, plan.frames.table["length"][rows["frame"]])
+        errors[known] = slot_flags & SLOT_ERRORS_MASK
     slot = tx["slot"].astype(np.int64)
     slot[tx["slot"] == _NO_SLOT] = -1
     packets = _table(
-        index=np.arange(n, dtype=np.int64),
+        index=index,
         due_ns=due,
         deadline_ns=due + t0,
         start_ns=tx["start_ns"].astype(np.int64),
@@ -142,8 +162,6 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
         delivered=count > 0,
         deliveries=count,
     )
-    raises = _as(result.raises, RAISE_RECORD)
-    irqs = _as(result.irqs, IRQ_RECORD)
     delivered_ns = result.delivered_ns  # kept by a run asked to (keep_frames)
     when = np.full(seq.size, -1, np.int64)
     if delivered_ns is not None and len(delivered_ns) == seq.size:
@@ -151,13 +169,13 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
     return {
         "packets": packets,
         "raises": _table(
-            index=np.arange(len(raises), dtype=np.int64),
+            index=raise0 + np.arange(len(raises), dtype=np.int64),
             raised_ns=raises["raised_ns"].astype(np.int64),
             packet=raises["packet"].astype(np.int64),
             icr=raises["icr"].astype(np.int64),
         ),
         "handler_runs": _table(
-            index=np.arange(len(irqs), dtype=np.int64),
+            index=run0 + np.arange(len(irqs), dtype=np.int64),
             wait_ns=irqs["wait_ns"].astype(np.int64),
             entry_ns=irqs["entry_ns"].astype(np.int64),
             exit_ns=irqs["exit_ns"].astype(np.int64),
@@ -170,6 +188,7 @@ def tables(result: RunResult, plan: Plan | None = None) -> dict[str, np.ndarray[
             t0_ns=np.array([t0], np.int64),
             clock_offset_ns=np.array([int(result.clock_offset_ns)], np.int64),
             verified=np.array([bool(result.verified)]),
+            tail=np.array([bool(tail)]),
         ),
     }
 

@@ -136,6 +136,10 @@ class RunResult:
     #: how the per-packet records were kept (full, summary, none); for a run without full records, its record
     #: rings, records written over before they were read, and each process's peak memory
     records: dict[str, Any] = field(default_factory=lambda: {"mode": "full"})
+    #: a run without full records: the newest records its rings still held at the end, oldest first --
+    #: ``packets`` (layout.TX_RECORD) from schedule entry ``first_packet`` on, ``raises`` from raise
+    #: ``first_raise``, ``handler_runs`` from handler run ``first_run`` (pseudonic.records writes them)
+    tail: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -221,6 +225,8 @@ class RunEnd:
     memory: dict[str, Any] = field(default_factory=dict)
     #: a run without full records: when its sends began and ended (the controller's Controller._sends_ns)
     sends_ns: tuple[int, int] | None = None
+    #: a run without full records: its newest records, as RunResult.tail
+    tail: dict[str, Any] = field(default_factory=dict)
 
 
 def _counted(counts: Counts) -> dict[str, Any]:
@@ -496,6 +502,7 @@ def _build_long(end: RunEnd) -> RunResult:
         corruption=list(counts.corruption),
         register_window=window,
         records=records,
+        tail=end.tail or None,
     )
 
 
