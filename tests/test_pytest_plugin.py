@@ -47,3 +47,22 @@ def test_the_readme_example_passes_as_written_with_the_shipped_example_driver(
 def test_a_nonconforming_driver_fails_naming_the_case(pnic: PseudoNic) -> None:
     with pytest.raises(pytest.fail.Exception, match=r"fault ce: .* misdelivered of"):
         pnic.assert_conforms(str(DRIVERS_DIR / "broken.py:DeliversErrorsE1000"))
+
+
+def test_a_case_skipped_for_want_of_transmit_is_no_failure_and_the_device_is_passed_on(
+    pnic: PseudoNic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receive-only driver conforms when every case that applies passes; the transmit cases are skipped."""
+    from pseudonic import conformance
+    from pseudonic.conformance import CaseResult
+
+    asked: dict[str, object] = {}
+
+    def check_driver(driver: str, **kwargs: object) -> list[CaseResult]:
+        asked.update(kwargs)
+        return [CaseResult("delivery", True, "1000/1000", 0.1),
+                CaseResult("transmit", False, "skipped: no transmit entry point", 0.0, skipped=True)]  # fmt: skip
+
+    monkeypatch.setattr(conformance, "check_driver", check_driver)
+    pnic.assert_conforms("rx_only.py:RxOnly", device="virtio-net")
+    assert asked == {"irq": "spin", "device": "virtio-net", "profile": None}
