@@ -254,7 +254,8 @@ class VerifyLayer:
 
     def kept(self) -> FrameList:
         """Every delivery in the order delivered, in the buffers it was kept in: each burst's (or a C driver's
-        arena) as it is, the single deliveries between bursts joined a piece at a time -- no object per frame."""
+        arena) as it is, not copied; the single deliveries between bursts (each its own object already) joined
+        into pieces -- no object per frame."""
         parts: list[Any] = []
         lengths: list[np.ndarray[Any, Any]] = []
 
@@ -262,7 +263,7 @@ class VerifyLayer:
             sizes = np.array([memoryview(s).nbytes for s in singles], dtype=np.int64)
             ends = np.cumsum(sizes)
             first = 0
-            while first < len(singles):  # pieces of about PIECE bytes: the copy made here stays bounded
+            while first < len(singles):  # copied into pieces of about PIECE bytes, as the pipe takes them
                 last = max(int(np.searchsorted(ends, ends[first] - sizes[first] + PIECE, side="right")), first + 1)
                 parts.append(b"".join(singles[first:last]))
                 lengths.append(sizes[first:last])
