@@ -9,7 +9,7 @@ from conftest import needs_two_cores
 from pseudonic.cli import main
 from pseudonic.config import DEFAULT_BATCH
 from pseudonic.errors import ConfigError
-from pseudonic.limits import device_limit_ns
+from pseudonic.limits import check_pace, device_limit_ns
 
 
 @pytest.mark.parametrize("device", ["e1000", "virtio-net"])
@@ -50,3 +50,33 @@ def test_the_cli_refuses_a_pace_faster_than_the_device_naming_its_limit(
     err = capsys.readouterr().err
     assert f"fastest here is {limit} ns a frame back to back at this size and --batch {DEFAULT_BATCH}" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _plan(**traffic: object) -> pseudonic.Plan:
+    from pseudonic.traffic import build_plan
+
+    return build_plan(**traffic)  # type: ignore[arg-type]
+
+
+def test_a_mix_is_refused_on_its_average_naming_each_sizes_limit() -> None:
+    each = {n: device_limit_ns(n, "e1000", DEFAULT_BATCH) for n in (64, 594, 1518)}
+    mean = (7 * each[64] + 4 * each[594] + each[1518]) / 12  # the simple IMIX's 7:4:1
+    with pytest.raises(ConfigError) as e:
+        check_pace(_plan(imix=True, rate="200Mpps", count=120), "e1000", DEFAULT_BATCH)
+    assert f"its fastest here is {mean:.0f} ns a frame back to back on average over these sizes" in str(e.value)
+    assert all(f"{n} B: {ns} ns" in str(e.value) for n, ns in each.items())
+    # the same mix at a pace the device keeps on average (slower than its slowest size) runs
+    check_pace(_plan(imix=True, interval=f"{max(each.values()) + 1}ns", count=120), "e1000", DEFAULT_BATCH)
+
+
+def test_bursts_asking_more_a_period_than_the_device_sends_are_refused_but_one_burst_is_not() -> None:
+    limit = device_limit_ns(1500, "e1000", DEFAULT_BATCH)
+    every = 16 * limit // 2  # 16 frames in half the time the device needs for them
+    with pytest.raises(ConfigError, match=r"bursts of 16 every .*: give a longer --every or a smaller --burst"):
+        check_pace(_plan(burst=16, every=f"{every}ns", count=64, size="1500"), "e1000", DEFAULT_BATCH)
+    check_pace(_plan(burst=16, every=f"{every}ns", count=16, size="1500"), "e1000", DEFAULT_BATCH)  # one burst
+    check_pace(_plan(burst=16, every=f"{32 * limit}ns", count=64, size="1500"), "e1000", DEFAULT_BATCH)
+
+
+def test_poisson_arrivals_are_the_users_own_times_and_are_not_refused() -> None:
+    check_pace(_plan(poisson=True, rate="1000Mpps", count=100, seed=1), "e1000", DEFAULT_BATCH)

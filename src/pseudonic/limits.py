@@ -29,6 +29,7 @@ from .layout import (
     SegmentView,
     segment_size,
 )
+from .units import format_ns
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -72,25 +73,43 @@ def device_limit_ns(size: int, device: str = "e1000", batch: int = 1) -> int:
 
 
 def check_pace(plan: Plan, device: str = "e1000", batch: int = 1) -> None:
-    """Refuse a paced plan (one interval throughout, or a rate's, its deadlines rounded to whole ns) faster than
-    the device can send its largest frame at all, naming the limit (:class:`ConfigError`). Only a pace the user
-    asked for is checked: a plan handed over whole (a hunt's drawn phases, a replay) runs as it is, the device
-    catching up where it cannot keep the pace; bursts are back to back by design."""
-    gaps = np.diff(plan.slots["due_ns"].astype(np.int64))
-    if gaps.size == 0 or int(gaps.max()) - int(gaps.min()) > 1:
-        return  # no one pace: bursts, Poisson arrivals, a capture's own gaps
-    paced = float(gaps.mean())
-    if not 0 < paced < CHECKED_BELOW_NS:
+    """Refuse a plan paced faster than the device can send its frames at all, naming the limit
+    (:class:`ConfigError`): an interval or a rate asking a frame sooner, on average over its sizes, than the
+    device sends them back to back at ``batch``, or bursts asking more frames a period than it sends in one.
+
+    Only a pace the user asked for is checked: a plan handed over whole (a hunt's drawn phases, a replay)
+    runs as it is, the device catching up where it cannot keep the pace. Poisson arrivals and offsets
+    given one by one are the user's own times, and are not checked either.
+    """
+    kind, due = plan.origin.get("kind"), plan.slots["due_ns"].astype(np.int64)
+    if kind not in ("periodic", "rate", "burst") or len(due) < 2:
         return
-    size = max(plan.frames.sizes)
-    limit = device_limit_ns(size, device, batch)
-    if paced < limit:
-        raise ConfigError(
-            f"a frame every {paced:.3g} ns ({1e3 / paced:.2f} Mpps) at {size} B is faster than the device can "
-            f"send at all: its fastest here is {limit} ns a frame back to back at this size and --batch {batch} "
-            f"({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): give an interval of at "
-            "least that, or send frames back to back in bursts (--burst N --every T)"
-        )
+    sizes = np.asarray(plan.frames.table["length"], dtype=np.int64)[plan.slots["frame"]]
+    each = {int(n): device_limit_ns(int(n), device, batch) for n in np.unique(sizes)}
+    if kind == "burst":
+        burst, every = int(plan.origin["burst"]), int(plan.origin["every_ns"])
+        if plan.entries <= burst:
+            return  # one burst: back to back by design, no period to keep
+        gap = every / burst
+        asked = f"bursts of {burst} every {format_ns(every)} (a frame every {gap:.3g} ns on average, "
+        remedy = "give a longer --every or a smaller --burst"
+    else:
+        gap = float(due[-1] - due[0]) / (len(due) - 1)
+        asked = f"a frame every {gap:.3g} ns" + (" on average" if len(each) > 1 else "") + " ("
+        remedy = "give an interval of at least that, or send frames back to back in bursts (--burst N --every T)"
+    if not 0 < gap < CHECKED_BELOW_NS:
+        return
+    limit = float(np.mean([each[int(n)] for n in sizes]))
+    if gap >= limit:
+        return
+    what = f"at {sizes[0]} B" if len(each) == 1 else f"of {min(each)}..{max(each)} B frames"
+    fastest = (f"its fastest here is {limit:.0f} ns a frame back to back at this size" if len(each) == 1 else
+               f"its fastest here is {limit:.0f} ns a frame back to back on average over these sizes ("
+               + ", ".join(f"{n} B: {ns} ns" for n, ns in sorted(each.items())) + ")")  # fmt: skip
+    raise ConfigError(
+        f"{asked}{1e3 / gap:.2f} Mpps) {what} is faster than the device can send at all: {fastest} and --batch "
+        f"{batch} ({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): {remedy}"
+    )
 
 
 __all__ = ["CHECKED_BELOW_NS", "check_pace", "device_limit_ns"]
