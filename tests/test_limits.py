@@ -80,3 +80,17 @@ def test_bursts_asking_more_a_period_than_the_device_sends_are_refused_but_one_b
 
 def test_poisson_arrivals_are_the_users_own_times_and_are_not_refused() -> None:
     check_pace(_plan(poisson=True, rate="1000Mpps", count=100, seed=1), "e1000", DEFAULT_BATCH)
+
+
+def test_a_plan_of_many_sizes_counts_each_frame_at_a_measured_size_not_above_it() -> None:
+    """A capture's hundreds of sizes are not each measured: a frame counts at the largest of a few measured sizes
+    not above it, which the device sends no slower -- so what is refused is too fast even so."""
+    from pseudonic.limits import MANY_SIZES, SIZE_GRID
+
+    frames = [bytes(60 + 7 * i) for i in range(MANY_SIZES * 4)]
+    with pytest.raises(ConfigError) as e:
+        check_pace(_plan(frames=frames, interval="1ns", count=2 * len(frames)), "e1000", DEFAULT_BATCH)
+    message = str(e.value)
+    assert "each frame counted at the largest of these not above it" in message
+    listed = [int(part.split(" B:")[0]) for part in message.split("sizes (")[1].split(";")[0].split(", ")]
+    assert listed and set(listed) <= set(SIZE_GRID) and max(listed) <= 60 + 7 * (len(frames) - 1)

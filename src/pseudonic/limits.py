@@ -72,6 +72,13 @@ def device_limit_ns(size: int, device: str = "e1000", batch: int = 1) -> int:
     return int(gaps.min()) if gaps.size else 0
 
 
+#: Past this many sizes in a plan, its frames are counted at SIZE_GRID's sizes: a limit is measured per size.
+MANY_SIZES = 16
+#: The sizes a many-sized plan is measured at; a frame counts at the largest not above it, which the device
+#: sends no slower than the frame itself -- so a mix is refused only when too fast even so.
+SIZE_GRID = (60, 128, 256, 512, 1024, 1514, 2048, 4096, 8192, 16384)
+
+
 def check_pace(plan: Plan, device: str = "e1000", batch: int = 1) -> None:
     """Refuse a plan paced faster than the device can send its frames at all, naming the limit
     (:class:`ConfigError`): an interval or a rate asking a frame sooner, on average over its sizes, than the
@@ -84,7 +91,12 @@ def check_pace(plan: Plan, device: str = "e1000", batch: int = 1) -> None:
     kind, due = plan.origin.get("kind"), plan.slots["due_ns"].astype(np.int64)
     if kind not in ("periodic", "rate", "burst") or len(due) < 2:
         return
-    sizes = np.asarray(plan.frames.table["length"], dtype=np.int64)[plan.slots["frame"]]
+    sizes = real = np.asarray(plan.frames.table["length"], dtype=np.int64)[plan.slots["frame"]]
+    one = int(real.min()) == int(real.max())
+    rounded = np.unique(sizes).size > MANY_SIZES
+    if rounded:  # a capture's hundreds of sizes: each frame counted at a measured size not above it
+        grid = np.array(SIZE_GRID, dtype=np.int64)
+        sizes = grid[np.searchsorted(grid, sizes, side="right") - 1]
     each = {int(n): device_limit_ns(int(n), device, batch) for n in np.unique(sizes)}
     if kind == "burst":
         burst, every = int(plan.origin["burst"]), int(plan.origin["every_ns"])
@@ -95,17 +107,18 @@ def check_pace(plan: Plan, device: str = "e1000", batch: int = 1) -> None:
         remedy = "give a longer --every or a smaller --burst"
     else:
         gap = float(due[-1] - due[0]) / (len(due) - 1)
-        asked = f"a frame every {gap:.3g} ns" + (" on average" if len(each) > 1 else "") + " ("
+        asked = f"a frame every {gap:.3g} ns" + ("" if one else " on average") + " ("
         remedy = "give an interval of at least that, or send frames back to back in bursts (--burst N --every T)"
     if not 0 < gap < CHECKED_BELOW_NS:
         return
     limit = float(np.mean([each[int(n)] for n in sizes]))
     if gap >= limit:
         return
-    what = f"at {sizes[0]} B" if len(each) == 1 else f"of {min(each)}..{max(each)} B frames"
-    fastest = (f"its fastest here is {limit:.0f} ns a frame back to back at this size" if len(each) == 1 else
+    what = f"at {real[0]} B" if one else f"of {real.min()}..{real.max()} B frames"
+    fastest = (f"its fastest here is {limit:.0f} ns a frame back to back at this size" if one else
                f"its fastest here is {limit:.0f} ns a frame back to back on average over these sizes ("
-               + ", ".join(f"{n} B: {ns} ns" for n, ns in sorted(each.items())) + ")")  # fmt: skip
+               + ", ".join(f"{n} B: {ns} ns" for n, ns in sorted(each.items()))
+               + ("; each frame counted at the largest of these not above it" if rounded else "") + ")")  # fmt: skip
     raise ConfigError(
         f"{asked}{1e3 / gap:.2f} Mpps) {what} is faster than the device can send at all: {fastest} and --batch "
         f"{batch} ({1e3 / limit:.2f} Mpps, measured now with no driver; a run is slower): {remedy}"
