@@ -6,7 +6,8 @@ pickle and once out of it: several times the frames' own size in each process. A
 frames back to back in the buffers they were kept in (a burst's copy, a C driver's arena) and each one's
 length; the driver node writes those buffers into the pipe as they are, a bounded piece at a time
 (:func:`send_frames`), and the controller reads them into one buffer (:func:`recv_frames`): the frames'
-size once on each side, plus one piece. Indexing gives each frame as ``bytes``.
+size once on each side, plus one piece (and in the node, a copy of the frames a Python driver delivered
+one at a time, joined into pieces). Indexing gives each frame as ``bytes``.
 """
 
 from __future__ import annotations
