@@ -177,6 +177,17 @@ def _unavailable(section: Any, key: str) -> list[str] | None:
     return None
 
 
+def _stand_in(out: list[str], section: Any, key: str, empty: bool, none_text: str = NOT_RUN) -> list[str] | None:
+    """A section's heading and intro, then what stands in for its figures when it has none -- its failure, its
+    lack of a result (:func:`_unavailable`), or that it was not run (``empty``); None when it has figures."""
+    gone = _unavailable(section, key)
+    if gone is not None:
+        return [*out, *gone]
+    if empty:
+        return [*out, none_text, ""]
+    return None
+
+
 def _has_device(rows: list[Mapping[str, Any]]) -> bool:
     """Rows that name their device model get a device column (results from before virtio-net name none)."""
     return any("device" in r for r in rows)
@@ -320,12 +331,9 @@ def _send_time(section: Any) -> list[str]:
         "back to back, and a bare memcpy of the frame for scale.",
         "",
     ]
-    gone = _unavailable(section, "send_time")
-    if gone is not None:
-        return [*out, *gone]
     rows = _rows(section)
-    if not rows:
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, section, "send_time", not rows)) is not None:
+        return stand_in
     with_device, against = _has_device(rows), any("over_e1000" in r for r in rows)
     if against:
         out += [
@@ -383,11 +391,8 @@ def _precision(p: Any, out_dir: Path) -> list[str]:
         "placed on the sending or the receiving side.",
         "",
     ]
-    gone = _unavailable(p, "precision")
-    if gone is not None:
-        return [*out, *gone]
-    if not p or not isinstance(p, Mapping):
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, p, "precision", not p or not isinstance(p, Mapping))) is not None:
+        return stand_in
     reason = _skipped(p)
     if reason:
         return [*out, f"_Skipped: {reason}_", ""]
@@ -522,11 +527,8 @@ def _sweep(section: Any, figure: Any, out_dir: Path) -> list[str]:
         SIZES_NOTE,
         "",
     ]
-    gone = _unavailable(section, "sweep")
-    if gone is not None:
-        return [*out, *gone]
-    if not rows:
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, section, "sweep", not rows)) is not None:
+        return stand_in
     with_device = _has_device(rows)
     body = []
     outran: list[str] = []
@@ -735,11 +737,8 @@ def _moderation(section: Any) -> list[str]:
         + (f", packets every {fmt_ns(rows[0]['interval_ns'])}." if rows and rows[0].get("interval_ns") else "."),
         "",
     ]
-    gone = _unavailable(section, "moderation")
-    if gone is not None:
-        return [*out, *gone]
-    if not rows:
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, section, "moderation", not rows)) is not None:
+        return stand_in
     body = [
         [_text(r.get("mode")), _text(r.get("driver")), fmt_count(r.get("packets")), fmt_count(r.get("received")),
          fmt_count(r.get("interrupts")), fmt_count(r.get("handler_runs")),
@@ -761,11 +760,8 @@ def _transmit(section: Any) -> list[str]:
         "The paper has no transmit path.",
         "",
     ]
-    gone = _unavailable(section, "transmit")
-    if gone is not None:
-        return [*out, *gone]
-    if not rows:
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, section, "transmit", not rows)) is not None:
+        return stand_in
     body = [
         [DASH if r.get("size") is None else f"{r['size']} B", _text(r.get("driver")),
          _row_rate(r, "transmit_gbps", "transmit_mpps"), _row_rate(r, "receive_gbps", "receive_mpps"),
@@ -788,11 +784,9 @@ def _small_packets(section: Any) -> list[str]:
         "of the sends; the driver's pace over its handler runs. Then a run paced at 10 GbE's 14.88 Mpps.",
         "",
     ]
-    gone = _unavailable(section, "small_packets")
-    if gone is not None:
-        return [*out, *gone]
-    if not isinstance(section, dict) or not section.get("rows"):
-        return [*out, NOT_RUN, ""]
+    empty = not isinstance(section, dict) or not section.get("rows")
+    if (stand_in := _stand_in(out, section, "small_packets", empty)) is not None:
+        return stand_in
 
     def num(v: Any, spec: str = ".2f", unit: str = "") -> str:
         return DASH if v is None else f"{float(v):{spec}}{unit}"
@@ -829,11 +823,8 @@ def _irq_lines(section: Any, figure: Any, out_dir: Path) -> list[str]:
         "Latency is from the device raising the interrupt to the driver's handler running.",
         "",
     ]
-    gone = _unavailable(section, "irq_lines")
-    if gone is not None:
-        return [*out, *gone]
-    if not rows:
-        return [*out, NOT_RUN, ""]
+    if (stand_in := _stand_in(out, section, "irq_lines", not rows)) is not None:
+        return stand_in
     body = [
         [
             r.get("line") or DASH,
@@ -863,12 +854,9 @@ def _met(row: Mapping[str, Any]) -> str:
 
 def _targets(section: Any) -> list[str]:
     out = ["## Targets", ""]
-    gone = _unavailable(section, "targets")
-    if gone is not None:
-        return [*out, *gone]
     rows = _rows(section)
-    if not rows:
-        return [*out, NOT_RUN + " No targets were checked.", ""]
+    if (stand_in := _stand_in(out, section, "targets", not rows, NOT_RUN + " No targets were checked.")) is not None:
+        return stand_in
     body = [[_text(r.get("name")), _text(r.get("target")), _text(r.get("measured")), _met(r)] for r in rows]
     out += [*table(["target", "asked", "measured", "result"], body), ""]
     missed = [r for r in rows if _met(r) == "MISSED"]
