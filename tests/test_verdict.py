@@ -87,6 +87,18 @@ def test_an_interrupted_run_says_so_in_its_verdict() -> None:
     assert v.line().startswith("INTERRUPTED by SIGTERM (partial figures)")
 
 
+def test_frames_still_in_the_ring_when_a_run_is_stopped_are_not_judged_but_frames_lost_are() -> None:
+    """Stopped by a signal, the driver is stopped with the device: frames it had not yet taken are in flight.
+    More undelivered than the ring still holds were lost by the driver, stopped or not."""
+    in_flight = replace(CLEAN, received=997, left_in_ring=3)
+    v = judge(in_flight, interrupted_by="SIGINT")
+    assert v.passed and [n.code for n in v.notes] == ["undelivered"]
+    assert "3 of 1000 stored frames were still in the ring when the run was stopped" in str(v.notes[0])
+    assert codes(in_flight) == ["undelivered"]  # a run that ended on its own: its handler left them
+    lost = judge(replace(CLEAN, received=990, left_in_ring=3), interrupted_by="SIGINT")
+    assert not lost.passed and "10 of 1000 stored frames never delivered" in lost.line()
+
+
 def test_drops_with_descriptors_still_waiting_are_slowness_not_a_starved_ring() -> None:
     v = judge(replace(CLEAN, stored=900, received=900, missed=100, starved=False))
     assert v.passed and [n.code for n in v.notes] == ["missed"]

@@ -538,6 +538,7 @@ def _register_counts(end: RunEnd, registers: dict[str, int], window: dict[str, i
         "starved": registers["rdh"] == registers["rdt"] and not (end.ring_status & RXD_STAT_DD).any()
         if not virtio
         else registers["avail_idx"] == registers["last_avail"],
+        "left_in_ring": 0 if virtio else int(np.count_nonzero(end.ring_status & RXD_STAT_DD)),
         "device": end.config.device,
         "queue": dict(end.queue),
         "sanitized": end.config.sanitize,
