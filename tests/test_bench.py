@@ -738,3 +738,19 @@ def test_quick_measures_one_size(
     assert asked == [measured]
     code, results, _, _ = bench_all_with(monkeypatch, tmp_path, None, fake_send_time)
     assert code == 0 and {r["size"] for r in results["sweep"]} == {r["size"] for r in results["send_time"]} == {1500}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--count", "0"], "--count 0 is out of range: give 10000..1000000 frames"),
+     (["--rounds", "101"], "--rounds 101 is out of range: give 1..100"),
+     (["--line-rate-for", "2h"], "--line-rate-for 2h is out of range: give 1ms..60s")],
+)  # fmt: skip
+def test_bench_mpps_names_the_option_out_of_range(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pseudonic.cli import main
+
+    assert main(["bench", "mpps", *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1

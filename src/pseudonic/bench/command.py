@@ -695,9 +695,14 @@ def mpps_cmd(count: int, rounds: int, line_rate_for: str, quick: bool, out: str 
     started, where = time.monotonic(), _out(out)
     if quick:
         count, rounds, line_rate_for = 20_000, 2, "200ms"
-    line_ns = parse_interval(line_rate_for, "line rate duration")
-    if not 10_000 <= count <= 1_000_000 or not 1 <= rounds <= 100 or not 1_000_000 <= line_ns <= 60 * 10**9:
-        raise ConfigError("--count must be 10000..1000000, --rounds 1..100 and --line-rate-for 1ms..60s")
+    line_ns = parse_interval(line_rate_for, "--line-rate-for")
+    for option, value, ok, accepted in (
+        ("--count", count, 10_000 <= count <= 1_000_000, "10000..1000000 frames"),
+        ("--rounds", rounds, 1 <= rounds <= 100, "1..100"),
+        ("--line-rate-for", line_rate_for, 1_000_000 <= line_ns <= 60 * 10**9, "1ms..60s"),
+    ):
+        if not ok:
+            raise ConfigError(f"{option} {value} is out of range: give {accepted}")
     section = step_small_packets(count, rounds, line_ns)
     _write(where, {"meta": _meta(_command_line(), started), "machine": machine_info(), "small_packets": section})
 
