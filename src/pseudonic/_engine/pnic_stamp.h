@@ -18,15 +18,19 @@ static inline uint32_t pnic_fold(uint32_t sum)
     return (sum & 0xffffu) + (sum >> 16);
 }
 
-/* Sum of big-endian 16-bit words of p[0..n) (n even), as they fall from PNIC_PCSS: a word at an odd
- * distance from it is summed byte-swapped (RFC 1071 section 2(B)). */
+/* A folded sum as it falls from PNIC_PCSS at `off`: byte-swapped at an odd distance (RFC 1071 section 2(B)). */
+static inline uint32_t pnic_sum_placed(uint32_t sum, uint32_t off)
+{
+    return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
+}
+
+/* Sum of big-endian 16-bit words of p[0..n) (n even), as they fall from PNIC_PCSS at `off`. */
 static inline uint32_t pnic_sum_at(const uint8_t *p, uint32_t n, uint32_t off)
 {
     uint32_t sum = 0;
     for (uint32_t k = 0; k < n; k += 2)
         sum += ((uint32_t)p[k] << 8) | p[k + 1];
-    sum = pnic_fold(sum);
-    return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
+    return pnic_sum_placed(pnic_fold(sum), off);
 }
 
 /* The 12 stamp bytes (seq, then ts, big-endian) summed as 16-bit words, from
@@ -37,12 +41,6 @@ static inline uint32_t pnic_stamp_words(uint32_t seq, uint64_t ts)
 {
     return pnic_fold((seq >> 16) + (seq & 0xffffu) + (uint32_t)(ts >> 48) + (uint32_t)((ts >> 32) & 0xffffu) +
                      (uint32_t)((ts >> 16) & 0xffffu) + (uint32_t)(ts & 0xffffu));
-}
-
-/* A folded sum as it falls from PNIC_PCSS at `off`: byte-swapped at an odd distance (RFC 1071 section 2(B)). */
-static inline uint32_t pnic_sum_placed(uint32_t sum, uint32_t off)
-{
-    return ((off - PNIC_PCSS) & 1u) ? ((sum & 0xffu) << 8) | (sum >> 8) : sum;
 }
 
 /* The checksum of a frame whose template holds `old` once stamp bytes
