@@ -834,7 +834,7 @@ class Controller:
             self.reader = None
             per_packet = {"tx": view.tx[:0].copy(), "raises": view.raises[:0].copy(), "irqs": view.irqs[:0].copy(),
                           "fold": fold, "memory": self._memory(view, report),
-                          "sends_ns": self._sends_ns(view), "tail": self._tail(view)}  # fmt: skip
+                          "tail": self._tail(view)}  # fmt: skip
         else:
             sent = int(view.dev["sent"][0])
             raised = int(view.line["doorbell"][0])
@@ -884,16 +884,6 @@ class Controller:
         first_run, runs = newest(view.irqs, int(view.drv["handled"][0]))
         return {"first_packet": first_packet, "packets": packets, "first_raise": first_raise, "raises": raises,
                 "first_run": first_run, "handler_runs": runs}  # fmt: skip
-
-    def _sends_ns(self, view: SegmentView) -> tuple[int, int] | None:
-        """When a long run's sends began and ended, from what its record ring holds at the end: the last send's
-        end (the ring keeps the newest records); the first send's start as planned (its record is long written
-        over; the device begins it at its deadline, late by its lateness at the first packet)."""
-        if not int(view.dev["sent"][0]) or not len(self.plan):
-            return None
-        tx = view.tx
-        last = int(max(int(tx["end_ns"].max()), int(tx["start_ns"].max())))
-        return int(view.header["t0_ns"][0]) + int(self.plan.slots["due_ns"][0]), last
 
     @staticmethod
     def _memory(view: SegmentView, report: dict[str, Any] | None) -> dict[str, Any]:
